@@ -1,0 +1,95 @@
+/* Shared CLI plumbing: store path, exit codes, file reading. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/banned.h"
+
+const char *c360_cli_store;
+
+const char *c360_cli_store_path(void)
+{
+	if (c360_cli_store && *c360_cli_store)
+		return c360_cli_store;
+	const char *env = getenv("C360_STORE");
+	if (env && *env)
+		return env;
+	return "./c360.db";
+}
+
+int c360_cli_open_store(c360_store **st, const struct c360_store_opts *opts)
+{
+	char err[256] = "";
+	const char *path = c360_cli_store_path();
+	c360_rc rc = c360_store_open(path, opts, st, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "c360: cannot open store '%s': %s\n", path,
+			*err ? err : c360_rc_str(rc));
+		return c360_cli_exit_code(rc);
+	}
+	return 0;
+}
+
+int c360_cli_exit_code(c360_rc rc)
+{
+	switch (rc) {
+	case C360_OK:
+		return C360_EXIT_OK;
+	case C360_ERR_NOT_FOUND:
+		return C360_EXIT_NOT_FOUND;
+	case C360_ERR_EXISTS:
+	case C360_ERR_CAS:
+		return C360_EXIT_CONFLICT;
+	case C360_ERR_INVALID:
+	case C360_ERR_TOO_BIG:
+		return C360_EXIT_INVALID;
+	case C360_ERR_CORRUPT:
+	case C360_ERR_IO:
+	case C360_ERR_DENIED:
+		return C360_EXIT_STORE;
+	default:
+		return C360_EXIT_FAILED;
+	}
+}
+
+c360_rc c360_cli_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f) {
+		fprintf(stderr, "c360: cannot open '%s': %s\n", path, strerror(errno));
+		return C360_ERR_IO;
+	}
+	struct c360_buf b;
+	c360_buf_init(&b, max);
+	char chunk[65536];
+	size_t n;
+	c360_rc rc = C360_OK;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if ((rc = c360_buf_append(&b, chunk, n))) {
+			fprintf(stderr, "c360: '%s' is larger than %zu bytes\n", path, max);
+			break;
+		}
+	}
+	if (!rc && ferror(f)) {
+		fprintf(stderr, "c360: cannot read '%s': %s\n", path, strerror(errno));
+		rc = C360_ERR_IO;
+	}
+	if (f != stdin)
+		fclose(f);
+	if (rc) {
+		c360_buf_release(&b);
+		return rc;
+	}
+	*out = c360_buf_detach(&b, len);
+	return *out ? C360_OK : C360_ERR_NOMEM;
+}
+
+bool c360_cli_is_tty(void)
+{
+	return isatty(STDERR_FILENO) == 1;
+}

@@ -1,0 +1,93 @@
+/* c360 entry point: global options, then dispatch to a subcommand. */
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/banned.h"
+
+/* One line per subcommand, implemented in cli/cmd_<name>.c. */
+
+const struct c360_command c360_commands[] = {
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: c360 [--store PATH] [--log-level LEVEL] [--log-format text|json] COMMAND [ARGS]\n"
+		"\nc360 ingests a retailer's customer data (Kafka CDC, nightly CSV, REST) into a\n"
+		"document store and merges it into one Customer 360 document per person.\n"
+		"\ncommands:\n");
+	for (const struct c360_command *c = c360_commands; c->name; c++)
+		fprintf(out, "  %-14s %s\n", c->name, c->summary);
+	fprintf(out, "\n'c360 COMMAND --help' describes a command. Exit codes: 0 ok, 1 failed,\n"
+		     "2 usage, 3 not found, 4 conflict (exists, CAS), 5 invalid input, 6 store error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *self = basename(argv[0]);
+	if (!strcmp(self, "cbimport")) {
+		/* argv[0] dispatch: the seed's `cbimport csv …` line runs unchanged */
+		for (const struct c360_command *c = c360_commands; c->name; c++)
+			if (!strcmp(c->name, "cbimport"))
+				return c->run(argc, argv);
+		fprintf(stderr, "cbimport: this c360 build has no cbimport command\n");
+		return C360_EXIT_USAGE;
+	}
+
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("c360 %s\n", C360_VERSION);
+			return 0;
+		} else if (!strcmp(a, "--store") && i + 1 < argc) {
+			c360_cli_store = argv[++i];
+		} else if (!strncmp(a, "--store=", 8)) {
+			c360_cli_store = a + 8;
+		} else if (!strcmp(a, "--log-level") && i + 1 < argc) {
+			enum c360_log_level lv;
+			if (!c360_log_parse_level(argv[++i], &lv)) {
+				fprintf(stderr, "c360: unknown log level '%s' (error, warn, info, debug, trace)\n", argv[i]);
+				return C360_EXIT_USAGE;
+			}
+			c360_log_set_level(lv);
+		} else if (!strcmp(a, "--log-format") && i + 1 < argc) {
+			const char *f = argv[++i];
+			if (strcmp(f, "text") && strcmp(f, "json")) {
+				fprintf(stderr, "c360: unknown log format '%s' (text, json)\n", f);
+				return C360_EXIT_USAGE;
+			}
+			c360_log_set_format(strcmp(f, "json") ? C360_LOG_TEXT : C360_LOG_JSON);
+		} else {
+			fprintf(stderr, "c360: unknown option '%s' (see 'c360 --help')\n", a);
+			return C360_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return C360_EXIT_USAGE;
+	}
+	const char *name = argv[i];
+	if (!strcmp(name, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (const struct c360_command *c = c360_commands; c->name; c++) {
+		if (strcmp(c->name, name))
+			continue;
+		char label[64];
+		snprintf(label, sizeof label, "c360 %s", name);
+		argv[i] = label;
+		return c->run(argc - i, argv + i);
+	}
+	fprintf(stderr, "c360: unknown command '%s' (see 'c360 --help')\n", name);
+	return C360_EXIT_USAGE;
+}

@@ -1,0 +1,80 @@
+/* c360 HTTP server (libmicrohttpd, thread pool) with a small router.
+ *
+ * Modules register routes on a server before it starts; a handler gets the
+ * parsed request and fills a response. Path patterns are literal segments
+ * and {name} captures ("/api/v1/customers/{email}"); captures are
+ * percent-decoded. Handlers run on pool threads: they must be thread-safe.
+ *
+ * Auth: a route's scope says who may call it. With auth enabled (tokens
+ * exist or --auth), C360_HTTP_READ routes need a read or admin bearer token,
+ * C360_HTTP_ADMIN routes an admin one, C360_HTTP_OPEN routes none. */
+#ifndef C360_SERVE_HTTP_H
+#define C360_SERVE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/rc.h"
+
+typedef struct c360_http c360_http;
+
+enum c360_http_scope {
+	C360_HTTP_OPEN = 0,
+	C360_HTTP_READ,
+	C360_HTTP_ADMIN,
+};
+
+struct c360_http_req {
+	const char *method; /* "GET", "POST", … */
+	const char *path;   /* decoded path, without the query */
+	const char *body;   /* NUL-terminated; NULL when empty */
+	size_t body_len;
+	void *conn;         /* internal */
+	const char *const *param_names; /* {name} captures, in pattern order */
+	const char *const *param_values;
+	int nparams;
+};
+
+/* Query-string argument (decoded) or NULL. */
+const char *c360_http_query(const struct c360_http_req *req, const char *name);
+/* Request header or NULL (case-insensitive name). */
+const char *c360_http_header(const struct c360_http_req *req, const char *name);
+/* Path capture by name, or NULL. */
+const char *c360_http_param(const struct c360_http_req *req, const char *name);
+
+struct c360_http_resp {
+	int status;                /* default 200 */
+	const char *content_type;  /* default "application/json" */
+	struct c360_buf body;      /* capped; the handler appends */
+	char headers[512];         /* extra "Name: value\r\n" lines */
+};
+
+/* Sets status and a JSON body {"error": code, "message": msg}. */
+void c360_http_error(struct c360_http_resp *resp, int status, const char *code, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+/* Adds a response header. */
+void c360_http_add_header(struct c360_http_resp *resp, const char *name, const char *value);
+
+typedef void (*c360_http_handler)(const struct c360_http_req *req, struct c360_http_resp *resp,
+				  void *ctx);
+
+struct c360_http_opts {
+	const char *bind; /* default "127.0.0.1" */
+	int port;         /* 0 = any free port (see c360_http_port) */
+	int threads;      /* default 4 */
+	size_t max_body;  /* request body cap, default 32 MiB */
+};
+
+c360_http *c360_http_new(const struct c360_http_opts *opts);
+/* Registers a route; method "*" matches any. Later routes do not override
+ * earlier ones with the same pattern. ctx is borrowed. */
+c360_rc c360_http_route(c360_http *h, const char *method, const char *pattern,
+			enum c360_http_scope scope, c360_http_handler fn, void *ctx);
+c360_rc c360_http_start(c360_http *h, char *err, size_t errlen);
+int c360_http_port(const c360_http *h);
+/* Stops (waiting for running handlers) and frees. Accepts NULL. */
+void c360_http_free(c360_http *h);
+
+#endif
