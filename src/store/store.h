@@ -33,6 +33,13 @@ typedef struct c360_store c360_store;
 #define C360_BUCKET_NAME_MAX 100
 #define C360_EXPIRY_RELATIVE_MAX 2592000u /* 30 days */
 
+/* c360's own system bucket, created on first use by whoever needs it. Its
+ * document keys are prefixed by owner: "connector::NAME" (Kafka sinks),
+ * "import::PATH-HASH" (CSV imports), "function::NAME" (deployed functions),
+ * "token::ID" (API tokens), "poll::EMAIL" (online-store refresh state).
+ * Eventing checkpoints live in each function's own metadata bucket. */
+#define C360_META_BUCKET "c360_meta"
+
 enum c360_sync {
 	C360_SYNC_FULL = 0, /* default: survives power loss */
 	C360_SYNC_NORMAL,   /* survives kill -9, not power loss (WAL) */
