@@ -1,0 +1,316 @@
+/* YAML → c360 JSON DOM with source positions, on libfyaml. Positions are
+ * kept in an open-addressing hash keyed by the node's address. */
+#include "core/yaml.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/banned.h"
+
+struct pos {
+	const c360_json *v;
+	unsigned line, col;
+};
+
+struct c360_yaml {
+	char *name;
+	c360_json_doc *doc;
+	c360_json *root;
+	struct pos *pos; /* open addressing, power-of-two size */
+	size_t npos, cap;
+};
+
+static size_t hash_ptr(const void *p)
+{
+	uint64_t x = (uint64_t)(uintptr_t)p;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (size_t)x;
+}
+
+static c360_rc pos_put(struct c360_yaml *y, const c360_json *v, unsigned line, unsigned col)
+{
+	if ((y->npos + 1) * 2 > y->cap) {
+		size_t cap = y->cap ? y->cap * 2 : 64;
+		struct pos *n = calloc(cap, sizeof *n);
+		if (!n)
+			return C360_ERR_NOMEM;
+		for (size_t i = 0; i < y->cap; i++) {
+			if (!y->pos[i].v)
+				continue;
+			size_t h = hash_ptr(y->pos[i].v) & (cap - 1);
+			while (n[h].v)
+				h = (h + 1) & (cap - 1);
+			n[h] = y->pos[i];
+		}
+		free(y->pos);
+		y->pos = n;
+		y->cap = cap;
+	}
+	size_t h = hash_ptr(v) & (y->cap - 1);
+	while (y->pos[h].v && y->pos[h].v != v)
+		h = (h + 1) & (y->cap - 1);
+	if (!y->pos[h].v)
+		y->npos++;
+	y->pos[h] = (struct pos){v, line, col};
+	return C360_OK;
+}
+
+bool c360_yaml_pos(const struct c360_yaml *y, const c360_json *v, unsigned *line, unsigned *col)
+{
+	if (!y || !v || !y->cap)
+		return false;
+	size_t h = hash_ptr(v) & (y->cap - 1);
+	while (y->pos[h].v) {
+		if (y->pos[h].v == v) {
+			*line = y->pos[h].line;
+			*col = y->pos[h].col;
+			return true;
+		}
+		h = (h + 1) & (y->cap - 1);
+	}
+	return false;
+}
+
+c360_rc c360_yaml_fail(const struct c360_yaml *y, const c360_json *v, char *err, size_t errlen,
+		       const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	unsigned line, col;
+	if (c360_yaml_pos(y, v, &line, &col))
+		snprintf(err, errlen, "%s:%u:%u: %s", y->name, line, col, msg);
+	else
+		snprintf(err, errlen, "%s: %s", y ? y->name : "(yaml)", msg);
+	return C360_ERR_INVALID;
+}
+
+/* A plain scalar becomes null, a bool or a number when it reads as one. */
+static c360_json *scalar(c360_json_doc *doc, struct fy_node *n)
+{
+	size_t len;
+	const char *s = fy_node_get_scalar(n, &len);
+	if (!s) {
+		s = "";
+		len = 0;
+	}
+	struct fy_token *tok = fy_node_get_scalar_token(n);
+	enum fy_scalar_style style = tok ? fy_token_scalar_style(tok) : FYSS_PLAIN;
+	if (style == FYSS_PLAIN) {
+		if (len == 0 || (len == 1 && s[0] == '~') || (len == 4 && !memcmp(s, "null", 4)))
+			return c360_json_new_null(doc);
+		if (len == 4 && !memcmp(s, "true", 4))
+			return c360_json_new_bool(doc, true);
+		if (len == 5 && !memcmp(s, "false", 5))
+			return c360_json_new_bool(doc, false);
+		if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') {
+			c360_json *num = c360_json_new_number(doc, s, len);
+			if (num)
+				return num;
+		}
+	}
+	return c360_json_new_str(doc, s, len);
+}
+
+/* Where a node starts. libfyaml 0.7 gives marks for scalar tokens only, so a
+ * collection is placed at its first scalar (the first key of a mapping). */
+static const struct fy_mark *node_mark(struct fy_node *n, int depth)
+{
+	if (!n || depth > 64)
+		return NULL;
+	void *it = NULL;
+	switch (fy_node_get_type(n)) {
+	case FYNT_SCALAR: {
+		struct fy_token *t = fy_node_get_scalar_token(n);
+		return t ? fy_token_start_mark(t) : NULL;
+	}
+	case FYNT_SEQUENCE:
+		return node_mark(fy_node_sequence_iterate(n, &it), depth + 1);
+	case FYNT_MAPPING: {
+		struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+		return p ? node_mark(fy_node_pair_key(p), depth + 1) : NULL;
+	}
+	}
+	return NULL;
+}
+
+static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, c360_json **out,
+		       char *err, size_t errlen)
+{
+	if (!n) { /* "key:" with nothing after it */
+		*out = c360_json_new_null(y->doc);
+		return *out ? C360_OK : C360_ERR_NOMEM;
+	}
+	struct fy_mark const *m = node_mark(n, 0);
+	unsigned line = m ? (unsigned)m->line + 1 : 0, col = m ? (unsigned)m->column + 1 : 0;
+	if (depth > 64) {
+		snprintf(err, errlen, "%s:%u:%u: nesting deeper than 64 levels", y->name, line, col);
+		return C360_ERR_LIMIT;
+	}
+	c360_json *v = NULL;
+	c360_rc rc = C360_OK;
+	switch (fy_node_get_type(n)) {
+	case FYNT_SCALAR:
+		v = scalar(y->doc, n);
+		break;
+	case FYNT_SEQUENCE: {
+		v = c360_json_new_array(y->doc);
+		void *it = NULL;
+		struct fy_node *item;
+		while (v && (item = fy_node_sequence_iterate(n, &it))) {
+			c360_json *c;
+			if ((rc = convert(y, item, depth + 1, &c, err, errlen)))
+				return rc;
+			if ((rc = c360_json_append(y->doc, v, c)))
+				return rc;
+		}
+		break;
+	}
+	case FYNT_MAPPING: {
+		v = c360_json_new_object(y->doc);
+		void *it = NULL;
+		struct fy_node_pair *pair;
+		while (v && (pair = fy_node_mapping_iterate(n, &it))) {
+			struct fy_node *k = fy_node_pair_key(pair);
+			size_t klen = 0;
+			const char *key = k && fy_node_get_type(k) == FYNT_SCALAR
+						  ? fy_node_get_scalar(k, &klen)
+						  : NULL;
+			struct fy_mark const *km = node_mark(k, 0);
+			int kl = km ? km->line + 1 : (int)line, kc = km ? km->column + 1 : (int)col;
+			if (!key) {
+				snprintf(err, errlen, "%s:%d:%d: a mapping key must be a scalar",
+					 y->name, kl, kc);
+				return C360_ERR_INVALID;
+			}
+			if (c360_json_getn(v, key, klen)) {
+				snprintf(err, errlen, "%s:%d:%d: duplicate key '%.*s'", y->name, kl, kc,
+					 (int)klen, key);
+				return C360_ERR_INVALID;
+			}
+			c360_json *c;
+			if ((rc = convert(y, fy_node_pair_value(pair), depth + 1, &c, err, errlen)))
+				return rc;
+			if ((rc = c360_json_set(y->doc, v, key, klen, c)))
+				return rc;
+		}
+		break;
+	}
+	}
+	if (!v)
+		return C360_ERR_NOMEM;
+	if (m && (rc = pos_put(y, v, line, col)))
+		return rc;
+	*out = v;
+	return C360_OK;
+}
+
+/* libfyaml value of a null node (an empty value "key:") is NULL: treat as null. */
+static c360_rc convert_root(struct c360_yaml *y, struct fy_document *fyd, char *err, size_t errlen)
+{
+	struct fy_node *root = fy_document_root(fyd);
+	if (!root)
+		return C360_OK;
+	return convert(y, root, 0, &y->root, err, errlen);
+}
+
+static c360_rc load(const char *name, const char *text, size_t len, const char *path,
+		    struct c360_yaml **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	struct c360_yaml *y = calloc(1, sizeof *y);
+	if (!y)
+		return C360_ERR_NOMEM;
+	y->name = strdup(name);
+	y->doc = c360_json_doc_new();
+	if (!y->name || !y->doc) {
+		c360_yaml_free(y);
+		return C360_ERR_NOMEM;
+	}
+	struct fy_diag_cfg dcfg;
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.colorize = false;
+	struct fy_diag *diag = fy_diag_create(&dcfg);
+	struct fy_parse_cfg cfg = {
+		.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT,
+		.diag = diag,
+	};
+	struct fy_document *fyd = path ? fy_document_build_from_file(&cfg, path)
+				       : fy_document_build_from_string(&cfg, text, len);
+	c360_rc rc = C360_OK;
+	if (!fyd) {
+		void *it = NULL;
+		struct fy_diag_error *e = diag ? fy_diag_errors_iterate(diag, &it) : NULL;
+		if (e)
+			snprintf(err, errlen, "%s:%d:%d: %s", name, e->line + 1, e->column + 1,
+				 e->msg);
+		else
+			snprintf(err, errlen, "%s: not valid YAML", name);
+		rc = C360_ERR_INVALID;
+	} else {
+		rc = convert_root(y, fyd, err, errlen);
+		fy_document_destroy(fyd);
+	}
+	if (diag)
+		fy_diag_destroy(diag);
+	if (rc) {
+		c360_yaml_free(y);
+		return rc;
+	}
+	c360_json_doc_set_root(y->doc, y->root);
+	*out = y;
+	return C360_OK;
+}
+
+c360_rc c360_yaml_load_file(const char *path, struct c360_yaml **out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		*out = NULL;
+		return errno == ENOENT ? C360_ERR_NOT_FOUND : C360_ERR_IO;
+	}
+	fclose(f);
+	return load(path, NULL, 0, path, out, err, errlen);
+}
+
+c360_rc c360_yaml_load_string(const char *name, const char *text, size_t len,
+			      struct c360_yaml **out, char *err, size_t errlen)
+{
+	return load(name, text, len, NULL, out, err, errlen);
+}
+
+void c360_yaml_free(struct c360_yaml *y)
+{
+	if (!y)
+		return;
+	c360_json_doc_free(y->doc);
+	free(y->pos);
+	free(y->name);
+	free(y);
+}
+
+c360_json *c360_yaml_root(const struct c360_yaml *y)
+{
+	return y->root;
+}
+
+c360_json_doc *c360_yaml_doc(const struct c360_yaml *y)
+{
+	return y->doc;
+}
+
+const char *c360_yaml_name(const struct c360_yaml *y)
+{
+	return y->name;
+}
