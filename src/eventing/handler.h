@@ -127,11 +127,16 @@ struct c360_fn_meta {
 	bool is_json;          /* datatype "json" (else "binary") */
 };
 
-/* Applies writes on behalf of the function: like c360_store_write(), but an
- * op on def->source_bucket is refused with ops[i].rc = C360_ERR_DENIED unless
- * def->self_recursion (Couchbase's recursion suppression), and writes are
- * counted in the function's stats. */
-c360_rc c360_fn_write(struct c360_fn_env *env, struct c360_write *ops, size_t n);
+/* Applies writes on behalf of the function: like c360_store_write(), and the
+ * changes that ops on def->source_bucket cause are not delivered back to this
+ * function (Couchbase's recursion suppression, counted as
+ * dcp_mutation_suppressed / dcp_deletion_suppressed) unless def->self_recursion
+ * or allow_recursion is true. */
+c360_rc c360_fn_write(struct c360_fn_env *env, struct c360_write *ops, size_t n,
+		      bool allow_recursion);
+/* Reads a document for the handler (c360_store_get on env->store). */
+c360_rc c360_fn_get(struct c360_fn_env *env, const char *bucket, const char *key, size_t key_len,
+		    struct c360_doc *out);
 /* Writes one line to the function's application log (timestamped), if level
  * is enabled by def->log_level. Thread-safe. */
 void c360_fn_app_log(struct c360_fn_env *env, enum c360_log_level level, const char *fmt, ...)
