@@ -29,7 +29,7 @@ for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 # node may come from outside Debian on some machines: accept any working node/npm
-if [[ " ${missing[*]} " == *" nodejs "* ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+if [[ " ${missing[*]} " == *" nodejs "* || " ${missing[*]} " == *" npm "* ]] && command -v node >/dev/null && command -v npm >/dev/null; then
   missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
 fi
 clean=(); for p in "${missing[@]}"; do [ -n "$p" ] && clean+=("$p"); done

@@ -77,4 +77,29 @@ int c360_http_port(const c360_http *h);
 /* Stops (waiting for running handlers) and frees. Accepts NULL. */
 void c360_http_free(c360_http *h);
 
+/* ---- additions (serve) ---- */
+
+/* Patterns may end with a rest capture "{name...}" matching one or more
+ * remaining segments, given decoded and joined by '/' ("/ui/{file...}").
+ * A request whose path matches a route but not its method gets 405 with an
+ * Allow header; no match gets 404; GET routes also answer HEAD. "/health"
+ * answers {"status":"ok"} (open) unless a module registers it. */
+
+/* Auth hook, called for READ and ADMIN routes. token is the bearer token
+ * (NULL when the request has none). Returns the scope the caller holds:
+ * C360_HTTP_READ or C360_HTTP_ADMIN, or -1 for none (missing, unknown or
+ * revoked token: 401). A hook that allows everyone returns C360_HTTP_ADMIN.
+ * Without a hook every route is open. Runs on pool threads. */
+typedef int (*c360_http_auth_fn)(const char *token, void *ctx);
+/* Sets the auth hook (before c360_http_start). ctx is borrowed. */
+void c360_http_set_auth(c360_http *h, c360_http_auth_fn fn, void *ctx);
+/* "open", "read", "admin". */
+const char *c360_http_scope_str(enum c360_http_scope s);
+/* The address the server binds ("127.0.0.1" unless opts.bind said otherwise). */
+const char *c360_http_bind_addr(const c360_http *h);
+/* Percent-decodes in[0..n) into out (room for n + 1 bytes), '+' as space
+ * when plus_space. Returns 0, or -1 malformed escape, -2 "%00", -3 the result
+ * is not UTF-8. */
+int c360_http_pct_decode(const char *in, size_t n, char *out, size_t *outlen, bool plus_space);
+
 #endif

@@ -1,0 +1,858 @@
+/* The c360 HTTP server: libmicrohttpd (epoll, thread pool) plus a router with
+ * {name} captures, body caps, bearer-token scopes and JSON errors.
+ *
+ * Request life: MHD calls access() first with the headers only. We route
+ * then (so 404/405/401/413 answer before any body is read), keep the match in
+ * a per-connection struct, collect the body into a capped buffer on the next
+ * calls, and run the handler on the final call. MHD is told not to unescape
+ * anything (identity unescaper), so the router splits the raw path on '/'
+ * before percent-decoding each segment: "%2F" in an email stays inside its
+ * segment, and a malformed escape is a 400, not a silent pass-through. */
+#include "serve/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/banned.h"
+
+#define MAX_SEGMENTS 32
+#define MAX_ARGS 64
+#define RESP_MAX (256u << 20)
+
+struct route {
+	char *method;
+	char *pattern;
+	char *segs[MAX_SEGMENTS]; /* literal text, or the capture name for captures */
+	unsigned char kind[MAX_SEGMENTS]; /* 0 literal, 1 capture, 2 rest capture */
+	int nsegs;
+	int nparams;
+	enum c360_http_scope scope;
+	c360_http_handler fn;
+	void *ctx;
+};
+
+struct c360_http {
+	struct c360_http_opts opts;
+	char bind[64];
+	struct MHD_Daemon *d;
+	int port;
+	struct route *routes;
+	size_t nroutes, caproutes;
+	c360_http_auth_fn auth;
+	void *auth_ctx;
+};
+
+/* Per-request state, allocated on MHD's first call and freed on completion. */
+struct reqstate {
+	struct c360_http *h;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	int status;           /* an early error decided before the body (0 = none) */
+	bool too_big;
+	struct c360_buf body;
+	char *segbuf;         /* decoded path segments, NUL separated */
+	const char *pnames[MAX_SEGMENTS];
+	const char *pvalues[MAX_SEGMENTS];
+	int nparams;
+	const char *anames[MAX_ARGS];
+	const char *avalues[MAX_ARGS];
+	int nargs;
+	char *argbuf;
+	char errcode[32];
+	char errmsg[256];
+	char allow[64];
+};
+
+/* ---- small helpers ---- */
+
+static void json_escape(struct c360_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	c360_buf_putc(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned char c = *p;
+		if (c == '"' || c == '\\') {
+			c360_buf_putc(b, '\\');
+			c360_buf_putc(b, (char)c);
+		} else if (c == '\n') {
+			c360_buf_puts(b, "\\n");
+		} else if (c == '\r') {
+			c360_buf_puts(b, "\\r");
+		} else if (c == '\t') {
+			c360_buf_puts(b, "\\t");
+		} else if (c < 0x20) {
+			char e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+			c360_buf_puts(b, e);
+		} else {
+			c360_buf_putc(b, (char)c);
+		}
+	}
+	c360_buf_putc(b, '"');
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len;
+		uint32_t cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+int c360_http_pct_decode(const char *in, size_t n, char *out, size_t *outlen, bool plus_space)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return -1;
+			int a = hexval((unsigned char)in[i + 1]), b = hexval((unsigned char)in[i + 2]);
+			if (a < 0 || b < 0)
+				return -1;
+			char v = (char)(a * 16 + b);
+			if (v == 0)
+				return -2;
+			out[o++] = v;
+			i += 2;
+		} else if (c == '+' && plus_space) {
+			out[o++] = ' ';
+		} else {
+			out[o++] = c;
+		}
+	}
+	out[o] = 0;
+	if (!utf8_valid((const unsigned char *)out, o))
+		return -3;
+	*outlen = o;
+	return 0;
+}
+
+static const char *decode_problem(int r)
+{
+	switch (r) {
+	case -1:
+		return "malformed percent-encoding (expected %XX with two hex digits)";
+	case -2:
+		return "percent-encoded NUL byte (%00) is not allowed";
+	default:
+		return "percent-decoded text is not valid UTF-8";
+	}
+}
+
+static void set_early_error(struct reqstate *rs, int status, const char *code, const char *fmt,
+			    ...) __attribute__((format(printf, 4, 5)));
+static void set_early_error(struct reqstate *rs, int status, const char *code, const char *fmt, ...)
+{
+	rs->status = status;
+	snprintf(rs->errcode, sizeof rs->errcode, "%s", code);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rs->errmsg, sizeof rs->errmsg, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- public request/response helpers ---- */
+
+const char *c360_http_query(const struct c360_http_req *req, const char *name)
+{
+	const struct reqstate *rs = req ? req->conn : NULL;
+	if (!rs || !name)
+		return NULL;
+	for (int i = 0; i < rs->nargs; i++)
+		if (!strcmp(rs->anames[i], name))
+			return rs->avalues[i];
+	return NULL;
+}
+
+const char *c360_http_header(const struct c360_http_req *req, const char *name)
+{
+	const struct reqstate *rs = req ? req->conn : NULL;
+	if (!rs || !name)
+		return NULL;
+	return MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, name);
+}
+
+const char *c360_http_param(const struct c360_http_req *req, const char *name)
+{
+	if (!req || !name)
+		return NULL;
+	for (int i = 0; i < req->nparams; i++)
+		if (!strcmp(req->param_names[i], name))
+			return req->param_values[i];
+	return NULL;
+}
+
+void c360_http_error(struct c360_http_resp *resp, int status, const char *code, const char *fmt,
+		     ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	resp->status = status;
+	resp->content_type = "application/json";
+	c360_buf_reset(&resp->body);
+	c360_buf_puts(&resp->body, "{\"error\":");
+	json_escape(&resp->body, code ? code : "error");
+	c360_buf_puts(&resp->body, ",\"message\":");
+	json_escape(&resp->body, msg);
+	c360_buf_puts(&resp->body, "}\n");
+}
+
+void c360_http_add_header(struct c360_http_resp *resp, const char *name, const char *value)
+{
+	size_t used = strnlen(resp->headers, sizeof resp->headers);
+	if (!name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return;
+	int n = snprintf(resp->headers + used, sizeof resp->headers - used, "%s: %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= sizeof resp->headers - used)
+		resp->headers[used] = 0; /* does not fit: drop it whole */
+}
+
+void c360_http_set_auth(c360_http *h, c360_http_auth_fn fn, void *ctx)
+{
+	h->auth = fn;
+	h->auth_ctx = ctx;
+}
+
+const char *c360_http_scope_str(enum c360_http_scope s)
+{
+	switch (s) {
+	case C360_HTTP_OPEN:
+		return "open";
+	case C360_HTTP_READ:
+		return "read";
+	case C360_HTTP_ADMIN:
+		return "admin";
+	}
+	return "?";
+}
+
+const char *c360_http_bind_addr(const c360_http *h)
+{
+	return h ? h->bind : NULL;
+}
+
+/* ---- server lifecycle and routes ---- */
+
+c360_http *c360_http_new(const struct c360_http_opts *opts)
+{
+	c360_http *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	if (opts)
+		h->opts = *opts;
+	snprintf(h->bind, sizeof h->bind, "%s",
+		 h->opts.bind && *h->opts.bind ? h->opts.bind : "127.0.0.1");
+	h->opts.bind = h->bind;
+	if (h->opts.threads <= 0)
+		h->opts.threads = 4;
+	if (h->opts.threads > 256)
+		h->opts.threads = 256;
+	if (!h->opts.max_body)
+		h->opts.max_body = 32u << 20;
+	return h;
+}
+
+c360_rc c360_http_route(c360_http *h, const char *method, const char *pattern,
+			enum c360_http_scope scope, c360_http_handler fn, void *ctx)
+{
+	if (!h || !method || !pattern || pattern[0] != '/' || !fn || h->d)
+		return C360_ERR_INVALID;
+	if (h->nroutes == h->caproutes) {
+		size_t nc = h->caproutes ? h->caproutes * 2 : 32;
+		struct route *nr = realloc(h->routes, nc * sizeof *nr);
+		if (!nr)
+			return C360_ERR_NOMEM;
+		h->routes = nr;
+		h->caproutes = nc;
+	}
+	struct route r;
+	memset(&r, 0, sizeof r);
+	r.method = strdup(method);
+	r.pattern = strdup(pattern);
+	if (!r.method || !r.pattern)
+		goto nomem;
+	r.scope = scope;
+	r.fn = fn;
+	r.ctx = ctx;
+	const char *p = pattern;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (r.nsegs == MAX_SEGMENTS)
+			goto bad;
+		unsigned char kind = 0;
+		const char *s = p;
+		size_t sn = n;
+		if (n >= 2 && p[0] == '{' && p[n - 1] == '}') {
+			kind = 1;
+			s = p + 1;
+			sn = n - 2;
+			if (sn > 3 && !memcmp(s + sn - 3, "...", 3)) {
+				kind = 2;
+				sn -= 3;
+				if (e && e[1])
+					goto bad; /* a rest capture ends the pattern */
+			}
+			if (!sn)
+				goto bad;
+			r.nparams++;
+		}
+		r.segs[r.nsegs] = strndup(s, sn);
+		if (!r.segs[r.nsegs])
+			goto nomem;
+		r.kind[r.nsegs++] = kind;
+		p += n;
+	}
+	h->routes[h->nroutes++] = r;
+	return C360_OK;
+bad:
+	for (int i = 0; i < r.nsegs; i++)
+		free(r.segs[i]);
+	free(r.method);
+	free(r.pattern);
+	return C360_ERR_INVALID;
+nomem:
+	for (int i = 0; i < r.nsegs; i++)
+		free(r.segs[i]);
+	free(r.method);
+	free(r.pattern);
+	return C360_ERR_NOMEM;
+}
+
+/* Splits the raw path into decoded segments (in rs->segbuf). Returns the
+ * number of segments, or -1 after setting a 400. */
+static int split_path(struct reqstate *rs, const char *url, const char **segs, size_t *lens)
+{
+	size_t n = strlen(url);
+	rs->segbuf = malloc(n + 1 + MAX_SEGMENTS);
+	if (!rs->segbuf) {
+		set_early_error(rs, 500, "internal", "out of memory");
+		return -1;
+	}
+	char *o = rs->segbuf;
+	int ns = 0;
+	const char *p = url;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t sn = e ? (size_t)(e - p) : strlen(p);
+		if (ns == MAX_SEGMENTS) {
+			set_early_error(rs, 404, "not_found", "no route for a path with more than %d segments",
+					MAX_SEGMENTS);
+			return -1;
+		}
+		size_t dl;
+		int r = c360_http_pct_decode(p, sn, o, &dl, false);
+		if (r) {
+			set_early_error(rs, 400, "bad_path", "path segment %d: %s", ns + 1,
+					decode_problem(r));
+			return -1;
+		}
+		segs[ns] = o;
+		lens[ns] = dl;
+		o += dl + 1;
+		ns++;
+		p += sn;
+	}
+	return ns;
+}
+
+static bool method_ok(const struct route *r, const char *method)
+{
+	if (!strcmp(r->method, "*") || !strcmp(r->method, method))
+		return true;
+	return !strcmp(method, "HEAD") && !strcmp(r->method, "GET");
+}
+
+/* Finds the route for (method, path); fills rs->pnames/pvalues. */
+static const struct route *route_find(struct reqstate *rs, const char *method, const char *url,
+				      char *rest_store)
+{
+	const char *segs[MAX_SEGMENTS];
+	size_t lens[MAX_SEGMENTS];
+	int ns = split_path(rs, url, segs, lens);
+	if (ns < 0)
+		return NULL;
+	bool path_matched = false;
+	size_t allow_len = 0;
+	rs->allow[0] = 0;
+	for (size_t i = 0; i < rs->h->nroutes; i++) {
+		const struct route *r = &rs->h->routes[i];
+		bool has_rest = r->nsegs && r->kind[r->nsegs - 1] == 2;
+		if (has_rest ? ns < r->nsegs : ns != r->nsegs)
+			continue;
+		int k = 0;
+		for (; k < r->nsegs; k++) {
+			if (r->kind[k] == 0 && strcmp(r->segs[k], segs[k]))
+				break;
+			if (r->kind[k] && !lens[k])
+				break;
+		}
+		if (k != r->nsegs)
+			continue;
+		if (!method_ok(r, method)) {
+			path_matched = true;
+			int w = snprintf(rs->allow + allow_len, sizeof rs->allow - allow_len, "%s%s",
+					 allow_len ? ", " : "", r->method);
+			if (w > 0 && (size_t)w < sizeof rs->allow - allow_len)
+				allow_len += (size_t)w;
+			continue;
+		}
+		rs->nparams = 0;
+		for (k = 0; k < r->nsegs; k++) {
+			if (!r->kind[k])
+				continue;
+			rs->pnames[rs->nparams] = r->segs[k];
+			if (r->kind[k] == 2) {
+				/* rest capture: rejoin the remaining decoded segments */
+				char *o = rest_store;
+				for (int j = k; j < ns; j++) {
+					if (j > k)
+						*o++ = '/';
+					memcpy(o, segs[j], lens[j]);
+					o += lens[j];
+				}
+				*o = 0;
+				rs->pvalues[rs->nparams++] = rest_store;
+			} else {
+				rs->pvalues[rs->nparams++] = segs[k];
+			}
+		}
+		return r;
+	}
+	if (path_matched)
+		set_early_error(rs, 405, "method_not_allowed", "method %s is not allowed on %s (allowed: %s)",
+				method, url, rs->allow);
+	else if (!rs->status)
+		set_early_error(rs, 404, "not_found", "no such endpoint: %s %s", method, url);
+	return NULL;
+}
+
+struct argctx {
+	struct reqstate *rs;
+	char *o;
+	char *end;
+	bool bad;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct argctx *a = cls;
+	(void)kind;
+	if (a->rs->nargs == MAX_ARGS) {
+		set_early_error(a->rs, 400, "bad_query", "more than %d query arguments", MAX_ARGS);
+		a->bad = true;
+		return MHD_NO;
+	}
+	const char *kv[2] = {key, value ? value : ""};
+	const char *out[2];
+	for (int i = 0; i < 2; i++) {
+		size_t n = strlen(kv[i]), dl;
+		if (a->o + n + 1 > a->end) {
+			a->bad = true;
+			return MHD_NO;
+		}
+		int r = c360_http_pct_decode(kv[i], n, a->o, &dl, true);
+		if (r) {
+			set_early_error(a->rs, 400, "bad_query", "query argument '%.60s': %s", key,
+					decode_problem(r));
+			a->bad = true;
+			return MHD_NO;
+		}
+		out[i] = a->o;
+		a->o += dl + 1;
+	}
+	a->rs->anames[a->rs->nargs] = out[0];
+	a->rs->avalues[a->rs->nargs++] = out[1];
+	return MHD_YES;
+}
+
+static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t *t = cls;
+	(void)kind;
+	*t += strlen(key) + (value ? strlen(value) : 0) + 2;
+	return MHD_YES;
+}
+
+static size_t identity_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const char *ctype,
+				 char *body, size_t len, const char *headers, const char *allow)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE
+										  : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	if (ctype && status != 204 && status != 304)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (allow && *allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	/* extra "Name: value\r\n" lines from the handler */
+	const char *p = headers;
+	while (p && *p) {
+		const char *eol = strstr(p, "\r\n");
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		const char *colon = memchr(p, ':', n);
+		if (colon) {
+			char name[128], value[512];
+			size_t nl = (size_t)(colon - p);
+			const char *v = colon + 1;
+			while (v < p + n && *v == ' ')
+				v++;
+			size_t vl = (size_t)(p + n - v);
+			if (nl < sizeof name && vl < sizeof value) {
+				memcpy(name, p, nl);
+				name[nl] = 0;
+				memcpy(value, v, vl);
+				value[vl] = 0;
+				MHD_add_response_header(r, name, value);
+			}
+		}
+		p += n;
+		if (eol)
+			p += 2;
+	}
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct reqstate *rs, int status, const char *code,
+				  const char *msg)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	c360_buf_puts(&b, "{\"error\":");
+	json_escape(&b, code);
+	c360_buf_puts(&b, ",\"message\":");
+	json_escape(&b, msg);
+	c360_buf_puts(&b, "}\n");
+	size_t len;
+	char *body = c360_buf_detach(&b, &len);
+	const char *hdr = status == 401 ? "WWW-Authenticate: Bearer realm=\"c360\"\r\n" : NULL;
+	C360_DEBUG("http", "%d %s: %s", status, code, msg);
+	return send_resp(rs->conn, status, "application/json", body, len, hdr,
+			 status == 405 ? rs->allow : NULL);
+}
+
+/* Checks the route's scope against the Authorization header. Returns 0 when
+ * allowed, else sets the early error. */
+static int check_auth(struct reqstate *rs, const struct route *r)
+{
+	if (r->scope == C360_HTTP_OPEN || !rs->h->auth)
+		return 0;
+	const char *hdr = MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *token = NULL;
+	if (hdr) {
+		if (!strncasecmp(hdr, "Bearer ", 7)) {
+			token = hdr + 7;
+			while (*token == ' ')
+				token++;
+		} else {
+			set_early_error(rs, 401, "unauthorized",
+					"the Authorization header must be 'Bearer TOKEN'");
+			return -1;
+		}
+	}
+	int granted = rs->h->auth(token, rs->h->auth_ctx);
+	if (granted < 0) {
+		if (!token)
+			set_early_error(rs, 401, "unauthorized",
+					"this endpoint needs a bearer token (Authorization: Bearer TOKEN; create one with 'c360 token create')");
+		else
+			set_early_error(rs, 401, "unauthorized", "the bearer token is unknown or revoked");
+		return -1;
+	}
+	if ((int)r->scope > granted) {
+		set_early_error(rs, 403, "forbidden", "this endpoint needs a token with scope '%s'",
+				c360_http_scope_str(r->scope));
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result builtin_health(struct reqstate *rs)
+{
+	static const char ok[] = "{\"status\":\"ok\"}\n";
+	char *b = strdup(ok);
+	if (!b)
+		return MHD_NO;
+	return send_resp(rs->conn, 200, "application/json", b, sizeof ok - 1, NULL, NULL);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload_data,
+				 size_t *upload_data_size, void **con_cls)
+{
+	struct c360_http *h = cls;
+	struct reqstate *rs = *con_cls;
+	(void)version;
+	if (!rs) {
+		/* first call: headers only */
+		rs = calloc(1, sizeof *rs);
+		if (!rs)
+			return MHD_NO;
+		*con_cls = rs;
+		rs->h = h;
+		rs->conn = conn;
+		c360_buf_init(&rs->body, h->opts.max_body);
+		size_t rest_len = strlen(url) + 1;
+		char *rest = NULL;
+		size_t argbytes = 0;
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_len, &argbytes);
+		rs->argbuf = malloc(argbytes + rest_len + 1);
+		if (!rs->argbuf)
+			return MHD_NO;
+		rest = rs->argbuf + argbytes;
+		rs->route = route_find(rs, method, url, rest);
+		if (rs->route && !rs->status) {
+			struct argctx a = {rs, rs->argbuf, rs->argbuf + argbytes, false};
+			MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
+		}
+		if (!rs->route && rs->status == 404 && !strcmp(url, "/health") &&
+		    (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+			rs->status = 0; /* built-in health check */
+			return MHD_YES;
+		}
+		if (rs->route && !rs->status)
+			check_auth(rs, rs->route);
+		if (!rs->status) {
+			const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								     MHD_HTTP_HEADER_CONTENT_LENGTH);
+			if (cl) {
+				char *end;
+				errno = 0;
+				unsigned long long v = strtoull(cl, &end, 10);
+				if (errno || *end || v > h->opts.max_body)
+					set_early_error(rs, 413, "too_large",
+							"request body larger than the limit of %zu bytes",
+							h->opts.max_body);
+			}
+		}
+		if (rs->status)
+			return send_error(rs, rs->status, rs->errcode, rs->errmsg);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!rs->too_big && c360_buf_append(&rs->body, upload_data, *upload_data_size))
+			rs->too_big = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	/* final call */
+	if (!rs->route)
+		return builtin_health(rs);
+	if (rs->too_big) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "request body larger than the limit of %zu bytes",
+			 h->opts.max_body);
+		return send_error(rs, 413, "too_large", msg);
+	}
+	struct c360_http_req req = {
+		.method = method,
+		.path = url,
+		.body = rs->body.len ? rs->body.data : NULL,
+		.body_len = rs->body.len,
+		.conn = rs,
+		.param_names = rs->pnames,
+		.param_values = rs->pvalues,
+		.nparams = rs->nparams,
+	};
+	struct c360_http_resp resp;
+	memset(&resp, 0, sizeof resp);
+	resp.status = 200;
+	resp.content_type = "application/json";
+	c360_buf_init(&resp.body, RESP_MAX);
+	rs->route->fn(&req, &resp, rs->route->ctx);
+	if (resp.status < 100 || resp.status > 599) {
+		C360_ERROR("http", "handler for '%s' set invalid status %d", rs->route->pattern,
+			   resp.status);
+		c360_http_error(&resp, 500, "internal", "handler returned an invalid status");
+	}
+	size_t len = 0;
+	char *body = resp.body.len ? c360_buf_detach(&resp.body, &len) : NULL;
+	c360_buf_release(&resp.body);
+	C360_TRACE("http", "%s %s -> %d (%zu bytes)", method, url, resp.status, len);
+	return send_resp(conn, resp.status, resp.content_type, body, len, resp.headers, NULL);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct reqstate *rs = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!rs)
+		return;
+	c360_buf_release(&rs->body);
+	free(rs->segbuf);
+	free(rs->argbuf);
+	free(rs);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	(void)cls;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+		msg[--n] = 0;
+	C360_DEBUG("http", "libmicrohttpd: %s", msg);
+}
+
+c360_rc c360_http_start(c360_http *h, char *err, size_t errlen)
+{
+	if (!h || h->d) {
+		if (err)
+			snprintf(err, errlen, "server already started");
+		return C360_ERR_STATE;
+	}
+	if (h->opts.port < 0 || h->opts.port > 65535) {
+		if (err)
+			snprintf(err, errlen, "port %d out of range (0..65535)", h->opts.port);
+		return C360_ERR_INVALID;
+	}
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	const char *bind = h->bind;
+	if (!strcmp(bind, "localhost"))
+		bind = "127.0.0.1";
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, bind, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)h->opts.port);
+	} else if (inet_pton(AF_INET6, bind, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)h->opts.port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		if (err)
+			snprintf(err, errlen, "bind address '%s' is not an IPv4 or IPv6 address", h->bind);
+		return C360_ERR_INVALID;
+	}
+	h->d = MHD_start_daemon(flags, (uint16_t)h->opts.port, NULL, NULL, access_cb, h,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->opts.threads,
+				MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+				MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, h,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+				MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10),
+				MHD_OPTION_END);
+	if (!h->d) {
+		if (err)
+			snprintf(err, errlen, "cannot listen on %s port %d: %s", h->bind, h->opts.port,
+				 errno ? strerror(errno) : "libmicrohttpd failed to start");
+		return C360_ERR_IO;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
+	struct sockaddr_storage got;
+	socklen_t gl = sizeof got;
+	h->port = h->opts.port;
+	if (info && !getsockname(info->listen_fd, (struct sockaddr *)&got, &gl)) {
+		if (got.ss_family == AF_INET)
+			h->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+		else if (got.ss_family == AF_INET6)
+			h->port = ntohs(((struct sockaddr_in6 *)&got)->sin6_port);
+	}
+	C360_DEBUG("http", "listening on %s port %d (%d threads)", h->bind, h->port, h->opts.threads);
+	return C360_OK;
+}
+
+int c360_http_port(const c360_http *h)
+{
+	return h ? h->port : 0;
+}
+
+void c360_http_free(c360_http *h)
+{
+	if (!h)
+		return;
+	if (h->d)
+		MHD_stop_daemon(h->d);
+	for (size_t i = 0; i < h->nroutes; i++) {
+		for (int k = 0; k < h->routes[i].nsegs; k++)
+			free(h->routes[i].segs[k]);
+		free(h->routes[i].method);
+		free(h->routes[i].pattern);
+	}
+	free(h->routes);
+	free(h);
+}
