@@ -1,0 +1,203 @@
+/* Unit tests of the streaming CSV reader: every RFC 4180 corner, BOM, chunking, caps. */
+#include <stdint.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "sources/csv/csvread.h"
+#include "test.h"
+#include "core/banned.h"
+
+/* Records rendered as "[f1|f2]" lines, bad ones as "!reason". */
+struct out {
+	struct c360_buf b;
+	uint64_t stop_after;
+};
+
+static c360_rc collect(void *ctx, const struct c360_csv_record *rec)
+{
+	struct out *o = ctx;
+	if (rec->bad) {
+		c360_buf_printf(&o->b, "%llu!%s\n", (unsigned long long)rec->number,
+				c360_csv_bad_str(rec->bad));
+	} else {
+		c360_buf_putc(&o->b, '[');
+		for (size_t i = 0; i < rec->n; i++) {
+			if (i)
+				c360_buf_putc(&o->b, '|');
+			c360_buf_append(&o->b, rec->fields[i].p, rec->fields[i].len);
+		}
+		c360_buf_puts(&o->b, "]\n");
+	}
+	if (o->stop_after && rec->number >= o->stop_after)
+		return C360_ERR_LIMIT;
+	return C360_OK;
+}
+
+/* Parses s fed in chunks of `chunk` bytes (0 = all at once). */
+static const char *parse_opts(const char *s, size_t len, size_t chunk, char sep, size_t max_record,
+			      c360_rc *rc_out)
+{
+	static char res[4096];
+	struct out o = {.stop_after = 0};
+	c360_buf_init(&o.b, 0);
+	struct c360_csv_reader_opts opts = {.separator = sep, .max_record = max_record};
+	c360_csv_reader *r = NULL;
+	c360_rc rc = c360_csv_reader_new(&opts, collect, &o, &r);
+	if (!rc) {
+		if (!chunk)
+			chunk = len ? len : 1;
+		for (size_t i = 0; i < len && !rc; i += chunk)
+			rc = c360_csv_reader_feed(r, s + i, len - i < chunk ? len - i : chunk);
+		if (!rc)
+			rc = c360_csv_reader_finish(r);
+	}
+	if (rc_out)
+		*rc_out = rc;
+	snprintf(res, sizeof res, "%s", c360_buf_cstr(&o.b));
+	c360_buf_release(&o.b);
+	c360_csv_reader_free(r);
+	return res;
+}
+
+static const char *parse(const char *s)
+{
+	return parse_opts(s, strlen(s), 0, 0, 0, NULL);
+}
+
+TEST(simple_with_header)
+{
+	CHECK_EQ_STR(parse("id,name\n1,Matt\n2,Ann\n"), "[id|name]\n[1|Matt]\n[2|Ann]\n");
+}
+
+TEST(no_final_newline) { CHECK_EQ_STR(parse("a,b\n1,2"), "[a|b]\n[1|2]\n"); }
+
+TEST(crlf) { CHECK_EQ_STR(parse("a,b\r\n1,2\r\n3,4"), "[a|b]\n[1|2]\n[3|4]\n"); }
+
+TEST(quoted_fields) { CHECK_EQ_STR(parse("\"a\",\"b c\"\n"), "[a|b c]\n"); }
+
+TEST(doubled_quotes)
+{
+	CHECK_EQ_STR(parse("\"say \"\"hi\"\"\",x\n"), "[say \"hi\"|x]\n");
+	CHECK_EQ_STR(parse("\"\"\"\"\n"), "[\"]\n");
+}
+
+TEST(embedded_comma) { CHECK_EQ_STR(parse("\"Groves, Matt\",2\n"), "[Groves, Matt|2]\n"); }
+
+TEST(embedded_newlines)
+{
+	CHECK_EQ_STR(parse("\"line1\nline2\",x\n\"a\r\nb\",y\n"), "[line1\nline2|x]\n[a\r\nb|y]\n");
+}
+
+TEST(empty_fields) { CHECK_EQ_STR(parse("a,,c\n,,\n\"\",x,\n"), "[a||c]\n[||]\n[|x|]\n"); }
+
+TEST(blank_lines_ignored) { CHECK_EQ_STR(parse("a\n\n\r\n\nb\n"), "[a]\n[b]\n"); }
+
+TEST(spaces_kept)
+{
+	CHECK_EQ_STR(parse(" a , b \n"), "[ a | b ]\n");
+	CHECK_EQ_STR(parse("\tx\t\n"), "[\tx\t]\n");
+}
+
+TEST(utf8_bom)
+{
+	CHECK_EQ_STR(parse("\xEF\xBB\xBFid,name\n1,x\n"), "[id|name]\n[1|x]\n");
+	/* the BOM split over three feeds */
+	const char *s = "\xEF\xBB\xBFid\n";
+	CHECK_EQ_STR(parse_opts(s, strlen(s), 1, 0, 0, NULL), "[id]\n");
+	/* a BOM-like prefix that is not a BOM is data */
+	s = "\xEF\xBBx\n";
+	CHECK_EQ_STR(parse_opts(s, strlen(s), 1, 0, 0, NULL), "[\xEF\xBBx]\n");
+	/* only at the start */
+	CHECK_EQ_STR(parse("a\n\xEF\xBB\xBF" "b\n"), "[a]\n[\xEF\xBB\xBF" "b]\n");
+}
+
+TEST(chunked_equals_whole)
+{
+	const char *s = "id,\"n\"\"ame\"\r\n1,\"a,\nb\"\r\n2,c\r\n";
+	char whole[512];
+	snprintf(whole, sizeof whole, "%s", parse(s));
+	for (size_t chunk = 1; chunk < 8; chunk++)
+		CHECK_EQ_STR(parse_opts(s, strlen(s), chunk, 0, 0, NULL), whole);
+}
+
+TEST(custom_separator)
+{
+	const char *s = "a\tb,c\n1\t2\n";
+	CHECK_EQ_STR(parse_opts(s, strlen(s), 0, '\t', 0, NULL), "[a|b,c]\n[1|2]\n");
+	s = "a;b\n";
+	CHECK_EQ_STR(parse_opts(s, strlen(s), 0, ';', 0, NULL), "[a|b]\n");
+}
+
+TEST(unterminated_quote)
+{
+	CHECK_EQ_STR(parse("a,b\n1,\"open"), "[a|b]\n2!unterminated quoted field at end of input\n");
+}
+
+TEST(record_cap)
+{
+	const char *s = "ab,cd\n0123456789,x\nok,y\n";
+	/* cap of 8 bytes: the long record is reported as bad and parsing goes on */
+	CHECK_EQ_STR(parse_opts(s, strlen(s), 0, 0, 8, NULL), "[ab|cd]\n2!record too large\n[ok|y]\n");
+}
+
+TEST(too_many_fields)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	for (int i = 0; i < C360_CSV_MAX_FIELDS + 1; i++)
+		c360_buf_puts(&b, i ? ",x" : "x");
+	c360_buf_puts(&b, "\na\n");
+	CHECK_EQ_STR(parse_opts(b.data, b.len, 0, 0, 0, NULL), "1!too many fields\n[a]\n");
+	c360_buf_release(&b);
+}
+
+TEST(callback_stops)
+{
+	struct out o = {.stop_after = 2};
+	c360_buf_init(&o.b, 0);
+	c360_csv_reader *r = NULL;
+	REQUIRE(c360_csv_reader_new(NULL, collect, &o, &r) == C360_OK);
+	CHECK(c360_csv_reader_feed(r, "1\n2\n3\n4\n", 8) == C360_ERR_LIMIT);
+	CHECK(c360_csv_reader_feed(r, "5\n", 2) == C360_ERR_LIMIT);
+	CHECK(c360_csv_reader_finish(r) == C360_ERR_LIMIT);
+	CHECK_EQ_STR(c360_buf_cstr(&o.b), "[1]\n[2]\n");
+	c360_buf_release(&o.b);
+	c360_csv_reader_free(r);
+	c360_csv_reader_free(NULL);
+}
+
+TEST(record_numbers)
+{
+	struct out o = {0};
+	c360_buf_init(&o.b, 0);
+	c360_csv_reader *r = NULL;
+	REQUIRE(c360_csv_reader_new(NULL, collect, &o, &r) == C360_OK);
+	CHECK(c360_csv_reader_feed(r, "h\n\"a\nb\"\n\nc\n", 11) == C360_OK);
+	CHECK(c360_csv_reader_finish(r) == C360_OK);
+	CHECK_EQ_INT(c360_csv_reader_records(r), 3);
+	c360_buf_release(&o.b);
+	c360_csv_reader_free(r);
+}
+
+int main(void)
+{
+	RUN(simple_with_header);
+	RUN(no_final_newline);
+	RUN(crlf);
+	RUN(quoted_fields);
+	RUN(doubled_quotes);
+	RUN(embedded_comma);
+	RUN(embedded_newlines);
+	RUN(empty_fields);
+	RUN(blank_lines_ignored);
+	RUN(spaces_kept);
+	RUN(utf8_bom);
+	RUN(chunked_equals_whole);
+	RUN(custom_separator);
+	RUN(unterminated_quote);
+	RUN(record_cap);
+	RUN(too_many_fields);
+	RUN(callback_stops);
+	RUN(record_numbers);
+	return test_summary();
+}
