@@ -1,0 +1,747 @@
+/* The eventing runtime: follows a function's source feed from its checkpoint,
+ * dispatches changes to worker threads (one handler instance each), counts
+ * outcomes, suppresses the function's own writes, writes checkpoints and the
+ * application log.
+ *
+ * Algorithm: the loop reads a batch of feed events after the checkpoint,
+ * copies them, and hands each to worker hash(key) % worker_count, so all
+ * changes of one key go to one worker in seqno order. It waits until every
+ * worker has finished the batch (a barrier), then the batch's last seqno is
+ * done; the checkpoint is written when checkpoint_interval has passed, on
+ * pause and on return. Progress is therefore at-least-once: a crash replays
+ * at most the changes since the last checkpoint. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/json.h"
+#include "eventing/eventing.h"
+#include "core/banned.h"
+
+#define BATCH_MAX 1024
+#define APPLOG_MAX (40u << 20) /* Couchbase's app_log_max_size */
+#define STATS_EVERY_MS 1000
+#define RECORD_POLL_MS 1000
+
+struct ev {
+	uint64_t seqno, cas;
+	enum c360_feed_op op;
+	uint32_t expiry;
+	char *key;
+	size_t key_len;
+	char *value;
+	size_t value_len;
+	struct ev *next_in_worker;
+};
+
+#define HIST_N 256
+struct worker {
+	struct c360_fn_run *r;
+	int id;
+	pthread_t th;
+	bool started;
+	struct c360_fn_env env;
+	void *inst;
+	struct ev *head, *tail; /* this batch's events */
+	uint64_t hist[HIST_N];  /* latency histogram (log-linear, µs) */
+	struct c360_fn_stats st;
+};
+
+/* seqnos of the function's own writes to its source bucket (suppressed) */
+struct seqset {
+	uint64_t *v;
+	size_t cap, n;
+};
+
+struct c360_fn_run {
+	c360_store *st;
+	struct c360_fn_def def;
+	const struct c360_fn_kind *kind;
+	char who[C360_FN_NAME_MAX + 16];
+	int nworkers;
+	struct worker *w;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, done_cv;
+	uint64_t gen;      /* batch generation */
+	int pending;       /* workers still busy with the batch */
+	bool quit;
+	struct seqset own;
+	FILE *applog;
+	char applog_path[4096];
+	pthread_mutex_t log_mu;
+	uint64_t seqno;    /* done */
+	uint64_t ck_seqno; /* last checkpointed */
+	int64_t ck_time, stats_time;
+	struct c360_fn_stats base; /* counters carried over from the checkpoint */
+	uint64_t suppressed;
+	uint64_t checkpoints;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- latency histogram: 8 sub-buckets per power of two ---- */
+
+static int hist_idx(uint64_t us)
+{
+	if (us < 8)
+		return (int)us;
+	int lg = 63 - __builtin_clzll(us);
+	int sub = (int)((us >> (lg - 3)) & 7);
+	int i = (lg - 2) * 8 + sub;
+	return i < HIST_N ? i : HIST_N - 1;
+}
+
+static uint64_t hist_val(int i)
+{
+	if (i < 8)
+		return (uint64_t)i;
+	int lg = i / 8 + 2, sub = i % 8;
+	return ((uint64_t)(8 + sub) << (lg - 3)) + ((uint64_t)1 << (lg - 3)) - 1; /* bucket top */
+}
+
+static uint64_t hist_pct(const uint64_t *h, double p)
+{
+	uint64_t total = 0, acc = 0;
+	for (int i = 0; i < HIST_N; i++)
+		total += h[i];
+	if (!total)
+		return 0;
+	uint64_t want = (uint64_t)((double)total * p);
+	if (want >= total)
+		want = total - 1;
+	for (int i = 0; i < HIST_N; i++) {
+		acc += h[i];
+		if (acc > want)
+			return hist_val(i);
+	}
+	return 0;
+}
+
+/* ---- own-write suppression ---- */
+
+static bool seqset_add(struct seqset *s, uint64_t v)
+{
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 256;
+		if (nc > (1u << 22))
+			return false; /* bounded: past 4M pending own writes, stop suppressing */
+		uint64_t *p = realloc(s->v, nc * sizeof *p);
+		if (!p)
+			return false;
+		s->v = p;
+		s->cap = nc;
+	}
+	s->v[s->n++] = v;
+	return true;
+}
+
+/* Removes and reports v; drops entries below `floor` (already passed). */
+static bool seqset_take(struct seqset *s, uint64_t v)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] == v) {
+			s->v[i] = s->v[--s->n];
+			return true;
+		}
+	return false;
+}
+
+/* ---- the interface handler kinds call ---- */
+
+c360_rc c360_fn_write(struct c360_fn_env *env, struct c360_write *ops, size_t n, bool allow_recursion)
+{
+	struct c360_fn_run *r = env->rt;
+	c360_rc rc = c360_store_write(env->store, ops, n);
+	if (rc || !r || allow_recursion || env->def->self_recursion)
+		return rc;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < n; i++)
+		if (!ops[i].rc && ops[i].seqno && !strcmp(ops[i].bucket, env->def->source_bucket))
+			seqset_add(&r->own, ops[i].seqno);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+c360_rc c360_fn_get(struct c360_fn_env *env, const char *bucket, const char *key, size_t key_len,
+		    struct c360_doc *out)
+{
+	return c360_store_get(env->store, bucket, key, key_len, out);
+}
+
+static const char *lvname(enum c360_log_level l)
+{
+	static const char *n[] = {"ERROR", "WARNING", "INFO", "DEBUG", "TRACE"};
+	return (unsigned)l < 5 ? n[l] : "INFO";
+}
+
+void c360_fn_app_log(struct c360_fn_env *env, enum c360_log_level level, const char *fmt, ...)
+{
+	struct c360_fn_run *r = env->rt;
+	char msg[4096];
+	va_list ap;
+	if (level > env->def->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (level <= C360_LOG_WARN)
+		c360_log(level, r ? r->who : env->def->name, "%s", msg);
+	if (!r)
+		return;
+	struct timespec ts;
+	struct tm tm;
+	char stamp[40];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	pthread_mutex_lock(&r->log_mu);
+	if (r->applog) {
+		if (ftell(r->applog) > (long)APPLOG_MAX) {
+			/* rotate: keep one previous file */
+			char old[4200];
+			snprintf(old, sizeof old, "%s.1", r->applog_path);
+			fclose(r->applog);
+			rename(r->applog_path, old);
+			r->applog = fopen(r->applog_path, "a");
+		}
+		if (r->applog) {
+			fprintf(r->applog, "%s.%03ldZ [%s] %s\n", stamp, ts.tv_nsec / 1000000, lvname(level), msg);
+			fflush(r->applog);
+		}
+	}
+	pthread_mutex_unlock(&r->log_mu);
+}
+
+/* ---- workers ---- */
+
+static void handle(struct worker *w, struct ev *e)
+{
+	struct c360_fn_run *r = w->r;
+	struct c360_fn_meta m = {
+		.id = e->key,
+		.id_len = e->key_len,
+		.cas = e->cas,
+		.expiration = e->expiry,
+		.seq = e->seqno,
+		.keyspace = r->def.source_bucket,
+		.is_json = true,
+	};
+	int64_t t0 = mono_us();
+	c360_rc rc;
+	if (e->op == C360_FEED_MUTATION) {
+		w->st.dcp_mutation++;
+		rc = r->kind->on_update(w->inst, &m, e->value, e->value_len);
+		if (rc)
+			w->st.on_update_failure++;
+		else
+			w->st.on_update_success++;
+	} else {
+		if (e->op == C360_FEED_EXPIRATION)
+			w->st.dcp_expiration++;
+		else
+			w->st.dcp_deletion++;
+		rc = r->kind->on_delete(w->inst, &m, e->op == C360_FEED_EXPIRATION);
+		if (rc)
+			w->st.on_delete_failure++;
+		else
+			w->st.on_delete_success++;
+	}
+	if (rc == C360_ERR_TIMEOUT)
+		w->st.timeouts++;
+	if (rc)
+		w->st.failures++;
+	w->st.processed++;
+	int64_t dt = mono_us() - t0;
+	w->hist[hist_idx(dt > 0 ? (uint64_t)dt : 0)]++;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct c360_fn_run *r = w->r;
+	uint64_t seen = 0;
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->quit && r->gen == seen)
+			pthread_cond_wait(&r->work_cv, &r->mu);
+		if (r->quit)
+			break;
+		seen = r->gen;
+		struct ev *e = w->head;
+		pthread_mutex_unlock(&r->mu);
+		for (; e; e = e->next_in_worker)
+			handle(w, e);
+		pthread_mutex_lock(&r->mu);
+		w->head = w->tail = NULL;
+		if (--r->pending == 0)
+			pthread_cond_broadcast(&r->done_cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* ---- checkpoints ---- */
+
+static void sum_stats(struct c360_fn_run *r, struct c360_fn_stats *s)
+{
+	uint64_t hist[HIST_N] = {0};
+	*s = r->base;
+	for (int i = 0; i < r->nworkers; i++) {
+		const struct c360_fn_stats *x = &r->w[i].st;
+		s->processed += x->processed;
+		s->on_update_success += x->on_update_success;
+		s->on_update_failure += x->on_update_failure;
+		s->on_delete_success += x->on_delete_success;
+		s->on_delete_failure += x->on_delete_failure;
+		s->timeouts += x->timeouts;
+		s->failures += x->failures;
+		s->dcp_mutation += x->dcp_mutation;
+		s->dcp_deletion += x->dcp_deletion;
+		s->dcp_expiration += x->dcp_expiration;
+		for (int j = 0; j < HIST_N; j++)
+			hist[j] += r->w[i].hist[j];
+	}
+	s->suppressed += r->suppressed;
+	s->checkpoints += r->checkpoints;
+	s->seqno = r->seqno;
+	s->p50_us = hist_pct(hist, 0.50);
+	s->p99_us = hist_pct(hist, 0.99);
+}
+
+/* Writes the checkpoint document, or (stats_only) the progress document
+ * "eventing::NAME::stats" that status reads between checkpoints. */
+static c360_rc write_doc(struct c360_fn_run *r, const char *state, bool stats_only)
+{
+	struct c360_fn_stats s;
+	struct c360_buf b;
+	char key[C360_KEY_MAX + 1];
+	if (!stats_only && r->seqno != r->ck_seqno)
+		r->checkpoints++;
+	sum_stats(r, &s);
+	c360_buf_init(&b, 1 << 16);
+	c360_rc rc = c360_buf_printf(
+		&b,
+		"{\"function\":\"%s\",\"seqno\":%" PRIu64 ",\"updated\":%" PRId64 ",\"state\":\"%s\","
+		"\"stats\":{\"num_processed_events\":%" PRIu64 ",\"on_update_success\":%" PRIu64
+		",\"on_update_failure\":%" PRIu64 ",\"on_delete_success\":%" PRIu64 ",\"on_delete_failure\":%" PRIu64
+		",\"timeout_count\":%" PRIu64 ",\"failures\":%" PRIu64 ",\"dcp_mutation\":%" PRIu64
+		",\"dcp_deletion\":%" PRIu64 ",\"dcp_expiration\":%" PRIu64 ",\"dcp_suppressed\":%" PRIu64
+		",\"checkpoints\":%" PRIu64 ",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 "",
+		r->def.name, r->seqno, wall_ms(), state, s.processed, s.on_update_success, s.on_update_failure,
+		s.on_delete_success, s.on_delete_failure, s.timeouts, s.failures, s.dcp_mutation, s.dcp_deletion,
+		s.dcp_expiration, s.suppressed, s.checkpoints, s.p50_us, s.p99_us);
+	if (!rc && r->kind->stats && r->nworkers > 0 && r->w[0].inst) {
+		size_t mark = b.len;
+		rc = c360_buf_putc(&b, ',');
+		if (!rc) {
+			rc = r->kind->stats(r->w[0].inst, &b);
+			if (!rc && b.len == mark + 1) {
+				b.len = mark;
+				b.data[b.len] = 0;
+			}
+		}
+	}
+	if (!rc)
+		rc = c360_buf_puts(&b, "}}");
+	snprintf(key, sizeof key, "eventing::%s::%s", r->def.name, stats_only ? "stats" : "checkpoint");
+	if (!rc)
+		rc = c360_store_upsert(r->st, r->def.metadata_bucket, key, strlen(key), b.data, b.len, 0, NULL);
+	c360_buf_release(&b);
+	r->stats_time = mono_ms();
+	if (stats_only)
+		return rc;
+	if (rc)
+		C360_ERROR(r->who, "cannot write checkpoint %" PRIu64 " to '%s': %s", r->seqno,
+			   r->def.metadata_bucket, c360_rc_str(rc));
+	else
+		r->ck_seqno = r->seqno;
+	r->ck_time = mono_ms();
+	return rc;
+}
+
+static void load_checkpoint(struct c360_fn_run *r, uint64_t boundary)
+{
+	char key[C360_KEY_MAX + 1];
+	struct c360_doc d = {0};
+	c360_json_doc *doc = NULL;
+	r->seqno = boundary;
+	snprintf(key, sizeof key, "eventing::%s::checkpoint", r->def.name);
+	if (c360_store_get(r->st, r->def.metadata_bucket, key, strlen(key), &d))
+		return;
+	if (!c360_json_parse(d.value, d.value_len, NULL, &doc, NULL)) {
+		c360_json *root = c360_json_doc_root(doc), *s = c360_json_get(root, "stats");
+		int64_t v;
+		if (c360_json_int64(c360_json_get(root, "seqno"), &v) && v >= 0)
+			r->seqno = (uint64_t)v;
+#define LOADSTAT(field, name)                                                     \
+	do {                                                                      \
+		if (c360_json_int64(c360_json_get(s, name), &v) && v >= 0)        \
+			r->base.field = (uint64_t)v;                              \
+	} while (0)
+		LOADSTAT(processed, "num_processed_events");
+		LOADSTAT(on_update_success, "on_update_success");
+		LOADSTAT(on_update_failure, "on_update_failure");
+		LOADSTAT(on_delete_success, "on_delete_success");
+		LOADSTAT(on_delete_failure, "on_delete_failure");
+		LOADSTAT(timeouts, "timeout_count");
+		LOADSTAT(failures, "failures");
+		LOADSTAT(dcp_mutation, "dcp_mutation");
+		LOADSTAT(dcp_deletion, "dcp_deletion");
+		LOADSTAT(dcp_expiration, "dcp_expiration");
+		LOADSTAT(suppressed, "dcp_suppressed");
+		LOADSTAT(checkpoints, "checkpoints");
+#undef LOADSTAT
+	}
+	c360_json_doc_free(doc);
+	c360_doc_release(&d);
+	r->ck_seqno = r->seqno;
+}
+
+static c360_rc write_checkpoint(struct c360_fn_run *r, const char *state)
+{
+	return write_doc(r, state, false);
+}
+
+/* ---- lifecycle ---- */
+
+void c360_fn_run_free(c360_fn_run *r)
+{
+	if (!r)
+		return;
+	if (r->w) {
+		pthread_mutex_lock(&r->mu);
+		r->quit = true;
+		pthread_cond_broadcast(&r->work_cv);
+		pthread_mutex_unlock(&r->mu);
+		for (int i = 0; i < r->nworkers; i++) {
+			if (r->w[i].started)
+				pthread_join(r->w[i].th, NULL);
+			if (r->kind)
+				r->kind->free(r->w[i].inst);
+		}
+		free(r->w);
+	}
+	if (r->applog)
+		fclose(r->applog);
+	free(r->own.v);
+	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->log_mu);
+	pthread_cond_destroy(&r->work_cv);
+	pthread_cond_destroy(&r->done_cv);
+	c360_fn_def_release(&r->def);
+	free(r);
+}
+
+static c360_rc copy_def(struct c360_fn_def *dst, const struct c360_fn_def *src)
+{
+	*dst = *src;
+	dst->code = NULL;
+	for (int i = 0; i < dst->nbindings; i++) {
+		struct c360_fn_binding *b = &dst->bindings[i];
+		b->url = b->username = b->password = b->token = b->value = NULL;
+	}
+	int bad = 0;
+#define DUP(f)                                                     \
+	do {                                                       \
+		if (src->f && !(dst->f = strdup(src->f)))          \
+			bad = 1;                                   \
+	} while (0)
+	if (src->code) {
+		dst->code = malloc(src->code_len + 1);
+		if (dst->code) {
+			memcpy(dst->code, src->code, src->code_len);
+			dst->code[src->code_len] = 0;
+		} else {
+			bad = 1;
+		}
+	}
+	for (int i = 0; i < dst->nbindings; i++) {
+		DUP(bindings[i].url);
+		DUP(bindings[i].username);
+		DUP(bindings[i].password);
+		DUP(bindings[i].token);
+		DUP(bindings[i].value);
+	}
+#undef DUP
+	return bad ? C360_ERR_NOMEM : C360_OK;
+}
+
+c360_rc c360_fn_run_new(c360_store *st, const struct c360_fn_def *def, uint64_t boundary,
+			c360_fn_run **out, char *err, size_t errlen)
+{
+	c360_rc rc;
+	struct c360_fn_run *r = calloc(1, sizeof *r);
+	*out = NULL;
+	if (!r)
+		return C360_ERR_NOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->log_mu, NULL);
+	pthread_cond_init(&r->work_cv, NULL);
+	pthread_cond_init(&r->done_cv, NULL);
+	r->st = st;
+	if ((rc = copy_def(&r->def, def)))
+		goto fail;
+	snprintf(r->who, sizeof r->who, "function:%s", def->name);
+	r->kind = c360_fn_kind_find(def->kind);
+	if (!r->kind) {
+		snprintf(err, errlen, "function '%s': kind '%s' is not built into this c360", def->name, def->kind);
+		rc = C360_ERR_UNSUPPORTED;
+		goto fail;
+	}
+	if ((rc = c360_store_bucket_ensure(st, def->metadata_bucket, 0)) ||
+	    (rc = c360_store_bucket_ensure(st, def->source_bucket, 0))) {
+		snprintf(err, errlen, "function '%s': cannot open its buckets: %s", def->name, c360_rc_str(rc));
+		goto fail;
+	}
+	/* application log */
+	if (!c360_fn_app_log_path(st, def->name, r->applog_path, sizeof r->applog_path)) {
+		char dir[4096];
+		snprintf(dir, sizeof dir, "%s", r->applog_path);
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = 0;
+			mkdir(dir, 0755);
+		}
+		r->applog = fopen(r->applog_path, "a");
+		if (!r->applog)
+			C360_WARN(r->who, "cannot open application log '%s': %s", r->applog_path, strerror(errno));
+	}
+	load_checkpoint(r, boundary);
+	r->ck_time = mono_ms();
+	r->nworkers = def->worker_count > 0 ? def->worker_count : 1;
+	r->w = calloc((size_t)r->nworkers, sizeof *r->w);
+	if (!r->w) {
+		rc = C360_ERR_NOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < r->nworkers; i++) {
+		struct worker *w = &r->w[i];
+		w->r = r;
+		w->id = i;
+		w->env.store = st;
+		w->env.def = &r->def;
+		w->env.worker = i;
+		w->env.rt = r;
+		if ((rc = r->kind->create(&w->env, &w->inst, err, errlen)))
+			goto fail;
+	}
+	for (int i = 0; i < r->nworkers; i++) {
+		if (pthread_create(&r->w[i].th, NULL, worker_main, &r->w[i])) {
+			snprintf(err, errlen, "cannot start worker threads");
+			rc = C360_ERR_NOMEM;
+			goto fail;
+		}
+		r->w[i].started = true;
+	}
+	*out = r;
+	return C360_OK;
+fail:
+	c360_fn_run_free(r);
+	return rc;
+}
+
+struct batch {
+	struct ev *ev;
+	size_t n;
+	bool nomem;
+};
+
+static int collect(const struct c360_feed_event *fe, void *ctx)
+{
+	struct batch *b = ctx;
+	struct ev *e = &b->ev[b->n];
+	memset(e, 0, sizeof *e);
+	e->seqno = fe->seqno;
+	e->cas = fe->cas;
+	e->op = fe->op;
+	e->expiry = fe->expiry;
+	e->key = malloc(fe->key_len + 1);
+	if (!e->key) {
+		b->nomem = true;
+		return 1;
+	}
+	memcpy(e->key, fe->key, fe->key_len);
+	e->key[fe->key_len] = 0;
+	e->key_len = fe->key_len;
+	if (fe->value) {
+		e->value = malloc(fe->value_len + 1);
+		if (!e->value) {
+			free(e->key);
+			b->nomem = true;
+			return 1;
+		}
+		memcpy(e->value, fe->value, fe->value_len);
+		e->value[fe->value_len] = 0;
+		e->value_len = fe->value_len;
+	}
+	b->n++;
+	return 0;
+}
+
+static uint64_t key_hash(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)k[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Runs one batch through the workers and waits for all of them. */
+static void run_batch(struct c360_fn_run *r, struct batch *b)
+{
+	int busy = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < b->n; i++) {
+		struct ev *e = &b->ev[i];
+		if (r->own.n && seqset_take(&r->own, e->seqno)) {
+			r->suppressed++;
+			continue;
+		}
+		struct worker *w = &r->w[key_hash(e->key, e->key_len) % (uint64_t)r->nworkers];
+		if (w->tail)
+			w->tail->next_in_worker = e;
+		else
+			w->head = e;
+		w->tail = e;
+	}
+	for (int i = 0; i < r->nworkers; i++)
+		if (r->w[i].head)
+			busy++;
+	r->pending = r->nworkers;
+	r->gen++;
+	pthread_cond_broadcast(&r->work_cv);
+	while (r->pending > 0)
+		pthread_cond_wait(&r->done_cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	(void)busy;
+}
+
+static void free_batch(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->ev[i].key);
+		free(b->ev[i].value);
+	}
+	b->n = 0;
+	b->nomem = false;
+}
+
+/* Reads the function's record: its state now (undeployed when gone). */
+static enum c360_fn_state record_state(struct c360_fn_run *r)
+{
+	struct c360_fn_def d;
+	enum c360_fn_state s = C360_FN_UNDEPLOYED;
+	c360_rc rc = c360_fn_load(r->st, r->def.name, &d, &s, NULL);
+	c360_fn_def_release(&d);
+	if (rc == C360_ERR_NOT_FOUND)
+		return C360_FN_UNDEPLOYED;
+	if (rc)
+		return C360_FN_DEPLOYED; /* transient read error: keep going */
+	return s;
+}
+
+c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_when_idle)
+{
+	struct batch b = {0};
+	c360_rc rc = C360_OK;
+	int64_t last_poll = 0;
+	bool paused = false;
+	b.ev = calloc(BATCH_MAX, sizeof *b.ev);
+	if (!b.ev)
+		return C360_ERR_NOMEM;
+	C360_INFO(r->who, "processing '%s' after seqno %" PRIu64 " with %d worker(s)", r->def.source_bucket,
+		  r->seqno, r->nworkers);
+	while (!(stop && *stop)) {
+		int64_t now = mono_ms();
+		if (now - last_poll >= RECORD_POLL_MS) {
+			last_poll = now;
+			enum c360_fn_state s = record_state(r);
+			if (s == C360_FN_UNDEPLOYED) {
+				C360_INFO(r->who, "undeployed: stopping");
+				break;
+			}
+			if (s == C360_FN_PAUSED && !paused) {
+				write_checkpoint(r, "paused");
+				C360_INFO(r->who, "paused at seqno %" PRIu64, r->seqno);
+				paused = true;
+			} else if (s == C360_FN_DEPLOYED && paused) {
+				C360_INFO(r->who, "resumed after seqno %" PRIu64, r->seqno);
+				paused = false;
+			}
+		}
+		if (paused) {
+			if (exit_when_idle)
+				break;
+			struct timespec ts = {0, 100 * 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		uint64_t last = r->seqno;
+		rc = c360_feed_read(r->st, r->def.source_bucket, r->seqno, BATCH_MAX, collect, &b, &last);
+		if (b.nomem)
+			rc = C360_ERR_NOMEM;
+		if (rc) {
+			free_batch(&b);
+			C360_ERROR(r->who, "cannot read the feed of '%s': %s", r->def.source_bucket, c360_rc_str(rc));
+			break;
+		}
+		size_t got = b.n;
+		if (got) {
+			run_batch(r, &b);
+			r->seqno = b.ev[b.n - 1].seqno;
+			free_batch(&b);
+		} else if (last > r->seqno) {
+			r->seqno = last;
+		}
+		if (mono_ms() - r->ck_time >= r->def.checkpoint_interval_ms)
+			write_checkpoint(r, "deployed");
+		else if (got && mono_ms() - r->stats_time >= STATS_EVERY_MS)
+			write_doc(r, "deployed", true);
+		if (got == 0 && last == r->seqno) {
+			uint64_t high = 0;
+			if (exit_when_idle && !c360_feed_high_seqno(r->st, r->def.source_bucket, &high) &&
+			    high <= r->seqno)
+				break;
+			c360_rc wr = c360_feed_wait(r->st, r->def.source_bucket, r->seqno, 200);
+			if (wr && wr != C360_ERR_TIMEOUT) {
+				struct timespec ts = {0, 200 * 1000000};
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	write_checkpoint(r, paused ? "paused" : "stopped");
+	free(b.ev);
+	return rc;
+}
+
+void c360_fn_run_stats(c360_fn_run *r, struct c360_fn_stats *out)
+{
+	sum_stats(r, out);
+}
