@@ -867,7 +867,7 @@ c360_rc c360_fn_status(c360_store *st, const char *name, struct c360_buf *out)
 	rc |= c360_buf_printf(out,
 			      ",\"state\":\"%s\",\"kind\":\"%s\",\"source_bucket\":\"%s\",\"metadata_bucket\":\"%s\","
 			      "\"worker_count\":%d,\"checkpoint\":%" PRIu64 ",\"high_seqno\":%" PRIu64
-			      ",\"backlog\":%" PRIu64 ",\"lag_seconds\":%.1f,\"stats\":",
+			      ",\"processed_seqno\":%" PRIu64 ",\"backlog\":%" PRIu64 ",\"lag_seconds\":%.1f,\"stats\":",
 			      c360_fn_state_str(state), def.kind, def.source_bucket, def.metadata_bucket,
 			      def.worker_count, ck, high, done, backlog, lag);
 	c360_json *stats = c360_json_get(c360_json_doc_root(doc2 ? doc2 : doc), "stats");
