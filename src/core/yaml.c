@@ -223,6 +223,38 @@ static c360_rc convert_root(struct c360_yaml *y, struct fy_document *fyd, char *
 	return convert(y, root, 0, &y->root, err, errlen);
 }
 
+/* libfyaml reports "SOURCE:LINE:COL: error: MESSAGE" through the diag output
+ * function; keep the first error's position and message. */
+struct diag_capture {
+	int line, col;
+	char msg[200];
+};
+
+static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	struct diag_capture *cap = user;
+	if (cap->msg[0])
+		return;
+	char text[512];
+	snprintf(text, sizeof text, "%.*s", (int)len, buf);
+	char *e = strstr(text, ": error: ");
+	if (!e)
+		return;
+	*e = '\0';
+	char *msg = e + 9;
+	msg[strcspn(msg, "\r\n")] = '\0';
+	char *c2 = strrchr(text, ':');
+	if (!c2)
+		return;
+	*c2 = '\0';
+	char *c1 = strrchr(text, ':');
+	if (!c1)
+		return;
+	cap->line = (int)strtol(c1 + 1, NULL, 10);
+	cap->col = (int)strtol(c2 + 1, NULL, 10);
+	snprintf(cap->msg, sizeof cap->msg, "%s", msg);
+}
+
 static c360_rc load(const char *name, const char *text, size_t len, const char *path,
 		    struct c360_yaml **out, char *err, size_t errlen)
 {
@@ -238,22 +270,23 @@ static c360_rc load(const char *name, const char *text, size_t len, const char *
 	}
 	struct fy_diag_cfg dcfg;
 	fy_diag_cfg_default(&dcfg);
+	struct diag_capture cap = {0};
 	dcfg.fp = NULL;
+	dcfg.output_fn = diag_output;
+	dcfg.user = &cap;
 	dcfg.colorize = false;
+	dcfg.show_position = true;
 	struct fy_diag *diag = fy_diag_create(&dcfg);
 	struct fy_parse_cfg cfg = {
-		.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT,
+		.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT,
 		.diag = diag,
 	};
 	struct fy_document *fyd = path ? fy_document_build_from_file(&cfg, path)
 				       : fy_document_build_from_string(&cfg, text, len);
 	c360_rc rc = C360_OK;
 	if (!fyd) {
-		void *it = NULL;
-		struct fy_diag_error *e = diag ? fy_diag_errors_iterate(diag, &it) : NULL;
-		if (e)
-			snprintf(err, errlen, "%s:%d:%d: %s", name, e->line + 1, e->column + 1,
-				 e->msg);
+		if (cap.msg[0])
+			snprintf(err, errlen, "%s:%d:%d: %s", name, cap.line, cap.col, cap.msg);
 		else
 			snprintf(err, errlen, "%s: not valid YAML", name);
 		rc = C360_ERR_INVALID;

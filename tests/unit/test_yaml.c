@@ -1,0 +1,93 @@
+/* YAML config loading: scalars typed like JSON, positions for error
+ * messages, syntax errors with file:line:column. */
+#include "core/yaml.h"
+#include "test.h"
+
+static struct c360_yaml *load(const char *text, char *err, size_t errlen)
+{
+	struct c360_yaml *y = NULL;
+	c360_rc rc = c360_yaml_load_string("pipe.yaml", text, strlen(text), &y, err, errlen);
+	return rc ? NULL : y;
+}
+
+TEST(scalars_and_structure)
+{
+	char err[256] = "";
+	struct c360_yaml *y = load("name: demo\n"
+				   "count: 42\n"
+				   "ratio: -1.5e3\n"
+				   "on: true\n"
+				   "off: false\n"
+				   "nothing: ~\n"
+				   "empty:\n"
+				   "quoted: \"42\"\n"
+				   "version: 1.2.3\n"
+				   "list:\n  - a\n  - 7\n"
+				   "nested: {a: {b: x}}\n",
+				   err, sizeof err);
+	REQUIRE(y);
+	c360_json *r = c360_yaml_root(y);
+	size_t len;
+	CHECK_EQ_STR(c360_json_str(c360_json_get(r, "name"), &len), "demo");
+	int64_t i = 0;
+	CHECK(c360_json_int64(c360_json_get(r, "count"), &i) && i == 42);
+	CHECK_EQ_STR(c360_json_num_text(c360_json_get(r, "ratio"), &len), "-1.5e3");
+	CHECK(c360_json_type(c360_json_get(r, "on")) == C360_JSON_TRUE);
+	CHECK(c360_json_type(c360_json_get(r, "off")) == C360_JSON_FALSE);
+	CHECK(c360_json_is_null(c360_json_get(r, "nothing")));
+	CHECK(c360_json_get(r, "empty") && c360_json_is_null(c360_json_get(r, "empty")));
+	CHECK_EQ_STR(c360_json_str(c360_json_get(r, "quoted"), &len), "42");
+	CHECK_EQ_STR(c360_json_str(c360_json_get(r, "version"), &len), "1.2.3");
+	CHECK_EQ_INT(c360_json_len(c360_json_get(r, "list")), 2);
+	CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(r, "/nested/a/b"), &len), "x");
+	c360_yaml_free(y);
+}
+
+TEST(positions_for_messages)
+{
+	char err[256] = "";
+	struct c360_yaml *y = load("sources:\n"
+				   "  - name: loyalty\n"
+				   "    type: csvv\n",
+				   err, sizeof err);
+	REQUIRE(y);
+	c360_json *type = c360_json_ptr_get(c360_yaml_root(y), "/sources/0/type");
+	unsigned line = 0, col = 0;
+	CHECK(c360_yaml_pos(y, type, &line, &col));
+	CHECK_EQ_INT(line, 3);
+	CHECK_EQ_INT(col, 11);
+	CHECK(c360_yaml_fail(y, type, err, sizeof err, "unknown source type '%s'", "csvv") ==
+	      C360_ERR_INVALID);
+	CHECK_EQ_STR(err, "pipe.yaml:3:11: unknown source type 'csvv'");
+	c360_yaml_free(y);
+}
+
+TEST(syntax_error_has_position)
+{
+	char err[256] = "";
+	CHECK(load("a: [1, 2\nb: 3\n", err, sizeof err) == NULL);
+	CHECK(strncmp(err, "pipe.yaml:", 10) == 0);
+	printf("  (message: %s)\n", err);
+	CHECK(load("a: 1\na: 2\n", err, sizeof err) == NULL);
+	CHECK(strstr(err, "pipe.yaml:2:") != NULL);
+	CHECK(strstr(err, "duplicate") != NULL);
+}
+
+TEST(missing_file)
+{
+	char err[256] = "";
+	struct c360_yaml *y = NULL;
+	CHECK(c360_yaml_load_file("/nonexistent/pipe.yaml", &y, err, sizeof err) ==
+	      C360_ERR_NOT_FOUND);
+	CHECK(y == NULL);
+	CHECK(strstr(err, "/nonexistent/pipe.yaml") != NULL);
+}
+
+int main(void)
+{
+	RUN(scalars_and_structure);
+	RUN(positions_for_messages);
+	RUN(syntax_error_has_position);
+	RUN(missing_file);
+	return test_summary();
+}
