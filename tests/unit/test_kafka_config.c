@@ -1,0 +1,270 @@
+/* Kafka sink: connector JSON parsing (the seed's body, 3.x/4.x names, bad
+ * values naming the key, unknown-key warnings) and document id rules. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "sources/kafka/docid.h"
+#include "sources/kafka/kconfig.h"
+#include "test.h"
+#include "core/banned.h"
+
+/* The seed's exact body, tabs included. */
+static const char seed_sink[] =
+	"{\n"
+	"  \"name\": \"home-delivery-sink\",\n"
+	"  \"config\": {\n"
+	"    \"connector.class\": \"com.couchbase.connect.kafka.CouchbaseSinkConnector\",\n"
+	"    \"tasks.max\": \"2\",\n"
+	"\t\"topics\" : \"dbserver1.inventory.customers\",\n"
+	"\t\"connection.cluster_address\" : \"db\",\n"
+	"\t\"connection.timeout.ms\" : \"2000\",\n"
+	"\t\"connection.bucket\" : \"staging\",\n"
+	"\t\"connection.username\" : \"Administrator\",\n"
+	"\t\"connection.password\" : \"password\",\n"
+	"\t\"couchbase.durability.persist_to\" : \"NONE\",\n"
+	"\t\"couchbase.durability.replicate_to\" : \"NONE\",\n"
+	"\t\"key.converter\" : \"org.apache.kafka.connect.storage.StringConverter\",\n"
+	"\t\"value.converter\" : \"org.apache.kafka.connect.json.JsonConverter\",\n"
+	"\t\"value.converter.schemas.enable\" : \"false\"\n"
+	"  }\n"
+	"}\n";
+
+static int nwarn;
+static char lastwarn[512];
+static void warn(const char *msg, void *ctx)
+{
+	(void)ctx;
+	nwarn++;
+	snprintf(lastwarn, sizeof lastwarn, "%s", msg);
+}
+
+static struct c360_kafka_config *parse(const char *text, char *err, size_t errlen)
+{
+	struct c360_kafka_config *c = NULL;
+	nwarn = 0;
+	lastwarn[0] = 0;
+	c360_kafka_config_parse_text("test", text, strlen(text), warn, NULL, &c, err, errlen);
+	return c;
+}
+
+TEST(seed_body_parses_without_warnings)
+{
+	char err[256] = "";
+	struct c360_kafka_config *c = parse(seed_sink, err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_STR(c->name, "home-delivery-sink");
+	CHECK_EQ_INT(c->tasks_max, 2);
+	CHECK_EQ_INT(c->ntopics, 1);
+	CHECK_EQ_STR(c->topics[0], "dbserver1.inventory.customers");
+	CHECK_EQ_STR(c->bucket, "staging");
+	CHECK(!c->value_schemas_enable);
+	CHECK(c->tolerance == C360_KAFKA_TOLERANCE_NONE);
+	CHECK(c->doc_id == NULL);
+	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "group.id"), "connect-home-delivery-sink");
+	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "bootstrap.servers"), "localhost:9092");
+	CHECK_EQ_INT(nwarn, 0);
+	c360_kafka_config_free(c);
+}
+
+TEST(v4_names_and_passthrough)
+{
+	char err[256] = "";
+	struct c360_kafka_config *c = parse(
+		"{\"name\":\"x\",\"topics\":\"a, b\",\"couchbase.bucket\":\"staging\","
+		"\"couchbase.document.id\":\"customer::${/payload/after/id}\",\"couchbase.document.expiration\":\"2d\","
+		"\"couchbase.retry.timeout\":\"30s\",\"errors.tolerance\":\"all\","
+		"\"errors.deadletterqueue.topic.name\":\"dlq\",\"bootstrap.servers\":\"127.0.0.1:1\","
+		"\"consumer.override.auto.offset.reset\":\"earliest\",\"tasks.max\":3,"
+		"\"couchbase.topic.to.collection\":\"a=other,b=inventory.customers\","
+		"\"transforms\":\"unwrap\",\"transforms.unwrap.type\":\"io.debezium.transforms.ExtractNewRecordState\","
+		"\"sasl.mechanism\":\"PLAIN\"}",
+		err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(c->ntopics, 2);
+	CHECK_EQ_STR(c->topics[1], "b");
+	CHECK_EQ_STR(c->doc_id, "customer::${/payload/after/id}");
+	CHECK_EQ_INT(c->expiry_s, 2 * 86400);
+	CHECK_EQ_INT(c->retry_timeout_ms, 30000);
+	CHECK(c->tolerance == C360_KAFKA_TOLERANCE_ALL);
+	CHECK_EQ_STR(c->dlq_topic, "dlq");
+	CHECK_EQ_INT(c->tasks_max, 3);
+	CHECK(c->extract_new_record_state);
+	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "auto.offset.reset"), "earliest");
+	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "sasl.mechanism"), "PLAIN");
+	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "a"), "other");
+	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "b"), "staging");
+	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "zz"), "staging");
+	CHECK_EQ_INT(nwarn, 0);
+	c360_kafka_config_free(c);
+}
+
+TEST(unknown_key_warns)
+{
+	char err[256] = "";
+	struct c360_kafka_config *c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"bogus.key\":\"1\"}",
+					    err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 1);
+	CHECK(strstr(lastwarn, "'bogus.key'") != NULL);
+	c360_kafka_config_free(c);
+}
+
+static void expect_bad(const char *text, const char *key)
+{
+	char err[256] = "";
+	struct c360_kafka_config *c = parse(text, err, sizeof err);
+	CHECK(c == NULL);
+	if (!strstr(err, key))
+		printf("  error '%s' does not name '%s'\n", err, key);
+	CHECK(strstr(err, key) != NULL);
+	c360_kafka_config_free(c);
+}
+
+TEST(bad_values_name_the_key)
+{
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"tasks.max\":\"two\"}", "'tasks.max'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"tasks.max\":\"0\"}", "'tasks.max'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"errors.tolerance\":\"some\"}",
+		   "'errors.tolerance'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.retry.timeout\":\"soon\"}",
+		   "'couchbase.retry.timeout'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.document.expiration\":\"-1\"}",
+		   "'couchbase.document.expiration'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"value.converter.schemas.enable\":\"yes\"}",
+		   "'value.converter.schemas.enable'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.durability.persist_to\":\"SIX\"}",
+		   "'couchbase.durability.persist_to'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"session.timeout.ms\":\"abc\"}",
+		   "'session.timeout.ms'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"security.protocol\":\"carrier-pigeon\"}",
+		   "'security.protocol'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"enable.auto.offset.store\":\"true\"}",
+		   "'enable.auto.offset.store'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"bad name!\"}", "'connection.bucket'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\"}", "'connection.bucket'");
+	expect_bad("{\"name\":\"x\",\"connection.bucket\":\"s\"}", "'topics'");
+	expect_bad("{\"topics\":\"t\",\"connection.bucket\":\"s\"}", "'name'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"connector.class\":\"io.debezium.X\"}",
+		   "'connector.class'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"topics.regex\":\"(\"}", "'topics.regex'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"tasks.max\":[1]}", "'tasks.max'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.topic.to.collection\":\"t\"}",
+		   "'couchbase.topic.to.collection'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"key.converter\":\"AvroConverter\"}",
+		   "'key.converter'");
+}
+
+static char *render(const char *tmpl, const char *json, unsigned flags, char *reason, size_t rlen)
+{
+	c360_kafka_idtmpl *t = NULL;
+	char err[200];
+	if (c360_kafka_idtmpl_compile(tmpl, &t, err, sizeof err))
+		return NULL;
+	c360_json_doc *d = NULL;
+	if (c360_json_parse(json, strlen(json), NULL, &d, NULL)) {
+		c360_kafka_idtmpl_free(t);
+		return NULL;
+	}
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	char *out = NULL;
+	if (c360_kafka_idtmpl_render(t, c360_json_doc_root(d), flags, &b, reason, rlen) == C360_OK)
+		out = strdup(c360_buf_cstr(&b));
+	c360_buf_release(&b);
+	c360_json_doc_free(d);
+	c360_kafka_idtmpl_free(t);
+	return out;
+}
+
+TEST(templates)
+{
+	char reason[200];
+	char *s = render("customer::${/payload/after/id}", "{\"payload\":{\"after\":{\"id\":1029}}}", 0, reason,
+			 sizeof reason);
+	CHECK_EQ_STR(s, "customer::1029");
+	free(s);
+	s = render("${/a}::${/b}", "{\"a\":\"x\",\"b\":true}", 0, reason, sizeof reason);
+	CHECK_EQ_STR(s, "x::true");
+	free(s);
+	s = render("/id", "{\"id\":\"abc\"}", 0, reason, sizeof reason); /* 3.x bare pointer */
+	CHECK_EQ_STR(s, "abc");
+	free(s);
+	/* d events: after -> before */
+	s = render("c::${/payload/after/id}", "{\"payload\":{\"before\":{\"id\":7},\"after\":null}}", C360_IDT_BEFORE,
+		   reason, sizeof reason);
+	CHECK_EQ_STR(s, "c::7");
+	free(s);
+	/* tombstones: last segment over the key fields */
+	s = render("c::${/payload/after/id}", "{\"id\":7}", C360_IDT_LASTSEG, reason, sizeof reason);
+	CHECK_EQ_STR(s, "c::7");
+	free(s);
+	s = render("${/payload/after/email}", "{\"payload\":{\"after\":{\"id\":1}}}", 0, reason, sizeof reason);
+	CHECK(s == NULL);
+	CHECK(strstr(reason, "'/payload/after/email' is missing") != NULL);
+	s = render("${/a}", "{\"a\":{\"b\":1}}", 0, reason, sizeof reason);
+	CHECK(s == NULL);
+	CHECK(strstr(reason, "object") != NULL);
+
+	c360_kafka_idtmpl *t = NULL;
+	char err[200] = "";
+	CHECK(c360_kafka_idtmpl_compile("x${/a", &t, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(strstr(err, "unclosed") != NULL);
+	CHECK(c360_kafka_idtmpl_compile("plain", &t, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(c360_kafka_idtmpl_compile("${a}", &t, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(t == NULL);
+}
+
+static char *keyid(const char *key)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	char reason[200];
+	char *out = NULL;
+	if (c360_kafka_key_id(key, key ? strlen(key) : 0, &b, reason, sizeof reason) == C360_OK)
+		out = strdup(c360_buf_cstr(&b));
+	c360_buf_release(&b);
+	return out;
+}
+
+TEST(key_ids_agree_with_and_without_schema)
+{
+	char *a = keyid("{\"id\":1029}");
+	char *b = keyid("{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,"
+			"\"field\":\"id\"}],\"optional\":false,\"name\":\"dbserver1.inventory.customers.Key\"},"
+			"\"payload\":{\"id\":1029}}");
+	CHECK_EQ_STR(a, "1029");
+	CHECK_EQ_STR(b, "1029");
+	free(a);
+	free(b);
+	a = keyid("{\"id\":5,\"region\":\"eu\"}");
+	CHECK_EQ_STR(a, "5::eu");
+	free(a);
+	a = keyid("plain-key");
+	CHECK_EQ_STR(a, "plain-key");
+	free(a);
+	a = keyid("\"quoted\"");
+	CHECK_EQ_STR(a, "quoted");
+	free(a);
+	a = keyid("42");
+	CHECK_EQ_STR(a, "42");
+	free(a);
+	CHECK(keyid(NULL) == NULL);
+	CHECK(keyid("{\"a\":{\"b\":1}}") == NULL); /* nested: topic/partition/offset */
+	char longkey[400];
+	memset(longkey, 'k', sizeof longkey - 1);
+	longkey[sizeof longkey - 1] = 0;
+	CHECK(keyid(longkey) == NULL);
+}
+
+int main(void)
+{
+	RUN(seed_body_parses_without_warnings);
+	RUN(v4_names_and_passthrough);
+	RUN(unknown_key_warns);
+	RUN(bad_values_name_the_key);
+	RUN(templates);
+	RUN(key_ids_agree_with_and_without_schema);
+	return test_summary();
+}
