@@ -552,7 +552,7 @@ c360_rc c360_mockstore_start(c360_mockstore *ms, char *err, size_t errlen)
 	}
 	bool tpc = ms->opts.thread_per_connection || ms->faults.latency_ms > 0 ||
 		   ms->faults.jitter_ms > 0 || ms->faults.slow > 0;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD; /* no MHD_USE_ERROR_LOG: drops are on purpose */
 	if (tpc)
 		flags |= MHD_USE_THREAD_PER_CONNECTION;
 	else
