@@ -10,7 +10,10 @@
 
 /* One line per subcommand, implemented in cli/cmd_<name>.c. */
 
+int c360_cmd_function(int argc, char **argv);
+
 const struct c360_command c360_commands[] = {
+	{"function", c360_cmd_function, "deploy, run and watch eventing functions (JavaScript, native)"},
 	{NULL, NULL, NULL},
 };
 

@@ -1,0 +1,408 @@
+/* Eventing in-process: JavaScript handlers on a real store's change feed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "eventing/eventing.h"
+#include "test.h"
+#include "core/banned.h"
+
+static char dir[256];
+static c360_store *st;
+
+static void open_store(void)
+{
+	char path[300], err[256];
+	snprintf(dir, sizeof dir, "/tmp/c360-evt-XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(path, sizeof path, "%s/s.db", dir);
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	o.synchronous = C360_SYNC_OFF;
+	if (c360_store_open(path, &o, &st, err, sizeof err)) {
+		printf("cannot open store: %s\n", err);
+		abort();
+	}
+}
+
+static void close_store(void)
+{
+	char cmd[300];
+	c360_store_close(st);
+	st = NULL;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd))
+		printf("cleanup failed\n");
+}
+
+static void put(const char *bucket, const char *key, const char *val)
+{
+	c360_store_bucket_ensure(st, bucket, 0);
+	if (c360_store_upsert(st, bucket, key, strlen(key), val, strlen(val), 0, NULL))
+		printf("  put %s/%s failed\n", bucket, key);
+}
+
+/* Value of bucket/key as compact JSON, or NULL (malloc'd). */
+static char *get(const char *bucket, const char *key)
+{
+	struct c360_doc d = {0};
+	if (c360_store_get(st, bucket, key, strlen(key), &d))
+		return NULL;
+	char *v = strdup(d.value);
+	c360_doc_release(&d);
+	return v;
+}
+
+static int get_is(const char *bucket, const char *key, const char *want)
+{
+	char *v = get(bucket, key);
+	int ok = v && want && !strcmp(v, want);
+	if (!ok && !(v == NULL && want == NULL))
+		printf("  %s/%s = %s, want %s\n", bucket, key, v ? v : "(none)", want ? want : "(none)");
+	else
+		ok = 1;
+	free(v);
+	return ok;
+}
+
+/* A Couchbase-export definition around code. */
+static char *mkdef(const char *name, const char *code, const char *buckets, const char *settings)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	c360_buf_printf(&b, "{\"appname\":\"%s\",\"appcode\":", name);
+	c360_json_write_string(code, strlen(code), &b);
+	c360_buf_printf(&b,
+			",\"depcfg\":{\"buckets\":[%s],\"source_bucket\":\"src\",\"metadata_bucket\":\"meta\"},"
+			"\"settings\":{%s}}",
+			buckets, settings);
+	return c360_buf_detach(&b, NULL);
+}
+
+static int deploy(const char *json, char *err, size_t errlen)
+{
+	struct c360_fn_def def;
+	c360_rc rc = c360_fn_def_parse(json, strlen(json), &def, err, errlen);
+	if (!rc)
+		rc = c360_fn_deploy(st, &def, err, errlen);
+	c360_fn_def_release(&def);
+	return rc;
+}
+
+/* Runs NAME until idle; returns its stats. */
+static int run_idle(const char *name, struct c360_fn_stats *out)
+{
+	struct c360_fn_def def;
+	enum c360_fn_state s;
+	uint64_t boundary;
+	c360_fn_run *r = NULL;
+	char err[512] = "";
+	c360_rc rc = c360_fn_load(st, name, &def, &s, &boundary);
+	if (!rc)
+		rc = c360_fn_run_new(st, &def, boundary, &r, err, sizeof err);
+	if (!rc)
+		rc = c360_fn_run_loop(r, NULL, true);
+	if (r && out)
+		c360_fn_run_stats(r, out);
+	if (rc)
+		printf("  run %s: %s %s\n", name, c360_rc_str(rc), err);
+	c360_fn_run_free(r);
+	c360_fn_def_release(&def);
+	return rc;
+}
+
+static const char *RW = "{\"alias\":\"dst\",\"bucket_name\":\"dst\",\"access\":\"rw\"},"
+			"{\"alias\":\"ro\",\"bucket_name\":\"rob\",\"access\":\"r\"}";
+
+TEST(map_semantics_and_read_only)
+{
+	open_store();
+	char err[512];
+	put("rob", "k1", "{\"v\":1}");
+	char *d = mkdef("maps",
+			"function OnUpdate(doc, meta) {\n"
+			"  var r = {missing: dst['nope'] === undefined, ro: ro['k1'].v};\n"
+			"  dst[meta.id] = {n: doc.n * 2, id: meta.id, seq: typeof meta.seq, cas: typeof meta.cas,\n"
+			"                  ks: meta.keyspace.bucket_name, dt: meta.datatype};\n"
+			"  dst['tmp'] = 1; delete dst['tmp']; delete dst['never-there'];\n"
+			"  try { ro['x'] = 1; r.roWrite = 'allowed'; } catch (e) { r.roWrite = e.name; }\n"
+			"  try { delete ro['k1']; r.roDel = 'allowed'; } catch (e) { r.roDel = e.name; }\n"
+			"  dst['r-' + meta.id] = r;\n"
+			"}\n",
+			RW, "\"worker_count\":2");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	put("src", "a", "{\"n\":21}");
+	struct c360_fn_stats s;
+	REQUIRE(run_idle("maps", &s) == 0);
+	CHECK(get_is("dst", "a", "{\"n\":42,\"id\":\"a\",\"seq\":\"number\",\"cas\":\"string\",\"ks\":\"src\",\"dt\":\"json\"}"));
+	CHECK(get_is("dst", "r-a", "{\"missing\":true,\"ro\":1,\"roWrite\":\"KVError\",\"roDel\":\"KVError\"}"));
+	CHECK(get_is("dst", "tmp", NULL));
+	CHECK(get_is("rob", "x", NULL));
+	CHECK_EQ_INT(s.on_update_success, 1);
+	CHECK_EQ_INT(s.failures, 0);
+	free(d);
+	close_store();
+}
+
+TEST(advanced_accessors_and_cas)
+{
+	open_store();
+	char err[512];
+	char *d = mkdef("adv",
+			"function OnUpdate(doc, meta) {\n"
+			"  var k = {id: 'x-' + meta.id};\n"
+			"  var out = {};\n"
+			"  out.g0 = couchbase.get(dst, k).error.key_not_found === true;\n"
+			"  var i1 = couchbase.insert(dst, k, {a: 1});\n"
+			"  out.i1 = i1.success;\n"
+			"  out.i2 = couchbase.insert(dst, k, {a: 2}).error.key_already_exists === true;\n"
+			"  var g = couchbase.get(dst, k);\n"
+			"  out.g1 = g.success && g.doc.a === 1 && g.meta.cas === i1.meta.cas;\n"
+			"  out.bad = couchbase.replace(dst, {id: k.id, cas: '12345'}, {a: 3}).error.cas_mismatch === true;\n"
+			"  var r = couchbase.replace(dst, {id: k.id, cas: g.meta.cas}, {a: 4});\n"
+			"  out.rep = r.success && r.meta.cas !== g.meta.cas;\n"
+			"  out.up = couchbase.upsert(dst, k, {a: 5}).success;\n"
+			"  out.d1 = couchbase['delete'](dst, {id: k.id, cas: '1'}).error.cas_mismatch === true;\n"
+			"  out.d2 = couchbase['delete'](dst, k).success;\n"
+			"  out.d3 = couchbase['delete'](dst, k).error.key_not_found === true;\n"
+			"  try { couchbase.upsert(ro, k, {}); out.ro = 'allowed'; } catch (e) { out.ro = e.name; }\n"
+			"  dst['out'] = out;\n"
+			"}\n",
+			RW, "");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	put("src", "a", "{}");
+	REQUIRE(run_idle("adv", NULL) == 0);
+	CHECK(get_is("dst", "out",
+		     "{\"g0\":true,\"i1\":true,\"i2\":true,\"g1\":true,\"bad\":true,\"rep\":true,\"up\":true,"
+		     "\"d1\":true,\"d2\":true,\"d3\":true,\"ro\":\"KVError\"}"));
+	free(d);
+	close_store();
+}
+
+TEST(recursion_suppressed_unless_allowed)
+{
+	open_store();
+	char err[512];
+	const char *code = "function OnUpdate(doc, meta) {\n"
+			   "  if (meta.id.indexOf('echo-echo-') === 0) return;\n"
+			   "  self['echo-' + meta.id] = {from: meta.id};\n"
+			   "}\n";
+	char *d = mkdef("rec", code, "{\"alias\":\"self\",\"bucket_name\":\"src\",\"access\":\"rw\"}", "");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	put("src", "a", "{}");
+	put("src", "b", "{}");
+	struct c360_fn_stats s;
+	REQUIRE(run_idle("rec", &s) == 0);
+	CHECK(get_is("src", "echo-a", "{\"from\":\"a\"}"));
+	CHECK(get_is("src", "echo-echo-a", NULL)); /* the own write did not come back */
+	CHECK_EQ_INT(s.processed, 2);
+	CHECK_EQ_INT(s.suppressed, 2);
+	free(d);
+	/* with self_recursion the handler sees its own writes */
+	char *d2 = mkdef("rec2", code, "{\"alias\":\"self\",\"bucket_name\":\"src\",\"access\":\"rw\"}",
+			 "\"self_recursion\":true,\"dcp_stream_boundary\":\"from_now\"");
+	REQUIRE(deploy(d2, err, sizeof err) == 0);
+	put("src", "c", "{}");
+	REQUIRE(run_idle("rec2", &s) == 0);
+	CHECK(get_is("src", "echo-echo-c", "{\"from\":\"echo-c\"}"));
+	free(d2);
+	close_store();
+}
+
+TEST(infinite_loop_hits_timeout_and_processing_continues)
+{
+	open_store();
+	char err[512];
+	char *d = mkdef("loop",
+			"function OnUpdate(doc, meta) {\n"
+			"  if (doc.spin) { while (true) {} }\n"
+			"  dst[meta.id] = 1;\n"
+			"}\n",
+			RW, "\"execution_timeout_ms\":300");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	put("src", "a", "{\"spin\":true}");
+	put("src", "b", "{}");
+	struct c360_fn_stats s;
+	REQUIRE(run_idle("loop", &s) == 0);
+	CHECK_EQ_INT(s.timeouts, 1);
+	CHECK_EQ_INT(s.on_update_failure, 1);
+	CHECK(get_is("dst", "b", "1"));
+	/* the timeout is in the application log */
+	char path[4096];
+	c360_fn_app_log_path(st, "loop", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	REQUIRE(f);
+	char buf[8192];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	CHECK(strstr(buf, "execution timeout") != NULL);
+	free(d);
+	close_store();
+}
+
+TEST(exceptions_are_logged_counted_and_processing_continues)
+{
+	open_store();
+	char err[512];
+	char *d = mkdef("boom",
+			"function helper(x) { if (x.bad) throw new Error('bad document ' + x.n); }\n"
+			"function OnUpdate(doc, meta) { helper(doc); dst[meta.id] = doc.n; }\n",
+			RW, "\"worker_count\":3");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	for (int i = 0; i < 10; i++) {
+		char k[16], v[64];
+		snprintf(k, sizeof k, "k%d", i);
+		snprintf(v, sizeof v, "{\"n\":%d,\"bad\":%s}", i, i % 3 == 0 ? "true" : "false");
+		put("src", k, v);
+	}
+	struct c360_fn_stats s;
+	REQUIRE(run_idle("boom", &s) == 0);
+	CHECK_EQ_INT(s.processed, 10);
+	CHECK_EQ_INT(s.on_update_failure, 4);
+	CHECK_EQ_INT(s.on_update_success, 6);
+	CHECK(get_is("dst", "k1", "1"));
+	CHECK(get_is("dst", "k3", NULL));
+	char path[4096];
+	c360_fn_app_log_path(st, "boom", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	REQUIRE(f);
+	char buf[16384];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	CHECK(strstr(buf, "bad document 3") != NULL);
+	CHECK(strstr(buf, "helper") != NULL); /* the stack */
+	free(d);
+	close_store();
+}
+
+TEST(feed_boundaries_everything_and_from_now)
+{
+	open_store();
+	char err[512];
+	put("src", "old", "{}");
+	char *e = mkdef("every", "function OnUpdate(d, m) { dst['e-' + m.id] = 1; }", RW,
+			"\"dcp_stream_boundary\":\"everything\"");
+	char *n = mkdef("now", "function OnUpdate(d, m) { dst['n-' + m.id] = 1; }", RW,
+			"\"dcp_stream_boundary\":\"from_now\"");
+	REQUIRE(deploy(e, err, sizeof err) == 0);
+	REQUIRE(deploy(n, err, sizeof err) == 0);
+	put("src", "new", "{}");
+	REQUIRE(run_idle("every", NULL) == 0);
+	REQUIRE(run_idle("now", NULL) == 0);
+	CHECK(get_is("dst", "e-old", "1"));
+	CHECK(get_is("dst", "e-new", "1"));
+	CHECK(get_is("dst", "n-old", NULL));
+	CHECK(get_is("dst", "n-new", "1"));
+	/* a second run resumes from the checkpoint: nothing processed again */
+	struct c360_fn_stats s;
+	REQUIRE(run_idle("every", &s) == 0);
+	CHECK_EQ_INT(s.processed, 2); /* cumulative, carried by the checkpoint */
+	free(e);
+	free(n);
+	close_store();
+}
+
+TEST(pause_and_resume)
+{
+	open_store();
+	char err[512];
+	char *d = mkdef("pz", "function OnUpdate(d, m) { dst[m.id] = 1; }", RW, "");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	put("src", "a", "{}");
+	REQUIRE(run_idle("pz", NULL) == 0);
+	REQUIRE(c360_fn_set_state(st, "pz", C360_FN_PAUSED, err, sizeof err) == 0);
+	CHECK(c360_fn_set_state(st, "pz", C360_FN_PAUSED, err, sizeof err) == C360_ERR_STATE);
+	put("src", "b", "{}");
+	REQUIRE(run_idle("pz", NULL) == 0);
+	CHECK(get_is("dst", "b", NULL)); /* paused: not processed */
+	REQUIRE(c360_fn_set_state(st, "pz", C360_FN_DEPLOYED, err, sizeof err) == 0);
+	REQUIRE(run_idle("pz", NULL) == 0);
+	CHECK(get_is("dst", "b", "1")); /* resumed from the checkpoint */
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	REQUIRE(c360_fn_status(st, "pz", &b) == 0);
+	CHECK(strstr(b.data, "\"state\":\"deployed\"") != NULL);
+	CHECK(strstr(b.data, "\"backlog\":0") != NULL);
+	c360_buf_release(&b);
+	free(d);
+	close_store();
+}
+
+TEST(on_delete_and_expiry)
+{
+	open_store();
+	char err[512];
+	char *d = mkdef("del",
+			"function OnUpdate(d, m) {}\n"
+			"function OnDelete(meta, options) { dst['d-' + meta.id] = {expired: options.expired}; }\n",
+			RW, "");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	c360_store_bucket_ensure(st, "src", 0);
+	REQUIRE(c360_store_upsert(st, "src", "ttl", 3, "{}", 2, 1, NULL) == 0);
+	put("src", "gone", "{}");
+	REQUIRE(c360_store_delete(st, "src", "gone", 4, 0) == 0);
+	sleep(2);
+	size_t n = 0;
+	c360_store_sweep(st, "src", 0, &n);
+	REQUIRE(run_idle("del", NULL) == 0);
+	CHECK(get_is("dst", "d-ttl", "{\"expired\":true}"));
+	CHECK(get_is("dst", "d-gone", "{\"expired\":false}"));
+	free(d);
+	close_store();
+}
+
+TEST(couchbase_export_with_constants_and_bad_inputs)
+{
+	open_store();
+	char err[512];
+	const char *exp =
+		"[{\"appname\":\"imported\",\"id\":0,\"handleruuid\":123,\"function_instance_id\":\"x\","
+		"\"appcode\":\"function OnUpdate(doc, meta) { cust[meta.id] = {limit: LIMIT, name: WHO}; }\","
+		"\"depcfg\":{\"buckets\":[{\"alias\":\"cust\",\"bucket_name\":\"dst\",\"scope_name\":\"_default\","
+		"\"collection_name\":\"_default\",\"access\":\"rw\"}],\"curl\":[],\"constants\":["
+		"{\"value\":\"LIMIT\",\"literal\":\"10\"},{\"value\":\"WHO\",\"literal\":\"\\\"ann\\\"\"}],"
+		"\"source_bucket\":\"src\",\"source_scope\":\"_default\",\"metadata_bucket\":\"meta\"},"
+		"\"version\":\"evt-6.6.0\",\"enforce_schema\":false,"
+		"\"settings\":{\"dcp_stream_boundary\":\"everything\",\"deployment_status\":true,"
+		"\"description\":\"x\",\"execution_timeout\":60,\"language_compatibility\":\"6.6.2\","
+		"\"log_level\":\"INFO\",\"processing_status\":true,\"worker_count\":3,\"user_prefix\":\"eventing\","
+		"\"handler_headers\":[\"'use strict';\"]},\"using_timer\":false}]";
+	REQUIRE(deploy(exp, err, sizeof err) == 0);
+	put("src", "k", "{}");
+	REQUIRE(run_idle("imported", NULL) == 0);
+	CHECK(get_is("dst", "k", "{\"limit\":10,\"name\":\"ann\"}"));
+	/* deploying twice is a conflict */
+	CHECK(deploy(exp, err, sizeof err) == C360_ERR_EXISTS);
+	/* bad inputs name the key */
+	struct c360_fn_def def;
+	CHECK(c360_fn_def_parse("{\"appname\":\"x\"}", 15, &def, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(strstr(err, "appcode") != NULL);
+	const char *bad_acc = "{\"appname\":\"x\",\"appcode\":\"\",\"depcfg\":{\"source_bucket\":\"a\","
+			      "\"metadata_bucket\":\"b\",\"buckets\":[{\"alias\":\"c\",\"bucket_name\":\"d\",\"access\":\"w\"}]}}";
+	CHECK(c360_fn_def_parse(bad_acc, strlen(bad_acc), &def, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(strstr(err, "depcfg.buckets[0].access") != NULL);
+	char *syn = mkdef("syntax", "function OnUpdate(doc, meta) { if ( }", RW, "");
+	CHECK(deploy(syn, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(strstr(err, "SyntaxError") != NULL);
+	free(syn);
+	close_store();
+}
+
+int main(void)
+{
+	RUN(map_semantics_and_read_only);
+	RUN(advanced_accessors_and_cas);
+	RUN(recursion_suppressed_unless_allowed);
+	RUN(infinite_loop_hits_timeout_and_processing_continues);
+	RUN(exceptions_are_logged_counted_and_processing_continues);
+	RUN(feed_boundaries_everything_and_from_now);
+	RUN(pause_and_resume);
+	RUN(on_delete_and_expiry);
+	RUN(couchbase_export_with_constants_and_bad_inputs);
+	return test_summary();
+}
