@@ -162,6 +162,20 @@ uint32_t c360_expiry_absolute(uint32_t expiry, int64_t now);
  * (0 = all), each with an `expiration` feed entry; *n (optional) counts them. */
 c360_rc c360_store_sweep(c360_store *st, const char *bucket, size_t max, size_t *n);
 
+/* Deletes tombstones (deleted/expired documents kept for the feed) of bucket
+ * (every bucket when NULL) older than older_than_s seconds; *n (optional)
+ * counts them. The sweeper does this hourly with a 3-day retention (like
+ * Couchbase's metadata purge interval): a feed reader whose cursor is older
+ * than that may miss deletions, never mutations. */
+c360_rc c360_store_purge_tombstones(c360_store *st, const char *bucket, int64_t older_than_s,
+				    size_t *n);
+/* Retention (seconds) of the sweeper's hourly tombstone purge; default 3 days. */
+void c360_store_set_tombstone_retention(c360_store *st, int64_t seconds);
+/* Replaces the clock (Unix seconds) used for expiry: relative expiries,
+ * reads, queries and the sweep. For tests (e.g. advancing time to check TTLs);
+ * now_fn NULL restores time(). CAS values always use the real clock. */
+void c360_store_set_clock(c360_store *st, int64_t (*now_fn)(void *ctx), void *ctx);
+
 /* ---- change feed ---- */
 
 enum c360_feed_op {

@@ -1,0 +1,95 @@
+/* Internals shared by the store's source files (not a contract: only
+ * src/store/ includes this). */
+#ifndef C360_STORE_STORE_INT_H
+#define C360_STORE_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define STORE_APP_ID 0x63333630 /* "c360" */
+#define STORE_FORMAT 1
+#define STORE_STMT_CACHE 48
+#define STORE_TOMBSTONE_RETENTION_S (3 * 86400) /* like Couchbase's metadata purge interval */
+
+/* A connection with a small cache of prepared statements keyed by SQL text. */
+struct conn {
+	sqlite3 *db;
+	struct {
+		char *sql;
+		sqlite3_stmt *stmt;
+	} cache[STORE_STMT_CACHE];
+	int ncache;
+	struct conn *next; /* free list of the reader pool */
+};
+
+/* A queued write: one caller's unit of work, run by the group-commit leader
+ * inside the shared transaction. fn returns a hard error only when the unit
+ * must be rolled back (its savepoint is); per-op results go elsewhere. */
+struct wreq {
+	c360_rc (*fn)(c360_store *st, struct conn *c, void *arg, int64_t now);
+	void *arg;
+	c360_rc rc;
+	bool done;
+	struct wreq *next;
+};
+
+struct c360_store {
+	char *path;
+	struct c360_store_opts opts;
+	/* writer: one connection, group commit */
+	struct conn *wconn;
+	pthread_mutex_t wmu;
+	pthread_cond_t wcond;
+	struct wreq *qhead, *qtail;
+	bool leader;
+	uint64_t commit_gen; /* bumped after every commit (feed_wait) */
+	uint64_t last_cas;
+	/* readers */
+	pthread_mutex_t rmu;
+	struct conn *rfree;
+	struct conn *rall[256];
+	int nrall;
+	/* clock */
+	int64_t (*now_fn)(void *ctx);
+	void *now_ctx;
+	int64_t retention_s;
+	/* sweeper */
+	pthread_t sweeper;
+	bool sweeper_running, stopping;
+	pthread_mutex_t smu;
+	pthread_cond_t scond;
+};
+
+/* Bucket row as loaded inside a transaction. */
+struct bucket_row {
+	int64_t id;
+	uint32_t max_ttl;
+	uint64_t high_seqno;
+	uint64_t last_cas;
+};
+
+int64_t store_now(c360_store *st);
+c360_rc store_rc(int src);
+c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char *err,
+			size_t errlen);
+void store_conn_close(struct conn *c);
+/* A cached, reset statement for sql (NULL on error; see sqlite3_errmsg). */
+sqlite3_stmt *store_stmt(struct conn *c, const char *sql);
+struct conn *store_reader(c360_store *st, c360_rc *rc);
+void store_reader_put(c360_store *st, struct conn *c);
+/* Looks up a bucket by name on connection c. C360_ERR_NOT_FOUND if absent. */
+c360_rc store_bucket_lookup(struct conn *c, const char *name, struct bucket_row *out);
+/* Runs fn(arg) in the writer's shared transaction (group commit). */
+c360_rc store_submit(c360_store *st, c360_rc (*fn)(c360_store *, struct conn *, void *, int64_t),
+		     void *arg);
+/* A fresh, strictly increasing CAS (writer only). */
+uint64_t store_next_cas(c360_store *st, uint64_t floor);
+bool store_valid_key(const char *key, size_t len);
+c360_rc store_sweeper_start(c360_store *st);
+void store_sweeper_stop(c360_store *st);
+
+#endif

@@ -1,0 +1,671 @@
+/* The store's single writer path: group commit of concurrent writers into one
+ * SQLite transaction, the document mutations (upsert, insert, replace,
+ * delete, touch) with their change-feed entries, the expiry sweep and
+ * tombstone purge, and the sweeper thread.
+ *
+ * Group commit (leader/follower): a writer queues its unit of work and, if
+ * no leader is running, becomes the leader: it takes the whole queue, runs
+ * every unit in one BEGIN IMMEDIATE … COMMIT (each unit inside its own
+ * savepoint when there are several, so a unit that fails hard is rolled back
+ * alone), then wakes the followers whose units it ran. Writers arriving
+ * meanwhile queue up for the next leader, so under load one fsync covers
+ * many callers. A failed COMMIT fails every unit of the group: nothing of it
+ * was applied.
+ *
+ * A mutation's feed entry is the row itself: the row's seqno (its rowid)
+ * moves to the bucket's next seqno, in the same statement as the change. */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/banned.h"
+
+/* ---- group commit ---- */
+
+static c360_rc step_cached(struct conn *c, const char *sql)
+{
+	sqlite3_stmt *s = store_stmt(c, sql);
+	if (!s)
+		return store_rc(sqlite3_errcode(c->db));
+	int src = sqlite3_step(s);
+	sqlite3_reset(s);
+	return src == SQLITE_DONE || src == SQLITE_ROW ? C360_OK : store_rc(src);
+}
+
+static c360_rc run_group(c360_store *st, struct wreq *batch)
+{
+	struct conn *c = st->wconn;
+	int64_t now = store_now(st);
+	c360_rc rc = step_cached(c, "BEGIN IMMEDIATE");
+	if (rc) {
+		C360_WARN("store", "cannot begin a write transaction on '%s': %s", st->path,
+			  sqlite3_errmsg(c->db));
+		return rc;
+	}
+	bool several = batch->next != NULL;
+	for (struct wreq *r = batch; r; r = r->next) {
+		if (several && (rc = step_cached(c, "SAVEPOINT w")))
+			goto rollback;
+		r->rc = r->fn(st, c, r->arg, now);
+		if (r->rc && !several) {
+			rc = r->rc;
+			goto rollback;
+		}
+		if (r->rc && (rc = step_cached(c, "ROLLBACK TO w")))
+			goto rollback;
+		if (several && (rc = step_cached(c, "RELEASE w")))
+			goto rollback;
+	}
+	rc = step_cached(c, "COMMIT");
+	if (rc) {
+		C360_ERROR("store", "commit failed on '%s': %s", st->path, sqlite3_errmsg(c->db));
+		goto rollback;
+	}
+	return C360_OK;
+rollback:
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+c360_rc store_submit(c360_store *st, c360_rc (*fn)(c360_store *, struct conn *, void *, int64_t),
+		     void *arg)
+{
+	if (st->opts.read_only)
+		return C360_ERR_DENIED;
+	struct wreq r = {fn, arg, C360_OK, false, NULL};
+	pthread_mutex_lock(&st->wmu);
+	if (st->qtail)
+		st->qtail->next = &r;
+	else
+		st->qhead = &r;
+	st->qtail = &r;
+	while (!r.done) {
+		if (st->leader) {
+			pthread_cond_wait(&st->wcond, &st->wmu);
+			continue;
+		}
+		st->leader = true;
+		struct wreq *batch = st->qhead;
+		st->qhead = st->qtail = NULL;
+		pthread_mutex_unlock(&st->wmu);
+		c360_rc grc = run_group(st, batch);
+		pthread_mutex_lock(&st->wmu);
+		for (struct wreq *q = batch, *next; q; q = next) {
+			next = q->next;
+			if (grc)
+				q->rc = grc;
+			q->done = true; /* q may vanish once we unlock */
+		}
+		st->leader = false;
+		if (!grc)
+			st->commit_gen++;
+		pthread_cond_broadcast(&st->wcond);
+	}
+	pthread_mutex_unlock(&st->wmu);
+	return r.rc;
+}
+
+uint64_t store_next_cas(c360_store *st, uint64_t floor)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	uint64_t last = st->last_cas > floor ? st->last_cas : floor;
+	uint64_t cas = now_ns > last ? now_ns : last + 1;
+	if (cas > (uint64_t)INT64_MAX) /* stored as SQLite INTEGER */
+		cas = last + 1;
+	st->last_cas = cas;
+	return cas;
+}
+
+/* ---- bucket state inside one unit of work ---- */
+
+#define MAX_TOUCHED 16
+
+struct touched {
+	const char *name;
+	struct bucket_row row;
+	bool dirty;
+};
+
+struct wstate {
+	struct touched b[MAX_TOUCHED];
+	int n;
+};
+
+/* Finds (loading on first use) the state of bucket name; NULL + *rc. */
+static struct touched *touched_get(struct wstate *ws, struct conn *c, const char *name,
+				   c360_rc *rc)
+{
+	for (int i = 0; i < ws->n; i++)
+		if (ws->b[i].name == name || !strcmp(ws->b[i].name, name))
+			return &ws->b[i];
+	if (ws->n == MAX_TOUCHED) {
+		*rc = C360_ERR_LIMIT;
+		return NULL;
+	}
+	struct touched *t = &ws->b[ws->n];
+	*rc = store_bucket_lookup(c, name, &t->row);
+	if (*rc)
+		return NULL;
+	t->name = name;
+	t->dirty = false;
+	ws->n++;
+	return t;
+}
+
+static c360_rc touched_flush(struct wstate *ws, struct conn *c)
+{
+	for (int i = 0; i < ws->n; i++) {
+		struct touched *t = &ws->b[i];
+		if (!t->dirty)
+			continue;
+		sqlite3_stmt *s = store_stmt(
+			c, "UPDATE _c360_buckets SET high_seqno=?1, last_cas=?2 WHERE id=?3");
+		if (!s)
+			return store_rc(sqlite3_errcode(c->db));
+		sqlite3_bind_int64(s, 1, (int64_t)t->row.high_seqno);
+		sqlite3_bind_int64(s, 2, (int64_t)t->row.last_cas);
+		sqlite3_bind_int64(s, 3, t->row.id);
+		int src = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (src != SQLITE_DONE)
+			return store_rc(src);
+		t->dirty = false;
+	}
+	return C360_OK;
+}
+
+/* ---- document mutations ---- */
+
+/* Statement text per op type; the parameters are shared:
+ * ?1 new seqno, ?2 key, ?3 value, ?4 new cas, ?5 expiry, ?6 keep expiry,
+ * ?7 now, ?8 expected cas (0 = any). "Live" = value present, not expired. */
+#define LIVE "value IS NOT NULL AND (expiry = 0 OR expiry > ?7)"
+static const char *const OP_SQL[] = {
+	[C360_WRITE_UPSERT] =
+		"INSERT INTO _b%lld(seqno, key, value, cas, expiry, op) VALUES(?1, ?2, ?3, ?4, ?5, 1)"
+		" ON CONFLICT(key) DO UPDATE SET seqno=excluded.seqno, value=excluded.value,"
+		" cas=excluded.cas, expiry=CASE WHEN ?6 AND " LIVE
+		" THEN expiry ELSE excluded.expiry END, op=1",
+	[C360_WRITE_INSERT] =
+		"INSERT INTO _b%lld(seqno, key, value, cas, expiry, op) VALUES(?1, ?2, ?3, ?4, ?5, 1)"
+		" ON CONFLICT(key) DO UPDATE SET seqno=excluded.seqno, value=excluded.value,"
+		" cas=excluded.cas, expiry=excluded.expiry, op=1 WHERE NOT (" LIVE ")",
+	[C360_WRITE_REPLACE] =
+		"UPDATE _b%lld SET seqno=?1, value=?3, cas=?4,"
+		" expiry=CASE WHEN ?6 THEN expiry ELSE ?5 END, op=1"
+		" WHERE key=?2 AND " LIVE " AND (?8 = 0 OR cas = ?8)",
+	[C360_WRITE_DELETE] = "UPDATE _b%lld SET seqno=?1, value=NULL, cas=?4, expiry=0, op=2"
+			      " WHERE key=?2 AND " LIVE " AND (?8 = 0 OR cas = ?8)",
+	[C360_WRITE_TOUCH] = "UPDATE _b%lld SET seqno=?1, cas=?4, expiry=?5, op=1"
+			     " WHERE key=?2 AND " LIVE " AND (?8 = 0 OR cas = ?8)",
+};
+
+/* After an op changed nothing: tells C360_ERR_CAS from C360_ERR_NOT_FOUND. */
+static c360_rc why_unchanged(struct conn *c, int64_t id, const struct c360_write *w, int64_t now)
+{
+	if (w->type == C360_WRITE_INSERT)
+		return C360_ERR_EXISTS;
+	char sql[160];
+	snprintf(sql, sizeof sql, "SELECT cas FROM _b%lld WHERE key=?2 AND " LIVE, (long long)id);
+	sqlite3_stmt *s = store_stmt(c, sql);
+	if (!s)
+		return store_rc(sqlite3_errcode(c->db));
+	sqlite3_bind_text(s, 2, w->key, (int)w->key_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, now);
+	int src = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (src == SQLITE_ROW)
+		return C360_ERR_CAS;
+	return src == SQLITE_DONE ? C360_ERR_NOT_FOUND : store_rc(src);
+}
+
+struct write_arg {
+	struct c360_write *ops;
+	size_t n;
+};
+
+static uint32_t capped_expiry(uint32_t expiry, uint32_t max_ttl, int64_t now)
+{
+	uint32_t exp = c360_expiry_absolute(expiry, now);
+	if (max_ttl) {
+		int64_t c64 = now + (int64_t)max_ttl;
+		uint32_t cap = c64 > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)c64;
+		if (exp == 0 || exp > cap)
+			exp = cap;
+	}
+	return exp;
+}
+
+static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
+{
+	struct write_arg *a = arg;
+	struct wstate ws;
+	ws.n = 0;
+	char sql[600];
+	int64_t sql_id = -1;
+	enum c360_write_type sql_type = C360_WRITE_UPSERT;
+	sqlite3_stmt *s = NULL;
+	for (size_t i = 0; i < a->n; i++) {
+		struct c360_write *w = &a->ops[i];
+		if (w->rc) /* refused before the transaction */
+			continue;
+		c360_rc rc;
+		struct touched *t = touched_get(&ws, c, w->bucket, &rc);
+		if (!t) {
+			if (rc == C360_ERR_NOT_FOUND || rc == C360_ERR_LIMIT) {
+				w->rc = rc;
+				continue;
+			}
+			return rc;
+		}
+		if (!s || sql_id != t->row.id || sql_type != w->type) {
+			snprintf(sql, sizeof sql, OP_SQL[w->type], (long long)t->row.id);
+			s = store_stmt(c, sql);
+			if (!s)
+				return store_rc(sqlite3_errcode(c->db));
+			sql_id = t->row.id;
+			sql_type = w->type;
+		} else {
+			sqlite3_reset(s);
+		}
+		uint64_t seqno = t->row.high_seqno + 1;
+		uint64_t prev_cas = st->last_cas;
+		uint64_t cas = store_next_cas(st, t->row.last_cas);
+		uint32_t exp = capped_expiry(w->expiry, t->row.max_ttl, now);
+		sqlite3_bind_int64(s, 1, (int64_t)seqno);
+		sqlite3_bind_text(s, 2, w->key, (int)w->key_len, SQLITE_STATIC);
+		if (w->type <= C360_WRITE_REPLACE)
+			sqlite3_bind_text(s, 3, w->value, (int)w->value_len, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, (int64_t)cas);
+		sqlite3_bind_int64(s, 5, exp);
+		if (w->type == C360_WRITE_UPSERT || w->type == C360_WRITE_REPLACE)
+			sqlite3_bind_int(s, 6, (w->flags & C360_WRITE_KEEP_EXPIRY) ? 1 : 0);
+		sqlite3_bind_int64(s, 7, now);
+		if (w->type >= C360_WRITE_REPLACE)
+			sqlite3_bind_int64(s, 8, (int64_t)w->cas);
+		int src = sqlite3_step(s);
+		if (src != SQLITE_DONE) {
+			c360_rc hard = store_rc(src);
+			C360_WARN("store", "write of '%.*s' to bucket '%s' failed: %s",
+				  (int)(w->key_len > 64 ? 64 : w->key_len), w->key, w->bucket,
+				  sqlite3_errmsg(c->db));
+			sqlite3_reset(s);
+			return hard ? hard : C360_ERR_INTERNAL;
+		}
+		if (sqlite3_changes(c->db) == 0) {
+			st->last_cas = prev_cas;
+			sqlite3_reset(s);
+			s = NULL; /* why_unchanged may use the cache */
+			w->rc = why_unchanged(c, t->row.id, w, now);
+			if (w->rc != C360_ERR_CAS && w->rc != C360_ERR_NOT_FOUND &&
+			    w->rc != C360_ERR_EXISTS)
+				return w->rc;
+			continue;
+		}
+		t->row.high_seqno = seqno;
+		t->row.last_cas = cas;
+		t->dirty = true;
+		w->new_cas = cas;
+		w->seqno = seqno;
+		w->rc = C360_OK;
+	}
+	if (s)
+		sqlite3_reset(s);
+	return touched_flush(&ws, c);
+}
+
+static c360_rc precheck(struct c360_write *w)
+{
+	if (w->type < C360_WRITE_UPSERT || w->type > C360_WRITE_TOUCH || !w->bucket)
+		return C360_ERR_INVALID;
+	if (w->key_len > C360_KEY_MAX)
+		return C360_ERR_TOO_BIG;
+	if (!store_valid_key(w->key, w->key_len))
+		return C360_ERR_INVALID;
+	if (w->type <= C360_WRITE_REPLACE) {
+		if (!w->value)
+			return C360_ERR_INVALID;
+		if (w->value_len > C360_VALUE_MAX)
+			return C360_ERR_TOO_BIG;
+		if (!(w->flags & C360_WRITE_TRUSTED_JSON)) {
+			c360_rc rc = c360_json_validate(w->value, w->value_len, NULL, NULL);
+			if (rc)
+				return rc == C360_ERR_NOMEM ? rc : C360_ERR_INVALID;
+		}
+	}
+	return C360_OK;
+}
+
+c360_rc c360_store_write(c360_store *st, struct c360_write *ops, size_t n)
+{
+	if (!st || (!ops && n))
+		return C360_ERR_INVALID;
+	if (st->opts.read_only)
+		return C360_ERR_DENIED;
+	size_t todo = 0;
+	for (size_t i = 0; i < n; i++) {
+		ops[i].new_cas = 0;
+		ops[i].seqno = 0;
+		ops[i].rc = precheck(&ops[i]);
+		if (!ops[i].rc)
+			todo++;
+	}
+	if (!todo)
+		return C360_OK;
+	struct write_arg a = {ops, n};
+	return store_submit(st, do_write, &a);
+}
+
+static c360_rc one(c360_store *st, enum c360_write_type type, const char *bucket, const char *key,
+		   size_t key_len, const char *value, size_t value_len, uint32_t expiry, uint64_t cas,
+		   uint64_t *cas_out)
+{
+	struct c360_write w = {.type = type,
+			       .bucket = bucket,
+			       .key = key,
+			       .key_len = key_len,
+			       .value = value,
+			       .value_len = value_len,
+			       .expiry = expiry,
+			       .cas = cas};
+	c360_rc rc = c360_store_write(st, &w, 1);
+	if (!rc)
+		rc = w.rc;
+	if (cas_out)
+		*cas_out = rc ? 0 : w.new_cas;
+	return rc;
+}
+
+c360_rc c360_store_upsert(c360_store *st, const char *bucket, const char *key, size_t key_len,
+			  const char *value, size_t value_len, uint32_t expiry, uint64_t *cas_out)
+{
+	return one(st, C360_WRITE_UPSERT, bucket, key, key_len, value, value_len, expiry, 0, cas_out);
+}
+
+c360_rc c360_store_insert(c360_store *st, const char *bucket, const char *key, size_t key_len,
+			  const char *value, size_t value_len, uint32_t expiry, uint64_t *cas_out)
+{
+	return one(st, C360_WRITE_INSERT, bucket, key, key_len, value, value_len, expiry, 0, cas_out);
+}
+
+c360_rc c360_store_replace(c360_store *st, const char *bucket, const char *key, size_t key_len,
+			   const char *value, size_t value_len, uint32_t expiry, uint64_t cas,
+			   uint64_t *cas_out)
+{
+	return one(st, C360_WRITE_REPLACE, bucket, key, key_len, value, value_len, expiry, cas,
+		   cas_out);
+}
+
+c360_rc c360_store_delete(c360_store *st, const char *bucket, const char *key, size_t key_len,
+			  uint64_t cas)
+{
+	return one(st, C360_WRITE_DELETE, bucket, key, key_len, NULL, 0, 0, cas, NULL);
+}
+
+c360_rc c360_store_touch(c360_store *st, const char *bucket, const char *key, size_t key_len,
+			 uint32_t expiry, uint64_t *cas_out)
+{
+	return one(st, C360_WRITE_TOUCH, bucket, key, key_len, NULL, 0, expiry, 0, cas_out);
+}
+
+/* ---- expiry sweep and tombstone purge ---- */
+
+#define SWEEP_CHUNK 2000
+
+struct sweep_arg {
+	const char *bucket; /* NULL = all */
+	size_t max;         /* per unit */
+	size_t done;
+	int64_t purge_before_cas; /* purge mode when > 0 */
+};
+
+/* Ids and names of the buckets a sweep covers. */
+static c360_rc bucket_ids(struct conn *c, const char *only, int64_t *ids, char (*names)[C360_BUCKET_NAME_MAX + 1],
+			  size_t cap, size_t *n)
+{
+	*n = 0;
+	sqlite3_stmt *s = store_stmt(
+		c, "SELECT id, name FROM _c360_buckets WHERE ?1 IS NULL OR name=?1 ORDER BY id");
+	if (!s)
+		return store_rc(sqlite3_errcode(c->db));
+	if (only)
+		sqlite3_bind_text(s, 1, only, -1, SQLITE_STATIC);
+	int src;
+	while ((src = sqlite3_step(s)) == SQLITE_ROW && *n < cap) {
+		ids[*n] = sqlite3_column_int64(s, 0);
+		snprintf(names[*n], sizeof names[*n], "%s", (const char *)sqlite3_column_text(s, 1));
+		(*n)++;
+	}
+	sqlite3_reset(s);
+	return src == SQLITE_ROW || src == SQLITE_DONE ? C360_OK : store_rc(src);
+}
+
+#define SWEEP_BUCKETS 256
+
+static c360_rc do_sweep(c360_store *st, struct conn *c, void *arg, int64_t now)
+{
+	struct sweep_arg *a = arg;
+	int64_t *ids = calloc(SWEEP_BUCKETS, sizeof *ids);
+	char(*names)[C360_BUCKET_NAME_MAX + 1] = calloc(SWEEP_BUCKETS, sizeof *names);
+	int64_t *rows = calloc(SWEEP_CHUNK, sizeof *rows);
+	c360_rc rc = C360_OK;
+	if (!ids || !names || !rows) {
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	size_t nb;
+	if ((rc = bucket_ids(c, a->bucket, ids, names, SWEEP_BUCKETS, &nb)))
+		goto out;
+	if (a->bucket && nb == 0) {
+		rc = C360_ERR_NOT_FOUND;
+		goto out;
+	}
+	char sql[256];
+	for (size_t b = 0; b < nb && a->done < a->max; b++) {
+		if (a->purge_before_cas > 0) {
+			snprintf(sql, sizeof sql,
+				 "DELETE FROM _b%lld WHERE value IS NULL AND cas < ?1",
+				 (long long)ids[b]);
+			sqlite3_stmt *s = store_stmt(c, sql);
+			if (!s) {
+				rc = store_rc(sqlite3_errcode(c->db));
+				goto out;
+			}
+			sqlite3_bind_int64(s, 1, a->purge_before_cas);
+			int src = sqlite3_step(s);
+			sqlite3_reset(s);
+			if (src != SQLITE_DONE) {
+				rc = store_rc(src);
+				goto out;
+			}
+			a->done += (size_t)sqlite3_changes(c->db);
+			continue;
+		}
+		size_t want = a->max - a->done;
+		if (want > SWEEP_CHUNK)
+			want = SWEEP_CHUNK;
+		snprintf(sql, sizeof sql,
+			 "SELECT seqno FROM _b%lld WHERE expiry > 0 AND expiry <= ?1 ORDER BY expiry"
+			 " LIMIT ?2",
+			 (long long)ids[b]);
+		sqlite3_stmt *s = store_stmt(c, sql);
+		if (!s) {
+			rc = store_rc(sqlite3_errcode(c->db));
+			goto out;
+		}
+		sqlite3_bind_int64(s, 1, now);
+		sqlite3_bind_int64(s, 2, (int64_t)want);
+		size_t nr = 0;
+		int src;
+		while ((src = sqlite3_step(s)) == SQLITE_ROW)
+			rows[nr++] = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		if (src != SQLITE_DONE) {
+			rc = store_rc(src);
+			goto out;
+		}
+		if (!nr)
+			continue;
+		struct bucket_row row;
+		if ((rc = store_bucket_lookup(c, names[b], &row)))
+			goto out;
+		snprintf(sql, sizeof sql,
+			 "UPDATE _b%lld SET seqno=?1, value=NULL, cas=?2, expiry=0, op=3 WHERE seqno=?3",
+			 (long long)ids[b]);
+		s = store_stmt(c, sql);
+		if (!s) {
+			rc = store_rc(sqlite3_errcode(c->db));
+			goto out;
+		}
+		for (size_t i = 0; i < nr; i++) {
+			sqlite3_reset(s);
+			uint64_t seqno = row.high_seqno + 1;
+			uint64_t cas = store_next_cas(st, row.last_cas);
+			sqlite3_bind_int64(s, 1, (int64_t)seqno);
+			sqlite3_bind_int64(s, 2, (int64_t)cas);
+			sqlite3_bind_int64(s, 3, rows[i]);
+			src = sqlite3_step(s);
+			if (src != SQLITE_DONE) {
+				sqlite3_reset(s);
+				rc = store_rc(src);
+				goto out;
+			}
+			row.high_seqno = seqno;
+			row.last_cas = cas;
+		}
+		sqlite3_reset(s);
+		s = store_stmt(c, "UPDATE _c360_buckets SET high_seqno=?1, last_cas=?2 WHERE id=?3");
+		if (!s) {
+			rc = store_rc(sqlite3_errcode(c->db));
+			goto out;
+		}
+		sqlite3_bind_int64(s, 1, (int64_t)row.high_seqno);
+		sqlite3_bind_int64(s, 2, (int64_t)row.last_cas);
+		sqlite3_bind_int64(s, 3, row.id);
+		src = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (src != SQLITE_DONE) {
+			rc = store_rc(src);
+			goto out;
+		}
+		a->done += nr;
+	}
+out:
+	free(ids);
+	free(names);
+	free(rows);
+	return rc;
+}
+
+c360_rc c360_store_sweep(c360_store *st, const char *bucket, size_t max, size_t *n)
+{
+	if (n)
+		*n = 0;
+	if (st->opts.read_only)
+		return C360_ERR_DENIED;
+	size_t total = 0;
+	for (;;) {
+		size_t want = max ? max - total : SIZE_MAX;
+		if (want > SWEEP_CHUNK)
+			want = SWEEP_CHUNK;
+		struct sweep_arg a = {bucket, want, 0, 0};
+		c360_rc rc = store_submit(st, do_sweep, &a);
+		if (rc)
+			return rc;
+		total += a.done;
+		if (n)
+			*n = total;
+		if (a.done < want || (max && total >= max))
+			return C360_OK;
+	}
+}
+
+c360_rc c360_store_purge_tombstones(c360_store *st, const char *bucket, int64_t older_than_s,
+				    size_t *n)
+{
+	if (n)
+		*n = 0;
+	if (st->opts.read_only)
+		return C360_ERR_DENIED;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t before_ns = ((int64_t)ts.tv_sec - (older_than_s > 0 ? older_than_s : 0)) * 1000000000LL +
+			    ts.tv_nsec + 1;
+	struct sweep_arg a = {bucket, SIZE_MAX, 0, before_ns > 0 ? before_ns : 1};
+	c360_rc rc = store_submit(st, do_sweep, &a);
+	if (!rc && n)
+		*n = a.done;
+	return rc;
+}
+
+/* ---- sweeper thread ---- */
+
+static void *sweeper_main(void *arg)
+{
+	c360_store *st = arg;
+	int interval = st->opts.sweep_interval_ms > 0 ? st->opts.sweep_interval_ms : 1000;
+	struct timespec last_purge;
+	clock_gettime(CLOCK_MONOTONIC, &last_purge);
+	c360_rc last_rc = C360_OK;
+	pthread_mutex_lock(&st->smu);
+	while (!st->stopping) {
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += interval / 1000;
+		dl.tv_nsec += (long)(interval % 1000) * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&st->scond, &st->smu, &dl);
+		if (st->stopping)
+			break;
+		pthread_mutex_unlock(&st->smu);
+		size_t n = 0;
+		c360_rc rc = c360_store_sweep(st, NULL, 0, &n);
+		if (rc && rc != last_rc)
+			C360_WARN("store", "expiry sweep of '%s' failed: %s", st->path, c360_rc_str(rc));
+		last_rc = rc;
+		if (n)
+			C360_DEBUG("store", "swept %zu expired documents", n);
+		struct timespec mono;
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		if (mono.tv_sec - last_purge.tv_sec >= 3600) {
+			last_purge = mono;
+			size_t np = 0;
+			if (c360_store_purge_tombstones(st, NULL, st->retention_s, &np) == C360_OK && np)
+				C360_DEBUG("store", "purged %zu tombstones", np);
+		}
+		pthread_mutex_lock(&st->smu);
+	}
+	pthread_mutex_unlock(&st->smu);
+	return NULL;
+}
+
+c360_rc store_sweeper_start(c360_store *st)
+{
+	st->stopping = false;
+	if (pthread_create(&st->sweeper, NULL, sweeper_main, st))
+		return C360_ERR_NOMEM;
+	st->sweeper_running = true;
+	return C360_OK;
+}
+
+void store_sweeper_stop(c360_store *st)
+{
+	if (!st->sweeper_running)
+		return;
+	pthread_mutex_lock(&st->smu);
+	st->stopping = true;
+	pthread_cond_signal(&st->scond);
+	pthread_mutex_unlock(&st->smu);
+	pthread_join(st->sweeper, NULL);
+	st->sweeper_running = false;
+}

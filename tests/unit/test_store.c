@@ -1,0 +1,1017 @@
+/* Unit tests of the document store (src/store): buckets, every document
+ * operation and error code, CAS, expiry, the change feed, cursors, group
+ * commit, read-only SQL and bad store files. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "store/store.h"
+#include "test.h"
+#include "core/banned.h"
+
+static char tmpdir[256];
+static int nstore;
+
+static void path_for(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+static c360_store *open_new(void)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/s%d.db", tmpdir, nstore++);
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	o.synchronous = C360_SYNC_OFF;
+	o.sweep_interval_ms = -1;
+	c360_store *st = NULL;
+	char err[256];
+	c360_rc rc = c360_store_open(path, &o, &st, err, sizeof err);
+	if (rc)
+		printf("open %s: %s\n", path, err);
+	return st;
+}
+
+#define S(x) x, strlen(x)
+
+/* fake clock */
+static int64_t fake_now = 1800000000;
+static int64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now;
+}
+
+TEST(open_creates_and_reopens)
+{
+	char path[300];
+	path_for(path, sizeof path, "reopen.db");
+	c360_store *st = NULL;
+	char err[256] = "";
+	REQUIRE(c360_store_open(path, NULL, &st, err, sizeof err) == C360_OK);
+	CHECK_EQ_STR(c360_store_path(st), path);
+	CHECK(c360_store_bucket_create(st, "staging", 0, err, sizeof err) == C360_OK);
+	CHECK(c360_store_upsert(st, "staging", S("k"), S("{\"a\":1}"), 0, NULL) == C360_OK);
+	c360_store_close(st);
+	REQUIRE(c360_store_open(path, NULL, &st, err, sizeof err) == C360_OK);
+	struct c360_doc d;
+	CHECK(c360_store_get(st, "staging", S("k"), &d) == C360_OK);
+	CHECK_EQ_STR(d.value, "{\"a\":1}");
+	c360_doc_release(&d);
+	c360_store_close(st);
+	c360_store_close(NULL);
+}
+
+TEST(no_create_and_read_only)
+{
+	char path[300];
+	path_for(path, sizeof path, "absent.db");
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	CHECK_EQ_INT(o.synchronous, C360_SYNC_FULL);
+	CHECK_EQ_INT(o.busy_timeout_ms, 5000);
+	o.no_create = true;
+	c360_store *st = NULL;
+	char err[256] = "";
+	CHECK(c360_store_open(path, &o, &st, err, sizeof err) == C360_ERR_NOT_FOUND);
+	CHECK(st == NULL);
+	/* read-only: reads work, every write is denied */
+	c360_store *w = open_new();
+	REQUIRE(w);
+	CHECK(c360_store_bucket_create(w, "b", 0, NULL, 0) == C360_OK);
+	CHECK(c360_store_upsert(w, "b", S("k"), S("1"), 0, NULL) == C360_OK);
+	c360_store_opts_init(&o);
+	o.read_only = true;
+	REQUIRE(c360_store_open(c360_store_path(w), &o, &st, err, sizeof err) == C360_OK);
+	struct c360_doc d;
+	CHECK(c360_store_get(st, "b", S("k"), &d) == C360_OK);
+	c360_doc_release(&d);
+	CHECK(c360_store_upsert(st, "b", S("k"), S("2"), 0, NULL) == C360_ERR_DENIED);
+	CHECK(c360_store_bucket_create(st, "c", 0, NULL, 0) == C360_ERR_DENIED);
+	CHECK(c360_store_bucket_drop(st, "b") == C360_ERR_DENIED);
+	CHECK(c360_feed_cursor_set(st, "b", "x", 1) == C360_ERR_DENIED);
+	CHECK(c360_store_sweep(st, NULL, 0, NULL) == C360_ERR_DENIED);
+	c360_store_close(st);
+	c360_store_close(w);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return;
+	fwrite(data, 1, n, f);
+	fclose(f);
+}
+
+TEST(not_a_store_is_corrupt)
+{
+	char path[300], err[256];
+	c360_store *st = NULL;
+	/* random bytes */
+	path_for(path, sizeof path, "random.bin");
+	char junk[8192];
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (char)(i * 131 + 7);
+	write_file(path, junk, sizeof junk);
+	CHECK(c360_store_open(path, NULL, &st, err, sizeof err) == C360_ERR_CORRUPT);
+	if (!strstr(err, "not a c360 store"))
+		printf("  err: %s\n", err);
+	CHECK(strstr(err, "not a c360 store") != NULL);
+	CHECK(st == NULL);
+	/* a text file */
+	path_for(path, sizeof path, "text.txt");
+	const char *txt = "hello, this is not a database at all, just some text\n";
+	write_file(path, txt, strlen(txt));
+	CHECK(c360_store_open(path, NULL, &st, err, sizeof err) == C360_ERR_CORRUPT);
+	/* a directory */
+	path_for(path, sizeof path, "adir");
+	mkdir(path, 0700);
+	CHECK(c360_store_open(path, NULL, &st, err, sizeof err) == C360_ERR_CORRUPT);
+	/* an SQLite database of another application */
+	path_for(path, sizeof path, "other.sqlite");
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'CREATE TABLE t(x); INSERT INTO t VALUES(1);'", path);
+	if (system(cmd) == 0) {
+		CHECK(c360_store_open(path, NULL, &st, err, sizeof err) == C360_ERR_CORRUPT);
+		CHECK(strstr(err, "another application") != NULL);
+	}
+	/* a c360 store whose pages were overwritten */
+	c360_store *w = open_new();
+	REQUIRE(w);
+	CHECK(c360_store_bucket_create(w, "b", 0, NULL, 0) == C360_OK);
+	char big[4000];
+	memset(big, 'x', sizeof big);
+	big[0] = '"';
+	big[sizeof big - 1] = '"';
+	for (int i = 0; i < 50; i++) {
+		char key[16];
+		snprintf(key, sizeof key, "k%d", i);
+		c360_store_upsert(w, "b", S(key), big, sizeof big, 0, NULL);
+	}
+	char wpath[300];
+	snprintf(wpath, sizeof wpath, "%s", c360_store_path(w));
+	c360_store_close(w);
+	FILE *f = fopen(wpath, "r+b");
+	REQUIRE(f);
+	fseek(f, 4096, SEEK_SET);
+	fwrite(junk, 1, sizeof junk, f);
+	fclose(f);
+	c360_rc rc = c360_store_open(wpath, NULL, &st, err, sizeof err);
+	if (rc == C360_OK) {
+		/* the damage may only show when the pages are read */
+		struct c360_bucket_info *l = NULL;
+		size_t n = 0;
+		c360_rc r2 = c360_store_bucket_list(st, &l, &n);
+		free(l);
+		struct c360_doc d;
+		c360_rc r3 = c360_store_get(st, "b", S("k7"), &d);
+		c360_doc_release(&d);
+		CHECK(r2 != C360_OK || r3 != C360_OK);
+		c360_store_close(st);
+	} else {
+		CHECK(rc == C360_ERR_CORRUPT);
+	}
+}
+
+TEST(buckets)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	char err[256] = "";
+	CHECK(c360_store_bucket_create(st, "staging", 0, err, sizeof err) == C360_OK);
+	CHECK(c360_store_bucket_create(st, "staging", 0, err, sizeof err) == C360_ERR_EXISTS);
+	CHECK(strstr(err, "staging") != NULL);
+	CHECK(c360_store_bucket_create(st, "customer360", 3600, err, sizeof err) == C360_OK);
+	CHECK(c360_store_bucket_create(st, "a.b-c%d_e", 0, err, sizeof err) == C360_OK);
+	CHECK(c360_store_bucket_create(st, "_x", 0, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(strstr(err, "'_x'") != NULL);
+	CHECK(c360_store_bucket_create(st, ".x", 0, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(c360_store_bucket_create(st, "", 0, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(c360_store_bucket_create(st, "a b", 0, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(c360_store_bucket_create(st, "a\"b", 0, err, sizeof err) == C360_ERR_INVALID);
+	char longname[120];
+	memset(longname, 'a', sizeof longname);
+	longname[101] = '\0';
+	CHECK(c360_store_bucket_create(st, longname, 0, err, sizeof err) == C360_ERR_INVALID);
+	longname[100] = '\0';
+	CHECK(c360_store_bucket_create(st, longname, 0, err, sizeof err) == C360_OK);
+	CHECK(c360_store_bucket_ensure(st, "staging", 99) == C360_OK);
+	CHECK(c360_store_bucket_ensure(st, C360_META_BUCKET, 0) == C360_OK);
+
+	CHECK(c360_store_upsert(st, "staging", S("a"), S("{\"x\":1}"), 0, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "staging", S("bb"), S("[1,2]"), 0, NULL) == C360_OK);
+	struct c360_bucket_info info;
+	REQUIRE(c360_store_bucket_info(st, "staging", &info) == C360_OK);
+	CHECK_EQ_STR(info.name, "staging");
+	CHECK_EQ_INT(info.count, 2);
+	CHECK_EQ_INT(info.bytes, 1 + 7 + 2 + 5);
+	CHECK_EQ_INT(info.max_ttl, 0); /* ensure kept it */
+	CHECK_EQ_INT(info.high_seqno, 2);
+	CHECK(c360_store_bucket_info(st, "nope", &info) == C360_ERR_NOT_FOUND);
+
+	struct c360_bucket_info *list = NULL;
+	size_t n = 0;
+	REQUIRE(c360_store_bucket_list(st, &list, &n) == C360_OK);
+	REQUIRE(n == 5);
+	CHECK_EQ_STR(list[0].name, "a.b-c%d_e");
+	CHECK_EQ_STR(list[2].name, C360_META_BUCKET);
+	CHECK_EQ_STR(list[3].name, "customer360");
+	CHECK_EQ_INT(list[3].max_ttl, 3600);
+	CHECK_EQ_STR(list[4].name, "staging");
+	CHECK_EQ_INT(list[4].count, 2);
+	free(list);
+
+	CHECK(c360_feed_cursor_set(st, "staging", "fn", 2) == C360_OK);
+	CHECK(c360_store_bucket_drop(st, "staging") == C360_OK);
+	CHECK(c360_store_bucket_drop(st, "staging") == C360_ERR_NOT_FOUND);
+	struct c360_doc d;
+	CHECK(c360_store_get(st, "staging", S("a"), &d) == C360_ERR_NOT_FOUND);
+	/* re-created: empty, fresh feed, no cursors */
+	CHECK(c360_store_bucket_create(st, "staging", 0, err, sizeof err) == C360_OK);
+	CHECK(c360_store_get(st, "staging", S("a"), &d) == C360_ERR_NOT_FOUND);
+	uint64_t hs = 99, cur = 0;
+	CHECK(c360_feed_high_seqno(st, "staging", &hs) == C360_OK);
+	CHECK_EQ_INT(hs, 0);
+	CHECK(c360_feed_cursor_get(st, "staging", "fn", &cur) == C360_ERR_NOT_FOUND);
+	c360_store_close(st);
+}
+
+TEST(document_operations)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	uint64_t c1 = 0, c2 = 0, c3 = 0, c4 = 0;
+	struct c360_doc d;
+
+	/* insert: fails when present */
+	CHECK(c360_store_insert(st, "b", S("k"), S("{\"v\":1}"), 0, &c1) == C360_OK);
+	CHECK(c1 != 0);
+	CHECK(c360_store_insert(st, "b", S("k"), S("{\"v\":2}"), 0, &c2) == C360_ERR_EXISTS);
+	CHECK_EQ_INT(c2, 0);
+	REQUIRE(c360_store_get(st, "b", S("k"), &d) == C360_OK);
+	CHECK_EQ_STR(d.key, "k");
+	CHECK_EQ_INT(d.key_len, 1);
+	CHECK_EQ_STR(d.value, "{\"v\":1}");
+	CHECK_EQ_INT(d.value_len, 7);
+	CHECK(d.cas == c1);
+	CHECK_EQ_INT(d.expiry, 0);
+	CHECK_EQ_INT(d.seqno, 1);
+	c360_doc_release(&d);
+
+	/* upsert: CAS changes on every write */
+	CHECK(c360_store_upsert(st, "b", S("k"), S("{\"v\":3}"), 0, &c2) == C360_OK);
+	CHECK(c2 != c1);
+	CHECK(c2 > c1);
+	/* replace with a wrong CAS, the right one, no CAS */
+	CHECK(c360_store_replace(st, "b", S("k"), S("{\"v\":4}"), 0, c1, &c3) == C360_ERR_CAS);
+	CHECK(c360_store_replace(st, "b", S("k"), S("{\"v\":4}"), 0, c2, &c3) == C360_OK);
+	CHECK(c3 > c2);
+	CHECK(c360_store_replace(st, "b", S("k"), S("{\"v\":5}"), 0, 0, &c4) == C360_OK);
+	CHECK(c360_store_replace(st, "b", S("nokey"), S("1"), 0, 0, NULL) == C360_ERR_NOT_FOUND);
+	CHECK(c360_store_replace(st, "b", S("nokey"), S("1"), 0, 123, NULL) == C360_ERR_NOT_FOUND);
+	REQUIRE(c360_store_get(st, "b", S("k"), &d) == C360_OK);
+	CHECK_EQ_STR(d.value, "{\"v\":5}");
+	CHECK(d.cas == c4);
+	CHECK_EQ_INT(d.seqno, 4);
+	c360_doc_release(&d);
+
+	/* touch */
+	uint64_t c5 = 0;
+	CHECK(c360_store_touch(st, "b", S("k"), 4000000000u, &c5) == C360_OK);
+	CHECK(c5 > c4);
+	REQUIRE(c360_store_get(st, "b", S("k"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 4000000000u);
+	CHECK_EQ_STR(d.value, "{\"v\":5}");
+	c360_doc_release(&d);
+	CHECK(c360_store_touch(st, "b", S("nokey"), 10, NULL) == C360_ERR_NOT_FOUND);
+
+	/* delete with wrong CAS, right CAS; then absent */
+	CHECK(c360_store_delete(st, "b", S("k"), c1) == C360_ERR_CAS);
+	CHECK(c360_store_delete(st, "b", S("k"), c5) == C360_OK);
+	CHECK(c360_store_get(st, "b", S("k"), &d) == C360_ERR_NOT_FOUND);
+	CHECK(c360_store_delete(st, "b", S("k"), 0) == C360_ERR_NOT_FOUND);
+	CHECK(c360_store_replace(st, "b", S("k"), S("1"), 0, 0, NULL) == C360_ERR_NOT_FOUND);
+	/* insert over a tombstone works */
+	CHECK(c360_store_insert(st, "b", S("k"), S("\"again\""), 0, NULL) == C360_OK);
+	REQUIRE(c360_store_get(st, "b", S("k"), &d) == C360_OK);
+	CHECK_EQ_STR(d.value, "\"again\"");
+	c360_doc_release(&d);
+
+	/* unknown bucket */
+	CHECK(c360_store_upsert(st, "nob", S("k"), S("1"), 0, NULL) == C360_ERR_NOT_FOUND);
+	CHECK(c360_store_get(st, "nob", S("k"), &d) == C360_ERR_NOT_FOUND);
+	c360_doc_release(NULL);
+	c360_store_close(st);
+}
+
+TEST(bad_input)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	struct c360_doc d;
+	/* invalid JSON: nothing written */
+	CHECK(c360_store_upsert(st, "b", S("k"), S("{\"a\":1,}"), 0, NULL) == C360_ERR_INVALID);
+	CHECK(c360_store_upsert(st, "b", S("k"), S("{bad"), 0, NULL) == C360_ERR_INVALID);
+	CHECK(c360_store_insert(st, "b", S("k"), S(""), 0, NULL) == C360_ERR_INVALID);
+	CHECK(c360_store_get(st, "b", S("k"), &d) == C360_ERR_NOT_FOUND);
+	uint64_t hs = 1;
+	CHECK(c360_feed_high_seqno(st, "b", &hs) == C360_OK);
+	CHECK_EQ_INT(hs, 0);
+	/* keys: empty, too long, invalid UTF-8, NUL */
+	char key[300];
+	memset(key, 'k', sizeof key);
+	CHECK(c360_store_upsert(st, "b", key, 0, S("1"), 0, NULL) == C360_ERR_INVALID);
+	CHECK(c360_store_upsert(st, "b", key, 251, S("1"), 0, NULL) == C360_ERR_TOO_BIG);
+	CHECK(c360_store_upsert(st, "b", key, 250, S("1"), 0, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "b", "\xff\xfe", 2, S("1"), 0, NULL) == C360_ERR_INVALID);
+	CHECK(c360_store_upsert(st, "b", "a\0b", 3, S("1"), 0, NULL) == C360_ERR_INVALID);
+	CHECK(c360_store_upsert(st, "b", S("caf\xc3\xa9 \xe2\x82\xac"), S("1"), 0, NULL) ==
+	      C360_OK);
+	CHECK(c360_store_get(st, "b", key, 251, &d) == C360_ERR_TOO_BIG);
+	/* value too big */
+	size_t big = C360_VALUE_MAX + 1;
+	char *v = malloc(big);
+	REQUIRE(v);
+	memset(v, ' ', big);
+	v[0] = '1';
+	CHECK(c360_store_upsert(st, "b", S("big"), v, big, 0, NULL) == C360_ERR_TOO_BIG);
+	/* exactly the limit is fine */
+	v[0] = '"';
+	memset(v + 1, 'x', C360_VALUE_MAX - 2);
+	v[C360_VALUE_MAX - 1] = '"';
+	CHECK(c360_store_upsert(st, "b", S("big"), v, C360_VALUE_MAX, 0, NULL) == C360_OK);
+	REQUIRE(c360_store_get(st, "b", S("big"), &d) == C360_OK);
+	CHECK_EQ_INT(d.value_len, C360_VALUE_MAX);
+	c360_doc_release(&d);
+	free(v);
+	/* trusted JSON skips the check (caller's responsibility) */
+	struct c360_write w = {.type = C360_WRITE_UPSERT, .bucket = "b", .key = "t", .key_len = 1,
+			       .value = "{}", .value_len = 2, .flags = C360_WRITE_TRUSTED_JSON};
+	CHECK(c360_store_write(st, &w, 1) == C360_OK);
+	CHECK(w.rc == C360_OK);
+	/* a bad op type */
+	w.type = (enum c360_write_type)42;
+	CHECK(c360_store_write(st, &w, 1) == C360_OK);
+	CHECK(w.rc == C360_ERR_INVALID);
+	c360_store_close(st);
+}
+
+TEST(expiry_absolute_boundary)
+{
+	int64_t now = 1700000000;
+	CHECK_EQ_INT(c360_expiry_absolute(0, now), 0);
+	CHECK_EQ_INT(c360_expiry_absolute(1, now), now + 1);
+	CHECK_EQ_INT(c360_expiry_absolute(90000, now), now + 90000);
+	/* just below 30 days: relative; 30 days and above: absolute */
+	CHECK_EQ_INT(c360_expiry_absolute(C360_EXPIRY_RELATIVE_MAX - 1, now),
+		     now + C360_EXPIRY_RELATIVE_MAX - 1);
+	CHECK_EQ_INT(c360_expiry_absolute(C360_EXPIRY_RELATIVE_MAX, now), C360_EXPIRY_RELATIVE_MAX);
+	CHECK_EQ_INT(c360_expiry_absolute(1800000000u, now), 1800000000u);
+	/* no overflow near the end of uint32 time */
+	CHECK_EQ_INT(c360_expiry_absolute(100, (int64_t)UINT32_MAX - 10), UINT32_MAX);
+}
+
+struct evlog {
+	int n;
+	uint64_t seqno[64];
+	int op[64];
+	char key[64][32];
+	char value[64][64];
+	uint32_t expiry[64];
+	uint64_t cas[64];
+	int stop_after;
+};
+
+static int log_cb(const struct c360_feed_event *ev, void *ctx)
+{
+	struct evlog *l = ctx;
+	if (l->n < 64) {
+		l->seqno[l->n] = ev->seqno;
+		l->op[l->n] = ev->op;
+		snprintf(l->key[l->n], sizeof l->key[0], "%.*s", (int)ev->key_len, ev->key);
+		snprintf(l->value[l->n], sizeof l->value[0], "%.*s", (int)ev->value_len,
+			 ev->value ? ev->value : "");
+		if (!ev->value)
+			l->value[l->n][0] = '\0';
+		l->expiry[l->n] = ev->expiry;
+		l->cas[l->n] = ev->cas;
+	}
+	l->n++;
+	return l->stop_after && l->n >= l->stop_after;
+}
+
+TEST(expiry_and_sweep)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	c360_store_set_clock(st, fake_clock, NULL);
+	fake_now = 1800000000;
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	struct c360_doc d;
+	/* relative expiry is stored as absolute */
+	CHECK(c360_store_upsert(st, "b", S("rel"), S("1"), 100, NULL) == C360_OK);
+	REQUIRE(c360_store_get(st, "b", S("rel"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 1800000100);
+	c360_doc_release(&d);
+	/* 30 days is absolute: a 1970 date, already expired, never returned */
+	CHECK(c360_store_upsert(st, "b", S("abs30d"), S("2"), C360_EXPIRY_RELATIVE_MAX, NULL) ==
+	      C360_OK);
+	CHECK(c360_store_get(st, "b", S("abs30d"), &d) == C360_ERR_NOT_FOUND);
+	/* just under 30 days is relative */
+	CHECK(c360_store_upsert(st, "b", S("rel30d"), S("3"), C360_EXPIRY_RELATIVE_MAX - 1, NULL) ==
+	      C360_OK);
+	REQUIRE(c360_store_get(st, "b", S("rel30d"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 1800000000 + C360_EXPIRY_RELATIVE_MAX - 1);
+	c360_doc_release(&d);
+	CHECK(c360_store_upsert(st, "b", S("forever"), S("4"), 0, NULL) == C360_OK);
+
+	/* time passes: rel expires at exactly its expiry second */
+	fake_now = 1800000099;
+	CHECK(c360_store_get(st, "b", S("rel"), &d) == C360_OK);
+	c360_doc_release(&d);
+	fake_now = 1800000100;
+	CHECK(c360_store_get(st, "b", S("rel"), &d) == C360_ERR_NOT_FOUND);
+	/* expired: replace/touch/delete see nothing, insert succeeds */
+	CHECK(c360_store_replace(st, "b", S("rel"), S("5"), 0, 0, NULL) == C360_ERR_NOT_FOUND);
+	CHECK(c360_store_touch(st, "b", S("abs30d"), 0, NULL) == C360_ERR_NOT_FOUND);
+	CHECK(c360_store_delete(st, "b", S("abs30d"), 0) == C360_ERR_NOT_FOUND);
+	struct c360_bucket_info info;
+	REQUIRE(c360_store_bucket_info(st, "b", &info) == C360_OK);
+	CHECK_EQ_INT(info.count, 2);
+	/* the query does not see them either */
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	char err[256];
+	CHECK(c360_store_query(st, "SELECT key FROM b ORDER BY key", NULL, &out, err, sizeof err) ==
+	      C360_OK);
+	CHECK_EQ_STR(c360_buf_cstr(&out),
+		     "{\"columns\":[\"key\"],\"rows\":[[\"forever\"],[\"rel30d\"]],\"truncated\":false}");
+	c360_buf_release(&out);
+
+	uint64_t hs = 0;
+	CHECK(c360_feed_high_seqno(st, "b", &hs) == C360_OK);
+	CHECK_EQ_INT(hs, 4);
+	/* sweep: two expiration events, in the feed after the high seqno */
+	size_t n = 0;
+	CHECK(c360_store_sweep(st, "b", 0, &n) == C360_OK);
+	CHECK_EQ_INT(n, 2);
+	CHECK(c360_store_sweep(st, NULL, 0, &n) == C360_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK(c360_store_sweep(st, "nob", 0, &n) == C360_ERR_NOT_FOUND);
+	struct evlog l;
+	memset(&l, 0, sizeof l);
+	uint64_t last = 0;
+	CHECK(c360_feed_read(st, "b", 4, 0, log_cb, &l, &last) == C360_OK);
+	REQUIRE(l.n == 2);
+	CHECK_EQ_INT(l.op[0], C360_FEED_EXPIRATION);
+	CHECK_EQ_INT(l.op[1], C360_FEED_EXPIRATION);
+	CHECK_EQ_STR(l.value[0], "");
+	CHECK(!strcmp(l.key[0], "abs30d") || !strcmp(l.key[0], "rel"));
+	CHECK(strcmp(l.key[0], l.key[1]) != 0);
+	CHECK_EQ_INT(l.seqno[0], 5);
+	CHECK_EQ_INT(last, 6);
+	CHECK_EQ_STR(c360_feed_op_str(C360_FEED_EXPIRATION), "expiration");
+	CHECK_EQ_STR(c360_feed_op_str(C360_FEED_MUTATION), "mutation");
+	CHECK_EQ_STR(c360_feed_op_str(C360_FEED_DELETION), "deletion");
+
+	/* sweep limit */
+	for (int i = 0; i < 5; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "e%d", i);
+		CHECK(c360_store_upsert(st, "b", S(k), S("0"), 10, NULL) == C360_OK);
+	}
+	fake_now += 11;
+	CHECK(c360_store_sweep(st, "b", 3, &n) == C360_OK);
+	CHECK_EQ_INT(n, 3);
+	CHECK(c360_store_sweep(st, "b", 0, &n) == C360_OK);
+	CHECK_EQ_INT(n, 2);
+
+	/* touch extends the life; KEEP_EXPIRY keeps it over an upsert */
+	CHECK(c360_store_upsert(st, "b", S("t"), S("0"), 10, NULL) == C360_OK);
+	CHECK(c360_store_touch(st, "b", S("t"), 1000, NULL) == C360_OK);
+	struct c360_write w = {.type = C360_WRITE_UPSERT, .bucket = "b", .key = "t", .key_len = 1,
+			       .value = "7", .value_len = 1, .flags = C360_WRITE_KEEP_EXPIRY};
+	CHECK(c360_store_write(st, &w, 1) == C360_OK && w.rc == C360_OK);
+	REQUIRE(c360_store_get(st, "b", S("t"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, fake_now + 1000);
+	CHECK_EQ_STR(d.value, "7");
+	c360_doc_release(&d);
+	/* a plain upsert with expiry 0 clears it */
+	CHECK(c360_store_upsert(st, "b", S("t"), S("8"), 0, NULL) == C360_OK);
+	REQUIRE(c360_store_get(st, "b", S("t"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 0);
+	c360_doc_release(&d);
+	c360_store_close(st);
+}
+
+TEST(max_ttl_caps)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	fake_now = 1800000000;
+	c360_store_set_clock(st, fake_clock, NULL);
+	REQUIRE(c360_store_bucket_create(st, "c", 60, NULL, 0) == C360_OK);
+	struct c360_doc d;
+	CHECK(c360_store_upsert(st, "c", S("none"), S("1"), 0, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "c", S("short"), S("1"), 10, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "c", S("long"), S("1"), 3600, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "c", S("abs"), S("1"), 2000000000u, NULL) == C360_OK);
+	REQUIRE(c360_store_get(st, "c", S("none"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 1800000060);
+	c360_doc_release(&d);
+	REQUIRE(c360_store_get(st, "c", S("short"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 1800000010);
+	c360_doc_release(&d);
+	REQUIRE(c360_store_get(st, "c", S("long"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 1800000060);
+	c360_doc_release(&d);
+	REQUIRE(c360_store_get(st, "c", S("abs"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 1800000060);
+	c360_doc_release(&d);
+	CHECK(c360_store_touch(st, "c", S("short"), 0, NULL) == C360_OK);
+	REQUIRE(c360_store_get(st, "c", S("short"), &d) == C360_OK);
+	CHECK_EQ_INT(d.expiry, 1800000060);
+	c360_doc_release(&d);
+	c360_store_close(st);
+}
+
+TEST(sweeper_thread_expires)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/sweeper.db", tmpdir);
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	o.synchronous = C360_SYNC_OFF;
+	o.sweep_interval_ms = 20;
+	c360_store *st = NULL;
+	REQUIRE(c360_store_open(path, &o, &st, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	/* absolute expiry in the past: expired at once */
+	CHECK(c360_store_upsert(st, "b", S("gone"), S("1"), 2600000, NULL) == C360_OK);
+	CHECK(c360_feed_wait(st, "b", 1, 3000) == C360_OK);
+	struct evlog l;
+	memset(&l, 0, sizeof l);
+	CHECK(c360_feed_read(st, "b", 1, 0, log_cb, &l, NULL) == C360_OK);
+	REQUIRE(l.n == 1);
+	CHECK_EQ_INT(l.op[0], C360_FEED_EXPIRATION);
+	CHECK_EQ_STR(l.key[0], "gone");
+	c360_store_close(st);
+}
+
+TEST(feed_order_dedup_latest)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_create(st, "other", 0, NULL, 0) == C360_OK);
+	CHECK(c360_store_upsert(st, "b", S("a"), S("1"), 0, NULL) == C360_OK);     /* 1 */
+	CHECK(c360_store_upsert(st, "b", S("b"), S("1"), 0, NULL) == C360_OK);     /* 2 */
+	CHECK(c360_store_upsert(st, "other", S("z"), S("1"), 0, NULL) == C360_OK); /* other 1 */
+	CHECK(c360_store_upsert(st, "b", S("a"), S("2"), 0, NULL) == C360_OK);     /* 3 */
+	CHECK(c360_store_upsert(st, "b", S("c"), S("1"), 0, NULL) == C360_OK);     /* 4 */
+	CHECK(c360_store_delete(st, "b", S("b"), 0) == C360_OK);                   /* 5 */
+	CHECK(c360_store_upsert(st, "b", S("a"), S("3"), 0, NULL) == C360_OK);     /* 6 */
+
+	struct evlog l;
+	memset(&l, 0, sizeof l);
+	uint64_t last = 0;
+	CHECK(c360_feed_read(st, "b", 0, 0, log_cb, &l, &last) == C360_OK);
+	/* latest state of each key, in seqno order: c@4, b deleted@5, a=3@6 */
+	REQUIRE(l.n == 3);
+	CHECK_EQ_INT(l.seqno[0], 4);
+	CHECK_EQ_STR(l.key[0], "c");
+	CHECK_EQ_INT(l.op[0], C360_FEED_MUTATION);
+	CHECK_EQ_INT(l.seqno[1], 5);
+	CHECK_EQ_STR(l.key[1], "b");
+	CHECK_EQ_INT(l.op[1], C360_FEED_DELETION);
+	CHECK_EQ_STR(l.value[1], "");
+	CHECK_EQ_INT(l.seqno[2], 6);
+	CHECK_EQ_STR(l.key[2], "a");
+	CHECK_EQ_STR(l.value[2], "3");
+	CHECK_EQ_INT(last, 6);
+	for (int i = 1; i < l.n; i++)
+		CHECK(l.seqno[i] > l.seqno[i - 1]);
+
+	/* after a checkpoint: only later changes */
+	memset(&l, 0, sizeof l);
+	CHECK(c360_feed_read(st, "b", 5, 0, log_cb, &l, &last) == C360_OK);
+	CHECK_EQ_INT(l.n, 1);
+	memset(&l, 0, sizeof l);
+	CHECK(c360_feed_read(st, "b", 6, 0, log_cb, &l, &last) == C360_OK);
+	CHECK_EQ_INT(l.n, 0);
+	CHECK_EQ_INT(last, 6);
+	/* max and early stop */
+	memset(&l, 0, sizeof l);
+	CHECK(c360_feed_read(st, "b", 0, 2, log_cb, &l, &last) == C360_OK);
+	CHECK_EQ_INT(l.n, 2);
+	CHECK_EQ_INT(last, 5);
+	memset(&l, 0, sizeof l);
+	l.stop_after = 1;
+	CHECK(c360_feed_read(st, "b", 0, 0, log_cb, &l, &last) == C360_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK_EQ_INT(last, 4);
+	CHECK(c360_feed_read(st, "nob", 0, 0, log_cb, &l, &last) == C360_ERR_NOT_FOUND);
+	/* events carry cas and expiry of the document */
+	struct c360_doc d;
+	REQUIRE(c360_store_get(st, "b", S("a"), &d) == C360_OK);
+	memset(&l, 0, sizeof l);
+	CHECK(c360_feed_read(st, "b", 5, 0, log_cb, &l, NULL) == C360_OK);
+	CHECK(l.cas[0] == d.cas);
+	c360_doc_release(&d);
+	c360_store_close(st);
+}
+
+TEST(feed_many_chunks)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	enum { N = 1000 };
+	static struct c360_write ops[N];
+	static char keys[N][16];
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof keys[i], "key%04d", i);
+		ops[i] = (struct c360_write){.type = C360_WRITE_UPSERT, .bucket = "b", .key = keys[i],
+					     .key_len = strlen(keys[i]), .value = "{\"n\":1}",
+					     .value_len = 7};
+	}
+	REQUIRE(c360_store_write(st, ops, N) == C360_OK);
+	for (int i = 0; i < N; i++) {
+		CHECK(ops[i].rc == C360_OK);
+		CHECK_EQ_INT(ops[i].seqno, i + 1);
+	}
+	struct evlog l;
+	memset(&l, 0, sizeof l);
+	uint64_t last = 0;
+	CHECK(c360_feed_read(st, "b", 0, 0, log_cb, &l, &last) == C360_OK);
+	CHECK_EQ_INT(l.n, N);
+	CHECK_EQ_INT(last, N);
+	c360_store_close(st);
+}
+
+TEST(batch_per_op_results)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	struct c360_write ops[] = {
+		{.type = C360_WRITE_INSERT, .bucket = "b", .key = "x", .key_len = 1, .value = "1", .value_len = 1},
+		{.type = C360_WRITE_INSERT, .bucket = "b", .key = "x", .key_len = 1, .value = "2", .value_len = 1},
+		{.type = C360_WRITE_UPSERT, .bucket = "nob", .key = "x", .key_len = 1, .value = "2", .value_len = 1},
+		{.type = C360_WRITE_UPSERT, .bucket = "b", .key = "y", .key_len = 1, .value = "[", .value_len = 1},
+		{.type = C360_WRITE_REPLACE, .bucket = "b", .key = "x", .key_len = 1, .value = "3", .value_len = 1, .cas = 1},
+		{.type = C360_WRITE_DELETE, .bucket = "b", .key = "zz", .key_len = 2},
+		{.type = C360_WRITE_REPLACE, .bucket = "b", .key = "x", .key_len = 1, .value = "4", .value_len = 1},
+	};
+	REQUIRE(c360_store_write(st, ops, 7) == C360_OK);
+	CHECK(ops[0].rc == C360_OK);
+	CHECK(ops[1].rc == C360_ERR_EXISTS);
+	CHECK(ops[2].rc == C360_ERR_NOT_FOUND);
+	CHECK(ops[3].rc == C360_ERR_INVALID);
+	CHECK(ops[4].rc == C360_ERR_CAS);
+	CHECK(ops[5].rc == C360_ERR_NOT_FOUND);
+	CHECK(ops[6].rc == C360_OK);
+	CHECK_EQ_INT(ops[0].seqno, 1);
+	CHECK_EQ_INT(ops[6].seqno, 2);
+	CHECK(ops[6].new_cas > ops[0].new_cas);
+	CHECK_EQ_INT(ops[1].seqno, 0);
+	struct c360_doc d;
+	REQUIRE(c360_store_get(st, "b", S("x"), &d) == C360_OK);
+	CHECK_EQ_STR(d.value, "4");
+	c360_doc_release(&d);
+	CHECK(c360_store_write(st, NULL, 0) == C360_OK);
+	c360_store_close(st);
+}
+
+TEST(cursors)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_create(st, "b2", 0, NULL, 0) == C360_OK);
+	uint64_t s = 0;
+	CHECK(c360_feed_cursor_get(st, "b", "fn1", &s) == C360_ERR_NOT_FOUND);
+	CHECK(c360_feed_cursor_set(st, "b", "fn1", 42) == C360_OK);
+	CHECK(c360_feed_cursor_set(st, "b2", "fn1", 7) == C360_OK);
+	CHECK(c360_feed_cursor_get(st, "b", "fn1", &s) == C360_OK);
+	CHECK_EQ_INT(s, 42);
+	CHECK(c360_feed_cursor_set(st, "b", "fn1", 43) == C360_OK);
+	CHECK(c360_feed_cursor_get(st, "b", "fn1", &s) == C360_OK);
+	CHECK_EQ_INT(s, 43);
+	CHECK(c360_feed_cursor_get(st, "b2", "fn1", &s) == C360_OK);
+	CHECK_EQ_INT(s, 7);
+	CHECK(c360_feed_cursor_set(st, "nob", "fn1", 1) == C360_ERR_NOT_FOUND);
+	CHECK(c360_feed_cursor_get(st, "nob", "fn1", &s) == C360_ERR_NOT_FOUND);
+	CHECK(c360_feed_cursor_set(st, "b", "", 1) == C360_ERR_INVALID);
+	/* survives reopen */
+	char path[300];
+	snprintf(path, sizeof path, "%s", c360_store_path(st));
+	c360_store_close(st);
+	REQUIRE(c360_store_open(path, NULL, &st, NULL, 0) == C360_OK);
+	CHECK(c360_feed_cursor_get(st, "b", "fn1", &s) == C360_OK);
+	CHECK_EQ_INT(s, 43);
+	c360_store_close(st);
+}
+
+struct thr {
+	c360_store *st;
+	int id;
+	int ok;
+};
+
+enum { THREADS = 8, PER_THREAD = 200 };
+
+static void *writer(void *arg)
+{
+	struct thr *t = arg;
+	for (int i = 0; i < PER_THREAD; i++) {
+		char key[32], val[64];
+		snprintf(key, sizeof key, "t%d-%d", t->id, i);
+		snprintf(val, sizeof val, "{\"t\":%d,\"i\":%d}", t->id, i);
+		if (c360_store_upsert(t->st, "b", S(key), S(val), 0, NULL) == C360_OK)
+			t->ok++;
+		/* a reader in the middle of it */
+		struct c360_doc d;
+		if (c360_store_get(t->st, "b", S(key), &d) != C360_OK)
+			t->ok--;
+		c360_doc_release(&d);
+	}
+	return NULL;
+}
+
+TEST(group_commit_threads)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	pthread_t th[THREADS];
+	struct thr t[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		t[i] = (struct thr){st, i, 0};
+		pthread_create(&th[i], NULL, writer, &t[i]);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ_INT(t[i].ok, PER_THREAD);
+	}
+	struct c360_bucket_info info;
+	REQUIRE(c360_store_bucket_info(st, "b", &info) == C360_OK);
+	CHECK_EQ_INT(info.count, THREADS * PER_THREAD);
+	CHECK_EQ_INT(info.high_seqno, THREADS * PER_THREAD);
+	/* CAS values are all distinct and seqnos dense */
+	struct evlog l;
+	memset(&l, 0, sizeof l);
+	CHECK(c360_feed_read(st, "b", 0, 0, log_cb, &l, NULL) == C360_OK);
+	CHECK_EQ_INT(l.n, THREADS * PER_THREAD);
+	c360_store_close(st);
+}
+
+struct waiter {
+	c360_store *st;
+	c360_rc rc;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	w->rc = c360_feed_wait(w->st, "b", 0, 5000);
+	return NULL;
+}
+
+TEST(feed_wait)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	CHECK(c360_feed_wait(st, "b", 0, 30) == C360_ERR_TIMEOUT);
+	CHECK(c360_feed_wait(st, "nob", 0, 30) == C360_ERR_NOT_FOUND);
+	struct waiter w = {st, C360_ERR_INTERNAL};
+	pthread_t th;
+	pthread_create(&th, NULL, wait_thread, &w);
+	usleep(20000);
+	CHECK(c360_store_upsert(st, "b", S("k"), S("1"), 0, NULL) == C360_OK);
+	pthread_join(th, NULL);
+	CHECK(w.rc == C360_OK);
+	CHECK(c360_feed_wait(st, "b", 0, 0) == C360_OK);
+	/* another connection (as another process would) is seen by polling */
+	char path[300];
+	snprintf(path, sizeof path, "%s", c360_store_path(st));
+	c360_store *other = NULL;
+	REQUIRE(c360_store_open(path, NULL, &other, NULL, 0) == C360_OK);
+	w = (struct waiter){st, C360_ERR_INTERNAL};
+	pthread_create(&th, NULL, wait_thread, &w);
+	usleep(20000);
+	CHECK(c360_store_upsert(other, "b", S("k2"), S("1"), 0, NULL) == C360_OK);
+	pthread_join(th, NULL);
+	CHECK(w.rc == C360_OK);
+	uint64_t hs;
+	CHECK(c360_feed_high_seqno(st, "b", &hs) == C360_OK);
+	CHECK_EQ_INT(hs, 2);
+	c360_store_close(other);
+	c360_store_close(st);
+}
+
+TEST(tombstone_purge)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	CHECK(c360_store_upsert(st, "b", S("a"), S("1"), 0, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "b", S("b"), S("1"), 0, NULL) == C360_OK);
+	CHECK(c360_store_delete(st, "b", S("a"), 0) == C360_OK);
+	size_t n = 9;
+	CHECK(c360_store_purge_tombstones(st, "b", 3600, &n) == C360_OK);
+	CHECK_EQ_INT(n, 0);
+	CHECK(c360_store_purge_tombstones(st, NULL, 0, &n) == C360_OK);
+	CHECK_EQ_INT(n, 1);
+	struct evlog l;
+	memset(&l, 0, sizeof l);
+	CHECK(c360_feed_read(st, "b", 0, 0, log_cb, &l, NULL) == C360_OK);
+	CHECK_EQ_INT(l.n, 1);
+	uint64_t hs;
+	CHECK(c360_feed_high_seqno(st, "b", &hs) == C360_OK);
+	CHECK_EQ_INT(hs, 3); /* seqnos never go back */
+	CHECK(c360_store_upsert(st, "b", S("a"), S("2"), 0, NULL) == C360_OK);
+	CHECK(c360_feed_high_seqno(st, "b", &hs) == C360_OK);
+	CHECK_EQ_INT(hs, 4);
+	c360_store_close(st);
+}
+
+static c360_rc q(c360_store *st, const char *sql, char *err, size_t errlen, struct c360_buf *out)
+{
+	c360_buf_reset(out);
+	return c360_store_query(st, sql, NULL, out, err, errlen);
+}
+
+TEST(query_reads)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "customer360", 0, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_create(st, "a-b.c", 0, NULL, 0) == C360_OK);
+	CHECK(c360_store_upsert(st, "customer360", S("matt@example.com"),
+				S("{\"type\":\"user\",\"profile\":{\"name\":\"Matthew Groves\"},\"loyaltyPoints\":1000}"),
+				0, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "customer360", S("x@example.com"),
+				S("{\"type\":\"user\",\"tags\":[1,2]}"), 0, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, "customer360", S("gone"), S("1"), 0, NULL) == C360_OK);
+	CHECK(c360_store_delete(st, "customer360", S("gone"), 0) == C360_OK);
+	CHECK(c360_store_upsert(st, "a-b.c", S("k"), S("\"text\""), 0, NULL) == C360_OK);
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	char err[256];
+	CHECK(q(st, "SELECT key, json_extract(doc, '$.profile.name') AS name FROM customer360"
+		    " WHERE json_extract(doc,'$.loyaltyPoints') > 10",
+		err, sizeof err, &out) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"key\",\"name\"],\"rows\":[[\"matt@example.com\","
+			       "\"Matthew Groves\"]],\"truncated\":false}");
+	CHECK(q(st, "SELECT count(*), sum(cas > 0), min(seqno) FROM customer360", err, sizeof err,
+		&out) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"count(*)\",\"sum(cas > 0)\",\"min(seqno)\"],"
+			       "\"rows\":[[2,2,1]],\"truncated\":false}");
+	/* objects and arrays are embedded as JSON, other text as strings */
+	CHECK(q(st, "SELECT doc, json_extract(doc,'$.tags'), 'x\"y', 1.5, NULL, x'00ff' FROM customer360 WHERE key='x@example.com'",
+		err, sizeof err, &out) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"doc\",\"json_extract(doc,'$.tags')\",\"'x\\\"y'\","
+			       "\"1.5\",\"NULL\",\"x'00ff'\"],\"rows\":[[{\"type\":\"user\",\"tags\":[1,2]},[1,2],"
+			       "\"x\\\"y\",1.5,null,\"00ff\"]],\"truncated\":false}");
+	CHECK(q(st, "SELECT doc FROM \"a-b.c\"", err, sizeof err, &out) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"doc\"],\"rows\":[[\"\\\"text\\\"\"]],\"truncated\":false}");
+	/* row limit */
+	struct c360_query_opts qo = {.max_rows = 1};
+	c360_buf_reset(&out);
+	CHECK(c360_store_query(st, "SELECT key FROM customer360 ORDER BY key", &qo, &out, err,
+			       sizeof err) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"key\"],\"rows\":[[\"matt@example.com\"]],\"truncated\":true}");
+	/* time limit */
+	qo = (struct c360_query_opts){.timeout_ms = 50};
+	c360_buf_reset(&out);
+	CHECK(c360_store_query(st,
+			       "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r) SELECT count(*) FROM r",
+			       &qo, &out, err, sizeof err) == C360_ERR_TIMEOUT);
+	CHECK_EQ_INT(out.len, 0);
+	/* capped output */
+	struct c360_buf small;
+	c360_buf_init(&small, 20);
+	CHECK(c360_store_query(st, "SELECT doc FROM customer360", NULL, &small, err, sizeof err) ==
+	      C360_ERR_TOO_BIG);
+	c360_buf_release(&small);
+	/* errors */
+	CHECK(q(st, "SELECT * FROM nosuchbucket", err, sizeof err, &out) == C360_ERR_INVALID);
+	CHECK(strstr(err, "nosuchbucket") != NULL);
+	CHECK(q(st, "SELEC 1", err, sizeof err, &out) == C360_ERR_INVALID);
+	CHECK(q(st, "", err, sizeof err, &out) == C360_ERR_INVALID);
+	CHECK(q(st, "SELECT 1; SELECT 2", err, sizeof err, &out) == C360_ERR_INVALID);
+	CHECK(q(st, "SELECT 1; -- fine\n", err, sizeof err, &out) == C360_OK);
+	c360_buf_release(&out);
+	c360_store_close(st);
+}
+
+TEST(query_refuses_writes)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	CHECK(c360_store_upsert(st, "b", S("k"), S("{\"a\":1}"), 0, NULL) == C360_OK);
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	char err[256];
+	char path2[300];
+	path_for(path2, sizeof path2, "attached.db");
+	char attach[400];
+	snprintf(attach, sizeof attach, "ATTACH DATABASE '%s' AS x", path2);
+	const char *bad[] = {
+		"INSERT INTO b(key, doc) VALUES('x', '{}')",
+		"UPDATE b SET doc='{}'",
+		"DELETE FROM b",
+		"DROP VIEW b",
+		"DROP TABLE _b1",
+		"DELETE FROM _b1",
+		"UPDATE _b1 SET value='2'",
+		"INSERT INTO _c360_buckets(name) VALUES('evil')",
+		"CREATE TABLE t(x)",
+		"CREATE TEMP TABLE t(x)",
+		attach,
+		"PRAGMA journal_mode=DELETE",
+		"PRAGMA user_version=5",
+		"PRAGMA application_id=0",
+		"PRAGMA query_only=0",
+		"BEGIN",
+		"VACUUM",
+		"REINDEX",
+		"ANALYZE",
+		"SELECT * FROM _b1",
+		"SELECT * FROM _c360_buckets",
+		"WITH x AS (SELECT 1) DELETE FROM _b1",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		err[0] = '\0';
+		c360_rc rc = q(st, bad[i], err, sizeof err, &out);
+		if (rc == C360_OK)
+			printf("  not refused: %s\n", bad[i]);
+		CHECK(rc == C360_ERR_DENIED || rc == C360_ERR_INVALID);
+		CHECK(err[0] != '\0');
+	}
+	CHECK(q(st, "INSERT INTO b(key, doc) VALUES('x', '{}')", err, sizeof err, &out) ==
+	      C360_ERR_DENIED);
+	CHECK(q(st, "DELETE FROM _b1", err, sizeof err, &out) == C360_ERR_DENIED);
+	CHECK(q(st, attach, err, sizeof err, &out) == C360_ERR_DENIED);
+	CHECK(q(st, "PRAGMA user_version=5", err, sizeof err, &out) == C360_ERR_DENIED);
+	/* nothing changed */
+	struct c360_doc d;
+	REQUIRE(c360_store_get(st, "b", S("k"), &d) == C360_OK);
+	CHECK_EQ_STR(d.value, "{\"a\":1}");
+	c360_doc_release(&d);
+	struct stat sb;
+	CHECK(stat(path2, &sb) != 0);
+	struct c360_bucket_info *l = NULL;
+	size_t n = 0;
+	CHECK(c360_store_bucket_list(st, &l, &n) == C360_OK);
+	CHECK_EQ_INT(n, 1);
+	free(l);
+	c360_buf_release(&out);
+	c360_store_close(st);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/c360-test-store-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(open_creates_and_reopens);
+	RUN(no_create_and_read_only);
+	RUN(not_a_store_is_corrupt);
+	RUN(buckets);
+	RUN(document_operations);
+	RUN(bad_input);
+	RUN(expiry_absolute_boundary);
+	RUN(expiry_and_sweep);
+	RUN(max_ttl_caps);
+	RUN(sweeper_thread_expires);
+	RUN(feed_order_dedup_latest);
+	RUN(feed_many_chunks);
+	RUN(batch_per_op_results);
+	RUN(cursors);
+	RUN(group_commit_threads);
+	RUN(feed_wait);
+	RUN(tombstone_purge);
+	RUN(query_reads);
+	RUN(query_refuses_writes);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		printf("could not remove %s\n", tmpdir);
+	return test_summary();
+}
