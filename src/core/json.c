@@ -1731,6 +1731,15 @@ struct writer {
 	c360_rc rc;
 };
 
+/* End of the usable space: the allocation (minus the NUL) or the buffer's
+ * cap on len, whichever is lower. */
+static char *w_limit(const struct c360_buf *b)
+{
+	size_t max = b->max ? b->max : SIZE_MAX / 2;
+	size_t room = b->cap - 1;
+	return b->data + (room < max ? room : max);
+}
+
 static void w_sync(struct writer *w)
 {
 	w->b->len = (size_t)(w->p - w->b->data);
@@ -1746,7 +1755,7 @@ static bool w_grow(struct writer *w, size_t n)
 		return false;
 	}
 	w->p = w->b->data + w->b->len;
-	w->end = w->b->data + w->b->cap - 1;
+	w->end = w_limit(w->b);
 	return true;
 }
 
@@ -2043,7 +2052,7 @@ static void w_begin(struct writer *w, struct c360_buf *out, unsigned flags)
 	w->ascii = (flags & C360_JSON_ASCII) != 0;
 	w->rc = C360_OK;
 	w->p = out->data ? out->data + out->len : NULL;
-	w->end = out->data ? out->data + out->cap - 1 : NULL;
+	w->end = out->data ? w_limit(out) : NULL;
 }
 
 static c360_rc w_finish(struct writer *w, size_t start_len, bool ok)
