@@ -12,6 +12,10 @@
 
 #include "core/banned.h"
 
+/* Key positions share the table, under the member value's address + 1 (node
+ * addresses are aligned, so this never collides with a value). */
+#define KEY_TAG(v) ((const c360_json *)((const char *)(v) + 1))
+
 struct pos {
 	const c360_json *v;
 	unsigned line, col;
@@ -76,6 +80,28 @@ bool c360_yaml_pos(const struct c360_yaml *y, const c360_json *v, unsigned *line
 		h = (h + 1) & (y->cap - 1);
 	}
 	return false;
+}
+
+bool c360_yaml_key_pos(const struct c360_yaml *y, const c360_json *member, unsigned *line,
+		       unsigned *col)
+{
+	return member && c360_yaml_pos(y, KEY_TAG(member), line, col);
+}
+
+c360_rc c360_yaml_fail_key(const struct c360_yaml *y, const c360_json *member, char *err,
+			   size_t errlen, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	unsigned line, col;
+	if (c360_yaml_key_pos(y, member, &line, &col))
+		snprintf(err, errlen, "%s:%u:%u: %s", y->name, line, col, msg);
+	else
+		return c360_yaml_fail(y, member, err, errlen, "%s", msg);
+	return C360_ERR_INVALID;
 }
 
 c360_rc c360_yaml_fail(const struct c360_yaml *y, const c360_json *v, char *err, size_t errlen,
@@ -201,6 +227,14 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, c360_j
 			if ((rc = convert(y, fy_node_pair_value(pair), depth + 1, &c, err, errlen)))
 				return rc;
 			if ((rc = c360_json_set(y->doc, v, key, klen, c)))
+				return rc;
+			/* the key's own position (for "unknown key" messages), and the
+			 * value's when it has none of its own (an empty {} or []) */
+			unsigned l2, c2;
+			if ((rc = pos_put(y, KEY_TAG(c), (unsigned)kl, (unsigned)kc)))
+				return rc;
+			if (!c360_yaml_pos(y, c, &l2, &c2) &&
+			    (rc = pos_put(y, c, (unsigned)kl, (unsigned)kc)))
 				return rc;
 		}
 		break;

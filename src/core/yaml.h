@@ -35,6 +35,12 @@ const char *c360_yaml_name(const struct c360_yaml *y);
  * object member value use the value itself. False when unknown (a value
  * added after loading). */
 bool c360_yaml_pos(const struct c360_yaml *y, const c360_json *v, unsigned *line, unsigned *col);
+/* Position of the key of an object member (member = the member's value). */
+bool c360_yaml_key_pos(const struct c360_yaml *y, const c360_json *member, unsigned *line,
+		       unsigned *col);
+/* Like c360_yaml_fail, at the member's key (for "unknown key" messages). */
+c360_rc c360_yaml_fail_key(const struct c360_yaml *y, const c360_json *member, char *err,
+			   size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Writes "file:line:column: <message>" (or "file: <message>" when v has no
  * position) into err. Returns C360_ERR_INVALID for `return c360_yaml_fail(…)`. */
 c360_rc c360_yaml_fail(const struct c360_yaml *y, const c360_json *v, char *err, size_t errlen,
