@@ -1,0 +1,971 @@
+/* The native integration's engine over a store: per staging change it reads
+ * the staging key's index and the customer's state (metadata bucket),
+ * applies the contribution, rebuilds the customer document and writes the
+ * three in one transaction; with batching, a whole batch of changes shares
+ * one in-memory overlay and one transaction. The online store is asked for
+ * a customer's details and orders when its last answer is older than the
+ * mapping's refresh interval; the answers merge like any other source. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "integrate/engine_int.h"
+#include "integrate/imap_int.h"
+#include "sources/rest/poller.h"
+#include "core/banned.h"
+
+#define TS_NONE_VAL INT64_MIN
+#define STATE_PREFIX "c360n::s::"
+#define INDEX_PREFIX "c360n::k::"
+#define KEYDOC "c360n::secret-key"
+#define ONLINE_SKEY "@online_store"
+#define NO_IDENTITY_LOG_MAX 20 /* then one line per 10000 */
+
+/* Customers serialise on these when several engines (eventing workers) share
+ * a process: each record holds the stripes of the customers it touches. */
+#define NSTRIPES 256
+static pthread_mutex_t stripes[NSTRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+static void stripes_init(void)
+{
+	for (int i = 0; i < NSTRIPES; i++)
+		pthread_mutex_init(&stripes[i], NULL);
+}
+
+static unsigned stripe_of(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h % NSTRIPES;
+}
+
+/* ---- overlay: documents read or written during a batch ---- */
+
+enum { B_META = 0, B_TARGET = 1 };
+
+struct ent {
+	int bucket;
+	char *key;
+	size_t key_len;
+	c360_json_doc *doc; /* parsed value (meta docs); NULL when absent */
+	char *raw;          /* target docs to write: serialized value, NULL = delete */
+	bool dirty;
+	bool is_state;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t hash_key(int bucket, const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)bucket;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
+	return h;
+}
+
+static void ent_clear(struct ent *e)
+{
+	free(e->key);
+	c360_json_doc_free(e->doc);
+	free(e->raw);
+	memset(e, 0, sizeof *e);
+}
+
+static void overlay_reset(struct c360_integrate *ig)
+{
+	for (size_t i = 0; i < ig->nents; i++)
+		ent_clear(&ig->ents[i]);
+	ig->nents = 0;
+	if (ig->idx)
+		memset(ig->idx, 0xff, ig->idxcap * sizeof *ig->idx);
+	ig->nrecs = 0;
+	ig->nfetch = 0;
+}
+
+static c360_rc overlay_grow(struct c360_integrate *ig)
+{
+	if (ig->nents + 1 > ig->entcap) {
+		size_t cap = ig->entcap ? ig->entcap * 2 : 256;
+		struct ent *n = realloc(ig->ents, cap * sizeof *n);
+		if (!n)
+			return C360_ERR_NOMEM;
+		ig->ents = n;
+		ig->entcap = cap;
+	}
+	if ((ig->nents + 1) * 2 > ig->idxcap) {
+		size_t cap = ig->idxcap ? ig->idxcap * 2 : 512;
+		size_t *n = malloc(cap * sizeof *n);
+		if (!n)
+			return C360_ERR_NOMEM;
+		memset(n, 0xff, cap * sizeof *n);
+		for (size_t i = 0; i < ig->nents; i++) {
+			struct ent *e = &ig->ents[i];
+			size_t h = hash_key(e->bucket, e->key, e->key_len) & (cap - 1);
+			while (n[h] != SIZE_MAX)
+				h = (h + 1) & (cap - 1);
+			n[h] = i;
+		}
+		free(ig->idx);
+		ig->idx = n;
+		ig->idxcap = cap;
+	}
+	return C360_OK;
+}
+
+static struct ent *overlay_find(struct c360_integrate *ig, int bucket, const char *k, size_t n)
+{
+	if (!ig->idxcap)
+		return NULL;
+	size_t h = hash_key(bucket, k, n) & (ig->idxcap - 1);
+	while (ig->idx[h] != SIZE_MAX) {
+		struct ent *e = &ig->ents[ig->idx[h]];
+		if (e->bucket == bucket && e->key_len == n && !memcmp(e->key, k, n))
+			return e;
+		h = (h + 1) & (ig->idxcap - 1);
+	}
+	return NULL;
+}
+
+static c360_rc overlay_add(struct c360_integrate *ig, int bucket, const char *k, size_t n,
+			   struct ent **out)
+{
+	c360_rc rc = overlay_grow(ig);
+	if (rc)
+		return rc;
+	struct ent *e = &ig->ents[ig->nents];
+	memset(e, 0, sizeof *e);
+	e->bucket = bucket;
+	e->key = malloc(n + 1);
+	if (!e->key)
+		return C360_ERR_NOMEM;
+	memcpy(e->key, k, n);
+	e->key[n] = '\0';
+	e->key_len = n;
+	size_t h = hash_key(bucket, k, n) & (ig->idxcap - 1);
+	while (ig->idx[h] != SIZE_MAX)
+		h = (h + 1) & (ig->idxcap - 1);
+	ig->idx[h] = ig->nents++;
+	*out = e;
+	return C360_OK;
+}
+
+static const char *bucket_name(const struct c360_integrate *ig, int b)
+{
+	return b == B_META ? ig->meta_bucket : c360_imap_target_bucket(ig->m);
+}
+
+/* Loads a metadata document into the overlay (doc NULL when absent). */
+static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, struct ent **out)
+{
+	struct ent *e = overlay_find(ig, B_META, k, n);
+	if (e) {
+		*out = e;
+		return C360_OK;
+	}
+	c360_rc rc = overlay_add(ig, B_META, k, n, &e);
+	if (rc)
+		return rc;
+	struct c360_doc d = {0};
+	rc = c360_store_get(ig->st, ig->meta_bucket, k, n, &d);
+	if (rc == C360_ERR_NOT_FOUND) {
+		*out = e;
+		return C360_OK;
+	}
+	if (rc)
+		return rc;
+	struct c360_json_error je;
+	rc = c360_json_parse(d.value, d.value_len, NULL, &e->doc, &je);
+	c360_doc_release(&d);
+	if (rc) {
+		C360_ERROR(ig->who, "metadata document '%s' is not JSON (%s): starting it afresh", k,
+			   je.reason);
+		e->doc = NULL;
+	}
+	*out = e;
+	return C360_OK;
+}
+
+/* "c360n::s::EMAIL", or a hash of it when that would exceed the key limit. */
+static size_t meta_key(const char *prefix, const char *k, size_t n, char *out, size_t outsz)
+{
+	size_t pl = strlen(prefix);
+	if (pl + n <= C360_KEY_MAX && pl + n < outsz) {
+		memcpy(out, prefix, pl);
+		memcpy(out + pl, k, n);
+		out[pl + n] = '\0';
+		return pl + n;
+	}
+	uint8_t h[16];
+	crypto_generichash(h, sizeof h, (const unsigned char *)k, n, NULL, 0);
+	char hex[33];
+	sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+	int w = snprintf(out, outsz, "%.*s#%s", (int)(pl - 2), prefix, hex);
+	return w > 0 ? (size_t)w : 0;
+}
+
+static c360_rc state_load(struct c360_integrate *ig, const char *email, size_t elen,
+			  struct ent **out)
+{
+	char k[C360_KEY_MAX + 16];
+	size_t kl = meta_key(STATE_PREFIX, email, elen, k, sizeof k);
+	c360_rc rc = meta_load(ig, k, kl, out);
+	if (rc)
+		return rc;
+	if (!(*out)->doc) {
+		(*out)->doc = c360_json_doc_new();
+		if (!(*out)->doc)
+			return C360_ERR_NOMEM;
+	}
+	if (!c360_json_doc_root((*out)->doc)) {
+		c360_json *root = c360_json_new_object((*out)->doc);
+		c360_json *em = c360_json_new_str((*out)->doc, email, elen);
+		if (!root || !em || c360_json_set((*out)->doc, root, "k", 1, em))
+			return C360_ERR_NOMEM;
+		c360_json_doc_set_root((*out)->doc, root);
+	}
+	(*out)->is_state = true;
+	return C360_OK;
+}
+
+/* ---- stats ---- */
+
+static void count_no_identity(struct c360_integrate *ig, const char *key, size_t klen,
+			      const char *why)
+{
+	ig->stats.no_identity++;
+	uint64_t n = ig->stats.no_identity;
+	if (n <= NO_IDENTITY_LOG_MAX)
+		C360_WARN(ig->who, "staging document '%.*s' has no usable identity: %s (counted as "
+				   "no_identity, not merged)", (int)(klen > 200 ? 200 : klen), key, why);
+	else if (n % 10000 == 0)
+		C360_WARN(ig->who, "%" PRIu64 " staging documents without a usable identity so far",
+			  n);
+}
+
+/* ---- the online store ---- */
+
+static bool online_due(struct c360_integrate *ig, const c360_json *state)
+{
+	if (!ig->poller)
+		return false;
+	int64_t o;
+	c360_json *v = c360_json_get(state, "o");
+	if (!v || !c360_json_int64(v, &o))
+		return true;
+	int64_t refresh = c360_imap_online_refresh(ig->m);
+	return now_ms() - o >= refresh * 1000;
+}
+
+static c360_rc want_fetch(struct c360_integrate *ig, const char *email, size_t elen)
+{
+	for (size_t i = 0; i < ig->nfetch; i++)
+		if (!strcmp(ig->fetch[i], email))
+			return C360_OK;
+	if (ig->nfetch == ig->fetchcap) {
+		size_t cap = ig->fetchcap ? ig->fetchcap * 2 : 64;
+		char **n = realloc(ig->fetch, cap * sizeof *n);
+		if (!n)
+			return C360_ERR_NOMEM;
+		ig->fetch = n;
+		ig->fetchcap = cap;
+	}
+	ig->fetch[ig->nfetch] = malloc(elen + 1);
+	if (!ig->fetch[ig->nfetch])
+		return C360_ERR_NOMEM;
+	memcpy(ig->fetch[ig->nfetch], email, elen + 1);
+	ig->nfetch++;
+	return C360_OK;
+}
+
+static c360_rc set_state_int(struct ent *se, const char *k, int64_t v)
+{
+	c360_json *n = c360_json_new_int(se->doc, v);
+	if (!n)
+		return C360_ERR_NOMEM;
+	return c360_json_set(se->doc, c360_json_doc_root(se->doc), k, strlen(k), n);
+}
+
+static c360_rc put_target(struct c360_integrate *ig, const char *k, size_t n, char *raw)
+{
+	struct ent *e = overlay_find(ig, B_TARGET, k, n);
+	c360_rc rc = C360_OK;
+	if (!e && (rc = overlay_add(ig, B_TARGET, k, n, &e))) {
+		free(raw);
+		return rc;
+	}
+	free(e->raw);
+	e->raw = raw;
+	e->dirty = true;
+	return C360_OK;
+}
+
+static void online_answer(const struct c360_poll_result *res, void *ctx)
+{
+	struct c360_integrate *ig = ctx;
+	const char *email = res->email;
+	size_t elen = strlen(email);
+	struct ent *se;
+	c360_rc rc = state_load(ig, email, elen, &se);
+	if (rc)
+		goto fail;
+	int64_t t = now_ms();
+	if (res->status == C360_POLL_NOT_FOUND) {
+		bool changed;
+		rc = c360_imap_state_delete(ig->m, se->doc, c360_json_doc_root(se->doc), ONLINE_SKEY,
+					    strlen(ONLINE_SKEY), t, &changed);
+		if (!rc)
+			rc = set_state_int(se, "o", t);
+		if (rc)
+			goto fail;
+		se->dirty = true;
+		return;
+	}
+	if (res->status != C360_POLL_OK) {
+		ig->stats.online_failures++;
+		C360_WARN(ig->who, "online store: cannot fetch '%s': %s (%s), retried on its next "
+				   "change", email, c360_poll_status_str(res->status), res->reason);
+		return;
+	}
+	c360_json_doc *tmp = c360_json_doc_new();
+	if (!tmp) {
+		rc = C360_ERR_NOMEM;
+		goto fail;
+	}
+	struct c360_imap_rec rec;
+	char why[200];
+	rc = c360_imap_extract(ig->m, res->details, c360_imap_online_source(ig->m), ig->key, t, tmp,
+			       &rec, why, sizeof why);
+	if (!rc && rec.what == C360_IMAP_UPSERT && strcmp(rec.email, email)) {
+		C360_WARN(ig->who, "online store answered '%s' for '%s': ignored", rec.email, email);
+	} else if (!rc && rec.what == C360_IMAP_UPSERT) {
+		c360_json *root = c360_json_doc_root(se->doc);
+		bool changed;
+		rc = c360_imap_state_apply(ig->m, se->doc, &root, ONLINE_SKEY, strlen(ONLINE_SKEY),
+					   rec.contrib, &changed);
+		if (!rc)
+			se->dirty = true;
+	} else if (!rc) {
+		C360_WARN(ig->who, "online store answer for '%s' not usable: %s", email, why);
+	}
+	c360_json_doc_free(tmp);
+	if (!rc)
+		rc = set_state_int(se, "o", t);
+	/* orders: one document each, as the store gives them */
+	const char *prefix = c360_imap_order_prefix(ig->m);
+	for (c360_json *o = c360_json_first(res->orders); !rc && o; o = c360_json_next(o)) {
+		c360_json *oid = c360_json_get(o, "OrderId");
+		const char *ot;
+		size_t on;
+		if (c360_json_is_number(oid))
+			ot = c360_json_num_text(oid, &on);
+		else if (c360_json_is_string(oid))
+			ot = c360_json_str(oid, &on);
+		else
+			continue;
+		char k[C360_KEY_MAX + 1];
+		int w = snprintf(k, sizeof k, "%s%.*s", prefix, (int)on, ot);
+		if (w <= 0 || (size_t)w >= sizeof k)
+			continue;
+		char *raw = c360_json_write_str(o, C360_JSON_COMPACT, NULL);
+		if (!raw) {
+			rc = C360_ERR_NOMEM;
+			break;
+		}
+		if ((rc = put_target(ig, k, (size_t)w, raw)))
+			break;
+		ig->stats.orders_written++;
+	}
+	if (!rc) {
+		se->dirty = true;
+		return;
+	}
+fail:
+	ig->stats.online_failures++;
+	ig->fetch_rc = rc;
+	C360_ERROR(ig->who, "online store answer for '%s' not merged: %s", email, c360_rc_str(rc));
+}
+
+static c360_rc run_fetches(struct c360_integrate *ig)
+{
+	if (!ig->nfetch)
+		return C360_OK;
+	ig->fetch_rc = C360_OK;
+	for (size_t i = 0; i < ig->nfetch; i++) {
+		c360_rc rc = c360_poller_customer(ig->poller, ig->fetch[i], online_answer, ig);
+		if (rc)
+			return rc;
+		ig->stats.online_fetches++;
+	}
+	c360_rc rc = c360_poller_run(ig->poller, -1);
+	for (size_t i = 0; i < ig->nfetch; i++)
+		free(ig->fetch[i]);
+	ig->nfetch = 0;
+	return rc ? rc : ig->fetch_rc;
+}
+
+/* ---- records ---- */
+
+static c360_rc index_load(struct c360_integrate *ig, const char *key, size_t klen,
+			  struct ent **out)
+{
+	char k[C360_KEY_MAX + 16];
+	size_t kl = meta_key(INDEX_PREFIX, key, klen, k, sizeof k);
+	return meta_load(ig, k, kl, out);
+}
+
+static const char *index_str(const struct ent *ie, const char *k, size_t *len)
+{
+	if (!ie->doc)
+		return NULL;
+	return c360_json_str(c360_json_get(c360_json_doc_root(ie->doc), k), len);
+}
+
+static c360_rc index_set(struct ent *ie, const char *email, size_t elen, const char *rkey,
+			 size_t rlen)
+{
+	if (!ie->doc && !(ie->doc = c360_json_doc_new()))
+		return C360_ERR_NOMEM;
+	c360_json *root = c360_json_new_object(ie->doc);
+	c360_json *v = c360_json_new_str(ie->doc, email, elen);
+	c360_json *r = c360_json_new_str(ie->doc, rkey, rlen);
+	if (!root || !v || !r || c360_json_set(ie->doc, root, "c", 1, v) ||
+	    c360_json_set(ie->doc, root, "r", 1, r))
+		return C360_ERR_NOMEM;
+	c360_json_doc_set_root(ie->doc, root);
+	ie->dirty = true;
+	return C360_OK;
+}
+
+/* A source record's key in the state: "SYSTEM:EXTERNAL_ID", so every staging
+ * copy of one record (a nightly re-import under new keys, a CDC delete event)
+ * lands on the same entry; "SYSTEM#STAGING_KEY" when it has no external id. */
+static c360_rc record_key(const c360_imap *m, const struct c360_imap_rec *rec, const char *key,
+			  size_t klen, struct c360_buf *out)
+{
+	c360_buf_reset(out);
+	const char *sys = c360_imap_source_system(m, (size_t)rec->source);
+	c360_json *id = c360_json_get(rec->contrib, "id");
+	const char *t = NULL;
+	size_t n = 0;
+	if (c360_json_is_string(id))
+		t = c360_json_str(id, &n);
+	else if (c360_json_is_number(id))
+		t = c360_json_num_text(id, &n);
+	c360_rc rc = c360_buf_puts(out, sys);
+	if (!rc && t)
+		rc = c360_buf_putc(out, ':');
+	if (!rc && t)
+		rc = c360_buf_append(out, t, n);
+	if (!rc && !t)
+		rc = c360_buf_putc(out, '#');
+	if (!rc && !t)
+		rc = c360_buf_append(out, key, klen);
+	return rc;
+}
+
+static int64_t contrib_t(const c360_json *c)
+{
+	int64_t t;
+	c360_json *v = c360_json_get(c, "t");
+	return v && c360_json_int64(v, &t) ? t : TS_NONE_VAL;
+}
+
+struct locks {
+	unsigned s[2];
+	int n;
+};
+
+static void lock_customers(struct c360_integrate *ig, struct locks *l, const char *a, size_t an,
+			   const char *b, size_t bn)
+{
+	l->n = 0;
+	if (!ig->locking)
+		return;
+	if (a)
+		l->s[l->n++] = stripe_of(a, an);
+	if (b) {
+		unsigned s = stripe_of(b, bn);
+		if (!l->n || s != l->s[0])
+			l->s[l->n++] = s;
+	}
+	if (l->n == 2 && l->s[0] > l->s[1]) {
+		unsigned t = l->s[0];
+		l->s[0] = l->s[1];
+		l->s[1] = t;
+	}
+	for (int i = 0; i < l->n; i++)
+		pthread_mutex_lock(&stripes[l->s[i]]);
+}
+
+static void unlock_customers(struct locks *l)
+{
+	for (int i = l->n - 1; i >= 0; i--)
+		pthread_mutex_unlock(&stripes[l->s[i]]);
+	l->n = 0;
+}
+
+/* The per-record work once the record is extracted (rec NULL for a staging
+ * deletion). prev/prevr: the customer and record key the staging key went
+ * to last time. Runs under the customers' locks in locking mode. */
+static c360_rc apply_record(struct c360_integrate *ig, const char *key, size_t klen,
+			    struct c360_imap_rec *rec, const char *rkey, size_t rlen,
+			    struct ent *ie, const char *prev, size_t prevlen, const char *prevr,
+			    size_t prevrlen)
+{
+	c360_rc rc;
+	bool changed;
+	if (!rec) {
+		/* staging deletion: remove what this document contributed, unless a
+		 * newer staging copy of the same record has taken over */
+		if (!prev || !prevr)
+			return C360_OK;
+		struct ent *se;
+		if ((rc = state_load(ig, prev, prevlen, &se)))
+			return rc;
+		c360_json *root = c360_json_doc_root(se->doc);
+		c360_json *cur = c360_json_getn(c360_json_get(root, "c"), prevr, prevrlen);
+		size_t kl;
+		const char *k = c360_json_str(c360_json_get(cur, "k"), &kl);
+		if (!k || kl != klen || memcmp(k, key, klen))
+			return C360_OK;
+		if ((rc = c360_imap_state_delete(ig->m, se->doc, root, prevr, prevrlen, TS_NONE_VAL,
+						 &changed)))
+			return rc;
+		if (changed) {
+			se->dirty = true;
+			ig->stats.deletes++;
+		}
+		return C360_OK;
+	}
+	int64_t ts = rec->ts;
+	bool moved = prev && prevr &&
+		     (prevlen != rec->email_len || memcmp(prev, rec->email, prevlen) ||
+		      prevrlen != rlen || memcmp(prevr, rkey, rlen));
+	if (moved) {
+		/* the staging document now says another identity (e.g. an email
+		 * change): its record leaves the previous customer unless that
+		 * holds a newer version */
+		struct ent *pe;
+		if ((rc = state_load(ig, prev, prevlen, &pe)))
+			return rc;
+		c360_json *proot = c360_json_doc_root(pe->doc);
+		c360_json *old = c360_json_getn(c360_json_get(proot, "c"), prevr, prevrlen);
+		int64_t ot = old ? contrib_t(old) : TS_NONE_VAL;
+		if (old && ts != TS_NONE_VAL && ot != TS_NONE_VAL && ot > ts) {
+			ig->stats.stale++;
+			return C360_OK;
+		}
+		size_t okl;
+		const char *ok = c360_json_str(c360_json_get(old, "k"), &okl);
+		if (ok && okl == klen && !memcmp(ok, key, klen)) {
+			if ((rc = c360_imap_state_delete(ig->m, pe->doc, proot, prevr, prevrlen, ts,
+							 &changed)))
+				return rc;
+			if (changed)
+				pe->dirty = true;
+		}
+	}
+	struct ent *se;
+	if ((rc = state_load(ig, rec->email, rec->email_len, &se)))
+		return rc;
+	c360_json *root = c360_json_doc_root(se->doc);
+	if ((rc = c360_imap_state_apply(ig->m, se->doc, &root, rkey, rlen, rec->contrib, &changed)))
+		return rc;
+	if (changed) {
+		se->dirty = true;
+		if (rec->what == C360_IMAP_DELETE)
+			ig->stats.deletes++;
+		else
+			ig->stats.upserts++;
+	} else {
+		ig->stats.stale++;
+	}
+	if (changed && (!prev || moved) && (rc = index_set(ie, rec->email, rec->email_len, rkey, rlen)))
+		return rc;
+	if (rec->what == C360_IMAP_UPSERT && rec->source != c360_imap_online_source(ig->m) &&
+	    online_due(ig, root) && (rc = want_fetch(ig, rec->email, rec->email_len)))
+		return rc;
+	return C360_OK;
+}
+
+static c360_rc handle(struct c360_integrate *ig, const char *key, size_t klen, const char *value,
+		      size_t vlen, uint64_t cas)
+{
+	c360_rc rc = C360_OK;
+	c360_json_doc *vd = NULL, *into = NULL;
+	struct c360_imap_rec rec, *recp = NULL;
+	struct locks lk = {.n = 0};
+	ig->stats.processed++;
+	if (value) {
+		struct c360_json_error je;
+		if (c360_json_parse(value, vlen, NULL, &vd, &je)) {
+			ig->stats.ignored++;
+			C360_DEBUG(ig->who, "staging document '%.*s' is not JSON: ignored",
+				   (int)(klen > 200 ? 200 : klen), key);
+			return C360_OK;
+		}
+		if (!(into = c360_json_doc_new())) {
+			rc = C360_ERR_NOMEM;
+			goto out;
+		}
+		char why[200];
+		int64_t meta_ms = (int64_t)(cas / 1000000u);
+		if ((rc = c360_imap_extract(ig->m, c360_json_doc_root(vd), -1, ig->key, meta_ms, into,
+					    &rec, why, sizeof why)))
+			goto out;
+		if (rec.what == C360_IMAP_IGNORED) {
+			ig->stats.ignored++;
+			goto out;
+		}
+		if (rec.what == C360_IMAP_NO_IDENTITY) {
+			count_no_identity(ig, key, klen, why);
+			goto out;
+		}
+		recp = &rec;
+		c360_json *kv = c360_json_new_str(into, key, klen);
+		if (!kv || c360_json_set(into, rec.contrib, "k", 1, kv)) {
+			rc = C360_ERR_NOMEM;
+			goto out;
+		}
+		if ((rc = record_key(ig->m, &rec, key, klen, &ig->rkey)))
+			goto out;
+	}
+	struct ent *ie;
+	if ((rc = index_load(ig, key, klen, &ie)))
+		goto out;
+	size_t prevlen = 0, prevrlen = 0;
+	const char *p = index_str(ie, "c", &prevlen);
+	const char *pr = index_str(ie, "r", &prevrlen);
+	char prev[C360_KEY_MAX + 1];
+	if (p) {
+		if (prevlen > C360_KEY_MAX)
+			prevlen = C360_KEY_MAX;
+		memcpy(prev, p, prevlen);
+		prev[prevlen] = '\0';
+	}
+	/* copy: the index entry may be rewritten */
+	char *prevr = pr ? strndup(pr, prevrlen) : NULL;
+	if (pr && !prevr) {
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	lock_customers(ig, &lk, p ? prev : NULL, prevlen, recp ? rec.email : NULL,
+		       recp ? rec.email_len : 0);
+	rc = apply_record(ig, key, klen, recp, recp ? ig->rkey.data : NULL,
+			  recp ? ig->rkey.len : 0, ie, p ? prev : NULL, prevlen, prevr, prevrlen);
+	free(prevr);
+	if (!rc)
+		ig->nrecs++;
+	if (!rc && ig->locking)
+		rc = c360_integrate_flush(ig);
+out:
+	unlock_customers(&lk);
+	if (rc) {
+		ig->stats.failures++;
+		C360_ERROR(ig->who, "staging document '%.*s' not merged: %s",
+			   (int)(klen > 200 ? 200 : klen), key, c360_rc_str(rc));
+		if (ig->locking)
+			overlay_reset(ig);
+	}
+	c360_json_doc_free(vd);
+	c360_json_doc_free(into);
+	return rc;
+}
+
+c360_rc c360_integrate_update(c360_integrate *ig, const char *key, size_t key_len,
+			      const char *value, size_t value_len, uint64_t cas)
+{
+	c360_rc rc = handle(ig, key, key_len, value, value_len, cas);
+	if (!rc && !ig->locking && ig->nrecs >= ig->batch_max)
+		rc = c360_integrate_flush(ig);
+	return rc;
+}
+
+c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_len, bool expired)
+{
+	if (expired) {
+		/* the nightly TTL of staging removes nothing from customer360 */
+		ig->stats.processed++;
+		ig->stats.expirations++;
+		return C360_OK;
+	}
+	c360_rc rc = handle(ig, key, key_len, NULL, 0, 0);
+	if (!rc && !ig->locking && ig->nrecs >= ig->batch_max)
+		rc = c360_integrate_flush(ig);
+	return rc;
+}
+
+/* ---- flush ---- */
+
+static c360_rc serialize_meta(struct ent *e, char **out, size_t *len)
+{
+	*out = c360_json_write_str(c360_json_doc_root(e->doc), C360_JSON_COMPACT, len);
+	return *out ? C360_OK : C360_ERR_NOMEM;
+}
+
+c360_rc c360_integrate_flush(c360_integrate *ig)
+{
+	c360_rc rc = run_fetches(ig);
+	if (rc)
+		C360_WARN(ig->who, "online store: %s (the customers are fetched again on their next "
+				   "change)", c360_rc_str(rc));
+	rc = C360_OK;
+	/* build every changed customer */
+	size_t nstate = ig->nents;
+	for (size_t i = 0; i < nstate; i++) {
+		struct ent *e = &ig->ents[i];
+		if (!e->dirty || !e->is_state)
+			continue;
+		c360_json *root = c360_json_doc_root(e->doc);
+		size_t elen;
+		const char *email = c360_json_str(c360_json_get(root, "k"), &elen);
+		if (!email)
+			continue;
+		c360_json_doc *cd = c360_json_doc_new();
+		if (!cd)
+			return C360_ERR_NOMEM;
+		c360_json *cust;
+		rc = c360_imap_build(ig->m, root, cd, &cust);
+		char *raw = NULL;
+		if (!rc && cust && !(raw = c360_json_write_str(cust, C360_JSON_COMPACT, NULL)))
+			rc = C360_ERR_NOMEM;
+		c360_json_doc_free(cd);
+		if (!rc) {
+			char k[C360_KEY_MAX + 1];
+			memcpy(k, email, elen);
+			k[elen] = '\0';
+			rc = put_target(ig, k, elen, raw); /* may move ig->ents */
+			e = &ig->ents[i];
+		} else {
+			free(raw);
+		}
+		if (rc)
+			goto out;
+	}
+	size_t nops = 0;
+	for (size_t i = 0; i < ig->nents; i++)
+		nops += ig->ents[i].dirty;
+	if (!nops)
+		goto out;
+	struct c360_write *ops = calloc(nops, sizeof *ops);
+	char **vals = calloc(nops, sizeof *vals);
+	if (!ops || !vals) {
+		free(ops);
+		free(vals);
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	size_t j = 0;
+	for (size_t i = 0; i < ig->nents && !rc; i++) {
+		struct ent *e = &ig->ents[i];
+		if (!e->dirty)
+			continue;
+		struct c360_write *w = &ops[j];
+		w->bucket = bucket_name(ig, e->bucket);
+		w->key = e->key;
+		w->key_len = e->key_len;
+		w->flags = C360_WRITE_TRUSTED_JSON;
+		if (e->bucket == B_META) {
+			size_t len;
+			rc = serialize_meta(e, &vals[j], &len);
+			w->type = C360_WRITE_UPSERT;
+			w->value = vals[j];
+			w->value_len = len;
+		} else if (e->raw) {
+			w->type = C360_WRITE_UPSERT;
+			w->value = e->raw;
+			w->value_len = strlen(e->raw);
+		} else {
+			w->type = C360_WRITE_DELETE;
+		}
+		j++;
+	}
+	if (!rc)
+		rc = ig->write(ig->write_ctx, ops, j);
+	for (size_t i = 0; !rc && i < j; i++) {
+		struct c360_write *w = &ops[i];
+		if (w->type == C360_WRITE_DELETE && w->rc == C360_ERR_NOT_FOUND)
+			continue;
+		if (w->rc) {
+			C360_ERROR(ig->who, "cannot write '%.*s' to '%s': %s", (int)w->key_len, w->key,
+				   w->bucket, c360_rc_str(w->rc));
+			ig->stats.failures++;
+			continue;
+		}
+		if (w->bucket == c360_imap_target_bucket(ig->m) && strncmp(w->key, c360_imap_order_prefix(ig->m), strlen(c360_imap_order_prefix(ig->m)))) {
+			if (w->type == C360_WRITE_DELETE)
+				ig->stats.customers_deleted++;
+			else
+				ig->stats.customers_written++;
+		}
+	}
+	for (size_t i = 0; i < j; i++)
+		free(vals[i]);
+	free(vals);
+	free(ops);
+out:
+	overlay_reset(ig);
+	return rc;
+}
+
+/* ---- lifecycle ---- */
+
+static c360_rc store_write_fn(void *ctx, struct c360_write *ops, size_t n)
+{
+	return c360_store_write(ctx, ops, n);
+}
+
+/* The secret key: from the mapping or its environment variable, else one
+ * generated once and kept in the metadata bucket (so every run over this
+ * store hashes the same way). */
+static c360_rc resolve_key(struct c360_integrate *ig, char *err, size_t errlen)
+{
+	c360_rc rc = c360_imap_secret_key(ig->m, ig->key, err, errlen);
+	if (rc != C360_ERR_NOT_FOUND)
+		return rc;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct c360_doc d = {0};
+		rc = c360_store_get(ig->st, ig->meta_bucket, KEYDOC, strlen(KEYDOC), &d);
+		if (!rc) {
+			c360_json_doc *jd = NULL;
+			const char *hex = NULL;
+			if (!c360_json_parse(d.value, d.value_len, NULL, &jd, NULL))
+				hex = c360_json_str(c360_json_get(c360_json_doc_root(jd), "key"), NULL);
+			size_t bl = 0;
+			int bad = !hex || sodium_hex2bin(ig->key, C360_IMAP_KEYBYTES, hex, strlen(hex),
+							NULL, &bl, NULL) ||
+				  bl != C360_IMAP_KEYBYTES;
+			c360_json_doc_free(jd);
+			c360_doc_release(&d);
+			if (bad) {
+				snprintf(err, errlen, "metadata document '%s' in '%s' is damaged", KEYDOC,
+					 ig->meta_bucket);
+				return C360_ERR_CORRUPT;
+			}
+			return C360_OK;
+		}
+		if (rc != C360_ERR_NOT_FOUND)
+			break;
+		uint8_t k[C360_IMAP_KEYBYTES];
+		randombytes_buf(k, sizeof k);
+		char hex[2 * C360_IMAP_KEYBYTES + 1], val[128];
+		sodium_bin2hex(hex, sizeof hex, k, sizeof k);
+		int w = snprintf(val, sizeof val, "{\"key\":\"%s\"}", hex);
+		rc = c360_store_insert(ig->st, ig->meta_bucket, KEYDOC, strlen(KEYDOC), val,
+				       (size_t)w, 0, NULL);
+		if (!rc) {
+			C360_INFO(ig->who, "generated a secret-hashing key, kept in '%s' (set $%s or "
+					   "secrets.key_env to manage it yourself)",
+				  ig->meta_bucket, "C360_SECRET_KEY");
+			memcpy(ig->key, k, sizeof k);
+			return C360_OK;
+		}
+		if (rc != C360_ERR_EXISTS)
+			break;
+	}
+	snprintf(err, errlen, "cannot keep the secret key in '%s': %s", ig->meta_bucket,
+		 c360_rc_str(rc));
+	return rc;
+}
+
+c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
+			   const struct c360_integrate_opts *opts, c360_integrate **out, char *err,
+			   size_t errlen)
+{
+	*out = NULL;
+	pthread_once(&stripes_once, stripes_init);
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium cannot initialise");
+		return C360_ERR_INTERNAL;
+	}
+	struct c360_integrate *ig = calloc(1, sizeof *ig);
+	if (!ig)
+		return C360_ERR_NOMEM;
+	ig->st = st;
+	ig->m = m;
+	const char *name = opts && opts->name ? opts->name : "customer360";
+	snprintf(ig->who, sizeof ig->who, "native:%s", name);
+	ig->batch_max = opts && opts->batch_max ? opts->batch_max : 2048;
+	ig->locking = ig->batch_max == 1;
+	c360_buf_init(&ig->rkey, 2 * C360_KEY_MAX);
+	ig->write = opts && opts->write ? opts->write : store_write_fn;
+	ig->write_ctx = opts && opts->write ? opts->write_ctx : st;
+	snprintf(ig->meta_bucket, sizeof ig->meta_bucket, "%s",
+		 opts && opts->metadata_bucket ? opts->metadata_bucket
+					       : c360_imap_metadata_bucket(m));
+	c360_rc rc;
+	if ((rc = c360_store_bucket_ensure(st, c360_imap_target_bucket(m), 0)) ||
+	    (rc = c360_store_bucket_ensure(st, ig->meta_bucket, 0))) {
+		snprintf(err, errlen, "cannot create buckets '%s' and '%s': %s",
+			 c360_imap_target_bucket(m), ig->meta_bucket, c360_rc_str(rc));
+		goto fail;
+	}
+	if (c360_imap_secrets_mode(m) == C360_SECRETS_HASH && (rc = resolve_key(ig, err, errlen)))
+		goto fail;
+	const char *url = c360_imap_online_url(m);
+	if (c360_imap_online_source(m) >= 0 && url && !(opts && opts->no_online)) {
+		struct c360_poller_opts po;
+		c360_poller_opts_init(&po);
+		po.base_url = url;
+		char who[200];
+		snprintf(who, sizeof who, "%s:online_store", ig->who);
+		po.who = who;
+		if ((rc = c360_poller_new(&po, &ig->poller, err, errlen)))
+			goto fail;
+	}
+	*out = ig;
+	return C360_OK;
+fail:
+	c360_integrate_free(ig);
+	return rc;
+}
+
+void c360_integrate_free(c360_integrate *ig)
+{
+	if (!ig)
+		return;
+	if (ig->nrecs || ig->nents)
+		c360_integrate_flush(ig);
+	overlay_reset(ig);
+	free(ig->ents);
+	free(ig->idx);
+	for (size_t i = 0; i < ig->nfetch; i++)
+		free(ig->fetch[i]);
+	free(ig->fetch);
+	c360_buf_release(&ig->rkey);
+	c360_poller_free(ig->poller);
+	sodium_memzero(ig->key, sizeof ig->key);
+	free(ig);
+}
+
+void c360_integrate_get_stats(const c360_integrate *ig, struct c360_integrate_stats *out)
+{
+	*out = ig->stats;
+}
+
+c360_rc c360_integrate_stats_json(const c360_integrate *ig, struct c360_buf *out)
+{
+	const struct c360_integrate_stats *s = &ig->stats;
+	return c360_buf_printf(
+		out,
+		"\"processed\":%" PRIu64 ",\"ignored\":%" PRIu64 ",\"no_identity\":%" PRIu64
+		",\"upserts\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"deletes\":%" PRIu64
+		",\"expirations\":%" PRIu64 ",\"customers_written\":%" PRIu64
+		",\"customers_deleted\":%" PRIu64 ",\"online_fetches\":%" PRIu64
+		",\"online_failures\":%" PRIu64 ",\"orders_written\":%" PRIu64
+		",\"merge_failures\":%" PRIu64,
+		s->processed, s->ignored, s->no_identity, s->upserts, s->stale, s->deletes,
+		s->expirations, s->customers_written, s->customers_deleted, s->online_fetches,
+		s->online_failures, s->orders_written, s->failures);
+}

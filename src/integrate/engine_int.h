@@ -1,0 +1,36 @@
+/* Internal: the engine's struct, shared by engine.c and kind.c. */
+#ifndef C360_INTEGRATE_ENGINE_INT_H
+#define C360_INTEGRATE_ENGINE_INT_H
+
+#include "core/buf.h"
+#include "integrate/integrate.h"
+
+struct ent;
+struct c360_poller;
+
+struct c360_integrate {
+	c360_store *st;
+	const c360_imap *m;
+	char who[160];
+	char meta_bucket[C360_BUCKET_NAME_MAX + 1];
+	uint8_t key[C360_IMAP_KEYBYTES];
+	size_t batch_max;
+	bool locking; /* batch_max == 1: commit per record under customer locks */
+	c360_integrate_write_fn write;
+	void *write_ctx;
+	/* overlay of the current batch */
+	struct ent *ents;
+	size_t nents, entcap;
+	size_t *idx;
+	size_t idxcap;
+	size_t nrecs;
+	struct c360_buf rkey;
+	/* customers to fetch from the online store at the next flush */
+	struct c360_poller *poller;
+	char **fetch;
+	size_t nfetch, fetchcap;
+	c360_rc fetch_rc;
+	struct c360_integrate_stats stats;
+};
+
+#endif

@@ -1,0 +1,88 @@
+/* Internal: the compiled mapping shared by mapping.c (parser) and merge.c
+ * (extraction, state, build). Not for other modules. */
+#ifndef C360_INTEGRATE_IMAP_INT_H
+#define C360_INTEGRATE_IMAP_INT_H
+
+#include <errno.h>
+
+#include "core/json.h"
+#include "core/opts.h"
+#include "core/yaml.h"
+#include "integrate/integrate.h"
+
+#define C360_IMAP_FILE_MAX (1u << 20)
+
+enum imap_xop { X_PTR, X_LIT, X_CONCAT, X_TRIM, X_LOWER, X_UPPER, X_NUMBER, X_STRING };
+
+struct imap_expr {
+	enum imap_xop op;
+	char *ptr;             /* X_PTR */
+	const c360_json *lit;  /* X_LIT: borrowed from the mapping's YAML doc */
+	struct imap_expr **args;
+	size_t nargs;
+};
+
+enum imap_pop { P_EQ, P_NE, P_PRESENT, P_ABSENT, P_TRUTHY };
+
+struct imap_pred {
+	char *ptr;
+	enum imap_pop op;
+	const c360_json *val; /* P_EQ / P_NE, in the YAML doc */
+};
+
+enum imap_rule { R_MOST_RECENT = 0, R_PRIORITY };
+
+struct imap_field {
+	char *name;   /* dot path "profile.address1" */
+	enum imap_rule rule;
+	int *prio;    /* source indices, best first */
+	size_t nprio;
+};
+
+struct imap_map {
+	int field;
+	struct imap_expr *e;
+};
+
+enum imap_ts { TS_NONE = 0, TS_POINTER, TS_CAS, TS_FETCH };
+enum imap_unit { U_S, U_MS, U_US, U_NS, U_ISO };
+
+struct imap_source {
+	char *system;
+	struct imap_pred *match;
+	size_t nmatch;
+	struct imap_pred *del_when;
+	size_t ndel;
+	struct imap_expr *identity, *del_identity, *ext_id, *del_ext_id, *secret;
+	enum imap_ts ts_kind;
+	char *ts_ptr;
+	enum imap_unit ts_unit;
+	struct imap_map *maps;
+	size_t nmaps;
+	/* online store */
+	bool online;
+	char *url;
+	int64_t refresh_s;
+};
+
+struct c360_imap {
+	struct c360_yaml *y;
+	char source_bucket[C360_BUCKET_NAME_MAX + 1];
+	char target_bucket[C360_BUCKET_NAME_MAX + 1];
+	char metadata_bucket[C360_BUCKET_NAME_MAX + 1];
+	const c360_json *constants; /* "document:" members, or NULL */
+	char xref_field[64], xref_system[64], xref_id[64], xref_secret[64], xref_email[64];
+	char lineage_field[64];     /* "" = no lineage */
+	enum c360_imap_secrets secrets;
+	char *secret_key;           /* from the file (discouraged) */
+	char *secret_key_env;       /* NULL = C360_SECRET_KEY */
+	enum imap_rule default_rule;
+	struct imap_source *sources;
+	size_t nsources;
+	struct imap_field *fields;
+	size_t nfields;
+	int online;                 /* source index or -1 */
+	char order_prefix[72];
+};
+
+#endif

@@ -1,0 +1,826 @@
+/* The native integration's pure functions: identity normalisation, secret
+ * hashing, extraction of a staging document into a contribution, applying
+ * contributions to a customer's state, and building the customer document
+ * from a state (field survivorship, xrefs, lineage).
+ *
+ * Order independence comes from two rules: a customer document is built
+ * only from the set of live contributions, sorted by (source order, staging
+ * key), never from arrival order; and a staging document's versions are
+ * ordered by the source's own timestamp, with ties broken by their bytes. */
+#include "integrate/imap_int.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/banned.h"
+
+#define TS_NONE_VAL INT64_MIN
+#define VALUE_TEXT_MAX 65536 /* cap of one transformed value */
+
+/* ---- identity and secrets ---- */
+
+size_t c360_imap_normalize_email(const char *in, size_t len, char *out, size_t outsz)
+{
+	if (!in)
+		return 0;
+	while (len && (*in == ' ' || *in == '\t' || *in == '\r' || *in == '\n' || *in == '\f' ||
+		       *in == '\v')) {
+		in++;
+		len--;
+	}
+	while (len && (in[len - 1] == ' ' || in[len - 1] == '\t' || in[len - 1] == '\r' ||
+		       in[len - 1] == '\n' || in[len - 1] == '\f' || in[len - 1] == '\v'))
+		len--;
+	if (!len || len > C360_KEY_MAX || len + 1 > outsz)
+		return 0;
+	size_t at = SIZE_MAX;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c <= 0x20 || c == 0x7f)
+			return 0;
+		if (c == '@')
+			at = i;
+		out[i] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+	}
+	if (at == SIZE_MAX || at == 0 || at == len - 1)
+		return 0;
+	out[len] = '\0';
+	return len;
+}
+
+void c360_imap_hash_secret(const uint8_t key[C360_IMAP_KEYBYTES], const char *system,
+			   const char *secret, size_t len, char out[73])
+{
+	crypto_generichash_state st;
+	uint8_t h[32];
+	crypto_generichash_init(&st, key, C360_IMAP_KEYBYTES, sizeof h);
+	crypto_generichash_update(&st, (const unsigned char *)system, strlen(system) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)secret, len);
+	crypto_generichash_final(&st, h, sizeof h);
+	memcpy(out, "blake2b:", 8);
+	sodium_bin2hex(out + 8, 65, h, sizeof h);
+}
+
+c360_rc c360_imap_secret_key(const c360_imap *m, uint8_t key[C360_IMAP_KEYBYTES], char *err,
+			     size_t errlen)
+{
+	const char *k = m->secret_key;
+	const char *envname = m->secret_key_env ? m->secret_key_env : "C360_SECRET_KEY";
+	if (!k) {
+		k = getenv(envname);
+		if (!k || !*k) {
+			snprintf(err, errlen, "no secret key: neither 'secrets.key' nor $%s is set",
+				 envname);
+			return C360_ERR_NOT_FOUND;
+		}
+		if (strlen(k) < 16) {
+			snprintf(err, errlen, "$%s is shorter than 16 bytes: use a long random key",
+				 envname);
+			return C360_ERR_INVALID;
+		}
+	}
+	/* any length of key text → 32 bytes */
+	crypto_generichash(key, C360_IMAP_KEYBYTES, (const unsigned char *)k, strlen(k), NULL, 0);
+	return C360_OK;
+}
+
+/* ---- expressions and predicates ---- */
+
+static bool truthy(const c360_json *v)
+{
+	switch (c360_json_type(v)) {
+	case C360_JSON_NULL:
+	case C360_JSON_FALSE:
+		return false;
+	case C360_JSON_NUMBER: {
+		double d;
+		return c360_json_double(v, &d) && d != 0 && !isnan(d);
+	}
+	case C360_JSON_STRING: {
+		size_t n;
+		c360_json_str(v, &n);
+		return n > 0;
+	}
+	default:
+		return true;
+	}
+}
+
+static bool pred_holds(const struct imap_pred *p, const c360_json *doc)
+{
+	c360_json *v = c360_json_ptr_get(doc, p->ptr);
+	switch (p->op) {
+	case P_PRESENT:
+		return v != NULL;
+	case P_ABSENT:
+		return v == NULL;
+	case P_TRUTHY:
+		return v && truthy(v);
+	case P_EQ:
+		return v && c360_json_equal(v, p->val);
+	case P_NE:
+		return !v || !c360_json_equal(v, p->val);
+	}
+	return false;
+}
+
+static bool preds_hold(const struct imap_pred *p, size_t n, const c360_json *doc)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!pred_holds(&p[i], doc))
+			return false;
+	return true;
+}
+
+/* The text of a scalar (strings as they are, numbers as written, booleans);
+ * false for null, objects and arrays. */
+static bool scalar_text(const c360_json *v, const char **s, size_t *n)
+{
+	switch (c360_json_type(v)) {
+	case C360_JSON_STRING:
+		*s = c360_json_str(v, n);
+		return true;
+	case C360_JSON_NUMBER:
+		*s = c360_json_num_text(v, n);
+		return true;
+	case C360_JSON_TRUE:
+		*s = "true";
+		*n = 4;
+		return true;
+	case C360_JSON_FALSE:
+		*s = "false";
+		*n = 5;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Evaluates e over doc into `into`; *out NULL when the value is not
+ * provided (missing pointer, null, failed conversion). */
+static c360_rc eval(const struct imap_expr *e, const c360_json *doc, c360_json_doc *into,
+		    c360_json **out)
+{
+	*out = NULL;
+	switch (e->op) {
+	case X_PTR: {
+		c360_json *v = c360_json_ptr_get(doc, e->ptr);
+		if (!v || c360_json_is_null(v))
+			return C360_OK;
+		*out = c360_json_copy(into, v);
+		return *out ? C360_OK : C360_ERR_NOMEM;
+	}
+	case X_LIT:
+		*out = c360_json_copy(into, e->lit);
+		return *out ? C360_OK : C360_ERR_NOMEM;
+	case X_CONCAT: {
+		struct c360_buf b;
+		c360_buf_init(&b, VALUE_TEXT_MAX);
+		bool any = false;
+		c360_rc rc = C360_OK;
+		for (size_t i = 0; i < e->nargs && !rc; i++) {
+			c360_json *part;
+			if ((rc = eval(e->args[i], doc, into, &part)))
+				break;
+			const char *s;
+			size_t n;
+			if (!part || !scalar_text(part, &s, &n))
+				continue;
+			if (e->args[i]->op != X_LIT)
+				any = true;
+			rc = c360_buf_append(&b, s, n);
+		}
+		if (!rc && any)
+			*out = c360_json_new_str(into, c360_buf_cstr(&b), b.len);
+		c360_buf_release(&b);
+		if (rc == C360_ERR_TOO_BIG)
+			return C360_OK; /* an absurdly long value is not provided */
+		if (!rc && any && !*out)
+			return C360_ERR_NOMEM;
+		return rc;
+	}
+	default:
+		break;
+	}
+	c360_json *a;
+	c360_rc rc = eval(e->args[0], doc, into, &a);
+	if (rc || !a)
+		return rc;
+	const char *s;
+	size_t n;
+	if (!scalar_text(a, &s, &n))
+		return C360_OK;
+	switch (e->op) {
+	case X_TRIM: {
+		while (n && isspace((unsigned char)*s)) {
+			s++;
+			n--;
+		}
+		while (n && isspace((unsigned char)s[n - 1]))
+			n--;
+		*out = c360_json_new_str(into, s, n);
+		break;
+	}
+	case X_LOWER:
+	case X_UPPER: {
+		char *t = malloc(n + 1);
+		if (!t)
+			return C360_ERR_NOMEM;
+		for (size_t i = 0; i < n; i++)
+			t[i] = (char)(e->op == X_LOWER ? tolower((unsigned char)s[i])
+						       : toupper((unsigned char)s[i]));
+		*out = c360_json_new_str(into, t, n);
+		free(t);
+		break;
+	}
+	case X_NUMBER: {
+		if (c360_json_is_number(a)) {
+			*out = a;
+			return C360_OK;
+		}
+		while (n && isspace((unsigned char)*s)) {
+			s++;
+			n--;
+		}
+		while (n && isspace((unsigned char)s[n - 1]))
+			n--;
+		if (!n || c360_json_is_bool(a))
+			return C360_OK;
+		*out = c360_json_new_number(into, s, n);
+		return C360_OK; /* not a number: not provided */
+	}
+	case X_STRING:
+		if (c360_json_is_string(a)) {
+			*out = a;
+			return C360_OK;
+		}
+		*out = c360_json_new_str(into, s, n);
+		break;
+	default:
+		return C360_ERR_INTERNAL;
+	}
+	return *out ? C360_OK : C360_ERR_NOMEM;
+}
+
+/* ---- timestamps ---- */
+
+static bool parse_iso(const char *s, size_t n, int64_t *ms)
+{
+	char buf[64];
+	if (n >= sizeof buf)
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	struct tm tm = {0};
+	int frac_ms = 0;
+	char *p = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p) {
+		memset(&tm, 0, sizeof tm);
+		p = strptime(buf, "%Y-%m-%d %H:%M:%S", &tm);
+	}
+	if (!p)
+		return false;
+	if (*p == '.') {
+		p++;
+		int digits = 0;
+		while (isdigit((unsigned char)*p)) {
+			if (digits < 3)
+				frac_ms = frac_ms * 10 + (*p - '0');
+			digits++;
+			p++;
+		}
+		for (; digits < 3; digits++)
+			frac_ms *= 10;
+	}
+	int64_t off = 0;
+	if (*p == 'Z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1;
+		int hh, mm;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return false;
+		off = sign * (hh * 3600 + mm * 60);
+		p += 6;
+	}
+	if (*p)
+		return false;
+	time_t t = timegm(&tm);
+	*ms = ((int64_t)t - off) * 1000 + frac_ms;
+	return true;
+}
+
+static int64_t source_ts(const struct imap_source *src, const c360_json *doc, int64_t meta_ms)
+{
+	switch (src->ts_kind) {
+	case TS_NONE:
+		return TS_NONE_VAL;
+	case TS_CAS:
+	case TS_FETCH:
+		return meta_ms ? meta_ms : TS_NONE_VAL;
+	case TS_POINTER:
+		break;
+	}
+	c360_json *v = c360_json_ptr_get(doc, src->ts_ptr);
+	if (!v)
+		return TS_NONE_VAL;
+	const char *s;
+	size_t n;
+	if (src->ts_unit == U_ISO) {
+		int64_t ms;
+		if (!c360_json_is_string(v))
+			return TS_NONE_VAL;
+		s = c360_json_str(v, &n);
+		return parse_iso(s, n, &ms) ? ms : TS_NONE_VAL;
+	}
+	double d;
+	if (c360_json_is_number(v)) {
+		int64_t i;
+		if (c360_json_int64(v, &i)) {
+			switch (src->ts_unit) {
+			case U_S:
+				return i > INT64_MAX / 1000 ? TS_NONE_VAL : i * 1000;
+			case U_US:
+				return i / 1000;
+			case U_NS:
+				return i / 1000000;
+			default:
+				return i;
+			}
+		}
+		if (!c360_json_double(v, &d))
+			return TS_NONE_VAL;
+	} else if (c360_json_is_string(v)) {
+		s = c360_json_str(v, &n);
+		char buf[40];
+		if (!n || n >= sizeof buf)
+			return TS_NONE_VAL;
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		char *end;
+		d = strtod(buf, &end);
+		if (*end)
+			return TS_NONE_VAL;
+	} else {
+		return TS_NONE_VAL;
+	}
+	double scale = src->ts_unit == U_S ? 1000.0 : src->ts_unit == U_US ? 0.001
+						  : src->ts_unit == U_NS ? 0.000001 : 1.0;
+	d *= scale;
+	if (!(d > -9.2e18 && d < 9.2e18))
+		return TS_NONE_VAL;
+	return (int64_t)floor(d);
+}
+
+/* ---- extraction ---- */
+
+static c360_rc set_str(c360_json_doc *d, c360_json *obj, const char *k, const char *s)
+{
+	c360_json *v = c360_json_new_str(d, s, strlen(s));
+	if (!v)
+		return C360_ERR_NOMEM;
+	return c360_json_set(d, obj, k, strlen(k), v);
+}
+
+static c360_rc set_int(c360_json_doc *d, c360_json *obj, const char *k, int64_t i)
+{
+	c360_json *v = c360_json_new_int(d, i);
+	if (!v)
+		return C360_ERR_NOMEM;
+	return c360_json_set(d, obj, k, strlen(k), v);
+}
+
+c360_rc c360_imap_extract(const c360_imap *m, const c360_json *doc, int only_source,
+			  const uint8_t *key, int64_t meta_ms, c360_json_doc *into,
+			  struct c360_imap_rec *rec, char *why, size_t whylen)
+{
+	memset(rec, 0, sizeof *rec);
+	rec->what = C360_IMAP_IGNORED;
+	rec->source = -1;
+	rec->ts = TS_NONE_VAL;
+	if (why && whylen)
+		why[0] = '\0';
+	int si = -1;
+	if (only_source >= 0) {
+		if ((size_t)only_source >= m->nsources)
+			return C360_ERR_INVALID;
+		si = only_source;
+	} else {
+		for (size_t i = 0; i < m->nsources; i++) {
+			const struct imap_source *s = &m->sources[i];
+			if (s->nmatch && preds_hold(s->match, s->nmatch, doc)) {
+				si = (int)i;
+				break;
+			}
+		}
+	}
+	if (si < 0)
+		return C360_OK;
+	const struct imap_source *src = &m->sources[si];
+	rec->source = si;
+	bool del = src->ndel && preds_hold(src->del_when, src->ndel, doc);
+	c360_json *idv;
+	c360_rc rc = eval(del && src->del_identity ? src->del_identity : src->identity, doc, into,
+			  &idv);
+	if (rc)
+		return rc;
+	const char *email = NULL;
+	size_t elen = 0;
+	if (idv && c360_json_is_string(idv))
+		email = c360_json_str(idv, &elen);
+	rec->email_len = email ? c360_imap_normalize_email(email, elen, rec->email,
+							   sizeof rec->email)
+			       : 0;
+	if (!rec->email_len) {
+		rec->what = C360_IMAP_NO_IDENTITY;
+		if (why && whylen) {
+			if (!idv)
+				snprintf(why, whylen, "source '%s': no identity (missing or null)",
+					 src->system);
+			else if (!email)
+				snprintf(why, whylen, "source '%s': identity is a %s, not a string",
+					 src->system, c360_json_type_name(c360_json_type(idv)));
+			else
+				snprintf(why, whylen, "source '%s': unusable email '%.*s'",
+					 src->system, (int)(elen > 80 ? 80 : elen), email);
+		}
+		return C360_OK;
+	}
+	rec->ts = source_ts(src, doc, meta_ms);
+	c360_json *c = c360_json_new_object(into);
+	if (!c)
+		return C360_ERR_NOMEM;
+	rec->contrib = c;
+	if ((rc = set_str(into, c, "s", src->system)))
+		return rc;
+	if (del) {
+		rec->what = C360_IMAP_DELETE;
+		c360_json *ext;
+		if ((rc = eval(src->del_ext_id ? src->del_ext_id : src->ext_id, doc, into, &ext)))
+			return rc;
+		if (ext && (rc = c360_json_set(into, c, "id", 2, ext)))
+			return rc;
+		if (rec->ts != TS_NONE_VAL && (rc = set_int(into, c, "t", rec->ts)))
+			return rc;
+		return c360_json_set(into, c, "d", 1, c360_json_new_bool(into, true));
+	}
+	rec->what = C360_IMAP_UPSERT;
+	c360_json *ext;
+	if ((rc = eval(src->ext_id, doc, into, &ext)))
+		return rc;
+	if (ext && (rc = c360_json_set(into, c, "id", 2, ext)))
+		return rc;
+	if ((rc = c360_json_set(into, c, "e", 1, idv)))
+		return rc;
+	if (rec->ts != TS_NONE_VAL && (rc = set_int(into, c, "t", rec->ts)))
+		return rc;
+	if (src->secret && m->secrets != C360_SECRETS_DROP) {
+		c360_json *sv;
+		if ((rc = eval(src->secret, doc, into, &sv)))
+			return rc;
+		const char *s;
+		size_t n;
+		if (sv && scalar_text(sv, &s, &n)) {
+			if (m->secrets == C360_SECRETS_PLAIN) {
+				rc = c360_json_set(into, c, "p", 1, sv);
+			} else {
+				if (!key)
+					return C360_ERR_INVALID;
+				char h[73];
+				c360_imap_hash_secret(key, src->system, s, n, h);
+				rc = set_str(into, c, "p", h);
+			}
+			if (rc)
+				return rc;
+		}
+	}
+	c360_json *f = c360_json_new_object(into);
+	if (!f)
+		return C360_ERR_NOMEM;
+	for (size_t i = 0; i < src->nmaps; i++) {
+		c360_json *v;
+		if ((rc = eval(src->maps[i].e, doc, into, &v)))
+			return rc;
+		if (!v)
+			continue;
+		const char *name = m->fields[src->maps[i].field].name;
+		if ((rc = c360_json_set(into, f, name, strlen(name), v)))
+			return rc;
+	}
+	return c360_json_set(into, c, "f", 1, f);
+}
+
+/* ---- state ---- */
+
+static int64_t contrib_ts(const c360_json *c)
+{
+	int64_t t;
+	c360_json *v = c360_json_get(c, "t");
+	return v && c360_json_int64(v, &t) ? t : TS_NONE_VAL;
+}
+
+static bool is_tomb(const c360_json *c)
+{
+	return c360_json_bool(c360_json_get(c, "d"));
+}
+
+/* > 0 when a should replace b (a newer), 0 when the same. */
+static int version_cmp(const c360_json *a, const c360_json *b)
+{
+	int64_t ta = contrib_ts(a), tb = contrib_ts(b);
+	if (ta != TS_NONE_VAL && tb != TS_NONE_VAL && ta != tb)
+		return ta > tb ? 1 : -1;
+	bool da = is_tomb(a), db = is_tomb(b);
+	if (ta != TS_NONE_VAL && tb != TS_NONE_VAL && da != db)
+		return da ? 1 : -1;
+	char *sa = c360_json_write_str(a, C360_JSON_COMPACT, NULL);
+	char *sb = c360_json_write_str(b, C360_JSON_COMPACT, NULL);
+	int r = (sa && sb) ? strcmp(sa, sb) : 1;
+	free(sa);
+	free(sb);
+	if (!r)
+		return 0;
+	if (ta == TS_NONE_VAL || tb == TS_NONE_VAL)
+		return 1; /* no source time: the feed's order (latest arrival) decides */
+	return r > 0 ? 1 : -1;
+}
+
+static c360_json *state_map(c360_json_doc *sdoc, c360_json *state, bool create)
+{
+	c360_json *c = c360_json_get(state, "c");
+	if (!c && create) {
+		c = c360_json_new_object(sdoc);
+		if (c && c360_json_set(sdoc, state, "c", 1, c))
+			c = NULL;
+	}
+	return c;
+}
+
+c360_rc c360_imap_state_apply(const c360_imap *m, c360_json_doc *sdoc, c360_json **state,
+			      const char *skey, size_t skey_len, c360_json *contrib,
+			      bool *changed)
+{
+	(void)m;
+	*changed = false;
+	if (!*state) {
+		*state = c360_json_new_object(sdoc);
+		if (!*state)
+			return C360_ERR_NOMEM;
+	}
+	c360_json *map = state_map(sdoc, *state, true);
+	if (!map)
+		return C360_ERR_NOMEM;
+	c360_json *old = c360_json_getn(map, skey, skey_len);
+	if (old && version_cmp(contrib, old) <= 0)
+		return C360_OK;
+	c360_json *copy = c360_json_copy(sdoc, contrib);
+	if (!copy)
+		return C360_ERR_NOMEM;
+	*changed = true;
+	return c360_json_set(sdoc, map, skey, skey_len, copy);
+}
+
+c360_rc c360_imap_state_delete(const c360_imap *m, c360_json_doc *sdoc, c360_json *state,
+			       const char *skey, size_t skey_len, int64_t ts, bool *changed)
+{
+	(void)m;
+	*changed = false;
+	c360_json *map = state_map(sdoc, state, false);
+	c360_json *old = c360_json_getn(map, skey, skey_len);
+	if (!old || is_tomb(old))
+		return C360_OK;
+	c360_json *t = c360_json_new_object(sdoc);
+	if (!t)
+		return C360_ERR_NOMEM;
+	c360_rc rc;
+	c360_json *s = c360_json_get(old, "s");
+	if (s && (rc = c360_json_set(sdoc, t, "s", 1, s)))
+		return rc;
+	int64_t ot = contrib_ts(old);
+	if (ts == TS_NONE_VAL || (ot != TS_NONE_VAL && ot > ts))
+		ts = ot;
+	if (ts != TS_NONE_VAL && (rc = set_int(sdoc, t, "t", ts)))
+		return rc;
+	if ((rc = c360_json_set(sdoc, t, "d", 1, c360_json_new_bool(sdoc, true))))
+		return rc;
+	*changed = true;
+	return c360_json_set(sdoc, map, skey, skey_len, t);
+}
+
+bool c360_imap_state_live(const c360_json *state)
+{
+	c360_json *map = c360_json_get(state, "c");
+	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c))
+		if (!is_tomb(c))
+			return true;
+	return false;
+}
+
+/* ---- build ---- */
+
+struct live {
+	const char *skey;
+	size_t skey_len;
+	const c360_json *c;
+	int src;
+	int64_t ts;
+};
+
+static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
+{
+	int r = memcmp(a, b, an < bn ? an : bn);
+	return r ? r : (an > bn) - (an < bn);
+}
+
+static int live_cmp(const void *pa, const void *pb)
+{
+	const struct live *a = pa, *b = pb;
+	if (a->src != b->src)
+		return a->src < b->src ? -1 : 1;
+	return cmp_bytes(a->skey, a->skey_len, b->skey, b->skey_len);
+}
+
+static int prio_rank(const struct imap_field *f, int src, size_t nsources)
+{
+	for (size_t i = 0; i < f->nprio; i++)
+		if (f->prio[i] == src)
+			return (int)i;
+	return (int)(f->nprio + (size_t)src + (f->rule == R_PRIORITY ? nsources : 0));
+}
+
+/* true when a beats b for field f */
+static bool better(const c360_imap *m, const struct imap_field *f, const struct live *a,
+		   const struct live *b)
+{
+	int ra = prio_rank(f, a->src, m->nsources), rb = prio_rank(f, b->src, m->nsources);
+	if (f->rule == R_PRIORITY && ra != rb)
+		return ra < rb;
+	if (a->ts != b->ts)
+		return a->ts > b->ts;
+	if (ra != rb)
+		return ra < rb;
+	return cmp_bytes(a->skey, a->skey_len, b->skey, b->skey_len) < 0;
+}
+
+/* True when an email is already in its normalised spelling. */
+static bool spelled_as_key(const char *s, size_t n)
+{
+	if (!n || (unsigned char)s[0] <= ' ' || (unsigned char)s[n - 1] <= ' ')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((s[i] >= 'A' && s[i] <= 'Z') || s[i] == '\0')
+			return false;
+	return true;
+}
+
+/* Sets v at dot path name in obj, creating objects on the way. */
+static c360_rc set_path(c360_json_doc *d, c360_json *obj, const char *name, c360_json *v)
+{
+	for (;;) {
+		const char *dot = strchr(name, '.');
+		if (!dot)
+			return c360_json_set(d, obj, name, strlen(name), v);
+		size_t n = (size_t)(dot - name);
+		c360_json *sub = c360_json_getn(obj, name, n);
+		if (!c360_json_is_object(sub)) {
+			sub = c360_json_new_object(d);
+			if (!sub)
+				return C360_ERR_NOMEM;
+			c360_rc rc = c360_json_set(d, obj, name, n, sub);
+			if (rc)
+				return rc;
+		}
+		obj = sub;
+		name = dot + 1;
+	}
+}
+
+c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_doc *out,
+			c360_json **customer)
+{
+	*customer = NULL;
+	c360_json *map = c360_json_get(state, "c");
+	size_t n = 0, cap = c360_json_len(map);
+	if (!cap)
+		return C360_OK;
+	struct live *lv = calloc(cap, sizeof *lv);
+	if (!lv)
+		return C360_ERR_NOMEM;
+	c360_rc rc = C360_OK;
+	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c)) {
+		if (is_tomb(c))
+			continue;
+		const char *sys = c360_json_str(c360_json_get(c, "s"), NULL);
+		int src = -1;
+		for (size_t i = 0; sys && i < m->nsources; i++)
+			if (!strcmp(m->sources[i].system, sys))
+				src = (int)i;
+		if (src < 0)
+			continue; /* a source removed from the mapping since */
+		lv[n].skey = c360_json_key(c, &lv[n].skey_len);
+		lv[n].c = c;
+		lv[n].src = src;
+		lv[n].ts = contrib_ts(c);
+		n++;
+	}
+	if (!n)
+		goto out;
+	qsort(lv, n, sizeof *lv, live_cmp);
+	c360_json *root = c360_json_new_object(out);
+	if (!root) {
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	for (c360_json *k = c360_json_first(m->constants); k; k = c360_json_next(k)) {
+		size_t kl;
+		const char *kn = c360_json_key(k, &kl);
+		c360_json *v = c360_json_copy(out, k);
+		if (!v || (rc = c360_json_set(out, root, kn, kl, v))) {
+			rc = rc ? rc : C360_ERR_NOMEM;
+			goto out;
+		}
+	}
+	c360_json *lineage = NULL;
+	if (m->lineage_field[0] && !(lineage = c360_json_new_object(out))) {
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t fi = 0; fi < m->nfields; fi++) {
+		const struct imap_field *f = &m->fields[fi];
+		const struct live *win = NULL;
+		c360_json *wv = NULL;
+		for (size_t i = 0; i < n; i++) {
+			c360_json *v = c360_json_get(c360_json_get(lv[i].c, "f"), f->name);
+			if (!v)
+				continue;
+			if (!win || better(m, f, &lv[i], win)) {
+				win = &lv[i];
+				wv = v;
+			}
+		}
+		if (!win)
+			continue;
+		c360_json *v = c360_json_copy(out, wv);
+		if (!v || (rc = set_path(out, root, f->name, v))) {
+			rc = rc ? rc : C360_ERR_NOMEM;
+			goto out;
+		}
+		if (lineage) {
+			c360_json *l = c360_json_new_object(out);
+			c360_json *id = c360_json_get(win->c, "id");
+			if (!l || (rc = set_str(out, l, "system", m->sources[win->src].system)) ||
+			    (id && (rc = c360_json_set(out, l, m->xref_id, strlen(m->xref_id),
+						       c360_json_copy(out, id)))) ||
+			    (win->ts != TS_NONE_VAL && (rc = set_int(out, l, "ts", win->ts))) ||
+			    (rc = c360_json_set(out, lineage, f->name, strlen(f->name), l))) {
+				rc = rc ? rc : C360_ERR_NOMEM;
+				goto out;
+			}
+		}
+	}
+	c360_json *xrefs = c360_json_new_array(out);
+	if (!xrefs) {
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		c360_json *x = c360_json_new_object(out);
+		if (!x) {
+			rc = C360_ERR_NOMEM;
+			goto out;
+		}
+		c360_json *id = c360_json_get(lv[i].c, "id");
+		c360_json *p = c360_json_get(lv[i].c, "p");
+		c360_json *e = c360_json_get(lv[i].c, "e");
+		if ((rc = set_str(out, x, m->xref_system, m->sources[lv[i].src].system)) ||
+		    (id && (rc = c360_json_set(out, x, m->xref_id, strlen(m->xref_id),
+					       c360_json_copy(out, id)))) ||
+		    (p && (rc = c360_json_set(out, x, m->xref_secret, strlen(m->xref_secret),
+					      c360_json_copy(out, p)))))
+			goto out;
+		/* the source's own spelling, when it differs from the key */
+		size_t el;
+		const char *es = c360_json_str(e, &el);
+		if (es && m->xref_email[0] && !spelled_as_key(es, el) &&
+		    (rc = c360_json_set(out, x, m->xref_email, strlen(m->xref_email),
+					c360_json_copy(out, e))))
+			goto out;
+		if ((rc = c360_json_append(out, xrefs, x)))
+			goto out;
+	}
+	if ((rc = c360_json_set(out, root, m->xref_field, strlen(m->xref_field), xrefs)))
+		goto out;
+	if (lineage && (rc = c360_json_set(out, root, m->lineage_field, strlen(m->lineage_field),
+					   lineage)))
+		goto out;
+	*customer = root;
+out:
+	free(lv);
+	return rc;
+}
