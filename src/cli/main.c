@@ -13,11 +13,13 @@
 int c360_cmd_function(int argc, char **argv);
 int c360_cmd_cbimport(int argc, char **argv);
 int c360_cmd_import(int argc, char **argv);
+int c360_cmd_poll(int argc, char **argv);
 
 const struct c360_command c360_commands[] = {
 	{"function", c360_cmd_function, "deploy, run and watch eventing functions (JavaScript, native)"},
 	{"cbimport", c360_cmd_cbimport, "cbimport csv|json: import CSV or JSON files into a bucket"},
 	{"import", c360_cmd_import, "import the nightly CSV drop once per file (with expiry, watch)"},
+	{"poll", c360_cmd_poll, "poll the online store REST API into customer360 (details, orders, products)"},
 	{NULL, NULL, NULL},
 };
 

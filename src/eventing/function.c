@@ -211,6 +211,20 @@ c360_rc c360_fn_def_add_binding(struct c360_fn_def *def, const char *spec, char 
 	size_t tl = (size_t)(colon - spec);
 	const char *alias = colon + 1, *val = eq + 1;
 	size_t alen = (size_t)(eq - alias);
+	/* a binding given again (e.g. on the command line over a file) replaces it */
+	for (int i = 0; i < def->nbindings; i++) {
+		struct c360_fn_binding *o = &def->bindings[i];
+		if (strlen(o->alias) != alen || memcmp(o->alias, alias, alen))
+			continue;
+		free(o->url);
+		free(o->username);
+		free(o->password);
+		free(o->token);
+		free(o->value);
+		memmove(o, o + 1, (size_t)(def->nbindings - i - 1) * sizeof *o);
+		def->nbindings--;
+		break;
+	}
 	struct c360_fn_binding *b;
 	if (tl == 6 && !strncmp(spec, "bucket", 6)) {
 		if (!(b = new_binding(def, alias, alen, err, errlen)))

@@ -1,0 +1,964 @@
+/* One polling pass over the online store: candidates from the store, the
+ * refresh policy, poller jobs, and a writer thread that merges answers into
+ * customer360 in batched transactions.
+ *
+ * The polling thread enumerates candidates (paged SQL), checks each one's
+ * poll state, and keeps at most a few thousand jobs queued in the poller.
+ * Job callbacks turn answers into items for the writer; the writer takes
+ * whole batches, reads the current documents, merges, skips what did not
+ * change, and writes customer, orders and poll state in one transaction
+ * (the customer with CAS; a conflict re-merges that customer alone). */
+#include "sources/rest/pollrun.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/banned.h"
+
+#define WHO "rest:online_store"
+#define PAGE 5000
+#define MAX_QUEUED 2048 /* jobs in the poller */
+#define MAX_ITEMS 4096  /* answers waiting for the writer */
+#define BATCH 256
+
+void c360_pollrun_opts_init(struct c360_pollrun_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	c360_poller_opts_init(&o->poller);
+	o->bucket = "customer360";
+	o->staging = "staging";
+	o->max_age_s = 86400;
+	o->min_interval_s = 300;
+}
+
+/* ---- a string → uint64 map (emails → staging seqno) and an int64 set ---- */
+
+struct smap {
+	char **keys;
+	uint64_t *vals;
+	size_t cap, n;
+};
+
+static uint64_t hstr(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h ^ (h >> 31);
+}
+
+static c360_rc smap_put(struct smap *m, const char *k, uint64_t v)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t nc = m->cap ? m->cap * 2 : 1024;
+		char **nk = calloc(nc, sizeof *nk);
+		uint64_t *nv = calloc(nc, sizeof *nv);
+		if (!nk || !nv) {
+			free(nk);
+			free(nv);
+			return C360_ERR_NOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->keys[i]) {
+				size_t j = hstr(m->keys[i]) & (nc - 1);
+				while (nk[j])
+					j = (j + 1) & (nc - 1);
+				nk[j] = m->keys[i];
+				nv[j] = m->vals[i];
+			}
+		free(m->keys);
+		free(m->vals);
+		m->keys = nk;
+		m->vals = nv;
+		m->cap = nc;
+	}
+	size_t j = hstr(k) & (m->cap - 1);
+	while (m->keys[j]) {
+		if (!strcmp(m->keys[j], k)) {
+			if (v > m->vals[j])
+				m->vals[j] = v;
+			return C360_OK;
+		}
+		j = (j + 1) & (m->cap - 1);
+	}
+	if (!(m->keys[j] = strdup(k)))
+		return C360_ERR_NOMEM;
+	m->vals[j] = v;
+	m->n++;
+	return C360_OK;
+}
+
+static bool smap_get(const struct smap *m, const char *k, uint64_t *v)
+{
+	if (!m->cap)
+		return false;
+	for (size_t j = hstr(k) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1))
+		if (!strcmp(m->keys[j], k)) {
+			*v = m->vals[j];
+			return true;
+		}
+	return false;
+}
+
+static void smap_free(struct smap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof *m);
+}
+
+/* ---- writer queue ---- */
+
+enum item_kind { IT_CUSTOMER, IT_NOT_FOUND, IT_PRODUCT };
+
+struct item {
+	enum item_kind kind;
+	char *email;
+	uint64_t seqno;
+	int64_t id;     /* customer Id or ProductId */
+	char *details;  /* customer: the details object; product: the product object */
+	char *orders;   /* customer: the orders array */
+	struct item *next;
+};
+
+struct run {
+	c360_store *st;
+	const struct c360_pollrun_opts *o;
+	c360_poller *poller;
+	int64_t now;
+	struct smap staging;
+	/* product ids seen this pass (open addressing, 0 = empty slot) */
+	int64_t *pset;
+	size_t pcap, pn;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_items, cv_space;
+	struct item *head, *tail;
+	size_t nitems;
+	bool closing;
+	bool writing; /* the writer holds a batch */
+	struct c360_pollrun_stats stats;
+	struct timespec last; /* last progress report */
+};
+
+static void item_free(struct item *it)
+{
+	if (it) {
+		free(it->email);
+		free(it->details);
+		free(it->orders);
+		free(it);
+	}
+}
+
+static void enqueue(struct run *r, struct item *it)
+{
+	pthread_mutex_lock(&r->mu);
+	while (r->nitems >= MAX_ITEMS)
+		pthread_cond_wait(&r->cv_space, &r->mu);
+	it->next = NULL;
+	if (r->tail)
+		r->tail->next = it;
+	else
+		r->head = it;
+	r->tail = it;
+	r->nitems++;
+	pthread_cond_signal(&r->cv_items);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- writer ---- */
+
+struct batch {
+	struct c360_write *ops;
+	struct item **owner; /* the item of each op */
+	char **vals;         /* owned values and keys, freed after the write */
+	size_t n, cap, nvals, capvals;
+};
+
+static c360_rc own(struct batch *b, char *s)
+{
+	if (!s)
+		return C360_ERR_NOMEM;
+	if (b->nvals == b->capvals) {
+		size_t nc = b->capvals ? b->capvals * 2 : 256;
+		char **v = realloc(b->vals, nc * sizeof *v);
+		if (!v) {
+			free(s);
+			return C360_ERR_NOMEM;
+		}
+		b->vals = v;
+		b->capvals = nc;
+	}
+	b->vals[b->nvals++] = s;
+	return C360_OK;
+}
+
+static struct c360_write *add_op(struct batch *b, struct item *it)
+{
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 256;
+		struct c360_write *o = realloc(b->ops, nc * sizeof *o);
+		if (!o)
+			return NULL;
+		b->ops = o;
+		struct item **w = realloc(b->owner, nc * sizeof *w);
+		if (!w)
+			return NULL;
+		b->owner = w;
+		b->cap = nc;
+	}
+	struct c360_write *op = &b->ops[b->n];
+	memset(op, 0, sizeof *op);
+	b->owner[b->n++] = it;
+	return op;
+}
+
+static void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->nvals; i++)
+		free(b->vals[i]);
+	b->n = b->nvals = 0;
+}
+
+static c360_rc put_op(struct batch *b, struct item *it, enum c360_write_type type,
+		      const char *bucket, char *key, char *value, uint64_t cas)
+{
+	c360_rc rc = own(b, key);
+	if (!rc)
+		rc = own(b, value);
+	if (rc)
+		return rc;
+	struct c360_write *op = add_op(b, it);
+	if (!op)
+		return C360_ERR_NOMEM;
+	op->type = type;
+	op->bucket = bucket;
+	op->key = key;
+	op->key_len = strlen(key);
+	op->value = value;
+	op->value_len = value ? strlen(value) : 0;
+	op->cas = cas;
+	op->flags = C360_WRITE_TRUSTED_JSON;
+	return C360_OK;
+}
+
+static char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *dupf(const char *fmt, ...)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 1 << 20);
+	va_list ap;
+	va_start(ap, fmt);
+	c360_rc rc = c360_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (rc) {
+		c360_buf_release(&b);
+		return NULL;
+	}
+	return c360_buf_detach(&b, NULL);
+}
+
+/* Prepares the customer360 op for it: xref merged into the current
+ * document (or a new document). Adds nothing when the xref is already there.
+ * *kind: 0 unchanged, 1 created, 2 updated. */
+static c360_rc merge_customer(struct run *r, struct batch *b, struct item *it, int *kind)
+{
+	*kind = 0;
+	c360_json_doc *src = NULL, *cur = NULL;
+	struct c360_doc d = {0};
+	c360_rc rc = c360_json_parse(it->details, strlen(it->details), NULL, &src, NULL);
+	if (rc)
+		return rc;
+	c360_json *det = c360_json_doc_root(src);
+	size_t klen = strlen(it->email);
+	rc = c360_store_get(r->st, r->o->bucket, it->email, klen, &d);
+	bool exists = rc == C360_OK;
+	if (rc && rc != C360_ERR_NOT_FOUND)
+		goto out;
+	if (exists) {
+		if ((rc = c360_json_parse(d.value, d.value_len, NULL, &cur, NULL)))
+			goto out;
+	} else {
+		if (!(cur = c360_json_doc_new())) {
+			rc = C360_ERR_NOMEM;
+			goto out;
+		}
+		c360_json *root = c360_json_new_object(cur);
+		c360_json *profile = c360_json_new_object(cur);
+		const char *name = c360_json_str(c360_json_get(det, "Name"), NULL);
+		if (!root || !profile) {
+			rc = C360_ERR_NOMEM;
+			goto out;
+		}
+		c360_json_doc_set_root(cur, root);
+		c360_json_set(cur, root, "type", 4, c360_json_new_str(cur, "user", 4));
+		if (name)
+			c360_json_set(cur, profile, "name", 4, c360_json_new_str(cur, name, strlen(name)));
+		c360_json_set(cur, root, "profile", 7, profile);
+	}
+	c360_json *root = c360_json_doc_root(cur);
+	if (!c360_json_is_object(root)) {
+		C360_WARN(WHO, "customer document '%s' is not an object: left unchanged", it->email);
+		rc = C360_ERR_INVALID;
+		goto out;
+	}
+	c360_json *xrefs = c360_json_get(root, "xrefs");
+	if (!c360_json_is_array(xrefs)) {
+		xrefs = c360_json_new_array(cur);
+		if (!xrefs || (rc = c360_json_set(cur, root, "xrefs", 5, xrefs)))
+			goto out_nomem;
+	}
+	c360_json *x = c360_json_new_object(cur);
+	c360_json *idv = c360_json_copy(cur, c360_json_get(det, "Id"));
+	c360_json *pass = c360_json_get(det, "Password");
+	c360_json *passv = pass ? c360_json_copy(cur, pass) : c360_json_new_null(cur);
+	if (!x || !idv || !passv)
+		goto out_nomem;
+	c360_json_set(cur, x, "external_system", 15, c360_json_new_str(cur, "online_store", 12));
+	c360_json_set(cur, x, "external_ID", 11, idv);
+	c360_json_set(cur, x, "pass", 4, passv);
+	size_t i = 0, at = (size_t)-1;
+	for (c360_json *e = c360_json_first(xrefs); e; e = c360_json_next(e), i++) {
+		const char *sys = c360_json_str(c360_json_get(e, "external_system"), NULL);
+		if (sys && !strcmp(sys, "online_store")) {
+			at = i;
+			break;
+		}
+	}
+	if (at != (size_t)-1) {
+		if (c360_json_equal(c360_json_at(xrefs, at), x))
+			goto out; /* nothing new */
+		c360_json_remove_at(xrefs, at);
+		rc = c360_json_insert(cur, xrefs, at, x);
+	} else {
+		rc = c360_json_append(cur, xrefs, x);
+	}
+	if (rc)
+		goto out;
+	char *text = c360_json_write_str(root, C360_JSON_COMPACT, NULL);
+	rc = put_op(b, it, exists ? C360_WRITE_REPLACE : C360_WRITE_INSERT, r->o->bucket,
+		    strdup(it->email), text, exists ? d.cas : 0);
+	if (!rc) {
+		b->ops[b->n - 1].flags |= C360_WRITE_KEEP_EXPIRY;
+		*kind = exists ? 2 : 1;
+	}
+	goto out;
+out_nomem:
+	rc = C360_ERR_NOMEM;
+out:
+	c360_doc_release(&d);
+	c360_json_doc_free(src);
+	c360_json_doc_free(cur);
+	return rc;
+}
+
+/* Adds an upsert of key unless the stored document already equals v. */
+static c360_rc upsert_if_changed(struct run *r, struct batch *b, struct item *it,
+				 const char *bucket, char *key, const c360_json *v, bool *written)
+{
+	*written = false;
+	struct c360_doc d = {0};
+	c360_rc rc = c360_store_get(r->st, bucket, key, strlen(key), &d);
+	if (rc == C360_OK) {
+		c360_json_doc *old = NULL;
+		bool same = !c360_json_parse(d.value, d.value_len, NULL, &old, NULL) &&
+			    c360_json_equal(c360_json_doc_root(old), v);
+		c360_json_doc_free(old);
+		c360_doc_release(&d);
+		if (same) {
+			free(key);
+			return C360_OK;
+		}
+	} else if (rc != C360_ERR_NOT_FOUND) {
+		free(key);
+		return rc;
+	}
+	rc = put_op(b, it, C360_WRITE_UPSERT, bucket, key,
+		    c360_json_write_str(v, C360_JSON_COMPACT, NULL), 0);
+	*written = !rc;
+	return rc;
+}
+
+static c360_rc state_op(struct run *r, struct batch *b, struct item *it)
+{
+	char *key = it->kind == IT_PRODUCT ? dupf("poll::product::%" PRId64, it->id)
+					   : dupf("poll::%s", it->email);
+	if (!key)
+		return C360_ERR_NOMEM;
+	if (strlen(key) > C360_KEY_MAX) {
+		free(key); /* too long to keep state: polled every pass */
+		return C360_OK;
+	}
+	char *val;
+	if (it->kind == IT_PRODUCT)
+		val = dupf("{\"polled_at\":%" PRId64 "}", r->now);
+	else if (it->kind == IT_NOT_FOUND)
+		val = dupf("{\"polled_at\":%" PRId64 ",\"seqno\":%" PRIu64
+			   ",\"status\":\"not found\"}", r->now, it->seqno);
+	else
+		val = dupf("{\"polled_at\":%" PRId64 ",\"seqno\":%" PRIu64
+			   ",\"status\":\"ok\",\"external_ID\":%" PRId64 "}",
+			   r->now, it->seqno, it->id);
+	return put_op(b, it, C360_WRITE_UPSERT, C360_META_BUCKET, key, val, 0);
+}
+
+static void count(struct run *r, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&r->mu);
+	*field += n;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void prepare(struct run *r, struct batch *b, struct item *it)
+{
+	c360_rc rc = C360_OK;
+	if (it->kind == IT_CUSTOMER) {
+		int kind;
+		rc = merge_customer(r, b, it, &kind);
+		if (rc) {
+			count(r, &r->stats.write_errors, 1);
+			C360_WARN(WHO, "cannot merge customer '%s': %s", it->email, c360_rc_str(rc));
+			return; /* no orders and no state: polled again next pass */
+		}
+		c360_json_doc *od = NULL;
+		if (c360_json_parse(it->orders, strlen(it->orders), NULL, &od, NULL)) {
+			count(r, &r->stats.write_errors, 1);
+			return;
+		}
+		uint64_t n = 0;
+		for (c360_json *o = c360_json_first(c360_json_doc_root(od)); o && !rc;
+		     o = c360_json_next(o)) {
+			int64_t oid = 0;
+			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
+			bool w;
+			rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("order::%" PRId64, oid), o,
+					       &w);
+			n += w;
+		}
+		c360_json_doc_free(od);
+		count(r, &r->stats.orders, n);
+	} else if (it->kind == IT_PRODUCT) {
+		c360_json_doc *pd = NULL;
+		if (c360_json_parse(it->details, strlen(it->details), NULL, &pd, NULL)) {
+			count(r, &r->stats.write_errors, 1);
+			return;
+		}
+		bool w;
+		rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("product::%" PRId64, it->id),
+				       c360_json_doc_root(pd), &w);
+		c360_json_doc_free(pd);
+		if (w)
+			count(r, &r->stats.products, 1);
+	}
+	if (!rc)
+		rc = state_op(r, b, it);
+	if (rc) {
+		count(r, &r->stats.write_errors, 1);
+		C360_WARN(WHO, "cannot prepare the writes of '%s': %s",
+			  it->email ? it->email : "product", c360_rc_str(rc));
+	}
+}
+
+static void write_batch(struct run *r, struct batch *b)
+{
+	if (!b->n)
+		return;
+	c360_rc rc = c360_store_write(r->st, b->ops, b->n);
+	if (rc) {
+		C360_ERROR(WHO, "cannot write %zu documents: %s", b->n, c360_rc_str(rc));
+		count(r, &r->stats.write_errors, b->n);
+		return;
+	}
+	uint64_t created = 0, updated = 0, errors = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		struct c360_write *op = &b->ops[i];
+		bool customer = op->type == C360_WRITE_INSERT || op->type == C360_WRITE_REPLACE;
+		if (op->rc == C360_OK) {
+			if (op->type == C360_WRITE_INSERT)
+				created++;
+			else if (op->type == C360_WRITE_REPLACE)
+				updated++;
+			continue;
+		}
+		if (customer && (op->rc == C360_ERR_CAS || op->rc == C360_ERR_EXISTS ||
+				 op->rc == C360_ERR_NOT_FOUND)) {
+			/* changed under us: merge again, alone, a few times */
+			struct item *it = b->owner[i];
+			c360_rc rc2 = op->rc;
+			for (int t = 0; t < 5 && rc2; t++) {
+				struct batch one = {0};
+				int kind = 0;
+				rc2 = merge_customer(r, &one, it, &kind);
+				if (!rc2 && one.n) {
+					rc2 = c360_store_write(r->st, one.ops, 1);
+					if (!rc2)
+						rc2 = one.ops[0].rc;
+					if (!rc2)
+						kind == 1 ? created++ : updated++;
+				}
+				batch_clear(&one);
+				free(one.ops);
+				free(one.owner);
+				free(one.vals);
+			}
+			if (!rc2)
+				continue;
+		}
+		errors++;
+		C360_WARN(WHO, "cannot write '%.*s' to '%s': %s", (int)op->key_len, op->key,
+			  op->bucket, c360_rc_str(op->rc));
+	}
+	pthread_mutex_lock(&r->mu);
+	r->stats.created += created;
+	r->stats.updated += updated;
+	r->stats.write_errors += errors;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void *writer_main(void *arg)
+{
+	struct run *r = arg;
+	struct batch b = {0};
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		while (!r->head && !r->closing)
+			pthread_cond_wait(&r->cv_items, &r->mu);
+		if (!r->head && r->closing) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
+		struct item *list = r->head, *last = list;
+		size_t n = 1;
+		while (last->next && n < BATCH) {
+			last = last->next;
+			n++;
+		}
+		r->head = last->next;
+		if (!r->head)
+			r->tail = NULL;
+		last->next = NULL;
+		r->nitems -= n;
+		r->writing = true;
+		pthread_cond_broadcast(&r->cv_space);
+		pthread_mutex_unlock(&r->mu);
+
+		for (struct item *it = list; it; it = it->next)
+			prepare(r, &b, it);
+		write_batch(r, &b);
+		batch_clear(&b);
+		for (struct item *it = list, *nx; it; it = nx) {
+			nx = it->next;
+			item_free(it);
+		}
+		pthread_mutex_lock(&r->mu);
+		r->writing = false;
+		pthread_cond_broadcast(&r->cv_space);
+		pthread_mutex_unlock(&r->mu);
+	}
+	free(b.ops);
+	free(b.owner);
+	free(b.vals);
+	return NULL;
+}
+
+/* ---- the polling side ---- */
+
+static bool pset_add(struct run *r, int64_t id)
+{
+	if ((r->pn + 1) * 2 > r->pcap) {
+		size_t nc = r->pcap ? r->pcap * 2 : 256;
+		int64_t *ns = calloc(nc, sizeof *ns);
+		if (!ns)
+			return false;
+		for (size_t i = 0; i < r->pcap; i++)
+			if (r->pset[i]) {
+				size_t j = ((uint64_t)r->pset[i] * 0x9e3779b97f4a7c15ull >> 20) & (nc - 1);
+				while (ns[j])
+					j = (j + 1) & (nc - 1);
+				ns[j] = r->pset[i];
+			}
+		free(r->pset);
+		r->pset = ns;
+		r->pcap = nc;
+	}
+	int64_t key = id ? id : INT64_MIN; /* 0 marks empty slots */
+	size_t j = ((uint64_t)key * 0x9e3779b97f4a7c15ull >> 20) & (r->pcap - 1);
+	while (r->pset[j]) {
+		if (r->pset[j] == key)
+			return false;
+		j = (j + 1) & (r->pcap - 1);
+	}
+	r->pset[j] = key;
+	r->pn++;
+	return true;
+}
+
+/* The poll state of key says "fresh enough"? seqno: current staging seqno. */
+static bool fresh(struct run *r, const char *key, uint64_t seqno, bool product)
+{
+	if (r->o->force || strlen(key) > C360_KEY_MAX)
+		return false;
+	struct c360_doc d = {0};
+	if (c360_store_get(r->st, C360_META_BUCKET, key, strlen(key), &d))
+		return false;
+	c360_json_doc *doc = NULL;
+	bool res = false;
+	if (!c360_json_parse(d.value, d.value_len, NULL, &doc, NULL)) {
+		c360_json *root = c360_json_doc_root(doc);
+		int64_t at = 0, s = 0;
+		if (c360_json_int64(c360_json_get(root, "polled_at"), &at)) {
+			int64_t age = r->now - at;
+			c360_json_int64(c360_json_get(root, "seqno"), &s);
+			if (age < r->o->min_interval_s)
+				res = true;
+			else if (age >= r->o->max_age_s)
+				res = false;
+			else
+				res = product || (uint64_t)s == seqno;
+		}
+	}
+	c360_json_doc_free(doc);
+	c360_doc_release(&d);
+	return res;
+}
+
+static void on_product(const struct c360_poll_result *res, void *ctx)
+{
+	struct run *r = ctx;
+	pthread_mutex_lock(&r->mu);
+	r->stats.by_status[res->status]++;
+	if (res->status != C360_POLL_OK && res->status != C360_POLL_NOT_FOUND)
+		r->stats.failed++;
+	pthread_mutex_unlock(&r->mu);
+	if (res->status != C360_POLL_OK)
+		return;
+	struct item *it = calloc(1, sizeof *it);
+	if (!it)
+		return;
+	it->kind = IT_PRODUCT;
+	it->id = res->product_id;
+	it->details = c360_json_write_str(res->product, C360_JSON_COMPACT, NULL);
+	if (!it->details) {
+		item_free(it);
+		return;
+	}
+	enqueue(r, it);
+}
+
+static void want_products(struct run *r, const c360_json *orders)
+{
+	for (c360_json *o = c360_json_first(orders); o; o = c360_json_next(o))
+		for (c360_json *i = c360_json_first(c360_json_get(o, "Items")); i;
+		     i = c360_json_next(i)) {
+			int64_t pid;
+			if (!c360_json_int64(c360_json_get(i, "ProductId"), &pid) || !pset_add(r, pid))
+				continue;
+			char key[64];
+			snprintf(key, sizeof key, "poll::product::%" PRId64, pid);
+			if (fresh(r, key, 0, true))
+				continue;
+			c360_poller_product(r->poller, pid, on_product, r);
+		}
+}
+
+struct cust_ctx {
+	struct run *r;
+	uint64_t seqno;
+};
+
+static void on_customer(const struct c360_poll_result *res, void *ctx)
+{
+	struct cust_ctx *cc = ctx;
+	struct run *r = cc->r;
+	uint64_t seqno = cc->seqno;
+	free(cc);
+	pthread_mutex_lock(&r->mu);
+	r->stats.by_status[res->status]++;
+	if (res->status == C360_POLL_OK)
+		r->stats.polled++;
+	else if (res->status == C360_POLL_NOT_FOUND)
+		r->stats.not_found++;
+	else
+		r->stats.failed++;
+	pthread_mutex_unlock(&r->mu);
+	if (res->status != C360_POLL_OK && res->status != C360_POLL_NOT_FOUND)
+		return; /* documents unchanged; the next pass tries again */
+	struct item *it = calloc(1, sizeof *it);
+	if (!it || !(it->email = strdup(res->email))) {
+		item_free(it);
+		return;
+	}
+	it->seqno = seqno;
+	if (res->status == C360_POLL_NOT_FOUND) {
+		it->kind = IT_NOT_FOUND;
+	} else {
+		it->kind = IT_CUSTOMER;
+		c360_json_int64(c360_json_get(res->details, "Id"), &it->id);
+		it->details = c360_json_write_str(res->details, C360_JSON_COMPACT, NULL);
+		it->orders = c360_json_write_str(res->orders, C360_JSON_COMPACT, NULL);
+		if (!it->details || !it->orders) {
+			item_free(it);
+			return;
+		}
+		want_products(r, res->orders);
+	}
+	enqueue(r, it);
+}
+
+static void progress(struct run *r, struct timespec *last, bool force)
+{
+	if (!r->o->progress)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double dt = (double)(now.tv_sec - last->tv_sec) + (double)(now.tv_nsec - last->tv_nsec) / 1e9;
+	if (!force && dt < 0.2)
+		return;
+	*last = now;
+	struct c360_pollrun_stats s;
+	pthread_mutex_lock(&r->mu);
+	s = r->stats;
+	pthread_mutex_unlock(&r->mu);
+	c360_poller_stats(r->poller, &s.http);
+	r->o->progress(&s, r->o->progress_ctx);
+}
+
+/* Drives the poller until at most `keep` jobs remain. */
+static c360_rc drain(struct run *r, size_t keep, struct timespec *last)
+{
+	while (c360_poller_pending(r->poller) > keep) {
+		c360_rc rc = c360_poller_run(r->poller, 200);
+		if (rc && rc != C360_ERR_TIMEOUT)
+			return rc;
+		progress(r, last, false);
+	}
+	return C360_OK;
+}
+
+static void sql_quote(struct c360_buf *b, const char *s)
+{
+	c360_buf_putc(b, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			c360_buf_putc(b, '\'');
+		c360_buf_putc(b, *s);
+	}
+	c360_buf_putc(b, '\'');
+}
+
+/* Runs a paged query; for each row calls fn(row array). The SQL has "%s" for
+ * the quoted last key; rows come ordered by their first column. */
+static c360_rc paged(struct run *r, const char *fmt, c360_rc (*fn)(struct run *, c360_json *row),
+		     char *err, size_t errlen)
+{
+	char *last = strdup("");
+	c360_rc rc = last ? C360_OK : C360_ERR_NOMEM;
+	while (!rc) {
+		struct c360_buf q, out;
+		c360_buf_init(&q, 1 << 16);
+		c360_buf_init(&out, 256u << 20);
+		sql_quote(&q, last);
+		char *sql = dupf(fmt, c360_buf_cstr(&q), PAGE);
+		struct c360_query_opts qo = {.max_rows = PAGE, .timeout_ms = 600000};
+		rc = sql ? c360_store_query(r->st, sql, &qo, &out, err, errlen) : C360_ERR_NOMEM;
+		free(sql);
+		c360_buf_release(&q);
+		c360_json_doc *doc = NULL;
+		if (!rc && (rc = c360_json_parse(out.data, out.len, NULL, &doc, NULL)))
+			snprintf(err, errlen, "cannot read the query result: %s", c360_rc_str(rc));
+		c360_buf_release(&out);
+		if (rc)
+			break;
+		c360_json *rows = c360_json_get(c360_json_doc_root(doc), "rows");
+		size_t n = c360_json_len(rows);
+		for (c360_json *row = c360_json_first(rows); row && !rc; row = c360_json_next(row)) {
+			rc = fn(r, row);
+			const char *k = c360_json_str(c360_json_at(row, 0), NULL);
+			if (k) {
+				free(last);
+				if (!(last = strdup(k)))
+					rc = C360_ERR_NOMEM;
+			}
+		}
+		c360_json_doc_free(doc);
+		if (n < PAGE)
+			break;
+	}
+	free(last);
+	return rc;
+}
+
+static c360_rc staging_row(struct run *r, c360_json *row)
+{
+	const char *e = c360_json_str(c360_json_at(row, 0), NULL);
+	int64_t s = 0;
+	c360_json_int64(c360_json_at(row, 1), &s);
+	return e && *e ? smap_put(&r->staging, e, (uint64_t)s) : C360_OK;
+}
+
+static c360_rc poll_one(struct run *r, const char *email, uint64_t seqno)
+{
+	r->stats.candidates++;
+	if (r->o->limit && r->stats.polled + r->stats.not_found + r->stats.failed +
+				   c360_poller_pending(r->poller) >= r->o->limit)
+		return C360_OK;
+	char key[C360_KEY_MAX + 16];
+	snprintf(key, sizeof key, "poll::%s", email);
+	if (fresh(r, key, seqno, false)) {
+		pthread_mutex_lock(&r->mu);
+		r->stats.skipped++;
+		pthread_mutex_unlock(&r->mu);
+		return C360_OK;
+	}
+	struct cust_ctx *cc = malloc(sizeof *cc);
+	if (!cc)
+		return C360_ERR_NOMEM;
+	cc->r = r;
+	cc->seqno = seqno;
+	c360_rc rc = c360_poller_customer(r->poller, email, on_customer, cc);
+	if (rc) {
+		free(cc);
+		if (rc == C360_ERR_INVALID) { /* empty or absurdly long email */
+			C360_WARN(WHO, "cannot poll email '%.100s': %s", email, c360_rc_str(rc));
+			pthread_mutex_lock(&r->mu);
+			r->stats.failed++;
+			pthread_mutex_unlock(&r->mu);
+			return C360_OK;
+		}
+		return rc;
+	}
+	if (c360_poller_pending(r->poller) >= MAX_QUEUED)
+		return drain(r, MAX_QUEUED / 2, &r->last);
+	return C360_OK;
+}
+
+static c360_rc customer_row(struct run *r, c360_json *row)
+{
+	const char *key = c360_json_str(c360_json_at(row, 0), NULL);
+	if (!key)
+		return C360_OK;
+	char norm[C360_KEY_MAX + 1];
+	size_t n = 0;
+	for (const char *s = key; *s && n < C360_KEY_MAX; s++)
+		norm[n++] = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
+	norm[n] = '\0';
+	uint64_t seqno = 0;
+	smap_get(&r->staging, norm, &seqno);
+	return poll_one(r, key, seqno);
+}
+
+static c360_rc staging_candidate(struct run *r, c360_json *row)
+{
+	const char *e = c360_json_str(c360_json_at(row, 0), NULL);
+	int64_t s = 0;
+	c360_json_int64(c360_json_at(row, 1), &s);
+	return e && *e ? poll_one(r, e, (uint64_t)s) : C360_OK;
+}
+
+static bool bucket_exists(c360_store *st, const char *name)
+{
+	struct c360_bucket_info bi;
+	return c360_store_bucket_info(st, name, &bi) == C360_OK;
+}
+
+#define STAGING_SQL                                                                          \
+	"SELECT e, max(seqno) FROM (SELECT lower(trim(coalesce("                              \
+	"json_extract(doc, '$.payload.after.email'), json_extract(doc, '$.email')))) AS e, " \
+	"seqno FROM \"%s\" WHERE json_valid(doc)) WHERE e IS NOT NULL AND e <> '' AND e > %%s " \
+	"GROUP BY e ORDER BY e LIMIT %%d"
+
+c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
+		     struct c360_pollrun_stats *stats, char *err, size_t errlen)
+{
+	memset(stats, 0, sizeof *stats);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct run r = {0};
+	r.st = st;
+	r.o = o;
+	r.now = (int64_t)time(NULL);
+	r.last = t0;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv_items, NULL);
+	pthread_cond_init(&r.cv_space, NULL);
+	bool writer = false;
+	pthread_t wt;
+	c360_rc rc;
+	const char *sbucket = o->emails_from ? o->emails_from : (o->staging ? o->staging : "staging");
+	if (o->emails_from && !bucket_exists(st, o->emails_from)) {
+		snprintf(err, errlen, "bucket '%s' does not exist", o->emails_from);
+		rc = C360_ERR_NOT_FOUND;
+		goto out;
+	}
+	if ((rc = c360_poller_new(&o->poller, &r.poller, err, errlen)))
+		goto out;
+	if ((rc = c360_store_bucket_ensure(st, o->bucket, 0)) ||
+	    (rc = c360_store_bucket_ensure(st, C360_META_BUCKET, 0))) {
+		snprintf(err, errlen, "cannot create bucket '%s': %s", o->bucket, c360_rc_str(rc));
+		goto out;
+	}
+	if (pthread_create(&wt, NULL, writer_main, &r)) {
+		rc = C360_ERR_NOMEM;
+		snprintf(err, errlen, "cannot start the writer thread");
+		goto out;
+	}
+	writer = true;
+	char sql[1024];
+	if (o->emails_from) {
+		snprintf(sql, sizeof sql, STAGING_SQL, sbucket);
+		rc = paged(&r, sql, staging_candidate, err, errlen);
+	} else {
+		if (bucket_exists(st, sbucket)) {
+			snprintf(sql, sizeof sql, STAGING_SQL, sbucket);
+			rc = paged(&r, sql, staging_row, err, errlen);
+		}
+		if (!rc) {
+			snprintf(sql, sizeof sql,
+				 "SELECT key FROM \"%s\" WHERE key > %%s AND json_valid(doc) AND "
+				 "json_extract(doc, '$.type') = 'user' ORDER BY key LIMIT %%d",
+				 o->bucket);
+			rc = paged(&r, sql, customer_row, err, errlen);
+		}
+	}
+	if (!rc)
+		rc = drain(&r, 0, &r.last);
+	if (rc && !*err)
+		snprintf(err, errlen, "%s", c360_rc_str(rc));
+out:
+	if (writer) {
+		pthread_mutex_lock(&r.mu);
+		r.closing = true;
+		pthread_cond_broadcast(&r.cv_items);
+		pthread_mutex_unlock(&r.mu);
+		pthread_join(wt, NULL);
+	}
+	if (r.poller) {
+		progress(&r, &r.last, true);
+		c360_poller_stats(r.poller, &r.stats.http);
+	}
+	*stats = r.stats;
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	c360_poller_free(r.poller);
+	smap_free(&r.staging);
+	free(r.pset);
+	for (struct item *it = r.head, *nx; it; it = nx) {
+		nx = it->next;
+		item_free(it);
+	}
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.cv_items);
+	pthread_cond_destroy(&r.cv_space);
+	return rc;
+}

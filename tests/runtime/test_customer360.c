@@ -1,0 +1,298 @@
+/* functions/customer360.js on the seed's Matthew Groves example: the staging
+ * documents plus a local online store (libmicrohttpd, in this test) must give
+ * exactly the documents in functions/tests/matthew_groves/expected/. */
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "eventing/eventing.h"
+#include "test.h"
+#include "core/banned.h"
+
+static char src_dir[1024];
+static char dir[256];
+static c360_store *st;
+static int hits_details, hits_orders;
+static int fail_orders;
+
+static char *slurp(const char *rel)
+{
+	char path[2048];
+	snprintf(path, sizeof path, "%s/%s", src_dir, rel);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		printf("  cannot open %s\n", path);
+		return NULL;
+	}
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		c360_buf_append(&b, chunk, n);
+	fclose(f);
+	return c360_buf_detach(&b, NULL);
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_len, void **con_cls)
+{
+	const char *file = NULL;
+	unsigned status = 200;
+	if (!strcmp(url, "/api/onlineStore/getCustomerDetailsByEmail")) {
+		const char *e = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "customerEmail");
+		hits_details++;
+		if (e && !strcmp(e, "matthew.groves@couchbase.com"))
+			file = "functions/tests/matthew_groves/online_store/getCustomerDetailsByEmail.json";
+		else
+			status = 404;
+	} else if (!strcmp(url, "/api/onlineStore/getOrdersByCustomerId")) {
+		const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "customerId");
+		hits_orders++;
+		if (fail_orders)
+			status = 500;
+		else if (id && !strcmp(id, "1"))
+			file = "functions/tests/matthew_groves/online_store/getOrdersByCustomerId.json";
+		else
+			status = 404;
+	} else {
+		status = 404;
+	}
+	char *body = file ? slurp(file) : strdup("{\"error\":\"not found\"}");
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void open_store(void)
+{
+	char path[300], err[256];
+	snprintf(dir, sizeof dir, "/tmp/c360-c360js-XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(path, sizeof path, "%s/s.db", dir);
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	o.synchronous = C360_SYNC_OFF;
+	if (c360_store_open(path, &o, &st, err, sizeof err))
+		abort();
+}
+
+static void close_store(void)
+{
+	char cmd[300];
+	c360_store_close(st);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd))
+		printf("cleanup failed\n");
+}
+
+/* Deploys functions/customer360.json with the online store at port (0 = off). */
+static int deploy(int port, int workers)
+{
+	char err[1024], spec[256];
+	struct c360_fn_def def;
+	char *json = slurp("functions/customer360.json");
+	if (!json)
+		return -1;
+	c360_rc rc = c360_fn_def_parse(json, strlen(json), &def, err, sizeof err);
+	free(json);
+	if (!rc) {
+		snprintf(spec, sizeof spec, "url:onlineStore=http://127.0.0.1:%d", port ? port : 9);
+		rc = c360_fn_def_add_binding(&def, spec, err, sizeof err);
+	}
+	if (!rc)
+		rc = c360_fn_def_add_binding(&def, port ? "constant:pollOnlineStore=true"
+							 : "constant:pollOnlineStore=false",
+					     err, sizeof err);
+	def.worker_count = workers;
+	if (!rc)
+		rc = c360_fn_deploy(st, &def, err, sizeof err);
+	if (rc)
+		printf("  deploy: %s\n", err);
+	c360_fn_def_release(&def);
+	return rc;
+}
+
+static int run(struct c360_fn_stats *s)
+{
+	struct c360_fn_def def;
+	enum c360_fn_state state;
+	uint64_t boundary;
+	c360_fn_run *r = NULL;
+	char err[512] = "";
+	c360_rc rc = c360_fn_load(st, "ingestionCustomer360", &def, &state, &boundary);
+	if (!rc)
+		rc = c360_fn_run_new(st, &def, boundary, &r, err, sizeof err);
+	if (!rc)
+		rc = c360_fn_run_loop(r, NULL, true);
+	if (r && s)
+		c360_fn_run_stats(r, s);
+	if (rc)
+		printf("  run: %s %s\n", c360_rc_str(rc), err);
+	c360_fn_run_free(r);
+	c360_fn_def_release(&def);
+	return rc;
+}
+
+static void stage(const char *key, const char *rel)
+{
+	char *v = slurp(rel);
+	c360_store_bucket_ensure(st, "staging", 0);
+	if (!v || c360_store_upsert(st, "staging", key, strlen(key), v, strlen(v), 0, NULL))
+		printf("  cannot stage %s\n", rel);
+	free(v);
+}
+
+/* customer360[key] equals the expected file (structurally). */
+static int doc_is(const char *key, const char *rel)
+{
+	struct c360_doc d = {0};
+	c360_json_doc *a = NULL, *b = NULL;
+	char *want = slurp(rel);
+	int ok = 0;
+	if (c360_store_get(st, "customer360", key, strlen(key), &d)) {
+		printf("  customer360 has no '%s'\n", key);
+		goto out;
+	}
+	if (!want || c360_json_parse(d.value, d.value_len, NULL, &a, NULL) ||
+	    c360_json_parse(want, strlen(want), NULL, &b, NULL))
+		goto out;
+	ok = c360_json_equal(c360_json_doc_root(a), c360_json_doc_root(b));
+	if (!ok)
+		printf("  customer360['%s'] = %s\n  expected %s\n", key, d.value, want);
+out:
+	c360_json_doc_free(a);
+	c360_json_doc_free(b);
+	c360_doc_release(&d);
+	free(want);
+	return ok;
+}
+
+static uint64_t count(void)
+{
+	struct c360_bucket_info bi;
+	if (c360_store_bucket_info(st, "customer360", &bi))
+		return 0;
+	return bi.count;
+}
+
+static struct MHD_Daemon *start_http(int *port)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, answer, NULL,
+						MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
+	const union MHD_DaemonInfo *i = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+	*port = i ? i->port : 0;
+	return d;
+}
+
+#define EXP "functions/tests/matthew_groves/expected/"
+
+TEST(matthew_groves_gives_exactly_the_seed_documents)
+{
+	int port;
+	struct MHD_Daemon *http = start_http(&port);
+	REQUIRE(http && port > 0);
+	open_store();
+	REQUIRE(deploy(port, 1) == 0);
+	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
+	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	struct c360_fn_stats s;
+	REQUIRE(run(&s) == 0);
+	CHECK_EQ_INT(s.processed, 2);
+	CHECK_EQ_INT(s.failures, 0);
+	CHECK_EQ_INT(count(), 3);
+	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
+	CHECK(doc_is("order::1", EXP "order::1.json"));
+	CHECK(doc_is("order::2", EXP "order::2.json"));
+	CHECK_EQ_INT(hits_details, 2);
+	CHECK_EQ_INT(hits_orders, 2);
+	close_store();
+	MHD_stop_daemon(http);
+}
+
+TEST(arrival_order_and_schemaless_envelope_give_the_same_documents)
+{
+	int port;
+	struct MHD_Daemon *http = start_http(&port);
+	REQUIRE(http && port > 0);
+	open_store();
+	REQUIRE(deploy(port, 2) == 0);
+	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_no_schema.json");
+	REQUIRE(run(NULL) == 0);
+	CHECK_EQ_INT(count(), 3);
+	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
+	/* the same change again (a replay after a crash) changes nothing */
+	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	REQUIRE(run(NULL) == 0);
+	CHECK_EQ_INT(count(), 3);
+	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
+	close_store();
+	MHD_stop_daemon(http);
+}
+
+TEST(online_store_off_or_failing)
+{
+	open_store();
+	REQUIRE(deploy(0, 1) == 0); /* pollOnlineStore = false */
+	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
+	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	struct c360_fn_stats s;
+	REQUIRE(run(&s) == 0);
+	CHECK_EQ_INT(s.failures, 0);
+	CHECK_EQ_INT(count(), 1);
+	struct c360_doc d = {0};
+	REQUIRE(c360_store_get(st, "customer360", "matthew.groves@couchbase.com", 28, &d) == 0);
+	CHECK(strstr(d.value, "online_store") == NULL);
+	CHECK(strstr(d.value, "\"loyaltyPoints\":\"47\"") != NULL);
+	c360_doc_release(&d);
+	close_store();
+
+	/* the orders endpoint fails: the customer keeps the online_store xref, no orders */
+	int port;
+	struct MHD_Daemon *http = start_http(&port);
+	REQUIRE(http);
+	fail_orders = 1;
+	open_store();
+	REQUIRE(deploy(port, 1) == 0);
+	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
+	REQUIRE(run(&s) == 0);
+	CHECK_EQ_INT(s.failures, 0);
+	CHECK_EQ_INT(count(), 1);
+	fail_orders = 0;
+	close_store();
+	MHD_stop_daemon(http);
+}
+
+TEST(shipped_json_carries_the_shipped_js)
+{
+	char *js = slurp("functions/customer360.js");
+	char *json = slurp("functions/customer360.json");
+	struct c360_fn_def def;
+	char err[512];
+	REQUIRE(js && json);
+	REQUIRE(c360_fn_def_parse(json, strlen(json), &def, err, sizeof err) == 0);
+	CHECK(def.code && !strcmp(def.code, js));
+	CHECK_EQ_STR(def.source_bucket, "staging");
+	CHECK_EQ_STR(def.metadata_bucket, "customer360_metadata");
+	c360_fn_def_release(&def);
+	free(js);
+	free(json);
+}
+
+int main(void)
+{
+	const char *src = getenv("C360_SRC");
+	snprintf(src_dir, sizeof src_dir, "%s", src ? src : "../..");
+	RUN(matthew_groves_gives_exactly_the_seed_documents);
+	RUN(arrival_order_and_schemaless_envelope_give_the_same_documents);
+	RUN(online_store_off_or_failing);
+	RUN(shipped_json_carries_the_shipped_js);
+	return test_summary();
+}
