@@ -11,11 +11,19 @@
 /* One line per subcommand, implemented in cli/cmd_<name>.c. */
 
 int c360_cmd_function(int argc, char **argv);
+int c360_cmd_bucket(int argc, char **argv);
+int c360_cmd_doc(int argc, char **argv);
+int c360_cmd_feed(int argc, char **argv);
+int c360_cmd_query(int argc, char **argv);
 int c360_cmd_cbimport(int argc, char **argv);
 int c360_cmd_import(int argc, char **argv);
 int c360_cmd_poll(int argc, char **argv);
 
 const struct c360_command c360_commands[] = {
+	{"bucket", c360_cmd_bucket, "create, list and drop buckets"},
+	{"doc", c360_cmd_doc, "get, insert, upsert, replace, delete, touch a document"},
+	{"feed", c360_cmd_feed, "print (and follow) a bucket's change feed as JSON lines"},
+	{"query", c360_cmd_query, "run read-only SQL over the buckets"},
 	{"function", c360_cmd_function, "deploy, run and watch eventing functions (JavaScript, native)"},
 	{"cbimport", c360_cmd_cbimport, "cbimport csv|json: import CSV or JSON files into a bucket"},
 	{"import", c360_cmd_import, "import the nightly CSV drop once per file (with expiry, watch)"},

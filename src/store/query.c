@@ -134,6 +134,26 @@ static c360_rc put_value(struct c360_buf *out, sqlite3_stmt *s, int i)
 	}
 }
 
+/* Whether sql starts with a statement keyword that writes (for a clear
+ * "read-only" message when SQLite's own error would be about views). */
+static bool starts_with_write(const char *sql)
+{
+	static const char *const kw[] = {"INSERT", "UPDATE", "DELETE", "REPLACE", "DROP",
+					 "CREATE", "ALTER", "ATTACH", "DETACH", "PRAGMA",
+					 "VACUUM", "REINDEX", "ANALYZE", "BEGIN", "COMMIT",
+					 "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "UPSERT"};
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
+		sql++;
+	for (size_t i = 0; i < sizeof kw / sizeof *kw; i++) {
+		size_t n = strlen(kw[i]);
+		if (!strncasecmp(sql, kw[i], n) &&
+		    !((sql[n] >= 'a' && sql[n] <= 'z') || (sql[n] >= 'A' && sql[n] <= 'Z') ||
+		      (sql[n] >= '0' && sql[n] <= '9') || sql[n] == '_'))
+			return true;
+	}
+	return false;
+}
+
 static bool only_space(const char *p)
 {
 	for (;;) {
@@ -200,7 +220,7 @@ c360_rc c360_store_query(c360_store *st, const char *sql, const struct c360_quer
 	const char *tail = NULL;
 	src = sqlite3_prepare_v2(db, sql, -1, &s, &tail);
 	if (src != SQLITE_OK || !s) {
-		if (src == SQLITE_AUTH) {
+		if (src == SQLITE_AUTH || (src != SQLITE_INTERRUPT && starts_with_write(sql))) {
 			rc = C360_ERR_DENIED;
 			if (err && errlen)
 				snprintf(err, errlen, "refused: queries are read-only (%s)",
