@@ -873,7 +873,8 @@ static bool bucket_exists(c360_store *st, const char *name)
 
 #define STAGING_SQL                                                                          \
 	"SELECT e, max(seqno) FROM (SELECT lower(trim(coalesce("                              \
-	"json_extract(doc, '$.payload.after.email'), json_extract(doc, '$.email')))) AS e, " \
+	"json_extract(doc, '$.payload.after.email'), json_extract(doc, '$.after.email'), "   \
+	"json_extract(doc, '$.email')))) AS e, "                                            \
 	"seqno FROM \"%s\" WHERE json_valid(doc)) WHERE e IS NOT NULL AND e <> '' AND e > %%s " \
 	"GROUP BY e ORDER BY e LIMIT %%d"
 

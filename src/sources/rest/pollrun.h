@@ -3,7 +3,8 @@
  *
  *   for every customer (customer360 documents of type "user", key = email,
  *   or every email seen in a staging bucket: /payload/after/email of
- *   Debezium envelopes, /email of loyalty rows) that the refresh policy
+ *   Debezium envelopes (/after/email without schemas), /email of loyalty
+ *   rows; lower-cased and trimmed) that the refresh policy
  *   selects: fetch details and orders; set the customer360 document's
  *   online_store xref {"external_system":"online_store","external_ID":Id,
  *   "pass":Password} (creating {"type":"user","profile":{"name":…}} when
