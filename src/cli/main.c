@@ -17,6 +17,8 @@ int c360_cmd_feed(int argc, char **argv);
 int c360_cmd_query(int argc, char **argv);
 int c360_cmd_cbimport(int argc, char **argv);
 int c360_cmd_import(int argc, char **argv);
+int c360_cmd_serve(int argc, char **argv);
+int c360_cmd_token(int argc, char **argv);
 int c360_cmd_poll(int argc, char **argv);
 
 const struct c360_command c360_commands[] = {
@@ -28,6 +30,8 @@ const struct c360_command c360_commands[] = {
 	{"cbimport", c360_cmd_cbimport, "cbimport csv|json: import CSV or JSON files into a bucket"},
 	{"import", c360_cmd_import, "import the nightly CSV drop once per file (with expiry, watch)"},
 	{"poll", c360_cmd_poll, "poll the online store REST API into customer360 (details, orders, products)"},
+	{"serve", c360_cmd_serve, "serve the customer 360 API and the web dashboard"},
+	{"token", c360_cmd_token, "create, list and revoke API tokens"},
 	{NULL, NULL, NULL},
 };
 

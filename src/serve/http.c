@@ -50,6 +50,7 @@ struct c360_http {
 	size_t nroutes, caproutes;
 	c360_http_auth_fn auth;
 	void *auth_ctx;
+	uint64_t requests; /* answered, atomic */
 };
 
 /* Per-request state, allocated on MHD's first call and freed on completion. */
@@ -667,6 +668,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		*con_cls = rs;
 		rs->h = h;
 		rs->conn = conn;
+		__atomic_add_fetch(&h->requests, 1, __ATOMIC_RELAXED);
 		c360_buf_init(&rs->body, h->opts.max_body);
 		size_t rest_len = strlen(url) + 1;
 		char *rest = NULL;
@@ -834,6 +836,11 @@ c360_rc c360_http_start(c360_http *h, char *err, size_t errlen)
 	}
 	C360_DEBUG("http", "listening on %s port %d (%d threads)", h->bind, h->port, h->opts.threads);
 	return C360_OK;
+}
+
+uint64_t c360_http_requests(const c360_http *h)
+{
+	return h ? __atomic_load_n(&h->requests, __ATOMIC_RELAXED) : 0;
 }
 
 int c360_http_port(const c360_http *h)

@@ -97,6 +97,8 @@ void c360_http_set_auth(c360_http *h, c360_http_auth_fn fn, void *ctx);
 const char *c360_http_scope_str(enum c360_http_scope s);
 /* The address the server binds ("127.0.0.1" unless opts.bind said otherwise). */
 const char *c360_http_bind_addr(const c360_http *h);
+/* Requests received so far. */
+uint64_t c360_http_requests(const c360_http *h);
 /* Percent-decodes in[0..n) into out (room for n + 1 bytes), '+' as space
  * when plus_space. Returns 0, or -1 malformed escape, -2 "%00", -3 the result
  * is not UTF-8. */

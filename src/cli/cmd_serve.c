@@ -1,0 +1,132 @@
+/* c360 serve: the customer 360 API and the dashboard over HTTP. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "serve/api.h"
+#include "serve/http.h"
+#include "core/banned.h"
+
+int c360_cmd_serve(int argc, char **argv);
+
+static const char *o_bind = "127.0.0.1";
+static int64_t o_port = 8360;
+static int64_t o_threads = 4;
+static const char *o_bucket = "customer360";
+static const char *o_port_file;
+static bool o_no_web;
+
+static const struct c360_opt serve_opts[] = {
+	C360_CLI_STORE_OPT,
+	{"bind", 'b', C360_OPT_STR, &o_bind, "ADDR", "address to listen on (IPv4 or IPv6)", "127.0.0.1"},
+	{"port", 'p', C360_OPT_INT, &o_port, "N", "TCP port; 0 = any free port (printed)", "8360"},
+	{"threads", 't', C360_OPT_INT, &o_threads, "N", "HTTP worker threads", "4"},
+	{"bucket", 0, C360_OPT_STR, &o_bucket, "NAME", "the Customer 360 bucket", "customer360"},
+	{"port-file", 0, C360_OPT_STR, &o_port_file, "PATH", "write the listening port to PATH once ready", NULL},
+	{"no-web", 0, C360_OPT_FLAG, &o_no_web, NULL, "serve the API only, not the dashboard", NULL},
+	{NULL, 0, 0, NULL, NULL, NULL, NULL},
+};
+
+static const struct c360_cmd_spec serve_spec = {
+	"c360 serve [options]",
+	"serve the customer 360 API (/api/v1) and the dashboard (/) until interrupted",
+	"Auth: once an API token exists ('c360 token create --scope read|admin'), every\n"
+	"API call needs 'Authorization: Bearer TOKEN' (admin endpoints an admin token);\n"
+	"/health and the dashboard's files are open. Without any token the API is open,\n"
+	"which serve allows only on a loopback address. docs/serve.md lists the endpoints.\n"
+	"Stops on SIGINT or SIGTERM. Exit codes: 0 stopped, 1 cannot listen, 2 usage, 6 store.",
+	serve_opts, 0, 0};
+
+static bool is_loopback(const char *a)
+{
+	return !strcmp(a, "localhost") || !strncmp(a, "127.", 4) || !strcmp(a, "::1");
+}
+
+int c360_cmd_serve(int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	int n = c360_opts_parse(&serve_spec, argc, argv);
+	if (n == C360_OPTS_HELP)
+		return 0;
+	if (n < 0)
+		return C360_EXIT_USAGE;
+	if (o_port < 0 || o_port > 65535) {
+		fprintf(stderr, "%s: --port must be 0..65535 (got %lld)\n", cmd, (long long)o_port);
+		return C360_EXIT_USAGE;
+	}
+	if (o_threads < 1 || o_threads > 256) {
+		fprintf(stderr, "%s: --threads must be 1..256 (got %lld)\n", cmd, (long long)o_threads);
+		return C360_EXIT_USAGE;
+	}
+	/* block the stop signals before any thread starts; sigwait below */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	c360_store *st = NULL;
+	struct c360_store_opts so;
+	c360_store_opts_init(&so);
+	int ex = c360_cli_open_store(&st, &so);
+	if (ex)
+		return ex;
+	struct c360_http_opts ho = {.bind = o_bind, .port = (int)o_port, .threads = (int)o_threads};
+	c360_http *h = c360_http_new(&ho);
+	c360_api *api = NULL;
+	char err[512] = "";
+	struct c360_api_opts ao = {.bucket = o_bucket, .no_web = o_no_web};
+	c360_rc rc = h ? c360_api_routes(h, st, &ao, &api, err, sizeof err) : C360_ERR_NOMEM;
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", cmd, *err ? err : c360_rc_str(rc));
+		ex = C360_EXIT_FAILED;
+		goto out;
+	}
+	size_t ntok = c360_api_token_count(api);
+	if (!ntok && !is_loopback(o_bind)) {
+		fprintf(stderr,
+			"%s: refusing to serve on '%s' without authentication: create a token first "
+			"('c360 token create --scope read'), or bind 127.0.0.1\n",
+			cmd, o_bind);
+		ex = C360_EXIT_USAGE;
+		goto out;
+	}
+	if ((rc = c360_http_start(h, err, sizeof err))) {
+		fprintf(stderr, "%s: %s\n", cmd, err);
+		ex = C360_EXIT_FAILED;
+		goto out;
+	}
+	int port = c360_http_port(h);
+	if (!ntok)
+		C360_WARN("serve", "no API token exists: the API is open to every local client "
+				   "(create one with 'c360 token create --scope read')");
+	if (o_port_file) {
+		char tmp[4096];
+		snprintf(tmp, sizeof tmp, "%s.tmp", o_port_file);
+		FILE *f = fopen(tmp, "w");
+		if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) || rename(tmp, o_port_file)) {
+			fprintf(stderr, "%s: cannot write the port file '%s'\n", cmd, o_port_file);
+			ex = C360_EXIT_FAILED;
+			goto out;
+		}
+	}
+	const char *host = strchr(o_bind, ':') ? "[%s]" : "%s";
+	char hostbuf[80];
+	snprintf(hostbuf, sizeof hostbuf, host, o_bind);
+	printf("c360 serve: listening on http://%s:%d/ (API /api/v1, %s, store '%s', %s)\n", hostbuf,
+	       port, o_no_web ? "no dashboard" : "dashboard /", c360_store_path(st),
+	       ntok ? "token auth" : "open: no token");
+	fflush(stdout);
+	int sig = 0;
+	sigwait(&set, &sig);
+	fprintf(stderr, "c360 serve: %s received, stopping after %llu requests\n",
+		sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)c360_http_requests(h));
+out:
+	c360_http_free(h);
+	c360_api_free(api);
+	c360_store_close(st);
+	return ex;
+}

@@ -1,0 +1,47 @@
+/* The customer 360 API (/api/v1/...) and the embedded dashboard, mountable on
+ * any c360_http server (`c360 serve`, `c360 run`, `c360 demo`).
+ *
+ *   c360_api *api;
+ *   c360_api_routes(http, store, NULL, &api, err, sizeof err);
+ *   c360_http_start(http, ...);  ...  c360_http_free(http); c360_api_free(api);
+ *
+ * c360_api_routes registers the routes, starts the customer360 index (a
+ * thread following the bucket's change feed, see index360.h) and installs the
+ * token auth hook on the server (see token.h) unless opts->no_auth.
+ * docs/serve.md is the reference of every endpoint. */
+#ifndef C360_SERVE_API_H
+#define C360_SERVE_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/rc.h"
+#include "serve/http.h"
+#include "serve/index360.h"
+#include "store/store.h"
+
+typedef struct c360_api c360_api;
+
+struct c360_api_opts {
+	const char *bucket;     /* the Customer 360 bucket, default "customer360" */
+	size_t max_limit;       /* largest page (limit=), default 1000 */
+	size_t max_query_rows;  /* POST query row cap, default 10000 */
+	int max_query_ms;       /* POST query time cap, default 10000 */
+	bool no_auth;           /* do not install the token auth hook */
+	bool no_web;            /* do not serve the dashboard at / and /ui/ */
+};
+
+/* Registers every route on h (before it starts). st is borrowed and must
+ * outlive the api; free the api after the server (c360_http_free). */
+c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts *opts,
+			c360_api **out, char *err, size_t errlen);
+void c360_api_free(c360_api *api); /* accepts NULL */
+/* The index behind the API (for c360_index_sync in tests and start-up). */
+c360_index *c360_api_index(c360_api *api);
+/* Number of API tokens in the store (0 = the API is open). */
+size_t c360_api_token_count(c360_api *api);
+
+/* Registers GET / and GET /ui/{file...} serving the embedded dashboard. */
+c360_rc c360_web_routes(c360_http *h);
+
+#endif
