@@ -1,0 +1,1227 @@
+/* The Kafka sink runtime: per task a consumer thread (poll, parse, form ids,
+ * batch) and a writer thread (store transaction, dead letters, then offsets
+ * store), so parsing overlaps writing; see sink.h for the guarantees. */
+#include "sources/kafka/sink.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "sources/kafka/docid.h"
+#include "core/banned.h"
+
+#define MAX_TASKS 64
+#define MAX_PARTS 1024
+#define QUEUE_DEPTH 2
+
+enum rkind { R_WRITE, R_SKIP, R_BAD };
+
+struct rec {
+	rd_kafka_message_t *m;
+	enum rkind kind;
+	size_t op;          /* index into ops (R_WRITE) */
+	char *reason;       /* R_BAD: malloc'd */
+	const char *stage;  /* R_BAD: Kafka Connect stage name */
+	const char *exc;    /* R_BAD: exception class name */
+};
+
+struct batch {
+	struct rec *recs;
+	size_t nrecs, caprecs;
+	struct c360_write *ops;
+	size_t *key_off;    /* ops[i].key = keys.data + key_off[i] at submit */
+	char **vals;        /* malloc'd values (or NULL when pointing into the message) */
+	size_t nops, capops;
+	struct c360_buf keys;
+	int64_t first_ms;
+	struct batch *next;
+};
+
+struct part {
+	char topic[256];
+	int32_t partition;
+	bool eof;
+};
+
+struct task {
+	struct c360_kafka_sink *s;
+	int id;
+	char who[C360_KAFKA_NAME_MAX + 16];
+	rd_kafka_t *rk;
+	rd_kafka_t *dlq;
+	pthread_t consumer, writer;
+	bool consumer_started, writer_started;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *qhead, *qtail;
+	int qlen;
+	bool writer_busy;
+	bool writer_quit;
+
+	struct batch *cur;          /* being filled by the consumer thread */
+	struct part parts[MAX_PARTS];
+	int nparts;
+	bool assigned_once;
+	bool at_end;
+	bool paused_applied;
+	bool done;
+
+	int64_t dlq_failed;         /* delivery failures of the current flush */
+	char dlq_err[200];
+};
+
+struct c360_kafka_sink {
+	c360_store *st;
+	const struct c360_kafka_config *cfg;
+	struct c360_kafka_sink_opts opts;
+	c360_kafka_idtmpl *tmpl;
+	char who[C360_KAFKA_NAME_MAX + 16];
+	struct task tasks[MAX_TASKS];
+	int ntasks;
+	int stop;     /* atomic */
+	int paused;   /* atomic */
+	int failed;   /* atomic */
+	int started;
+	pthread_mutex_t mu;
+	char error[512];
+	struct c360_kafka_metrics m; /* atomic fields */
+};
+
+static struct c360_kafka_metrics g_total;
+
+#define ADD(s, field, n)                                                                \
+	do {                                                                            \
+		__atomic_add_fetch(&(s)->m.field, (uint64_t)(n), __ATOMIC_RELAXED);     \
+		__atomic_add_fetch(&g_total.field, (uint64_t)(n), __ATOMIC_RELAXED);    \
+	} while (0)
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Records the first fatal error and asks every task to stop. */
+static void fail(struct c360_kafka_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct c360_kafka_sink *s, const char *fmt, ...)
+{
+	pthread_mutex_lock(&s->mu);
+	if (!s->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(s->error, sizeof s->error, fmt, ap);
+		va_end(ap);
+		__atomic_store_n(&s->failed, 1, __ATOMIC_SEQ_CST);
+		C360_ERROR(s->who, "%s", s->error);
+	}
+	pthread_mutex_unlock(&s->mu);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
+}
+
+const char *c360_kafka_sink_state_str(enum c360_kafka_sink_state st)
+{
+	switch (st) {
+	case C360_KAFKA_SINK_CREATED:
+		return "UNASSIGNED";
+	case C360_KAFKA_SINK_RUNNING:
+		return "RUNNING";
+	case C360_KAFKA_SINK_PAUSED:
+		return "PAUSED";
+	case C360_KAFKA_SINK_STOPPED:
+		return "STOPPED";
+	case C360_KAFKA_SINK_FAILED:
+		return "FAILED";
+	}
+	return "UNKNOWN";
+}
+
+/* ---- batches ---- */
+
+static struct batch *batch_new(void)
+{
+	struct batch *b = calloc(1, sizeof *b);
+	if (b)
+		c360_buf_init(&b->keys, 0);
+	return b;
+}
+
+static void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->nrecs; i++) {
+		if (b->recs[i].m)
+			rd_kafka_message_destroy(b->recs[i].m);
+		free(b->recs[i].reason);
+	}
+	for (size_t i = 0; i < b->nops; i++)
+		free(b->vals[i]);
+	free(b->recs);
+	free(b->ops);
+	free(b->key_off);
+	free(b->vals);
+	c360_buf_release(&b->keys);
+	free(b);
+}
+
+static struct rec *batch_add_rec(struct batch *b, rd_kafka_message_t *m)
+{
+	if (b->nrecs == b->caprecs) {
+		size_t nc = b->caprecs ? b->caprecs * 2 : 256;
+		struct rec *r = realloc(b->recs, nc * sizeof *r);
+		if (!r)
+			return NULL;
+		b->recs = r;
+		b->caprecs = nc;
+	}
+	if (!b->nrecs)
+		b->first_ms = now_ms();
+	struct rec *r = &b->recs[b->nrecs++];
+	memset(r, 0, sizeof *r);
+	r->m = m;
+	return r;
+}
+
+static struct c360_write *batch_add_op(struct batch *b, size_t *idx)
+{
+	if (b->nops == b->capops) {
+		size_t nc = b->capops ? b->capops * 2 : 256;
+		struct c360_write *o = realloc(b->ops, nc * sizeof *o);
+		if (!o)
+			return NULL;
+		b->ops = o;
+		size_t *k = realloc(b->key_off, nc * sizeof *k);
+		if (!k)
+			return NULL;
+		b->key_off = k;
+		char **v = realloc(b->vals, nc * sizeof *v);
+		if (!v)
+			return NULL;
+		b->vals = v;
+		b->capops = nc;
+	}
+	*idx = b->nops;
+	struct c360_write *w = &b->ops[b->nops];
+	memset(w, 0, sizeof *w);
+	b->vals[b->nops] = NULL;
+	b->key_off[b->nops] = b->keys.len;
+	b->nops++;
+	return w;
+}
+
+/* ---- record → op ---- */
+
+static void bad(struct rec *r, const char *stage, const char *exc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void bad(struct rec *r, const char *stage, const char *exc, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	r->kind = R_BAD;
+	r->stage = stage;
+	r->exc = exc;
+	free(r->reason);
+	r->reason = strdup(msg);
+}
+
+static uint32_t expiry_for(const struct c360_kafka_config *cfg)
+{
+	if (cfg->expiry_s <= 0)
+		return 0;
+	if (cfg->expiry_s < (int64_t)C360_EXPIRY_RELATIVE_MAX)
+		return (uint32_t)cfg->expiry_s;
+	/* 30 days and more: absolute time, or Couchbase would read it as a
+	 * date in 1970 and expire the document at once (KAFKAC-214) */
+	return (uint32_t)(time(NULL) + cfg->expiry_s);
+}
+
+/* Appends "topic/partition/offset" as the id (rule 3). */
+static c360_rc tpo_id(const rd_kafka_message_t *m, struct c360_buf *keys)
+{
+	return c360_buf_printf(keys, "%s/%" PRId32 "/%" PRId64, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+}
+
+static c360_rc add_delete(struct task *t, struct batch *b, struct rec *r, const char *bucket)
+{
+	size_t idx;
+	struct c360_write *w = batch_add_op(b, &idx);
+	if (!w)
+		return C360_ERR_NOMEM;
+	w->type = C360_WRITE_DELETE;
+	w->bucket = bucket;
+	r->kind = R_WRITE;
+	r->op = idx;
+	return C360_OK;
+}
+
+/* Builds the op of one record into batch b (or marks it skipped / bad).
+ * Returns an error only for out-of-memory. */
+static c360_rc build(struct task *t, struct batch *b, struct rec *r)
+{
+	struct c360_kafka_sink *s = t->s;
+	const struct c360_kafka_config *cfg = s->cfg;
+	const rd_kafka_message_t *m = r->m;
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	const char *bucket = c360_kafka_config_bucket_for(cfg, topic);
+	char reason[300];
+	size_t key_start = b->keys.len;
+	c360_rc rc;
+	c360_json_doc *doc = NULL;
+
+	/* tombstone */
+	if (!m->payload) {
+tombstone:
+		if (s->tmpl) {
+			c360_json_doc *kd = NULL;
+			const c360_json *fields = NULL;
+			rc = c360_kafka_key_fields(m->key, m->key_len, &kd, &fields);
+			if (rc == C360_OK)
+				rc = c360_kafka_idtmpl_render(s->tmpl, fields, C360_IDT_LASTSEG, &b->keys, reason,
+							      sizeof reason);
+			c360_json_doc_free(kd);
+		} else {
+			rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+		}
+		if (rc == C360_ERR_NOMEM)
+			goto out;
+		if (rc) {
+			/* nothing to delete by: the d event before it (Debezium
+			 * emits one) has deleted the document already */
+			b->keys.len = key_start;
+			r->kind = R_SKIP;
+			rc = C360_OK;
+			goto out;
+		}
+		rc = add_delete(t, b, r, bucket);
+		goto out;
+	}
+	if (m->len > C360_VALUE_MAX) {
+		bad(r, "VALUE_CONVERTER", "c360.ValueTooLarge", "value of %zu bytes is larger than %u", m->len,
+		    C360_VALUE_MAX);
+		rc = C360_OK;
+		goto out;
+	}
+	struct c360_json_error je;
+	rc = c360_json_parse(m->payload, m->len, NULL, &doc, &je);
+	if (rc == C360_ERR_NOMEM)
+		goto out;
+	if (rc) {
+		char where[160];
+		c360_json_error_str(&je, where, sizeof where);
+		bad(r, "VALUE_CONVERTER", "org.apache.kafka.connect.errors.DataException", "value is not valid JSON: %s",
+		    where);
+		rc = C360_OK;
+		goto out;
+	}
+	c360_json *root = c360_json_doc_root(doc);
+	bool whole = true; /* the stored value is the record value as it came */
+	if (cfg->value_schemas_enable) {
+		if (!c360_json_is_object(root) || !c360_json_get(root, "schema") || !c360_json_get(root, "payload") ||
+		    c360_json_len(root) != 2) {
+			bad(r, "VALUE_CONVERTER", "org.apache.kafka.connect.errors.DataException",
+			    "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not "
+			    "contain additional fields");
+			rc = C360_OK;
+			goto out;
+		}
+		root = c360_json_get(root, "payload");
+		whole = false;
+		if (c360_json_is_null(root)) {
+			c360_json_doc_free(doc);
+			doc = NULL;
+			goto tombstone;
+		}
+	}
+	/* Debezium envelope? (payload of a schema'd value when schemas are
+	 * not enabled, else the value itself) */
+	const c360_json *env = root;
+	if (c360_json_is_object(env) && c360_json_get(env, "schema") && c360_json_is_object(c360_json_get(env, "payload")))
+		env = c360_json_get(env, "payload");
+	const char *op = c360_json_str(c360_json_get(env, "op"), NULL);
+	bool dbz = op && op[0] && !op[1] && strchr("curdt", op[0]) &&
+		   (c360_json_get(env, "after") || c360_json_get(env, "before"));
+
+	if (dbz && op[0] == 't') {
+		r->kind = R_SKIP; /* truncate: not applied to a bucket */
+		rc = C360_OK;
+		goto out;
+	}
+	if (dbz && op[0] == 'd') {
+		if (s->tmpl) {
+			if (cfg->extract_new_record_state)
+				rc = c360_kafka_idtmpl_render(s->tmpl, c360_json_get(env, "before"), 0, &b->keys, reason,
+							      sizeof reason);
+			else
+				rc = c360_kafka_idtmpl_render(s->tmpl, root, C360_IDT_BEFORE, &b->keys, reason,
+							      sizeof reason);
+			if (rc == C360_ERR_NOMEM)
+				goto out;
+			if (rc) {
+				b->keys.len = key_start;
+				bad(r, "TASK_PUT", "c360.InvalidDocumentId", "%s", reason);
+				rc = C360_OK;
+				goto out;
+			}
+		} else {
+			rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+			if (rc == C360_ERR_NOMEM)
+				goto out;
+			if (rc == C360_ERR_NOT_FOUND) {
+				/* the create was stored under its topic/partition/offset:
+				 * no way to find it from the delete */
+				C360_WARN(t->who, "delete at '%s' [%" PRId32 "] offset %" PRId64
+					  " has no usable key: skipped (set couchbase.document.id)",
+					  topic, m->partition, m->offset);
+				r->kind = R_SKIP;
+				rc = C360_OK;
+				goto out;
+			}
+			if (rc) {
+				bad(r, "TASK_PUT", "c360.InvalidDocumentId", "%s", reason);
+				rc = C360_OK;
+				goto out;
+			}
+		}
+		rc = add_delete(t, b, r, bucket);
+		goto out;
+	}
+
+	/* upsert: choose the stored value */
+	c360_json *stored = root;
+	if (dbz && cfg->extract_new_record_state) {
+		stored = c360_json_get(env, "after");
+		whole = false;
+		if (!c360_json_is_object(stored)) {
+			r->kind = R_SKIP;
+			rc = C360_OK;
+			goto out;
+		}
+	}
+	if (s->tmpl) {
+		rc = c360_kafka_idtmpl_render(s->tmpl, stored, 0, &b->keys, reason, sizeof reason);
+		if (rc == C360_ERR_NOMEM)
+			goto out;
+		if (rc) {
+			b->keys.len = key_start;
+			bad(r, "TASK_PUT", "c360.InvalidDocumentId", "%s", reason);
+			rc = C360_OK;
+			goto out;
+		}
+		if (cfg->remove_doc_id) {
+			c360_kafka_idtmpl_remove(s->tmpl, stored, 0);
+			whole = false;
+		}
+	} else {
+		rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+		if (rc == C360_ERR_NOT_FOUND)
+			rc = tpo_id(m, &b->keys);
+		if (rc == C360_ERR_NOMEM)
+			goto out;
+		if (rc) {
+			b->keys.len = key_start;
+			bad(r, "TASK_PUT", "c360.InvalidDocumentId", "%s", reason);
+			rc = C360_OK;
+			goto out;
+		}
+	}
+	size_t idx;
+	struct c360_write *w = batch_add_op(b, &idx);
+	if (!w) {
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	b->key_off[idx] = key_start;
+	w->type = C360_WRITE_UPSERT;
+	w->bucket = bucket;
+	w->expiry = expiry_for(cfg);
+	w->flags = C360_WRITE_TRUSTED_JSON;
+	if (whole) {
+		w->value = m->payload;
+		w->value_len = m->len;
+	} else {
+		size_t n;
+		char *v = c360_json_write_str(stored, C360_JSON_COMPACT, &n);
+		if (!v) {
+			rc = C360_ERR_NOMEM;
+			goto out;
+		}
+		b->vals[idx] = v;
+		w->value = v;
+		w->value_len = n;
+	}
+	r->kind = R_WRITE;
+	r->op = idx;
+	rc = C360_OK;
+out:
+	c360_json_doc_free(doc);
+	if (!rc && r->kind == R_WRITE) {
+		/* a delete's key was appended before add_delete recorded key_off */
+		b->key_off[r->op] = key_start;
+		b->ops[r->op].key_len = b->keys.len - key_start;
+	}
+	return rc;
+}
+
+/* ---- dead letters ---- */
+
+static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct task *t = opaque;
+	if (m->err) {
+		if (!t->dlq_failed)
+			snprintf(t->dlq_err, sizeof t->dlq_err, "%s", rd_kafka_err2str(m->err));
+		t->dlq_failed++;
+	}
+}
+
+static c360_rc dlq_produce(struct task *t, const struct rec *r)
+{
+	const struct c360_kafka_config *cfg = t->s->cfg;
+	const rd_kafka_message_t *m = r->m;
+	rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+	if (!h)
+		return C360_ERR_NOMEM;
+	if (cfg->dlq_context_headers) {
+		char part[16], off[32], task[16];
+		snprintf(part, sizeof part, "%" PRId32, m->partition);
+		snprintf(off, sizeof off, "%" PRId64, m->offset);
+		snprintf(task, sizeof task, "%d", t->id);
+		const char *reason = r->reason ? r->reason : "unknown";
+		rd_kafka_header_add(h, "__connect.errors.topic", -1, rd_kafka_topic_name(m->rkt), -1);
+		rd_kafka_header_add(h, "__connect.errors.partition", -1, part, -1);
+		rd_kafka_header_add(h, "__connect.errors.offset", -1, off, -1);
+		rd_kafka_header_add(h, "__connect.errors.connector.name", -1, cfg->name, -1);
+		rd_kafka_header_add(h, "__connect.errors.task.id", -1, task, -1);
+		rd_kafka_header_add(h, "__connect.errors.stage", -1, r->stage ? r->stage : "TASK_PUT", -1);
+		rd_kafka_header_add(h, "__connect.errors.class.name", -1, "c360.kafka.CouchbaseSink", -1);
+		rd_kafka_header_add(h, "__connect.errors.exception.class.name", -1, r->exc ? r->exc : "c360.Error", -1);
+		rd_kafka_header_add(h, "__connect.errors.exception.message", -1, reason, -1);
+	}
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_producev(
+			t->dlq, RD_KAFKA_V_TOPIC(cfg->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+			RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+		if (!e)
+			return C360_OK; /* the message owns h now */
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			rd_kafka_headers_destroy(h);
+			snprintf(t->dlq_err, sizeof t->dlq_err, "%s", rd_kafka_err2str(e));
+			return C360_ERR_IO;
+		}
+		rd_kafka_poll(t->dlq, 50);
+	}
+}
+
+/* ---- writer thread ---- */
+
+/* Applies one batch: store transaction (retried until retry.timeout), dead
+ * letters (acknowledged), then the offsets store. */
+static void apply(struct task *t, struct batch *b)
+{
+	struct c360_kafka_sink *s = t->s;
+	const struct c360_kafka_config *cfg = s->cfg;
+	for (size_t i = 0; i < b->nops; i++)
+		b->ops[i].key = b->keys.data + b->key_off[i]; /* keys may have moved while growing */
+	if (b->nops) {
+		int64_t start = now_ms(), delay = 50;
+		for (;;) {
+			c360_rc rc = c360_store_write(s->st, b->ops, b->nops);
+			if (rc == C360_OK)
+				break;
+			int64_t spent = now_ms() - start;
+			if (spent >= cfg->retry_timeout_ms || __atomic_load_n(&s->failed, __ATOMIC_SEQ_CST)) {
+				fail(s, "store write failed: %s (after %" PRId64 " ms, couchbase.retry.timeout=%" PRId64
+					" ms); offsets not stored", c360_rc_str(rc), spent, cfg->retry_timeout_ms);
+				return;
+			}
+			C360_WARN(t->who, "store write failed: %s; retrying in %" PRId64 " ms", c360_rc_str(rc), delay);
+			ADD(s, retries, 1);
+			int64_t left = cfg->retry_timeout_ms - spent;
+			usleep((useconds_t)((delay < left ? delay : left) * 1000));
+			delay = delay * 2 > 5000 ? 5000 : delay * 2;
+		}
+		ADD(s, batches, 1);
+	}
+	rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+	bool dlq_sent = false;
+	size_t upto = b->nrecs; /* offsets stored for recs[0..upto) */
+	for (size_t i = 0; i < b->nrecs; i++) {
+		struct rec *r = &b->recs[i];
+		if (r->kind == R_WRITE) {
+			struct c360_write *w = &b->ops[r->op];
+			if (w->rc == C360_OK) {
+				if (w->type == C360_WRITE_DELETE)
+					ADD(s, deleted, 1);
+				else
+					ADD(s, written, 1);
+			} else if (w->type == C360_WRITE_DELETE && w->rc == C360_ERR_NOT_FOUND) {
+				ADD(s, skipped, 1); /* already gone: deletes are idempotent */
+			} else {
+				char msg[200];
+				snprintf(msg, sizeof msg, "store refused document '%.*s': %s", (int)w->key_len, w->key,
+					 c360_rc_str(w->rc));
+				bad(r, "TASK_PUT", "c360.StoreError", "%s", msg);
+			}
+		} else if (r->kind == R_SKIP) {
+			ADD(s, skipped, 1);
+		}
+		if (r->kind == R_BAD) {
+			if (cfg->tolerance == C360_KAFKA_TOLERANCE_NONE) {
+				ADD(s, failed, 1);
+				fail(s, "record '%s' [%" PRId32 "] offset %" PRId64 ": %s (errors.tolerance=none)",
+				     rd_kafka_topic_name(r->m->rkt), r->m->partition, r->m->offset, r->reason);
+				upto = i;
+				break;
+			}
+			if (cfg->log_errors)
+				C360_WARN(t->who, "bad record '%s' [%" PRId32 "] offset %" PRId64 ": %s",
+					  rd_kafka_topic_name(r->m->rkt), r->m->partition, r->m->offset, r->reason);
+			if (t->dlq) {
+				if (dlq_produce(t, r)) {
+					fail(s, "cannot send to dead-letter topic '%s': %s", cfg->dlq_topic, t->dlq_err);
+					upto = i;
+					break;
+				}
+				dlq_sent = true;
+				ADD(s, dead_lettered, 1);
+			} else {
+				ADD(s, failed, 1);
+			}
+		}
+	}
+	if (dlq_sent) {
+		/* dead letters must be acknowledged before their offsets are stored */
+		rd_kafka_resp_err_t e = rd_kafka_flush(t->dlq, 30000);
+		if (e || t->dlq_failed) {
+			fail(s, "dead-letter topic '%s': %s; offsets not stored", cfg->dlq_topic,
+			     t->dlq_failed ? t->dlq_err : rd_kafka_err2str(e));
+			t->dlq_failed = 0;
+			rd_kafka_topic_partition_list_destroy(offs);
+			return;
+		}
+	}
+	for (size_t i = 0; i < upto; i++) {
+		const rd_kafka_message_t *m = b->recs[i].m;
+		rd_kafka_topic_partition_t *p =
+			rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
+		if (!p)
+			p = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition);
+		if (m->offset + 1 > p->offset)
+			p->offset = m->offset + 1;
+	}
+	if (offs->cnt) {
+		rd_kafka_resp_err_t e = rd_kafka_offsets_store(t->rk, offs);
+		if (e && e != RD_KAFKA_RESP_ERR__STATE)
+			C360_WARN(t->who, "cannot store offsets: %s", rd_kafka_err2str(e));
+	}
+	rd_kafka_topic_partition_list_destroy(offs);
+}
+
+static void *writer_main(void *arg)
+{
+	struct task *t = arg;
+	pthread_mutex_lock(&t->mu);
+	for (;;) {
+		while (!t->qhead && !t->writer_quit)
+			pthread_cond_wait(&t->cv, &t->mu);
+		if (!t->qhead && t->writer_quit)
+			break;
+		struct batch *b = t->qhead;
+		t->qhead = b->next;
+		if (!t->qhead)
+			t->qtail = NULL;
+		t->qlen--;
+		t->writer_busy = true;
+		pthread_mutex_unlock(&t->mu);
+		if (!__atomic_load_n(&t->s->failed, __ATOMIC_SEQ_CST))
+			apply(t, b);
+		batch_free(b);
+		pthread_mutex_lock(&t->mu);
+		t->writer_busy = false;
+		pthread_cond_broadcast(&t->cv);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+/* Hands the current batch to the writer (waiting while the queue is full). */
+static void submit(struct task *t)
+{
+	struct batch *b = t->cur;
+	if (!b || !b->nrecs)
+		return;
+	t->cur = NULL;
+	pthread_mutex_lock(&t->mu);
+	while (t->qlen >= QUEUE_DEPTH)
+		pthread_cond_wait(&t->cv, &t->mu);
+	b->next = NULL;
+	if (t->qtail)
+		t->qtail->next = b;
+	else
+		t->qhead = b;
+	t->qtail = b;
+	t->qlen++;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Submits the current batch and waits until the writer applied everything. */
+static void drain(struct task *t)
+{
+	submit(t);
+	pthread_mutex_lock(&t->mu);
+	while (t->qlen || t->writer_busy)
+		pthread_cond_wait(&t->cv, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static bool writer_idle(struct task *t)
+{
+	pthread_mutex_lock(&t->mu);
+	bool idle = !t->qlen && !t->writer_busy;
+	pthread_mutex_unlock(&t->mu);
+	return idle;
+}
+
+/* ---- consumer thread ---- */
+
+static struct part *find_part(struct task *t, const char *topic, int32_t partition)
+{
+	for (int i = 0; i < t->nparts; i++)
+		if (t->parts[i].partition == partition && !strcmp(t->parts[i].topic, topic))
+			return &t->parts[i];
+	return NULL;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+			 void *opaque)
+{
+	struct task *t = opaque;
+	bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		pthread_mutex_lock(&t->s->mu);
+		if (!coop)
+			t->nparts = 0;
+		for (int i = 0; i < parts->cnt && t->nparts < MAX_PARTS; i++) {
+			if (find_part(t, parts->elems[i].topic, parts->elems[i].partition))
+				continue;
+			struct part *p = &t->parts[t->nparts++];
+			snprintf(p->topic, sizeof p->topic, "%s", parts->elems[i].topic);
+			p->partition = parts->elems[i].partition;
+			p->eof = false;
+		}
+		t->assigned_once = true;
+		t->at_end = false;
+		pthread_mutex_unlock(&t->s->mu);
+		C360_INFO(t->who, "assigned %d partition(s)", parts->cnt);
+		if (coop)
+			rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+		else
+			rd_kafka_assign(rk, parts);
+		if (__atomic_load_n(&t->s->paused, __ATOMIC_SEQ_CST))
+			rd_kafka_pause_partitions(rk, parts);
+		t->paused_applied = __atomic_load_n(&t->s->paused, __ATOMIC_SEQ_CST);
+	} else {
+		/* write what was consumed from these partitions and commit it
+		 * before they go to another member */
+		drain(t);
+		if (!__atomic_load_n(&t->s->failed, __ATOMIC_SEQ_CST)) {
+			rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
+			if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+				C360_WARN(t->who, "commit on revoke failed: %s", rd_kafka_err2str(e));
+		}
+		pthread_mutex_lock(&t->s->mu);
+		if (coop) {
+			for (int i = 0; i < parts->cnt; i++) {
+				struct part *p = find_part(t, parts->elems[i].topic, parts->elems[i].partition);
+				if (p)
+					*p = t->parts[--t->nparts];
+			}
+		} else {
+			t->nparts = 0;
+		}
+		pthread_mutex_unlock(&t->s->mu);
+		C360_INFO(t->who, "revoked %d partition(s)", parts->cnt);
+		if (coop)
+			rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+		else
+			rd_kafka_assign(rk, NULL);
+	}
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	struct task *t = rd_kafka_opaque(rk);
+	const char *who = t ? t->who : "kafka";
+	/* a commit racing a rebalance at shutdown: the final commit was made */
+	if (level <= 4 && !(strstr(fac, "COMMITFAIL") && strstr(buf, "rebalance in progress")))
+		C360_WARN(who, "librdkafka %s: %s", fac, buf);
+	else if (level <= 6)
+		C360_INFO(who, "librdkafka %s: %s", fac, buf);
+	else
+		C360_DEBUG(who, "librdkafka %s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct task *t = opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char buf[256];
+		rd_kafka_fatal_error(rk, buf, sizeof buf);
+		fail(t->s, "kafka fatal error: %s", buf);
+		return;
+	}
+	/* transient (brokers down, timeouts): librdkafka retries by itself */
+	C360_WARN(t->who, "kafka: %s", reason);
+}
+
+static void apply_pause(struct task *t)
+{
+	bool want = __atomic_load_n(&t->s->paused, __ATOMIC_SEQ_CST);
+	if (want == t->paused_applied)
+		return;
+	rd_kafka_topic_partition_list_t *a = NULL;
+	if (rd_kafka_assignment(t->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
+		if (want)
+			rd_kafka_pause_partitions(t->rk, a);
+		else
+			rd_kafka_resume_partitions(t->rk, a);
+		rd_kafka_topic_partition_list_destroy(a);
+	}
+	t->paused_applied = want;
+	C360_INFO(t->who, "%s", want ? "paused" : "resumed");
+}
+
+static void *consumer_main(void *arg)
+{
+	struct task *t = arg;
+	struct c360_kafka_sink *s = t->s;
+	const struct c360_kafka_config *cfg = s->cfg;
+	while (!__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
+		apply_pause(t);
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, t->cur && t->cur->nrecs ? 5 : 100);
+		if (m && m->err) {
+			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+				pthread_mutex_lock(&s->mu);
+				struct part *p = find_part(t, rd_kafka_topic_name(m->rkt), m->partition);
+				if (p)
+					p->eof = true;
+				pthread_mutex_unlock(&s->mu);
+			} else if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+				   m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+				C360_WARN(t->who, "topic '%s' does not exist (yet)",
+					  m->rkt ? rd_kafka_topic_name(m->rkt) : "?");
+			} else {
+				C360_WARN(t->who, "consume: %s", rd_kafka_message_errstr(m));
+			}
+			rd_kafka_message_destroy(m);
+			m = NULL;
+		}
+		if (m) {
+			ADD(s, records_in, 1);
+			pthread_mutex_lock(&s->mu);
+			struct part *p = find_part(t, rd_kafka_topic_name(m->rkt), m->partition);
+			if (p)
+				p->eof = false;
+			t->at_end = false;
+			pthread_mutex_unlock(&s->mu);
+			if (!t->cur && !(t->cur = batch_new())) {
+				rd_kafka_message_destroy(m);
+				fail(s, "out of memory");
+				break;
+			}
+			struct rec *r = batch_add_rec(t->cur, m);
+			if (!r) {
+				rd_kafka_message_destroy(m);
+				fail(s, "out of memory");
+				break;
+			}
+			if (build(t, t->cur, r)) {
+				fail(s, "out of memory");
+				break;
+			}
+			if (r->kind == R_BAD && cfg->tolerance == C360_KAFKA_TOLERANCE_NONE) {
+				/* write everything before it, then stop at it */
+				submit(t);
+				break;
+			}
+			if (t->cur->nrecs >= (size_t)cfg->batch_size)
+				submit(t);
+		} else if (t->cur && t->cur->nrecs && now_ms() - t->cur->first_ms >= cfg->batch_wait_ms) {
+			submit(t);
+		} else if (t->cur && t->cur->nrecs && !m) {
+			submit(t); /* nothing more right now: do not hold records back */
+		}
+		if (s->opts.exit_at_end) {
+			bool end = t->assigned_once && (!t->cur || !t->cur->nrecs) && writer_idle(t);
+			pthread_mutex_lock(&s->mu);
+			for (int i = 0; end && i < t->nparts; i++)
+				end = t->parts[i].eof;
+			t->at_end = end;
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	/* drain: write what was consumed, then commit */
+	if (!__atomic_load_n(&s->failed, __ATOMIC_SEQ_CST))
+		drain(t);
+	else {
+		drain(t); /* the writer discards batches once failed */
+	}
+	if (!__atomic_load_n(&s->failed, __ATOMIC_SEQ_CST)) {
+		rd_kafka_resp_err_t e = rd_kafka_commit(t->rk, NULL, 0);
+		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			C360_WARN(t->who, "final commit failed: %s", rd_kafka_err2str(e));
+	} else {
+		/* commit what was stored before the failure */
+		rd_kafka_commit(t->rk, NULL, 0);
+	}
+	rd_kafka_consumer_close(t->rk);
+	pthread_mutex_lock(&t->mu);
+	t->writer_quit = true;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	pthread_mutex_lock(&s->mu);
+	t->done = true;
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+/* Settings for the dead-letter producer: connection and security only. */
+static bool producer_setting(const char *k)
+{
+	static const char *const ok[] = {"bootstrap.servers", "security.protocol", "sasl.", "ssl.", "client.id",
+					 "socket.", "broker.address.family", "api.version.",
+					 "enable.ssl.certificate.verification", "metadata.", "topic.metadata.",
+					 "reconnect.", "debug", NULL};
+	for (const char *const *p = ok; *p; p++) {
+		size_t n = strlen(*p);
+		if ((*p)[n - 1] == '.' ? !strncmp(k, *p, n) : !strcmp(k, *p))
+			return true;
+	}
+	return false;
+}
+
+static c360_rc make_consumer(struct task *t, char *err, size_t errlen)
+{
+	const struct c360_kafka_config *cfg = t->s->cfg;
+	char e[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	if (!conf)
+		return C360_ERR_NOMEM;
+	/* defaults a sink needs; the user's passthrough settings come after */
+	const char *defaults[][2] = {
+		{"auto.offset.reset", "earliest"}, /* Kafka Connect sinks start at the beginning */
+		{"enable.partition.eof", "true"},
+		{"fetch.wait.max.ms", "50"},
+		{"queued.min.messages", "20000"},
+		{"log.connection.close", "false"},
+	};
+	for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+		rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], e, sizeof e);
+	for (int i = 0; i < cfg->nrdkafka; i++) {
+		if (rd_kafka_conf_set(conf, cfg->rdkafka[i].key, cfg->rdkafka[i].value, e, sizeof e)) {
+			seterr(err, errlen, "config key '%s': %s", cfg->rdkafka[i].key, e);
+			rd_kafka_conf_destroy(conf);
+			return C360_ERR_INVALID;
+		}
+	}
+	rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", e, sizeof e);
+	char cid[C360_KAFKA_NAME_MAX + 32];
+	snprintf(cid, sizeof cid, "c360-%s-%d", cfg->name, t->id);
+	if (!c360_kafka_config_rdkafka(cfg, "client.id"))
+		rd_kafka_conf_set(conf, "client.id", cid, e, sizeof e);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_opaque(conf, t);
+	t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+	if (!t->rk) {
+		seterr(err, errlen, "cannot create consumer: %s", e);
+		return C360_ERR_INVALID;
+	}
+	rd_kafka_poll_set_consumer(t->rk);
+
+	if (cfg->dlq_topic) {
+		rd_kafka_conf_t *pc = rd_kafka_conf_new();
+		for (int i = 0; i < cfg->nrdkafka; i++)
+			if (producer_setting(cfg->rdkafka[i].key))
+				rd_kafka_conf_set(pc, cfg->rdkafka[i].key, cfg->rdkafka[i].value, e, sizeof e);
+		rd_kafka_conf_set(pc, "acks", "all", e, sizeof e);
+		rd_kafka_conf_set(pc, "linger.ms", "5", e, sizeof e);
+		rd_kafka_conf_set(pc, "log.connection.close", "false", e, sizeof e);
+		rd_kafka_conf_set_dr_msg_cb(pc, dlq_dr);
+		rd_kafka_conf_set_log_cb(pc, log_cb);
+		rd_kafka_conf_set_opaque(pc, t);
+		t->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pc, e, sizeof e);
+		if (!t->dlq) {
+			seterr(err, errlen, "cannot create dead-letter producer: %s", e);
+			return C360_ERR_INVALID;
+		}
+	}
+	return C360_OK;
+}
+
+c360_rc c360_kafka_sink_new(c360_store *st, const struct c360_kafka_config *cfg,
+			    const struct c360_kafka_sink_opts *opts, c360_kafka_sink **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	struct c360_kafka_sink *s = calloc(1, sizeof *s);
+	if (!s)
+		return C360_ERR_NOMEM;
+	s->st = st;
+	s->cfg = cfg;
+	if (opts)
+		s->opts = *opts;
+	s->paused = cfg->paused;
+	pthread_mutex_init(&s->mu, NULL);
+	snprintf(s->who, sizeof s->who, "kafka:%s", cfg->name);
+	s->ntasks = cfg->tasks_max < 1 ? 1 : cfg->tasks_max > MAX_TASKS ? MAX_TASKS : cfg->tasks_max;
+	for (int i = 0; i < s->ntasks; i++) {
+		struct task *t = &s->tasks[i];
+		t->s = s;
+		t->id = i;
+		snprintf(t->who, sizeof t->who, "kafka:%s", cfg->name);
+		pthread_mutex_init(&t->mu, NULL);
+		pthread_cond_init(&t->cv, NULL);
+	}
+	c360_rc rc = C360_OK;
+	if (cfg->doc_id) {
+		char e[256];
+		rc = c360_kafka_idtmpl_compile(cfg->doc_id, &s->tmpl, e, sizeof e);
+		if (rc) {
+			seterr(err, errlen, "config key 'couchbase.document.id': %s", e);
+			goto out;
+		}
+	}
+	rc = c360_store_bucket_ensure(st, cfg->bucket, 0);
+	for (int i = 0; !rc && i < cfg->ntopic_bucket; i++)
+		if (cfg->topic_bucket[i].value[0])
+			rc = c360_store_bucket_ensure(st, cfg->topic_bucket[i].value, 0);
+	if (rc) {
+		seterr(err, errlen, "cannot create bucket '%s': %s", cfg->bucket, c360_rc_str(rc));
+		goto out;
+	}
+	for (int i = 0; i < s->ntasks; i++)
+		if ((rc = make_consumer(&s->tasks[i], err, errlen)))
+			goto out;
+	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(cfg->ntopics + 1);
+	if (cfg->topics_regex) {
+		char re[1100];
+		snprintf(re, sizeof re, "%s%s", cfg->topics_regex[0] == '^' ? "" : "^", cfg->topics_regex);
+		rd_kafka_topic_partition_list_add(topics, re, RD_KAFKA_PARTITION_UA);
+	}
+	for (int i = 0; i < cfg->ntopics; i++)
+		rd_kafka_topic_partition_list_add(topics, cfg->topics[i], RD_KAFKA_PARTITION_UA);
+	for (int i = 0; !rc && i < s->ntasks; i++) {
+		rd_kafka_resp_err_t e = rd_kafka_subscribe(s->tasks[i].rk, topics);
+		if (e) {
+			seterr(err, errlen, "cannot subscribe: %s", rd_kafka_err2str(e));
+			rc = C360_ERR_INVALID;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(topics);
+out:
+	if (rc) {
+		c360_kafka_sink_free(s);
+		return rc;
+	}
+	*out = s;
+	return C360_OK;
+}
+
+c360_rc c360_kafka_sink_start(c360_kafka_sink *s, char *err, size_t errlen)
+{
+	for (int i = 0; i < s->ntasks; i++) {
+		struct task *t = &s->tasks[i];
+		if (pthread_create(&t->writer, NULL, writer_main, t)) {
+			seterr(err, errlen, "cannot start writer thread: %s", strerror(errno));
+			c360_kafka_sink_stop(s);
+			return C360_ERR_INTERNAL;
+		}
+		t->writer_started = true;
+		if (pthread_create(&t->consumer, NULL, consumer_main, t)) {
+			seterr(err, errlen, "cannot start consumer thread: %s", strerror(errno));
+			c360_kafka_sink_stop(s);
+			return C360_ERR_INTERNAL;
+		}
+		t->consumer_started = true;
+	}
+	s->started = 1;
+	C360_INFO(s->who, "started: %d task(s), bucket '%s'", s->ntasks, s->cfg->bucket);
+	return C360_OK;
+}
+
+void c360_kafka_sink_stop(c360_kafka_sink *s)
+{
+	if (s)
+		__atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
+}
+
+void c360_kafka_sink_pause(c360_kafka_sink *s, bool pause)
+{
+	__atomic_store_n(&s->paused, pause ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
+static bool all_done(struct c360_kafka_sink *s)
+{
+	pthread_mutex_lock(&s->mu);
+	bool done = true;
+	for (int i = 0; i < s->ntasks; i++)
+		done = done && (!s->tasks[i].consumer_started || s->tasks[i].done);
+	pthread_mutex_unlock(&s->mu);
+	return done;
+}
+
+/* exit_at_end: every task has had its assignment, at least one partition
+ * is assigned, and every assigned partition is at its end with nothing in
+ * flight. */
+static bool all_at_end(struct c360_kafka_sink *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int nparts = 0;
+	bool end = true;
+	for (int i = 0; i < s->ntasks; i++) {
+		end = end && s->tasks[i].at_end;
+		nparts += s->tasks[i].nparts;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return end && nparts > 0;
+}
+
+static void join_all(struct c360_kafka_sink *s)
+{
+	for (int i = 0; i < s->ntasks; i++) {
+		struct task *t = &s->tasks[i];
+		if (t->consumer_started) {
+			pthread_join(t->consumer, NULL);
+			t->consumer_started = false;
+		}
+		if (t->writer_started) {
+			pthread_mutex_lock(&t->mu);
+			t->writer_quit = true;
+			pthread_cond_broadcast(&t->cv);
+			pthread_mutex_unlock(&t->mu);
+			pthread_join(t->writer, NULL);
+			t->writer_started = false;
+		}
+	}
+}
+
+c360_rc c360_kafka_sink_wait(c360_kafka_sink *s, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	while (!all_done(s)) {
+		if (s->opts.exit_at_end && !__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST) && all_at_end(s)) {
+			C360_INFO(s->who, "every partition is at its end: stopping");
+			c360_kafka_sink_stop(s);
+		}
+		if (now_ms() >= deadline)
+			return C360_ERR_TIMEOUT;
+		usleep(20000);
+	}
+	join_all(s);
+	return __atomic_load_n(&s->failed, __ATOMIC_SEQ_CST) ? C360_ERR_IO : C360_OK;
+}
+
+enum c360_kafka_sink_state c360_kafka_sink_state(c360_kafka_sink *s)
+{
+	if (__atomic_load_n(&s->failed, __ATOMIC_SEQ_CST))
+		return C360_KAFKA_SINK_FAILED;
+	if (!s->started)
+		return C360_KAFKA_SINK_CREATED;
+	if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST))
+		return C360_KAFKA_SINK_STOPPED;
+	return __atomic_load_n(&s->paused, __ATOMIC_SEQ_CST) ? C360_KAFKA_SINK_PAUSED : C360_KAFKA_SINK_RUNNING;
+}
+
+void c360_kafka_sink_error(c360_kafka_sink *s, char *buf, size_t len)
+{
+	pthread_mutex_lock(&s->mu);
+	snprintf(buf, len, "%s", s->error);
+	pthread_mutex_unlock(&s->mu);
+}
+
+#define LOAD(f) out->f = __atomic_load_n(&src->f, __ATOMIC_RELAXED)
+static void load_metrics(const struct c360_kafka_metrics *src, struct c360_kafka_metrics *out)
+{
+	LOAD(records_in);
+	LOAD(written);
+	LOAD(deleted);
+	LOAD(dead_lettered);
+	LOAD(failed);
+	LOAD(skipped);
+	LOAD(batches);
+	LOAD(retries);
+}
+
+void c360_kafka_sink_metrics(c360_kafka_sink *s, struct c360_kafka_metrics *out)
+{
+	load_metrics(&s->m, out);
+}
+
+void c360_kafka_metrics_total(struct c360_kafka_metrics *out)
+{
+	load_metrics(&g_total, out);
+}
+
+const struct c360_kafka_config *c360_kafka_sink_config(const c360_kafka_sink *s)
+{
+	return s->cfg;
+}
+
+void c360_kafka_sink_free(c360_kafka_sink *s)
+{
+	if (!s)
+		return;
+	c360_kafka_sink_stop(s);
+	join_all(s);
+	for (int i = 0; i < s->ntasks; i++) {
+		struct task *t = &s->tasks[i];
+		batch_free(t->cur);
+		while (t->qhead) {
+			struct batch *b = t->qhead;
+			t->qhead = b->next;
+			batch_free(b);
+		}
+		if (t->rk)
+			rd_kafka_destroy(t->rk);
+		if (t->dlq) {
+			rd_kafka_flush(t->dlq, 5000);
+			rd_kafka_destroy(t->dlq);
+		}
+		pthread_mutex_destroy(&t->mu);
+		pthread_cond_destroy(&t->cv);
+	}
+	c360_kafka_idtmpl_free(s->tmpl);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

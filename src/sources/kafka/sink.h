@@ -1,0 +1,87 @@
+/* The Kafka sink: a librdkafka consumer group writing Debezium change
+ * events (or any JSON) into a store bucket, at least once.
+ *
+ * Delivery: enable.auto.offset.store=false; each task (tasks.max consumer
+ * threads in one group) parses records into batches on its consumer
+ * thread while its writer thread applies the previous batch in one store
+ * transaction; only after that transaction committed (and dead letters of
+ * the batch were acknowledged by the brokers) are the batch's offsets
+ * stored, and auto-commit or the commit on revoke/close sends them. Order
+ * per key within a partition is kept (batches are applied in order, one
+ * writer per task, ops in record order). Bad records (not JSON, no id) go
+ * to the dead-letter topic with __connect.errors.* headers when
+ * errors.tolerance=all, else the sink stops before that record. A failed
+ * store write is retried with backoff until couchbase.retry.timeout, then
+ * the sink stops without storing the offsets.
+ *
+ * Threads: every function may be called from any thread;
+ * c360_kafka_sink_stop() is async-signal-safe. */
+#ifndef C360_SOURCES_KAFKA_SINK_H
+#define C360_SOURCES_KAFKA_SINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/rc.h"
+#include "sources/kafka/kconfig.h"
+#include "store/store.h"
+
+typedef struct c360_kafka_sink c360_kafka_sink;
+
+struct c360_kafka_metrics {
+	uint64_t records_in;     /* records consumed (tombstones included) */
+	uint64_t written;        /* documents upserted */
+	uint64_t deleted;        /* documents deleted (d events and tombstones that found one) */
+	uint64_t dead_lettered;  /* records sent to the dead-letter topic */
+	uint64_t failed;         /* bad records skipped without a dead-letter topic, or that stopped the sink */
+	uint64_t skipped;        /* ignored on purpose: tombstones after a delete, truncates, deletes without id */
+	uint64_t batches;        /* store transactions */
+	uint64_t retries;        /* store write retries */
+};
+
+enum c360_kafka_sink_state {
+	C360_KAFKA_SINK_CREATED = 0,
+	C360_KAFKA_SINK_RUNNING,
+	C360_KAFKA_SINK_PAUSED,
+	C360_KAFKA_SINK_STOPPED, /* stopped by request, or reached the end with exit_at_end */
+	C360_KAFKA_SINK_FAILED,  /* stopped by an error (c360_kafka_sink_error) */
+};
+/* "UNASSIGNED", "RUNNING", "PAUSED", "STOPPED", "FAILED" (Kafka Connect's words) */
+const char *c360_kafka_sink_state_str(enum c360_kafka_sink_state s);
+
+struct c360_kafka_sink_opts {
+	bool exit_at_end; /* stop once every assigned partition reached its end and all before it is durable */
+};
+
+/* Validates cfg (templates, librdkafka settings: errors name the key),
+ * ensures the target buckets, and creates the consumers (subscribed, not
+ * yet polling). cfg and st are borrowed until c360_kafka_sink_free().
+ * opts may be NULL. */
+c360_rc c360_kafka_sink_new(c360_store *st, const struct c360_kafka_config *cfg,
+			    const struct c360_kafka_sink_opts *opts, c360_kafka_sink **out, char *err,
+			    size_t errlen);
+/* Starts the task threads. */
+c360_rc c360_kafka_sink_start(c360_kafka_sink *s, char *err, size_t errlen);
+/* Asks the tasks to drain (write what was consumed, commit) and stop. */
+void c360_kafka_sink_stop(c360_kafka_sink *s);
+/* Waits up to timeout_ms (<0 = forever) for every task to finish (end
+ * reached with exit_at_end, stop, or a fatal error). Returns C360_OK when
+ * finished cleanly, C360_ERR_TIMEOUT if still running, or the error that
+ * stopped the sink. */
+c360_rc c360_kafka_sink_wait(c360_kafka_sink *s, int timeout_ms);
+/* Pauses or resumes consumption (assigned partitions are paused in
+ * librdkafka; the group membership stays). */
+void c360_kafka_sink_pause(c360_kafka_sink *s, bool pause);
+enum c360_kafka_sink_state c360_kafka_sink_state(c360_kafka_sink *s);
+/* The error that stopped the sink ("" if none); copied into buf. */
+void c360_kafka_sink_error(c360_kafka_sink *s, char *buf, size_t len);
+/* A snapshot of this sink's counters. */
+void c360_kafka_sink_metrics(c360_kafka_sink *s, struct c360_kafka_metrics *out);
+/* Counters summed over every sink of the process since start (for
+ * /metrics and the dashboard). */
+void c360_kafka_metrics_total(struct c360_kafka_metrics *out);
+const struct c360_kafka_config *c360_kafka_sink_config(const c360_kafka_sink *s);
+/* Stops (draining and committing) and frees. Accepts NULL. */
+void c360_kafka_sink_free(c360_kafka_sink *s);
+
+#endif
