@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes N staging documents as "KEY<TAB>JSON" lines: home-delivery Debezium
-envelopes (the fixture's shape, with schema) and loyalty rows, mixed, for
-about N/2 customers (most appear in both systems).
+envelopes (the fixture's shape, with schema) and loyalty rows, alternating, for
+N/2 customers who each appear in both systems (loyalty rows in shuffled order).
    gen.py N FIXTURE.json > staging.tsv"""
 import json, random, sys
 
@@ -12,8 +12,12 @@ first = ["Matthew", "Gia", "Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "S
 last = ["Groves", "Kutch", "Smith", "Jones", "Brown", "Garcia", "Miller", "Davis", "Lopez", "Wilson"]
 customers = max(1, n // 2)
 out = sys.stdout
+# every customer has one home-delivery envelope and (mostly) one loyalty row,
+# so no staging key repeats (a repeated key would be deduplicated by the feed)
+order = list(range(customers))
+rnd.shuffle(order)
 for i in range(n):
-    c = rnd.randrange(customers)
+    c = i // 2 if i % 2 == 0 else order[(i // 2) % customers]
     fn, ln = first[c % 10], last[(c // 10) % 10]
     email = "%s.%s.%d@example.com" % (fn.lower(), ln.lower(), c)
     if i % 2 == 0:

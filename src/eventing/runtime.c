@@ -72,6 +72,11 @@ struct c360_fn_run {
 	int pending;       /* workers still busy with the batch */
 	bool quit;
 	struct seqset own;
+	pthread_mutex_t ov_mu;
+	struct ov *ov[4096];
+	size_t ov_n;
+	uint64_t prov_cas;
+	uint64_t writes, conflicts;
 	FILE *applog;
 	char applog_path[4096];
 	pthread_mutex_t log_mu;
@@ -173,24 +178,278 @@ static bool seqset_take(struct seqset *s, uint64_t v)
 
 /* ---- the interface handler kinds call ---- */
 
+/* ---- write-behind: a batch's writes, committed in one transaction ----
+ *
+ * Handler writes go to an overlay shared by the function's workers (under
+ * r->ov_mu) and reads look there first, so handlers read their own writes and
+ * CAS checks see every write of the batch. After the batch the loop commits
+ * every changed key in one c360_store_write(), before the checkpoint may move
+ * past the batch: a crash replays the batch (at-least-once) and never loses an
+ * acknowledged change. Keys read from the store keep their store CAS as the
+ * base: the commit replaces with that CAS, so an outside writer's change in
+ * between is detected (logged and counted as a conflict, the outside change
+ * wins). CAS values handed out inside a batch are provisional. */
+
+#define OV_BUCKETS 4096
+
+struct ov {
+	struct ov *next;
+	char *bucket;
+	char *key;
+	size_t key_len;
+	char *value;       /* NULL = deleted */
+	size_t value_len;
+	uint64_t cas;      /* provisional CAS seen by handlers */
+	uint64_t base_cas; /* CAS in the store when first read (0 = absent) */
+	uint32_t expiry;
+	unsigned flags;
+	bool dirty;
+	bool allow_rec;
+};
+
+static uint64_t key_hash(const char *k, size_t n);
+
+static size_t ov_slot(const char *bucket, const char *key, size_t klen)
+{
+	return (size_t)((key_hash(key, klen) ^ key_hash(bucket, strlen(bucket))) % OV_BUCKETS);
+}
+
+static struct ov *ov_find(struct c360_fn_run *r, const char *bucket, const char *key, size_t klen)
+{
+	for (struct ov *o = r->ov[ov_slot(bucket, key, klen)]; o; o = o->next)
+		if (o->key_len == klen && !memcmp(o->key, key, klen) && !strcmp(o->bucket, bucket))
+			return o;
+	return NULL;
+}
+
+/* Finds or loads the entry for bucket/key (reading the store once). Called
+ * with r->ov_mu held; drops it while reading the store. */
+static c360_rc ov_load(struct c360_fn_run *r, const char *bucket, const char *key, size_t klen, struct ov **out)
+{
+	struct ov *o = ov_find(r, bucket, key, klen);
+	if (o) {
+		*out = o;
+		return C360_OK;
+	}
+	/* read the store without holding the overlay lock (other workers go on);
+	 * if another worker loaded the key meanwhile, its entry wins */
+	struct c360_doc d = {0};
+	pthread_mutex_unlock(&r->ov_mu);
+	c360_rc rc = c360_store_get(r->st, bucket, key, klen, &d);
+	pthread_mutex_lock(&r->ov_mu);
+	if ((o = ov_find(r, bucket, key, klen))) {
+		c360_doc_release(&d);
+		*out = o;
+		return C360_OK;
+	}
+	if (rc && rc != C360_ERR_NOT_FOUND)
+		return rc;
+	o = calloc(1, sizeof *o);
+	if (!o || !(o->bucket = strdup(bucket)) || !(o->key = malloc(klen + 1))) {
+		if (o)
+			free(o->bucket);
+		free(o);
+		c360_doc_release(&d);
+		return C360_ERR_NOMEM;
+	}
+	memcpy(o->key, key, klen);
+	o->key[klen] = 0;
+	o->key_len = klen;
+	if (!rc) {
+		o->value = d.value; /* takes the store's buffer */
+		o->value_len = d.value_len;
+		d.value = NULL;
+		o->cas = o->base_cas = d.cas;
+		o->expiry = d.expiry;
+	}
+	c360_doc_release(&d);
+	size_t slot = ov_slot(bucket, key, klen);
+	o->next = r->ov[slot];
+	r->ov[slot] = o;
+	r->ov_n++;
+	*out = o;
+	return C360_OK;
+}
+
+static void ov_clear(struct c360_fn_run *r)
+{
+	for (size_t i = 0; i < OV_BUCKETS && r->ov_n; i++) {
+		struct ov *o = r->ov[i];
+		while (o) {
+			struct ov *nx = o->next;
+			free(o->bucket);
+			free(o->key);
+			free(o->value);
+			free(o);
+			o = nx;
+			r->ov_n--;
+		}
+		r->ov[i] = NULL;
+	}
+	r->ov_n = 0;
+}
+
+static c360_rc ov_apply(struct c360_fn_run *r, struct c360_write *w, bool allow_rec)
+{
+	struct ov *o;
+	c360_rc rc = ov_load(r, w->bucket, w->key, w->key_len, &o);
+	if (rc)
+		return rc;
+	bool present = o->value != NULL;
+	switch (w->type) {
+	case C360_WRITE_INSERT:
+		if (present)
+			return C360_ERR_EXISTS;
+		break;
+	case C360_WRITE_REPLACE:
+	case C360_WRITE_DELETE:
+	case C360_WRITE_TOUCH:
+		if (!present)
+			return C360_ERR_NOT_FOUND;
+		if (w->cas && w->cas != o->cas)
+			return C360_ERR_CAS;
+		break;
+	default:
+		break;
+	}
+	if (w->type == C360_WRITE_DELETE) {
+		free(o->value);
+		o->value = NULL;
+		o->value_len = 0;
+	} else if (w->type == C360_WRITE_TOUCH) {
+		o->expiry = w->expiry;
+	} else {
+		if (w->value_len > C360_VALUE_MAX)
+			return C360_ERR_TOO_BIG;
+		char *v = malloc(w->value_len + 1);
+		if (!v)
+			return C360_ERR_NOMEM;
+		memcpy(v, w->value, w->value_len);
+		v[w->value_len] = 0;
+		free(o->value);
+		o->value = v;
+		o->value_len = w->value_len;
+		if (!(w->flags & C360_WRITE_KEEP_EXPIRY))
+			o->expiry = w->expiry;
+		o->flags = w->flags & C360_WRITE_TRUSTED_JSON;
+	}
+	o->dirty = true;
+	o->allow_rec = o->allow_rec || allow_rec;
+	o->cas = ++r->prov_cas;
+	w->new_cas = o->cas;
+	return C360_OK;
+}
+
 c360_rc c360_fn_write(struct c360_fn_env *env, struct c360_write *ops, size_t n, bool allow_recursion)
 {
 	struct c360_fn_run *r = env->rt;
-	c360_rc rc = c360_store_write(env->store, ops, n);
-	if (rc || !r || allow_recursion || env->def->self_recursion)
-		return rc;
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; i < n; i++)
-		if (!ops[i].rc && ops[i].seqno && !strcmp(ops[i].bucket, env->def->source_bucket))
-			seqset_add(&r->own, ops[i].seqno);
-	pthread_mutex_unlock(&r->mu);
-	return rc;
+	if (!r)
+		return c360_store_write(env->store, ops, n);
+	pthread_mutex_lock(&r->ov_mu);
+	for (size_t i = 0; i < n; i++) {
+		ops[i].rc = ov_apply(r, &ops[i], allow_recursion);
+		ops[i].seqno = 0;
+		if (!ops[i].rc)
+			r->writes++;
+	}
+	pthread_mutex_unlock(&r->ov_mu);
+	return C360_OK;
 }
 
 c360_rc c360_fn_get(struct c360_fn_env *env, const char *bucket, const char *key, size_t key_len,
 		    struct c360_doc *out)
 {
-	return c360_store_get(env->store, bucket, key, key_len, out);
+	struct c360_fn_run *r = env->rt;
+	if (!r)
+		return c360_store_get(env->store, bucket, key, key_len, out);
+	pthread_mutex_lock(&r->ov_mu);
+	struct ov *o;
+	c360_rc rc = ov_load(r, bucket, key, key_len, &o);
+	if (!rc && !o->value)
+		rc = C360_ERR_NOT_FOUND;
+	if (!rc) {
+		memset(out, 0, sizeof *out);
+		out->key = malloc(key_len + 1);
+		out->value = malloc(o->value_len + 1);
+		if (!out->key || !out->value) {
+			free(out->key);
+			free(out->value);
+			memset(out, 0, sizeof *out);
+			rc = C360_ERR_NOMEM;
+		} else {
+			memcpy(out->key, key, key_len);
+			out->key[key_len] = 0;
+			out->key_len = key_len;
+			memcpy(out->value, o->value, o->value_len + 1);
+			out->value_len = o->value_len;
+			out->cas = o->cas;
+			out->expiry = o->expiry;
+		}
+	}
+	pthread_mutex_unlock(&r->ov_mu);
+	return rc;
+}
+
+/* Commits the overlay's changed keys in one transaction (loop thread, workers idle). */
+static c360_rc ov_flush(struct c360_fn_run *r)
+{
+	size_t n = 0, i = 0;
+	c360_rc rc = C360_OK;
+	for (size_t s = 0; s < OV_BUCKETS; s++)
+		for (struct ov *o = r->ov[s]; o; o = o->next)
+			n += o->dirty;
+	if (!n) {
+		ov_clear(r);
+		return C360_OK;
+	}
+	struct c360_write *ops = calloc(n, sizeof *ops);
+	struct ov **who = calloc(n, sizeof *who);
+	if (!ops || !who) {
+		free(ops);
+		free(who);
+		return C360_ERR_NOMEM;
+	}
+	for (size_t s = 0; s < OV_BUCKETS; s++)
+		for (struct ov *o = r->ov[s]; o; o = o->next) {
+			if (!o->dirty)
+				continue;
+			struct c360_write *w = &ops[i];
+			who[i++] = o;
+			w->bucket = o->bucket;
+			w->key = o->key;
+			w->key_len = o->key_len;
+			w->cas = o->base_cas;
+			if (!o->value) {
+				w->type = C360_WRITE_DELETE;
+			} else {
+				w->type = o->base_cas ? C360_WRITE_REPLACE : C360_WRITE_INSERT;
+				w->value = o->value;
+				w->value_len = o->value_len;
+				w->expiry = o->expiry;
+				w->flags = o->flags;
+			}
+		}
+	rc = c360_store_write(r->st, ops, n);
+	if (!rc) {
+		for (i = 0; i < n; i++) {
+			struct c360_write *w = &ops[i];
+			if (w->rc == C360_ERR_NOT_FOUND && w->type == C360_WRITE_DELETE && !who[i]->base_cas)
+				continue; /* created and deleted within the batch */
+			if (w->rc) {
+				r->conflicts++;
+				C360_WARN(r->who, "write of '%s' in '%s' lost to a concurrent change: %s", who[i]->key,
+					  who[i]->bucket, c360_rc_str(w->rc));
+				continue;
+			}
+			if (!who[i]->allow_rec && !r->def.self_recursion && w->seqno &&
+			    !strcmp(w->bucket, r->def.source_bucket))
+				seqset_add(&r->own, w->seqno);
+		}
+	}
+	free(ops);
+	free(who);
+	ov_clear(r);
+	return rc;
 }
 
 static const char *lvname(enum c360_log_level l)
@@ -351,10 +610,11 @@ static c360_rc write_doc(struct c360_fn_run *r, const char *state, bool stats_on
 		",\"on_update_failure\":%" PRIu64 ",\"on_delete_success\":%" PRIu64 ",\"on_delete_failure\":%" PRIu64
 		",\"timeout_count\":%" PRIu64 ",\"failures\":%" PRIu64 ",\"dcp_mutation\":%" PRIu64
 		",\"dcp_deletion\":%" PRIu64 ",\"dcp_expiration\":%" PRIu64 ",\"dcp_suppressed\":%" PRIu64
-		",\"checkpoints\":%" PRIu64 ",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 "",
+		",\"checkpoints\":%" PRIu64 ",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
+		",\"kv_writes\":%" PRIu64 ",\"write_conflicts\":%" PRIu64,
 		r->def.name, r->seqno, wall_ms(), state, s.processed, s.on_update_success, s.on_update_failure,
 		s.on_delete_success, s.on_delete_failure, s.timeouts, s.failures, s.dcp_mutation, s.dcp_deletion,
-		s.dcp_expiration, s.suppressed, s.checkpoints, s.p50_us, s.p99_us);
+		s.dcp_expiration, s.suppressed, s.checkpoints, s.p50_us, s.p99_us, r->writes, r->conflicts);
 	if (!rc && r->kind->stats && r->nworkers > 0 && r->w[0].inst) {
 		size_t mark = b.len;
 		rc = c360_buf_putc(&b, ',');
@@ -451,6 +711,8 @@ void c360_fn_run_free(c360_fn_run *r)
 	free(r->own.v);
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->log_mu);
+	ov_clear(r);
+	pthread_mutex_destroy(&r->ov_mu);
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->done_cv);
 	c360_fn_def_release(&r->def);
@@ -501,6 +763,7 @@ c360_rc c360_fn_run_new(c360_store *st, const struct c360_fn_def *def, uint64_t 
 		return C360_ERR_NOMEM;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->log_mu, NULL);
+	pthread_mutex_init(&r->ov_mu, NULL);
 	pthread_cond_init(&r->work_cv, NULL);
 	pthread_cond_init(&r->done_cv, NULL);
 	r->st = st;
@@ -533,6 +796,7 @@ c360_rc c360_fn_run_new(c360_store *st, const struct c360_fn_def *def, uint64_t 
 	}
 	load_checkpoint(r, boundary);
 	r->ck_time = mono_ms();
+	r->prov_cas = (uint64_t)wall_ms() << 20; /* provisional CAS values, unlike the store's */
 	r->nworkers = def->worker_count > 0 ? def->worker_count : 1;
 	r->w = calloc((size_t)r->nworkers, sizeof *r->w);
 	if (!r->w) {
@@ -568,6 +832,7 @@ fail:
 struct batch {
 	struct ev *ev;
 	size_t n;
+	uint64_t last;
 	bool nomem;
 };
 
@@ -617,6 +882,7 @@ static uint64_t key_hash(const char *k, size_t n)
 static void run_batch(struct c360_fn_run *r, struct batch *b)
 {
 	int busy = 0;
+	b->last = b->ev[b->n - 1].seqno;
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < b->n; i++) {
 		struct ev *e = &b->ev[i];
@@ -715,8 +981,14 @@ c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_whe
 		size_t got = b.n;
 		if (got) {
 			run_batch(r, &b);
-			r->seqno = b.ev[b.n - 1].seqno;
 			free_batch(&b);
+			rc = ov_flush(r);
+			if (rc) {
+				C360_ERROR(r->who, "cannot commit the writes of changes up to seqno %" PRIu64 ": %s",
+					   b.last, c360_rc_str(rc));
+				break;
+			}
+			r->seqno = b.last;
 		} else if (last > r->seqno) {
 			r->seqno = last;
 		}
