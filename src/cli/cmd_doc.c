@@ -307,6 +307,17 @@ int c360_cmd_doc(int argc, char **argv)
 			if (!strcmp(source, "-"))
 				source = "stdin";
 		}
+		/* surrounding white space (a file's last newline) is not part of the value */
+		size_t lead = 0;
+		while (lead < value_len && strchr(" \t\r\n", value[lead]))
+			lead++;
+		while (value_len > lead && strchr(" \t\r\n", value[value_len - 1]))
+			value_len--;
+		if (lead) {
+			memmove(value, value + lead, value_len - lead);
+			value_len -= lead;
+		}
+		value[value_len] = '\0';
 		struct c360_json_error jerr;
 		memset(&jerr, 0, sizeof jerr);
 		if (c360_json_validate(value, value_len, NULL, &jerr)) {

@@ -60,8 +60,18 @@ static int print_event(const struct c360_feed_event *ev, void *arg)
 	if (!rc)
 		rc = c360_buf_printf(b, ",\"cas\":%llu,\"expiry\":%u,\"value\":",
 				     (unsigned long long)ev->cas, ev->expiry);
-	if (!rc)
-		rc = ev->value ? c360_buf_append(b, ev->value, ev->value_len) : c360_buf_puts(b, "null");
+	if (!rc && !ev->value)
+		rc = c360_buf_puts(b, "null");
+	else if (!rc && !memchr(ev->value, '\n', ev->value_len) && !memchr(ev->value, '\r', ev->value_len))
+		rc = c360_buf_append(b, ev->value, ev->value_len);
+	else if (!rc) {
+		/* multi-line JSON: one line per event, so write it compact */
+		c360_json_doc *doc = NULL;
+		rc = c360_json_parse(ev->value, ev->value_len, NULL, &doc, NULL);
+		if (!rc)
+			rc = c360_json_write(c360_json_doc_root(doc), C360_JSON_COMPACT, b);
+		c360_json_doc_free(doc);
+	}
 	if (!rc)
 		rc = c360_buf_puts(b, "}\n");
 	if (rc || fwrite(b->data, 1, b->len, stdout) != b->len) {
