@@ -816,7 +816,6 @@ c360_rc c360_http_start(c360_http *h, char *err, size_t errlen)
 				MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64u << 10),
 				MHD_OPTION_END);
 	if (!h->d) {
 		if (err)

@@ -191,6 +191,9 @@ static void imap_free(struct imap *m)
 
 struct cust {
 	char *email;
+	char *json;   /* the document as served: xrefs[].pass removed */
+	size_t json_len;
+	uint64_t cas;
 	char *name;
 	char *city;
 	char *ext[C360_SYSTEMS]; /* external ids as text, NULL when absent */
@@ -216,6 +219,9 @@ struct ocust { /* an online-store customer id: its orders and products */
 
 struct order {
 	char *key;
+	char *json; /* the document as stored */
+	size_t json_len;
+	uint64_t cas;
 	bool live;
 	bool has_cid;
 	int64_t cid;
@@ -537,6 +543,8 @@ static void order_apply(c360_index *ix, struct order *o, int sign)
 
 static void order_clear(struct order *o)
 {
+	free(o->json);
+	o->json = NULL;
 	free(o->prods);
 	free(o->qty);
 	free(o->amount);
@@ -546,7 +554,8 @@ static void order_clear(struct order *o)
 	o->live = false;
 }
 
-static void on_order(c360_index *ix, const char *key, const c360_json *doc)
+static void on_order(c360_index *ix, const char *key, const c360_json *doc,
+		     const struct c360_feed_event *ev)
 {
 	uint32_t idx;
 	if (!smap_get(&ix->order_by_key, key, &idx)) {
@@ -567,6 +576,9 @@ static void on_order(c360_index *ix, const char *key, const c360_json *doc)
 	}
 	if (!doc)
 		return;
+	o->json = strndup(ev->value, ev->value_len);
+	o->json_len = o->json ? ev->value_len : 0;
+	o->cas = ev->cas;
 	o->has_cid = scalar_int(c360_json_get(doc, "CustomerId"), &o->cid);
 	const char *date = c360_json_str(c360_json_get(doc, "PurchaseDate"), NULL);
 	snprintf(o->date, sizeof o->date, "%s", date ? date : "");
@@ -651,6 +663,8 @@ static void cust_apply(c360_index *ix, struct cust *c, int sign)
 
 static void cust_clear(struct cust *c)
 {
+	free(c->json);
+	c->json = NULL;
 	free(c->name);
 	free(c->city);
 	c->name = c->city = NULL;
@@ -662,7 +676,7 @@ static void cust_clear(struct cust *c)
 	c->has_online = c->has_points = c->live = false;
 }
 
-static void on_customer(c360_index *ix, const char *key, const c360_json *doc)
+static void on_customer(c360_index *ix, const char *key, c360_json *doc, uint64_t cas)
 {
 	uint32_t idx;
 	if (!smap_get(&ix->by_email, key, &idx)) {
@@ -684,7 +698,7 @@ static void on_customer(c360_index *ix, const char *key, const c360_json *doc)
 	}
 	if (!doc)
 		return;
-	const c360_json *prof = c360_json_get(doc, "profile");
+	c360_json *prof = c360_json_get(doc, "profile");
 	const char *name = c360_json_str(c360_json_get(prof, "name"), NULL);
 	if (name) {
 		c->name = strdup(name);
@@ -722,6 +736,14 @@ static void on_customer(c360_index *ix, const char *key, const c360_json *doc)
 				c->has_online = scalar_int(c360_json_get(x, "external_ID"), &c->online_id);
 		}
 	}
+	/* the served form: source-system passwords removed */
+	for (c360_json *x = c360_json_first(c360_json_get(doc, "xrefs")); x; x = c360_json_next(x)) {
+		c360_json_remove(x, "pass", 4);
+		c360_json_remove(x, "password", 8);
+	}
+	c360_json_remove(prof, "password", 8);
+	c->json = c360_json_write_str(doc, C360_JSON_COMPACT, &c->json_len);
+	c->cas = cas;
 	c->live = true;
 	cust_apply(ix, c, +1);
 }
@@ -743,7 +765,7 @@ static void apply_event(c360_index *ix, const struct c360_feed_event *ev)
 	memcpy(key, ev->key, ev->key_len);
 	key[ev->key_len] = 0;
 	c360_json_doc *d = NULL;
-	const c360_json *doc = NULL;
+	c360_json *doc = NULL;
 	if (ev->op == C360_FEED_MUTATION && ev->value) {
 		if (c360_json_parse(ev->value, ev->value_len, NULL, &d, NULL) == C360_OK)
 			doc = c360_json_doc_root(d);
@@ -751,16 +773,16 @@ static void apply_event(c360_index *ix, const struct c360_feed_event *ev)
 			doc = NULL;
 	}
 	if (!strncmp(key, "order::", 7)) {
-		on_order(ix, key, doc);
+		on_order(ix, key, doc, ev);
 	} else if (!strncmp(key, "product::", 9)) {
 		on_product(ix, key, doc);
 	} else {
 		uint32_t idx;
 		bool known = smap_get(&ix->by_email, key, &idx);
 		if (doc && is_customer(doc))
-			on_customer(ix, key, doc);
+			on_customer(ix, key, doc, ev->cas);
 		else if (known)
-			on_customer(ix, key, NULL); /* deleted, or no longer a customer */
+			on_customer(ix, key, NULL, 0); /* deleted, or no longer a customer */
 	}
 	c360_json_doc_free(d);
 }
@@ -1394,5 +1416,66 @@ out:
 	pthread_rwlock_unlock(&ix->lock);
 	free(ms);
 	free(pidx);
+	return rc;
+}
+
+static uint64_t fnv64(uint64_t h, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		h ^= (v >> (i * 8)) & 0xff;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+c360_rc c360_index_customer360(c360_index *ix, const char *email, size_t max_orders,
+			       struct c360_buf *out, uint64_t *etag)
+{
+	c360_rc rc = C360_OK;
+	uint32_t idx_small[64];
+	uint32_t *idx = idx_small;
+	pthread_rwlock_rdlock(&ix->lock);
+	const struct cust *c = cust_find(ix, email);
+	if (!c || !c->json) {
+		rc = C360_ERR_NOT_FOUND;
+		goto out;
+	}
+	const struct ocust *oc = NULL;
+	if (c->has_online) {
+		uint32_t *slot = imap_slot(&ix->ocust_by_id, (uint64_t)c->online_id, false);
+		if (slot)
+			oc = &ix->oc[*slot];
+	}
+	size_t n = oc ? oc->norders : 0;
+	if (n > 64 && !(idx = malloc(n * sizeof *idx))) {
+		rc = C360_ERR_NOMEM;
+		goto out;
+	}
+	if (n) {
+		memcpy(idx, oc->orders, n * sizeof *idx);
+		if (n > 1)
+			qsort_r(idx, n, sizeof *idx, order_date_desc, ix->o);
+	}
+	uint64_t tag = fnv64(1469598103934665603ull, c->cas);
+	c360_buf_puts(out, "{\"email\":");
+	put_str(out, c->email);
+	c360_buf_printf(out, ",\"cas\":\"%llu\",\"customer\":", (unsigned long long)c->cas);
+	c360_buf_append(out, c->json, c->json_len);
+	c360_buf_printf(out, ",\"orders_total\":%zu,\"orders\":[", n);
+	for (size_t i = 0; i < n && i < max_orders; i++) {
+		const struct order *o = &ix->o[idx[i]];
+		tag = fnv64(tag, o->cas);
+		c360_buf_puts(out, i ? ",{\"key\":" : "{\"key\":");
+		put_str(out, o->key);
+		c360_buf_puts(out, ",\"doc\":");
+		c360_buf_append(out, o->json ? o->json : "null", o->json ? o->json_len : 4);
+		c360_buf_putc(out, '}');
+	}
+	*etag = fnv64(tag, n);
+	rc = c360_buf_puts(out, "]}\n");
+out:
+	pthread_rwlock_unlock(&ix->lock);
+	if (idx != idx_small)
+		free(idx);
 	return rc;
 }
