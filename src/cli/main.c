@@ -20,6 +20,7 @@ int c360_cmd_import(int argc, char **argv);
 int c360_cmd_serve(int argc, char **argv);
 int c360_cmd_token(int argc, char **argv);
 int c360_cmd_poll(int argc, char **argv);
+int c360_cmd_integrate(int argc, char **argv);
 int c360_cmd_kafka_sink(int argc, char **argv);
 int c360_cmd_kafka_produce(int argc, char **argv);
 int c360_cmd_kafka_mock(int argc, char **argv);
@@ -33,6 +34,7 @@ const struct c360_command c360_commands[] = {
 	{"cbimport", c360_cmd_cbimport, "cbimport csv|json: import CSV or JSON files into a bucket"},
 	{"import", c360_cmd_import, "import the nightly CSV drop once per file (with expiry, watch)"},
 	{"poll", c360_cmd_poll, "poll the online store REST API into customer360 (details, orders, products)"},
+	{"integrate", c360_cmd_integrate, "run a native Customer 360 mapping (YAML) over staging in the foreground"},
 	{"kafka-sink", c360_cmd_kafka_sink, "consume Debezium change events from Kafka into a bucket (Couchbase sink JSON)"},
 	{"kafka-produce", c360_cmd_kafka_produce, "produce sample Debezium customer events to a Kafka topic"},
 	{"kafka-mock", c360_cmd_kafka_mock, "run a mock Kafka cluster (librdkafka) for tests and demos"},

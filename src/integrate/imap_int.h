@@ -12,12 +12,13 @@
 
 #define C360_IMAP_FILE_MAX (1u << 20)
 
-enum imap_xop { X_PTR, X_LIT, X_CONCAT, X_TRIM, X_LOWER, X_UPPER, X_NUMBER, X_STRING };
+enum imap_xop { X_PTR, X_LIT, X_CONCAT, X_JOIN, X_TRIM, X_LOWER, X_UPPER, X_NUMBER, X_STRING,
+	       X_NONEMPTY };
 
 struct imap_expr {
 	enum imap_xop op;
 	char *ptr;             /* X_PTR */
-	const c360_json *lit;  /* X_LIT: borrowed from the mapping's YAML doc */
+	const c360_json *lit;  /* X_LIT: borrowed from the mapping's YAML doc; X_JOIN: sep */
 	struct imap_expr **args;
 	size_t nargs;
 };
@@ -49,6 +50,8 @@ enum imap_unit { U_S, U_MS, U_US, U_NS, U_ISO };
 
 struct imap_source {
 	char *system;
+	char **roots;          /* candidate document roots, "" = the document itself */
+	size_t nroots;
 	struct imap_pred *match;
 	size_t nmatch;
 	struct imap_pred *del_when;

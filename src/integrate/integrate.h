@@ -203,4 +203,32 @@ void c360_integrate_get_stats(const c360_integrate *ig, struct c360_integrate_st
 /* Appends the stats as JSON object members without braces. */
 c360_rc c360_integrate_stats_json(const c360_integrate *ig, struct c360_buf *out);
 
+/* ---- following the staging feed (`c360 integrate run`) ---- */
+
+struct c360_integrate_progress {
+	uint64_t seqno;      /* last feed seqno handled */
+	uint64_t high;       /* the source bucket's high seqno when last looked */
+	double seconds;      /* since the start */
+	bool final;
+};
+
+struct c360_integrate_follow_opts {
+	const char *cursor;        /* feed cursor name; default "integrate::NAME" */
+	bool from_start;           /* ignore the cursor, start at seqno 0 */
+	bool exit_when_idle;       /* return once the feed has nothing more */
+	int idle_wait_ms;          /* wait per idle poll; default 500 */
+	volatile int *stop;        /* optional: set non-zero to stop */
+	void (*progress)(const struct c360_integrate_progress *p,
+			 const struct c360_integrate_stats *s, void *ctx); /* ~5/s and at the end */
+	void *progress_ctx;
+};
+
+/* Follows the mapping's source bucket feed from the cursor, in batches of
+ * batch_max: each batch is merged and committed in one transaction, then the
+ * cursor advances (at-least-once; replays are idempotent). Returns when idle
+ * (exit_when_idle) or stopped; C360_OK unless the store failed (reason in
+ * err). Records that fail are counted in the stats, not fatal. */
+c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_follow_opts *o,
+			      char *err, size_t errlen);
+
 #endif

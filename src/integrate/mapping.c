@@ -39,6 +39,9 @@ void c360_imap_free(c360_imap *m)
 	for (size_t i = 0; i < m->nsources; i++) {
 		struct imap_source *s = &m->sources[i];
 		free(s->system);
+		for (size_t j = 0; j < s->nroots; j++)
+			free(s->roots[j]);
+		free(s->roots);
 		for (size_t j = 0; j < s->nmatch; j++)
 			free(s->match[j].ptr);
 		free(s->match);
@@ -112,8 +115,8 @@ static c360_rc check_keys(c360_imap *m, const c360_json *obj, const char *what,
 
 /* ---- expressions ---- */
 
-static const char *const expr_ops[] = {"concat", "trim", "lower", "upper", "number",
-				       "string", "literal", NULL};
+static const char *const expr_ops[] = {"concat", "join", "trim", "lower", "upper", "number",
+				       "string", "nonempty", "literal", NULL};
 
 static c360_rc parse_expr(c360_imap *m, const c360_json *v, int depth, struct imap_expr **out,
 			  char *err, size_t errlen)
@@ -149,7 +152,7 @@ static c360_rc parse_expr(c360_imap *m, const c360_json *v, int depth, struct im
 	}
 	if (!c360_json_is_object(v) || c360_json_len(v) != 1) {
 		rc = FAIL(v, "expected a JSON pointer ('/a/b'), a literal, or one transform "
-			     "{concat|trim|lower|upper|number|string|literal: …}");
+			     "{concat|join|trim|lower|upper|number|string|nonempty|literal: …}");
 		goto out;
 	}
 	c360_json *arg = c360_json_first(v);
@@ -179,7 +182,34 @@ static c360_rc parse_expr(c360_imap *m, const c360_json *v, int depth, struct im
 		}
 		goto out;
 	}
-	e->op = !strcmp(op, "trim")    ? X_TRIM
+	if (!strcmp(op, "join")) {
+		/* {join: {sep: " ", parts: [/firstName, /lastName]}} */
+		static const char *const jkeys[] = {"sep", "parts", NULL};
+		e->op = X_JOIN;
+		c360_json *sep = c360_json_get(arg, "sep");
+		c360_json *parts = c360_json_get(arg, "parts");
+		if (!c360_json_is_object(arg) || !c360_json_is_array(parts) ||
+		    !c360_json_len(parts) || (sep && !c360_json_is_string(sep))) {
+			rc = FAIL(arg, "join takes {sep: \" \", parts: [pointers and literals]}");
+			goto out;
+		}
+		if ((rc = check_keys(m, arg, "join", jkeys, err, errlen)))
+			goto out;
+		e->lit = sep;
+		e->args = calloc(c360_json_len(parts), sizeof *e->args);
+		if (!e->args) {
+			rc = C360_ERR_NOMEM;
+			goto out;
+		}
+		for (c360_json *a = c360_json_first(parts); a; a = c360_json_next(a)) {
+			if ((rc = parse_expr(m, a, depth + 1, &e->args[e->nargs], err, errlen)))
+				goto out;
+			e->nargs++;
+		}
+		goto out;
+	}
+	e->op = !strcmp(op, "nonempty") ? X_NONEMPTY
+		: !strcmp(op, "trim")    ? X_TRIM
 		: !strcmp(op, "lower") ? X_LOWER
 		: !strcmp(op, "upper") ? X_UPPER
 		: !strcmp(op, "number") ? X_NUMBER
@@ -525,7 +555,7 @@ static c360_rc parse_online(c360_imap *m, struct imap_source *s, const c360_json
 static c360_rc parse_source(c360_imap *m, struct imap_source *s, const c360_json *v, char *err,
 			    size_t errlen)
 {
-	static const char *const skeys[] = {"system", "match", "delete_when", "identity",
+	static const char *const skeys[] = {"system", "root", "match", "delete_when", "identity",
 					    "delete_identity", "external_id", "delete_external_id",
 					    "timestamp", "secret", "fields", "online_store", NULL};
 	if (!c360_json_is_object(v))
@@ -544,6 +574,24 @@ static c360_rc parse_source(c360_imap *m, struct imap_source *s, const c360_json
 	c360_json *on = c360_json_get(v, "online_store");
 	if (on && (rc = parse_online(m, s, on, err, errlen)))
 		return rc;
+	c360_json *root = c360_json_get(v, "root");
+	size_t nr = !root ? 1 : c360_json_is_array(root) ? c360_json_len(root) : 1;
+	if (!nr || nr > 8)
+		return FAIL(root, "root is a JSON pointer or a list of up to 8 (\"\" = the document)");
+	s->roots = calloc(nr, sizeof *s->roots);
+	if (!s->roots)
+		return C360_ERR_NOMEM;
+	for (size_t i = 0; i < nr; i++) {
+		const c360_json *r = !root ? NULL : c360_json_is_array(root) ? c360_json_at(root, i)
+									     : root;
+		const char *rs = r ? str_of(r) : "";
+		if (!rs || (*rs && !valid_pointer(rs)))
+			return FAIL(r, "root is a JSON pointer (/payload) or \"\" for the document "
+				       "itself");
+		s->roots[s->nroots++] = dupn(rs, strlen(rs));
+		if (!s->roots[s->nroots - 1])
+			return C360_ERR_NOMEM;
+	}
 	c360_json *match = c360_json_get(v, "match");
 	if (!match && !s->online)
 		return FAIL(v, "source '%s' needs 'match': predicates that recognise its staging "

@@ -205,6 +205,37 @@ static c360_rc eval(const struct imap_expr *e, const c360_json *doc, c360_json_d
 			return C360_ERR_NOMEM;
 		return rc;
 	}
+	case X_JOIN: {
+		/* non-empty parts joined by sep */
+		struct c360_buf b;
+		c360_buf_init(&b, VALUE_TEXT_MAX);
+		size_t seplen = 0;
+		const char *sep = e->lit ? c360_json_str(e->lit, &seplen) : "";
+		bool any = false;
+		c360_rc rc = C360_OK;
+		for (size_t i = 0; i < e->nargs && !rc; i++) {
+			c360_json *part;
+			if ((rc = eval(e->args[i], doc, into, &part)))
+				break;
+			const char *s;
+			size_t n;
+			if (!part || !scalar_text(part, &s, &n) || !n)
+				continue;
+			if (any)
+				rc = c360_buf_append(&b, sep, seplen);
+			if (!rc)
+				rc = c360_buf_append(&b, s, n);
+			any = true;
+		}
+		if (!rc && any)
+			*out = c360_json_new_str(into, c360_buf_cstr(&b), b.len);
+		c360_buf_release(&b);
+		if (rc == C360_ERR_TOO_BIG)
+			return C360_OK;
+		if (!rc && any && !*out)
+			return C360_ERR_NOMEM;
+		return rc;
+	}
 	default:
 		break;
 	}
@@ -255,6 +286,11 @@ static c360_rc eval(const struct imap_expr *e, const c360_json *doc, c360_json_d
 		*out = c360_json_new_number(into, s, n);
 		return C360_OK; /* not a number: not provided */
 	}
+	case X_NONEMPTY:
+		if (c360_json_is_string(a) && n == 0)
+			return C360_OK;
+		*out = a;
+		return C360_OK;
 	case X_STRING:
 		if (c360_json_is_string(a)) {
 			*out = a;
@@ -407,16 +443,22 @@ c360_rc c360_imap_extract(const c360_imap *m, const c360_json *doc, int only_sou
 	if (why && whylen)
 		why[0] = '\0';
 	int si = -1;
+	const c360_json *top = doc;
 	if (only_source >= 0) {
 		if ((size_t)only_source >= m->nsources)
 			return C360_ERR_INVALID;
 		si = only_source;
 	} else {
-		for (size_t i = 0; i < m->nsources; i++) {
+		/* the first source, and the first of its roots, whose predicates hold */
+		for (size_t i = 0; i < m->nsources && si < 0; i++) {
 			const struct imap_source *s = &m->sources[i];
-			if (s->nmatch && preds_hold(s->match, s->nmatch, doc)) {
-				si = (int)i;
-				break;
+			for (size_t r = 0; s->nmatch && r < s->nroots; r++) {
+				const c360_json *d = c360_json_ptr_get(top, s->roots[r]);
+				if (c360_json_is_object(d) && preds_hold(s->match, s->nmatch, d)) {
+					si = (int)i;
+					doc = d;
+					break;
+				}
 			}
 		}
 	}
@@ -599,8 +641,10 @@ c360_rc c360_imap_state_delete(const c360_imap *m, c360_json_doc *sdoc, c360_jso
 	if (!t)
 		return C360_ERR_NOMEM;
 	c360_rc rc;
-	c360_json *s = c360_json_get(old, "s");
-	if (s && (rc = c360_json_set(sdoc, t, "s", 1, s)))
+	c360_json *s = c360_json_copy(sdoc, c360_json_get(old, "s"));
+	if (!s)
+		return C360_ERR_NOMEM;
+	if ((rc = c360_json_set(sdoc, t, "s", 1, s)))
 		return rc;
 	int64_t ot = contrib_ts(old);
 	if (ts == TS_NONE_VAL || (ot != TS_NONE_VAL && ot > ts))
