@@ -129,6 +129,16 @@ static c360_rc known_keys(struct owned *o, const c360_json *obj, const char *whe
 	return C360_OK;
 }
 
+void c360_pipeline_path(const struct c360_pipeline_config *cfg, const char *path, char *out,
+			size_t outlen)
+{
+	const struct owned *o = (const struct owned *)cfg;
+	if (path[0] == '/' || !o->dir || !strcmp(o->dir, "."))
+		snprintf(out, outlen, "%s", path);
+	else
+		snprintf(out, outlen, "%s/%s", o->dir, path);
+}
+
 static c360_rc resolve_path(struct owned *o, const c360_json *v, const char *what,
 			    const char **out, char *err, size_t errlen)
 {

@@ -87,6 +87,10 @@ c360_rc c360_pipeline_load(const char *path, struct c360_pipeline_config **out, 
 c360_rc c360_pipeline_load_string(const char *name, const char *text,
 				  struct c360_pipeline_config **out, char *err, size_t errlen);
 void c360_pipeline_free(struct c360_pipeline_config *cfg); /* accepts NULL */
+/* Resolves a path written in the file against the file's directory (absolute
+ * paths and files loaded from memory are left as they are) into out. */
+void c360_pipeline_path(const struct c360_pipeline_config *cfg, const char *path, char *out,
+			size_t outlen);
 /* "file:line:column: <message>" about value v of this config. */
 c360_rc c360_pipeline_fail(const struct c360_pipeline_config *cfg, const c360_json *v, char *err,
 			   size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
