@@ -30,6 +30,13 @@ static int authorizer(void *ctx, int action, const char *a1, const char *a2, con
 	case SQLITE_FUNCTION:
 	case SQLITE_RECURSIVE:
 		return SQLITE_OK;
+	case SQLITE_UPDATE:
+		/* table-valued functions (json_each, json_tree) register their
+		 * schema through an internal UPDATE of sqlite_master; a user's
+		 * UPDATE of it still fails on the read-only connection */
+		if (a1 && (!strcmp(a1, "sqlite_master") || !strcmp(a1, "sqlite_temp_master")))
+			return SQLITE_OK;
+		return SQLITE_DENY;
 	case SQLITE_READ:
 		/* the internal tables only through the bucket views */
 		if (!view && a1 && a1[0] == '_')
@@ -115,7 +122,12 @@ static c360_rc put_value(struct c360_buf *out, sqlite3_stmt *s, int i)
 		double d = sqlite3_column_double(s, i);
 		if (!isfinite(d))
 			return c360_buf_puts(out, "null");
-		return c360_buf_printf(out, "%.17g", d);
+		/* the shortest of %.15g / %.17g that reads back as the same double */
+		char num[40];
+		snprintf(num, sizeof num, "%.15g", d);
+		if (strtod(num, NULL) != d)
+			snprintf(num, sizeof num, "%.17g", d);
+		return c360_buf_puts(out, num);
 	}
 	case SQLITE_TEXT:
 		return put_text(out, (const char *)sqlite3_column_text(s, i),

@@ -913,6 +913,10 @@ TEST(query_reads)
 	CHECK(q(st, "", err, sizeof err, &out) == C360_ERR_INVALID);
 	CHECK(q(st, "SELECT 1; SELECT 2", err, sizeof err, &out) == C360_ERR_INVALID);
 	CHECK(q(st, "SELECT 1; -- fine\n", err, sizeof err, &out) == C360_OK);
+	/* table-valued JSON functions */
+	CHECK(q(st, "SELECT count(*) FROM customer360, json_each(doc, '$.tags')", err, sizeof err,
+		&out) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"count(*)\"],\"rows\":[[2]],\"truncated\":false}");
 	c360_buf_release(&out);
 	c360_store_close(st);
 }
@@ -953,6 +957,8 @@ TEST(query_refuses_writes)
 		"SELECT * FROM _b1",
 		"SELECT * FROM _c360_buckets",
 		"WITH x AS (SELECT 1) DELETE FROM _b1",
+		"UPDATE sqlite_master SET sql='x'",
+		"PRAGMA writable_schema=1",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		err[0] = '\0';
