@@ -24,7 +24,7 @@
 #include "eventing/eventing.h"
 #include "core/banned.h"
 
-#define BATCH_MAX 1024
+#define BATCH_MAX 256
 #define APPLOG_MAX (40u << 20) /* Couchbase's app_log_max_size */
 #define STATS_EVERY_MS 1000
 #define RECORD_POLL_MS 1000
