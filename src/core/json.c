@@ -43,7 +43,19 @@
 /* Objects up to this many members check duplicate keys by a linear scan. */
 #define DUP_LINEAR 24
 
-enum { F_LINKED = 1 };
+/* Node flags. RAW: the string needs no escaping when written as UTF-8 (it
+ * came from the input without escapes); RAWA: and it is pure ASCII. The K*
+ * variants say the same of the member's key. */
+enum {
+	F_LINKED = 1,  /* linked into a container or the doc's root */
+	F_DEDUPE = 2,  /* parser: large object, check duplicate keys on close */
+	F_RAW = 4,
+	F_RAWA = 8,
+	F_KRAW = 16,
+	F_KRAWA = 32,
+};
+#define F_VALBITS (F_RAW | F_RAWA)
+#define F_KEYBITS (F_KRAW | F_KRAWA)
 
 struct c360_json {
 	c360_json *next;  /* next sibling */
@@ -325,7 +337,8 @@ struct parser {
 	size_t hcap;
 };
 
-static void *perr(struct parser *P, const char *at, const char *reason, c360_rc rc)
+static __attribute__((noinline, cold)) void *perr(struct parser *P, const char *at,
+						     const char *reason, c360_rc rc)
 {
 	if (!P->reason) {
 		P->err_at = at;
@@ -364,11 +377,18 @@ static inline char *put_utf8(char *w, unsigned cp)
 	return w;
 }
 
-/* Parses the string whose opening quote is just before p, unescaping in place.
- * Returns the position after the closing quote, or NULL on error. */
-static char *parse_string(struct parser *P, char *p, const char **out, size_t *outlen)
+/* Parses the string whose opening quote is just before p. The common case
+ * (no escapes) is inline: the string stays where it is and its closing quote
+ * becomes its NUL. *raw receives F_RAW|F_RAWA bits. Returns the position after
+ * the closing quote, or NULL on error. */
+static char *parse_string_escaped(struct parser *P, char *start, char *p, const char **out,
+				  size_t *outlen);
+
+static inline __attribute__((always_inline)) char *
+parse_string(struct parser *P, char *p, const char **out, size_t *outlen, unsigned *raw)
 {
 	char *start = p;
+	unsigned r = F_RAW | F_RAWA;
 	for (;;) {
 		unsigned m = special16(p);
 		if (likely(!m)) {
@@ -381,21 +401,31 @@ static char *parse_string(struct parser *P, char *p, const char **out, size_t *o
 			*p = '\0';
 			*out = start;
 			*outlen = (size_t)(p - start);
+			*raw = r;
 			return p + 1;
 		}
 		if (c >= 0x80) {
 			int n = utf8_seq((const unsigned char *)p);
 			if (!n)
 				return perr(P, p, "invalid UTF-8 in string", C360_ERR_INVALID);
+			r = F_RAW;
 			p += n;
 			continue;
 		}
-		if (c == '\\')
-			break;
+		if (c == '\\') {
+			*raw = 0;
+			return parse_string_escaped(P, start, p, out, outlen);
+		}
 		if (p >= P->end)
 			return perr(P, start - 1, "unterminated string", C360_ERR_INVALID);
 		return perr(P, p, "control character in string (must be escaped)", C360_ERR_INVALID);
 	}
+}
+
+/* The slow path from the first backslash at p: unescape in place. */
+static __attribute__((noinline)) char *parse_string_escaped(struct parser *P, char *start, char *p,
+							    const char **out, size_t *outlen)
+{
 	/* escapes: copy down in place; w <= r always */
 	char *w = p, *r = p;
 	for (;;) {
@@ -474,6 +504,14 @@ static char *parse_string(struct parser *P, char *p, const char **out, size_t *o
 			return perr(P, r, "invalid escape in string", C360_ERR_INVALID);
 		}
 	}
+}
+
+static inline bool lit4(const char *p, const char *lit)
+{
+	uint32_t a, b;
+	memcpy(&a, p, 4);
+	memcpy(&b, lit, 4);
+	return a == b;
 }
 
 /* Scans a number per the RFC grammar; returns the end or NULL. */
@@ -561,6 +599,7 @@ static c360_rc dedupe_object(struct parser *P, c360_json *obj)
 		hit->last = m->last;
 		hit->len = m->len;
 		hit->type = m->type;
+		hit->flags = (uint8_t)((hit->flags & ~F_VALBITS) | (m->flags & F_VALBITS));
 		prev->next = m->next;
 		if (obj->last == m)
 			obj->last = prev;
@@ -598,6 +637,7 @@ static c360_json *parse_tree(struct parser *P, char *p)
 	c360_json *replace = NULL, *replace_prev = NULL;
 	const char *key = NULL;
 	size_t keylen = 0, depth = 0;
+	unsigned kraw = 0; /* F_KRAW/F_KRAWA of the pending key */
 
 value:
 	p = skip_ws(p);
@@ -607,14 +647,17 @@ value:
 	node->next = NULL;
 	node->key = key;
 	node->keylen = (uint32_t)keylen;
-	node->flags = F_LINKED;
+	node->flags = (uint8_t)(F_LINKED | kraw);
 	switch (*p) {
-	case '"':
+	case '"': {
+		unsigned raw;
 		node->type = C360_JSON_STRING;
-		p = parse_string(P, p + 1, &node->a.s, &node->len);
+		p = parse_string(P, p + 1, &node->a.s, &node->len, &raw);
 		if (unlikely(!p))
 			return NULL;
+		node->flags |= (uint8_t)raw;
 		break;
+	}
 	case '{':
 	case '[':
 		node->type = *p == '{' ? C360_JSON_OBJECT : C360_JSON_ARRAY;
@@ -623,19 +666,19 @@ value:
 		node->len = 0;
 		break;
 	case 't':
-		if (memcmp(p, "true", 4))
+		if (!lit4(p, "true"))
 			return perr(P, p, "invalid literal (expected true)", C360_ERR_INVALID);
 		node->type = C360_JSON_TRUE;
 		p += 4;
 		break;
 	case 'f':
-		if (memcmp(p, "false", 5))
+		if (!lit4(p + 1, "alse"))
 			return perr(P, p, "invalid literal (expected false)", C360_ERR_INVALID);
 		node->type = C360_JSON_FALSE;
 		p += 5;
 		break;
 	case 'n':
-		if (memcmp(p, "null", 4))
+		if (!lit4(p, "null"))
 			return perr(P, p, "invalid literal (expected null)", C360_ERR_INVALID);
 		node->type = C360_JSON_NULL;
 		p += 4;
@@ -704,6 +747,7 @@ value:
 		}
 		key = NULL;
 		keylen = 0;
+		kraw = 0;
 		goto value;
 	}
 
@@ -736,6 +780,7 @@ after:
 			return perr(P, p, "trailing comma in array", C360_ERR_INVALID);
 		key = NULL;
 		keylen = 0;
+		kraw = 0;
 		goto value;
 	}
 	if (*p == ']') {
@@ -749,9 +794,11 @@ after:
 member: {
 	/* p at the opening quote of a key */
 	char *kq = p;
-	p = parse_string(P, p + 1, &key, &keylen);
+	unsigned raw;
+	p = parse_string(P, p + 1, &key, &keylen, &raw);
 	if (unlikely(!p))
 		return NULL;
+	kraw = raw << 2; /* F_RAW -> F_KRAW, F_RAWA -> F_KRAWA */
 	if (unlikely(keylen > UINT32_MAX))
 		return perr(P, kq, "object key too long", C360_ERR_LIMIT);
 	if (parent->len <= DUP_LINEAR) {
@@ -764,7 +811,7 @@ member: {
 			}
 		}
 	} else {
-		parent->flags |= 2; /* dedupe on close */
+		parent->flags |= F_DEDUPE;
 	}
 	p = skip_ws(p);
 	if (unlikely(*p != ':')) {
@@ -777,8 +824,8 @@ member: {
 }
 
 close:
-	if (unlikely(parent->flags & 2)) {
-		parent->flags &= (uint8_t)~2;
+	if (unlikely(parent->flags & F_DEDUPE)) {
+		parent->flags &= (uint8_t)~F_DEDUPE;
 		if (dedupe_object(P, parent))
 			return perr(P, p, "out of memory", C360_ERR_NOMEM);
 	}
@@ -1319,6 +1366,7 @@ c360_rc c360_json_set(c360_json_doc *doc, c360_json *obj, const char *key, size_
 		if (m->keylen == keylen && !memcmp(m->key, key, keylen)) {
 			val->key = m->key;
 			val->keylen = m->keylen;
+			val->flags = (uint8_t)((val->flags & ~F_KEYBITS) | (m->flags & F_KEYBITS));
 			val->next = m->next;
 			if (prev)
 				prev->next = val;
@@ -1337,6 +1385,7 @@ c360_rc c360_json_set(c360_json_doc *doc, c360_json *obj, const char *key, size_
 		return C360_ERR_NOMEM;
 	val->key = k;
 	val->keylen = (uint32_t)keylen;
+	val->flags &= (uint8_t)~F_KEYBITS;
 	link_after(obj, obj->last, val);
 	return C360_OK;
 }
@@ -1370,6 +1419,7 @@ c360_rc c360_json_insert(c360_json_doc *doc, c360_json *arr, size_t i, c360_json
 		return C360_ERR_NOT_FOUND;
 	val->key = NULL;
 	val->keylen = 0;
+	val->flags &= (uint8_t)~F_KEYBITS;
 	c360_json *prev = NULL;
 	if (i == arr->len) {
 		prev = arr->last;
@@ -1407,6 +1457,7 @@ static c360_json *copy_shallow(c360_json_doc *doc, const c360_json *v)
 			return NULL;
 		n->a.s = s;
 		n->len = v->len;
+		n->flags = (uint8_t)(v->flags & F_VALBITS);
 	}
 	return n;
 }
@@ -1440,6 +1491,7 @@ c360_json *c360_json_copy(c360_json_doc *doc, const c360_json *v)
 				if (!n->key)
 					goto fail;
 				n->keylen = c->keylen;
+				n->flags |= (uint8_t)(c->flags & F_KEYBITS);
 			}
 			link_after(top.b, top.b->last, n);
 			if (c->type >= C360_JSON_ARRAY && c->a.first) {
@@ -1770,7 +1822,41 @@ static const char hexdig[] = "0123456789abcdef";
 
 /* Writes s[0..len) quoted and escaped. padded: 16 bytes after s[len] may be
  * read. validate: s may be invalid UTF-8 (bad bytes become U+FFFD). */
-static bool w_string(struct writer *w, const char *s, size_t len, bool padded, bool validate)
+static bool w_string_scan(struct writer *w, const char *s, size_t len, bool padded, bool validate);
+
+/* raw: F_RAW/F_RAWA of the string; a raw string is copied without looking. */
+static inline __attribute__((always_inline)) bool w_string(struct writer *w, const char *s,
+							    size_t len, bool padded, bool validate,
+							    unsigned raw)
+{
+	if ((raw & F_RAW) && (!w->ascii || (raw & F_RAWA))) {
+		if (likely(len <= 16 && padded && (size_t)(w->end - w->p) >= 16 + 2)) {
+			char *o = w->p;
+			*o++ = '"';
+#if defined(__SSE2__)
+			_mm_storeu_si128((__m128i *)(void *)o,
+					 _mm_loadu_si128((const __m128i *)(const void *)s));
+#else
+			memcpy(o, s, 16);
+#endif
+			o += len;
+			*o++ = '"';
+			w->p = o;
+			return true;
+		}
+		if (!w_need(w, len + 2))
+			return false;
+		*w->p++ = '"';
+		memcpy(w->p, s, len);
+		w->p += len;
+		*w->p++ = '"';
+		return true;
+	}
+	return w_string_scan(w, s, len, padded, validate);
+}
+
+static __attribute__((noinline)) bool w_string_scan(struct writer *w, const char *s, size_t len,
+						    bool padded, bool validate)
 {
 	const char *p = s, *e = s + len;
 	bool ascii = w->ascii;
@@ -1949,7 +2035,7 @@ static bool w_scalar(struct writer *w, const c360_json *v)
 	case C360_JSON_TRUE: return w_raw(w, "true", 4);
 	case C360_JSON_FALSE: return w_raw(w, "false", 5);
 	case C360_JSON_NUMBER: return w_raw(w, v->a.s, v->len);
-	case C360_JSON_STRING: return w_string(w, v->a.s, v->len, true, false);
+	case C360_JSON_STRING: return w_string(w, v->a.s, v->len, true, false, v->flags & F_VALBITS);
 	case C360_JSON_ARRAY: return w_raw(w, "[]", 2);
 	case C360_JSON_OBJECT: return w_raw(w, "{}", 2);
 	}
@@ -2030,7 +2116,8 @@ static bool w_value(struct writer *w, const c360_json *root, bool pretty)
 		}
 	key:
 		if (st[sp - 1]->type == C360_JSON_OBJECT) {
-			if (!w_string(w, v->key ? v->key : "", v->keylen, v->key != NULL, false) ||
+			if (!w_string(w, v->key ? v->key : "", v->keylen, v->key != NULL, false,
+				      (v->flags & F_KEYBITS) >> 2) ||
 			    !w_need(w, 2)) {
 				ok = false;
 				break;
@@ -2102,6 +2189,6 @@ c360_rc c360_json_write_string(const char *s, size_t len, struct c360_buf *out)
 	w_begin(&w, out, 0);
 	if (!w_need(&w, len + 2))
 		return w_finish(&w, start, false);
-	bool ok = w_string(&w, s ? s : "", len, false, true);
+	bool ok = w_string(&w, s ? s : "", len, false, true, 0);
 	return w_finish(&w, start, ok);
 }
