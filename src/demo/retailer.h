@@ -16,12 +16,13 @@
 struct c360_retailer {
 	uint32_t customers;   /* people, default 10000 */
 	uint64_t seed;        /* default 360 */
-	unsigned p_home;      /* % of people in home delivery, default 70 */
-	unsigned p_loyalty;   /* % in loyalty, default 60 */
+	unsigned p_home;      /* % drawn into home delivery, default 64 (about 72% end there) */
+	unsigned p_loyalty;   /* % drawn into loyalty, default 54 (about 62% end there) */
 	unsigned p_online;    /* % in the online store, default 50 */
 	unsigned p_variant;   /* % of memberships whose email differs in case/spaces, default 2 */
 	unsigned p_update;    /* % of home-delivery rows updated later, default 10 */
-	unsigned p_delete;    /* % of home-delivery rows deleted later, default 3 */
+	unsigned p_delete;    /* % of home-delivery rows deleted later (of people also in
+			       * loyalty), default 3 */
 	uint32_t products;    /* catalogue size, default 240 */
 	unsigned max_orders;  /* per online customer, default 4 */
 };

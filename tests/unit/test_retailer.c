@@ -35,7 +35,7 @@ TEST(mix_and_overlap)
 {
 	struct c360_retailer r;
 	c360_retailer_init(&r, 20000);
-	unsigned home = 0, loy = 0, onl = 0, all3 = 0, none = 0, variants = 0;
+	unsigned home = 0, loy = 0, onl = 0, all3 = 0, none = 0, variants = 0, deleted = 0;
 	for (uint32_t i = 0; i < r.customers; i++) {
 		struct c360_person p;
 		c360_retailer_person(&r, i, &p);
@@ -43,7 +43,9 @@ TEST(mix_and_overlap)
 		loy += p.in_loyalty;
 		onl += p.in_online;
 		all3 += p.in_home && p.in_loyalty && p.in_online;
-		none += !p.in_home && !p.in_loyalty && !p.in_online;
+		none += !p.in_home && !p.in_loyalty; /* the online store cannot be enumerated */
+		deleted += p.home_deleted;
+		CHECK(!p.home_deleted || (p.in_home && p.in_loyalty));
 		char n[104];
 		if (p.in_loyalty) {
 			normalise(p.loyalty_email, n, sizeof n);
@@ -56,8 +58,9 @@ TEST(mix_and_overlap)
 		}
 	}
 	CHECK_EQ_INT(none, 0);
-	CHECK(home > r.customers * 68 / 100 && home < r.customers * 74 / 100);
-	CHECK(loy > r.customers * 58 / 100 && loy < r.customers * 64 / 100);
+	CHECK(home > r.customers * 69 / 100 && home < r.customers * 75 / 100);
+	CHECK(loy > r.customers * 59 / 100 && loy < r.customers * 65 / 100);
+	CHECK(deleted > 0);
 	CHECK(onl > r.customers * 48 / 100 && onl < r.customers * 54 / 100);
 	CHECK(all3 > r.customers / 10);
 	CHECK(variants > 0);
