@@ -37,6 +37,7 @@ struct chunk_ev {
 	int op;
 	size_t key_off, key_len, val_off, val_len;
 	bool has_val;
+	bool skip; /* expired, not swept yet */
 };
 
 /* Copies up to FEED_CHUNK_ROWS changes after `after` into evs/data. */
@@ -67,6 +68,7 @@ static c360_rc read_chunk(c360_store *st, const char *bucket, uint64_t after, si
 	}
 	sqlite3_bind_int64(s, 1, (int64_t)after);
 	sqlite3_bind_int64(s, 2, (int64_t)limit + 1);
+	int64_t now = store_now(st);
 	int src;
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
 		if (*nev == limit || (*nev > 0 && data->len > FEED_CHUNK_BYTES)) {
@@ -84,9 +86,10 @@ static c360_rc read_chunk(c360_store *st, const char *bucket, uint64_t after, si
 		e->cas = (uint64_t)sqlite3_column_int64(s, 3);
 		e->expiry = (uint32_t)sqlite3_column_int64(s, 4);
 		e->has_val = sqlite3_column_type(s, 5) != SQLITE_NULL && e->op == C360_FEED_MUTATION;
+		e->skip = e->has_val && e->expiry && (int64_t)e->expiry <= now;
 		e->val_off = data->len;
 		e->val_len = 0;
-		if (e->has_val) {
+		if (e->has_val && !e->skip) {
 			const void *v = sqlite3_column_blob(s, 5);
 			e->val_len = (size_t)sqlite3_column_bytes(s, 5);
 			if ((rc = c360_buf_append(data, v, e->val_len)) ||
@@ -133,6 +136,12 @@ c360_rc c360_feed_read(c360_store *st, const char *bucket, uint64_t after, size_
 		bool stop = false;
 		for (size_t i = 0; i < nev && !stop; i++) {
 			struct chunk_ev *e = &evs[i];
+			if (e->skip) {
+				after = e->seqno;
+				if (last)
+					*last = after;
+				continue;
+			}
 			struct c360_feed_event ev = {
 				.seqno = e->seqno,
 				.op = (enum c360_feed_op)e->op,

@@ -203,7 +203,10 @@ typedef int (*c360_feed_cb)(const struct c360_feed_event *ev, void *ctx);
  * them (0 = no limit). Yields at least the latest state of every key changed
  * after `after` (rapid changes to one key may collapse to the latest, like
  * DCP dedup). *last (optional) receives the seqno of the last event passed
- * to cb (after, if none). */
+ * to cb (after, if none). A document that has expired but is not swept yet is
+ * not passed as a mutation (expired documents are never returned): its
+ * `expiration` follows when the sweeper runs. When such entries are the last
+ * ones read, *last moves past them too, so it is always a safe checkpoint. */
 c360_rc c360_feed_read(c360_store *st, const char *bucket, uint64_t after, size_t max,
 		       c360_feed_cb cb, void *ctx, uint64_t *last);
 /* The bucket's last used seqno (0 for an empty feed). */

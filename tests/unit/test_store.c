@@ -461,6 +461,19 @@ TEST(expiry_and_sweep)
 	uint64_t hs = 0;
 	CHECK(c360_feed_high_seqno(st, "b", &hs) == C360_OK);
 	CHECK_EQ_INT(hs, 4);
+	/* before the sweep the feed does not pass expired documents as mutations */
+	struct evlog pre;
+	memset(&pre, 0, sizeof pre);
+	uint64_t plast = 0;
+	CHECK(c360_feed_read(st, "b", 0, 0, log_cb, &pre, &plast) == C360_OK);
+	REQUIRE(pre.n == 2);
+	CHECK_EQ_STR(pre.key[0], "rel30d");
+	CHECK_EQ_STR(pre.key[1], "forever");
+	CHECK_EQ_INT(plast, 4);
+	memset(&pre, 0, sizeof pre);
+	CHECK(c360_feed_read(st, "b", 0, 1, log_cb, &pre, &plast) == C360_OK);
+	CHECK_EQ_INT(pre.n, 1);
+	CHECK_EQ_INT(plast, 3);
 	/* sweep: two expiration events, in the feed after the high seqno */
 	size_t n = 0;
 	CHECK(c360_store_sweep(st, "b", 0, &n) == C360_OK);
