@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -360,20 +361,48 @@ static int cmd_log(int argc, char **argv)
 
 /* ---- run ---- */
 
-static bool r_idle;
+static bool r_idle, r_all;
 static const struct c360_opt run_opts[] = {
 	C360_CLI_STORE_OPT,
 	{"exit-when-idle", 0, C360_OPT_FLAG, &r_idle, NULL, "return once the feed is caught up", NULL},
+	{"all", 0, C360_OPT_FLAG, &r_all, NULL,
+	 "run every deployed function, and those deployed later, until interrupted", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 static const struct c360_cmd_spec run_spec = {
-	"c360 function run [--exit-when-idle] NAME",
+	"c360 function run [--exit-when-idle] NAME | --all",
 	"process a deployed function's feed in the foreground",
 	"Runs until interrupted (Ctrl-C / SIGTERM write a checkpoint first), or with\n"
 	"--exit-when-idle until the feed is caught up. Exit 1 if any handler call failed\n"
-	"or timed out during this run.",
-	run_opts, 1, 1,
+	"or timed out during this run. --all does what a long-running c360 process does:\n"
+	"runs every deployed function and picks up deploy/pause/resume/undeploy.",
+	run_opts, 0, 1,
 };
+
+static int run_all(void)
+{
+	c360_store *st;
+	c360_eventing *ev = NULL;
+	int ec = c360_cli_open_store(&st, NULL);
+	if (ec)
+		return ec;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	c360_rc rc = c360_eventing_start(st, &ev);
+	if (rc) {
+		c360_store_close(st);
+		return fail(rc, "cannot start the eventing runtime");
+	}
+	fprintf(stderr, "running every deployed function of '%s' (Ctrl-C to stop)\n", c360_cli_store_path());
+	while (!stop_flag) {
+		struct timespec ts = {0, 100 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	c360_eventing_stop(ev);
+	c360_store_close(st);
+	fprintf(stderr, "stopped (checkpoints written)\n");
+	return 0;
+}
 
 static int cmd_run(int argc, char **argv)
 {
@@ -382,6 +411,12 @@ static int cmd_run(int argc, char **argv)
 		return 0;
 	if (n < 0)
 		return C360_EXIT_USAGE;
+	if (r_all && n == 0 && !r_idle)
+		return run_all();
+	if (r_all || n != 1) {
+		fprintf(stderr, "c360 function: run takes one NAME, or --all (without --exit-when-idle)\n");
+		return C360_EXIT_USAGE;
+	}
 	struct c360_store_opts so;
 	c360_store_opts_init(&so);
 	c360_store *st;

@@ -63,6 +63,9 @@ const char *c360_fn_state_str(enum c360_fn_state s); /* "undeployed", "deployed"
  * seqno as the boundary. A function deployed already is C360_ERR_EXISTS
  * unless it is undeployed (then it is replaced). */
 c360_rc c360_fn_deploy(c360_store *st, const struct c360_fn_def *def, char *err, size_t errlen);
+/* Checks def and records it undeployed (Couchbase's "save" without deploy),
+ * replacing an undeployed definition; C360_ERR_STATE if it is deployed. */
+c360_rc c360_fn_define(c360_store *st, const struct c360_fn_def *def, char *err, size_t errlen);
 /* Changes a deployed function's state (pause, resume, undeploy). Undeploy
  * drops the checkpoint, so a later deploy starts from its boundary again. */
 c360_rc c360_fn_set_state(c360_store *st, const char *name, enum c360_fn_state state, char *err,
@@ -119,5 +122,15 @@ typedef struct c360_eventing c360_eventing;
 c360_rc c360_eventing_start(c360_store *st, c360_eventing **out);
 /* Stops every function (each writes its checkpoint) and frees. Accepts NULL. */
 void c360_eventing_stop(c360_eventing *ev);
+/* Number of functions running in this process now. */
+int c360_eventing_running(c360_eventing *ev);
+
+/* ---- Eventing's REST shape (eventing/rest.c) ---- */
+
+struct c360_http;
+/* Registers on h: /api/v1/functions[/{name}] (GET, POST, DELETE),
+ * /api/v1/functions/{name}/deploy|undeploy|pause|resume (POST),
+ * /api/v1/status, /api/v1/stats (GET). st is borrowed for h's lifetime. */
+c360_rc c360_eventing_routes(struct c360_http *h, c360_store *st);
 
 #endif

@@ -725,6 +725,26 @@ c360_rc c360_fn_deploy(c360_store *st, const struct c360_fn_def *def, char *err,
 	return rc;
 }
 
+c360_rc c360_fn_define(c360_store *st, const struct c360_fn_def *def, char *err, size_t errlen)
+{
+	struct c360_fn_def old;
+	enum c360_fn_state state;
+	c360_rc rc = c360_fn_def_check(def, err, errlen);
+	if (rc)
+		return rc;
+	rc = c360_fn_load(st, def->name, &old, &state, NULL);
+	c360_fn_def_release(&old);
+	if (!rc && state != C360_FN_UNDEPLOYED) {
+		snprintf(err, errlen, "function '%s' is %s (undeploy it before changing it)", def->name,
+			 c360_fn_state_str(state));
+		return C360_ERR_STATE;
+	}
+	rc = save_record(st, def, C360_FN_UNDEPLOYED, 0);
+	if (rc)
+		snprintf(err, errlen, "cannot record function '%s': %s", def->name, c360_rc_str(rc));
+	return rc;
+}
+
 c360_rc c360_fn_set_state(c360_store *st, const char *name, enum c360_fn_state state, char *err,
 			  size_t errlen)
 {
