@@ -177,7 +177,7 @@ static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, str
 	if (rc)
 		return rc;
 	struct c360_doc d = {0};
-	rc = c360_store_get(ig->st, ig->meta_bucket, k, n, &d);
+	rc = ig->read(ig->read_ctx, ig->meta_bucket, k, n, &d);
 	if (rc == C360_ERR_NOT_FOUND) {
 		*out = e;
 		return C360_OK;
@@ -821,9 +821,20 @@ out:
 
 /* ---- lifecycle ---- */
 
+/* The eventing registry refers to the native kind weakly (handler.h); this
+ * strong reference to kind.c makes every binary that links the engine link
+ * the kind too. */
+int c360_integrate_kind_anchor(void);
+
 static c360_rc store_write_fn(void *ctx, struct c360_write *ops, size_t n)
 {
 	return c360_store_write(ctx, ops, n);
+}
+
+static c360_rc store_read_fn(void *ctx, const char *bucket, const char *key, size_t key_len,
+			     struct c360_doc *out)
+{
+	return c360_store_get(ctx, bucket, key, key_len, out);
 }
 
 /* The secret key: from the mapping or its environment variable, else one
@@ -885,6 +896,7 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 {
 	*out = NULL;
 	pthread_once(&stripes_once, stripes_init);
+	(void)c360_integrate_kind_anchor();
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium cannot initialise");
 		return C360_ERR_INTERNAL;
@@ -901,6 +913,8 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 	c360_buf_init(&ig->rkey, 2 * C360_KEY_MAX);
 	ig->write = opts && opts->write ? opts->write : store_write_fn;
 	ig->write_ctx = opts && opts->write ? opts->write_ctx : st;
+	ig->read = opts && opts->read ? opts->read : store_read_fn;
+	ig->read_ctx = opts && opts->read ? opts->read_ctx : st;
 	snprintf(ig->meta_bucket, sizeof ig->meta_bucket, "%s",
 		 opts && opts->metadata_bucket ? opts->metadata_bucket
 					       : c360_imap_metadata_bucket(m));

@@ -18,6 +18,8 @@ struct c360_integrate {
 	bool locking; /* batch_max == 1: commit per record under customer locks */
 	c360_integrate_write_fn write;
 	void *write_ctx;
+	c360_integrate_read_fn read;
+	void *read_ctx;
 	/* overlay of the current batch */
 	struct ent *ents;
 	size_t nents, entcap;

@@ -151,6 +151,10 @@ typedef struct c360_integrate c360_integrate;
 /* How the engine writes (default c360_store_write on the engine's store);
  * the eventing kind passes c360_fn_write. */
 typedef c360_rc (*c360_integrate_write_fn)(void *ctx, struct c360_write *ops, size_t n);
+/* How the engine reads (default c360_store_get); the eventing kind passes
+ * c360_fn_get, which sees the runtime's not yet committed writes. */
+typedef c360_rc (*c360_integrate_read_fn)(void *ctx, const char *bucket, const char *key,
+					  size_t key_len, struct c360_doc *out);
 
 struct c360_integrate_opts {
 	const char *name;     /* function name, for logs ("native:NAME"); default "customer360" */
@@ -159,6 +163,8 @@ struct c360_integrate_opts {
 	const char *metadata_bucket; /* overrides the mapping's metadata_bucket */
 	c360_integrate_write_fn write; /* NULL = c360_store_write */
 	void *write_ctx;
+	c360_integrate_read_fn read;   /* NULL = c360_store_get */
+	void *read_ctx;
 };
 
 struct c360_integrate_stats {

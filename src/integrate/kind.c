@@ -37,6 +37,12 @@ static c360_rc fn_write(void *ctx, struct c360_write *ops, size_t n)
 	return c360_fn_write(ctx, ops, n, false);
 }
 
+static c360_rc fn_read(void *ctx, const char *bucket, const char *key, size_t key_len,
+		       struct c360_doc *out)
+{
+	return c360_fn_get(ctx, bucket, key, key_len, out);
+}
+
 static c360_rc native_create(struct c360_fn_env *env, void **inst, char *err, size_t errlen)
 {
 	*inst = NULL;
@@ -55,6 +61,8 @@ static c360_rc native_create(struct c360_fn_env *env, void **inst, char *err, si
 		.metadata_bucket = def->metadata_bucket[0] ? def->metadata_bucket : NULL,
 		.write = fn_write,
 		.write_ctx = env,
+		.read = fn_read,
+		.read_ctx = env,
 	};
 	if ((rc = c360_integrate_new(env->store, nv->m, &o, &nv->ig, err, errlen)))
 		goto fail;
@@ -104,6 +112,12 @@ static void native_free(void *inst)
 	c360_integrate_free(nv->ig);
 	c360_imap_free(nv->m);
 	free(nv);
+}
+
+int c360_integrate_kind_anchor(void);
+int c360_integrate_kind_anchor(void)
+{
+	return 1;
 }
 
 const struct c360_fn_kind c360_fn_kind_native = {

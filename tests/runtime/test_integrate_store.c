@@ -1,0 +1,713 @@
+/* integrate over a real store: the seed's Matthew Groves example (with the
+ * online store), order independence (shuffled, replayed twice: byte-identical
+ * customer360), one person one profile, deletes recompute, expiry keeps,
+ * secrets hashed by default, and the native kind under the eventing runtime. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "demo/retailer.h"
+#include "eventing/eventing.h"
+#include "integrate/integrate.h"
+#include "sources/rest/mockstore.h"
+#include "test.h"
+#include "core/banned.h"
+
+static char dir[256];
+static c360_store *st;
+
+static char *slurp(const char *rel)
+{
+	const char *src = getenv("C360_SRC");
+	char path[2048];
+	snprintf(path, sizeof path, "%s/%s", src ? src : "../..", rel);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		printf("  cannot open %s\n", path);
+		return NULL;
+	}
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		c360_buf_append(&b, chunk, n);
+	fclose(f);
+	return c360_buf_detach(&b, NULL);
+}
+
+static void open_store(void)
+{
+	char path[300], err[256];
+	snprintf(dir, sizeof dir, "/tmp/c360-integrate-XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(path, sizeof path, "%s/s.db", dir);
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	o.synchronous = C360_SYNC_OFF;
+	if (c360_store_open(path, &o, &st, err, sizeof err))
+		abort();
+	c360_store_bucket_ensure(st, "staging", 0);
+}
+
+static void close_store(void)
+{
+	char cmd[300];
+	c360_store_close(st);
+	st = NULL;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd))
+		printf("cleanup failed\n");
+}
+
+/* The shipped mapping, with `mode: hash` replaced when plain is true. */
+static c360_imap *mapping(bool plain)
+{
+	char *text = slurp("functions/customer360.yaml");
+	if (!text)
+		return NULL;
+	char *p = plain ? strstr(text, "mode: hash") : NULL;
+	if (p) {
+		struct c360_buf b;
+		c360_buf_init(&b, 0);
+		c360_buf_append(&b, text, (size_t)(p - text));
+		c360_buf_puts(&b, "mode: plain");
+		c360_buf_puts(&b, p + 10);
+		free(text);
+		text = c360_buf_detach(&b, NULL);
+	}
+	char err[512];
+	c360_imap *m = NULL;
+	if (c360_imap_load("customer360.yaml", text, strlen(text), &m, err, sizeof err))
+		printf("  %s\n", err);
+	free(text);
+	return m;
+}
+
+static void stage(const char *key, const char *value)
+{
+	if (c360_store_upsert(st, "staging", key, strlen(key), value, strlen(value), 0, NULL))
+		printf("  cannot stage %s\n", key);
+}
+
+static void stage_file(const char *key, const char *rel)
+{
+	char *v = slurp(rel);
+	if (v)
+		stage(key, v);
+	free(v);
+}
+
+static int follow(c360_integrate *ig)
+{
+	char err[256];
+	struct c360_integrate_follow_opts fo = {.exit_when_idle = true};
+	c360_rc rc = c360_integrate_follow(ig, &fo, err, sizeof err);
+	if (rc)
+		printf("  follow: %s\n", err);
+	return rc;
+}
+
+static char *get(const char *bucket, const char *key)
+{
+	struct c360_doc d = {0};
+	if (c360_store_get(st, bucket, key, strlen(key), &d))
+		return NULL;
+	char *v = d.value;
+	d.value = NULL;
+	c360_doc_release(&d);
+	return v;
+}
+
+/* customer360[key] (without lineage) equals the expected file, members in
+ * the same order. */
+static int doc_is(const char *key, const char *rel)
+{
+	char *got = get("customer360", key), *want = slurp(rel);
+	c360_json_doc *a = NULL, *b = NULL;
+	int ok = 0;
+	if (!got || !want || c360_json_parse(got, strlen(got), NULL, &a, NULL) ||
+	    c360_json_parse(want, strlen(want), NULL, &b, NULL))
+		goto out;
+	c360_json_remove(c360_json_doc_root(a), "lineage", 7);
+	char *ga = c360_json_write_str(c360_json_doc_root(a), 0, NULL);
+	char *gb = c360_json_write_str(c360_json_doc_root(b), 0, NULL);
+	ok = ga && gb && !strcmp(ga, gb);
+	if (!ok)
+		printf("  customer360['%s'] = %s\n  expected %s\n", key, ga, gb);
+	free(ga);
+	free(gb);
+out:
+	if (!got)
+		printf("  customer360 has no '%s'\n", key);
+	c360_json_doc_free(a);
+	c360_json_doc_free(b);
+	free(got);
+	free(want);
+	return ok;
+}
+
+static c360_mockstore *groves_store(void)
+{
+	struct c360_mockstore_opts o = {0};
+	c360_mockstore *ms;
+	char err[256];
+	if (c360_mockstore_new(&o, &ms, err, sizeof err))
+		return NULL;
+	c360_mockstore_add_customer(ms, 1, "Matthew Groves", "matthew.groves@couchbase.com",
+				    "edzchzmatv5");
+	char *orders = slurp("functions/tests/matthew_groves/online_store/getOrdersByCustomerId.json");
+	c360_json_doc *od = NULL;
+	if (orders && !c360_json_parse(orders, strlen(orders), NULL, &od, NULL)) {
+		for (c360_json *x = c360_json_first(c360_json_doc_root(od)); x; x = c360_json_next(x)) {
+			char *s = c360_json_write_str(x, 0, NULL);
+			c360_mockstore_add_order(ms, 1, s);
+			free(s);
+		}
+	}
+	c360_json_doc_free(od);
+	free(orders);
+	if (c360_mockstore_start(ms, err, sizeof err)) {
+		printf("  mock store: %s\n", err);
+		c360_mockstore_free(ms);
+		return NULL;
+	}
+	return ms;
+}
+
+#define EXP "functions/tests/matthew_groves/expected/"
+
+TEST(matthew_groves_gives_the_seed_documents)
+{
+	c360_mockstore *ms = groves_store();
+	REQUIRE(ms);
+	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
+	open_store();
+	c360_imap *m = mapping(true);
+	REQUIRE(m);
+	c360_integrate *ig;
+	char err[256];
+	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
+	stage_file("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
+	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	REQUIRE(follow(ig) == 0);
+	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
+	CHECK(doc_is("order::1", EXP "order::1.json"));
+	CHECK(doc_is("order::2", EXP "order::2.json"));
+	struct c360_integrate_stats s;
+	c360_integrate_get_stats(ig, &s);
+	CHECK_EQ_INT(s.processed, 2);
+	CHECK_EQ_INT(s.online_fetches, 1); /* one batch, one customer: asked once */
+	CHECK_EQ_INT(s.failures, 0);
+	/* lineage: the name came from home delivery, 1029, at its ts_ms */
+	char *c = get("customer360", "matthew.groves@couchbase.com");
+	CHECK(c && strstr(c, "\"lineage\":{\"profile.name\":{\"system\":\"home_delivery\","
+			     "\"external_ID\":1029,\"ts\":1700748000000}"));
+	free(c);
+	/* a replay changes nothing and does not ask the store again (refresh 1h) */
+	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	REQUIRE(follow(ig) == 0);
+	c360_integrate_get_stats(ig, &s);
+	CHECK_EQ_INT(s.online_fetches, 1);
+	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
+	c360_integrate_free(ig);
+	c360_imap_free(m);
+	close_store();
+	unsetenv("C360_ONLINE_STORE_URL");
+	c360_mockstore_free(ms);
+}
+
+TEST(secrets_are_hashed_by_default)
+{
+	c360_mockstore *ms = groves_store();
+	REQUIRE(ms);
+	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
+	unsetenv("C360_SECRET_KEY");
+	open_store();
+	c360_imap *m = mapping(false);
+	REQUIRE(m);
+	c360_integrate *ig;
+	char err[256];
+	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
+	stage_file("{\"id\":1029}", "tests/fixtures/debezium/customer_no_schema.json");
+	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	REQUIRE(follow(ig) == 0);
+	c360_integrate_free(ig);
+	char *c = get("customer360", "matthew.groves@couchbase.com");
+	REQUIRE(c);
+	CHECK(!strstr(c, "edzchzmatv5") && !strstr(c, "5owhiy1j.isq") && !strstr(c, "xrinn5xp.swd"));
+	CHECK(strstr(c, "\"pass\":\"blake2b:") != NULL);
+	/* nothing in the metadata bucket holds them either */
+	struct c360_buf q;
+	c360_buf_init(&q, 0);
+	CHECK(c360_store_query(st, "SELECT key, doc FROM customer360_metadata", NULL, &q, err,
+			       sizeof err) == C360_OK);
+	CHECK(q.len > 0 && !strstr(q.data, "edzchzmatv5") && !strstr(q.data, "5owhiy1j.isq"));
+	c360_buf_release(&q);
+	/* the generated key is kept: a second engine hashes the same way */
+	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
+	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	REQUIRE(follow(ig) == 0);
+	c360_integrate_free(ig);
+	char *c2 = get("customer360", "matthew.groves@couchbase.com");
+	const char *lp = strstr(c, "\"external_system\":\"loyalty\"");
+	const char *hp = lp ? strstr(lp, "blake2b:") : NULL;
+	char h1[73] = "";
+	if (hp)
+		snprintf(h1, sizeof h1, "%.72s", hp);
+	CHECK(hp && c2 && strstr(c2, h1) != NULL); /* same loyalty hash (same key) */
+	free(c2);
+	free(c);
+	/* with the key from the environment, the hash is that key's */
+	setenv("C360_SECRET_KEY", "a-test-key-of-some-length", 1);
+	uint8_t key[32];
+	CHECK(c360_imap_secret_key(m, key, err, sizeof err) == C360_OK);
+	char h[73];
+	c360_imap_hash_secret(key, "loyalty", "xrinn5xp.swd", 12, h);
+	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
+	stage("key::2", "{\"id\":\"27\",\"password\":\"xrinn5xp.swd\",\"firstName\":\"Matthew\","
+			"\"lastName\":\"Groves\",\"email\":\"matthew.groves@couchbase.com\",\"points\":\"48\"}");
+	REQUIRE(follow(ig) == 0);
+	c360_integrate_free(ig);
+	c = get("customer360", "matthew.groves@couchbase.com");
+	CHECK(c && strstr(c, h));
+	free(c);
+	unsetenv("C360_SECRET_KEY");
+	c360_imap_free(m);
+	close_store();
+	unsetenv("C360_ONLINE_STORE_URL");
+	c360_mockstore_free(ms);
+}
+
+/* ---- generated changes ---- */
+
+struct change {
+	char key[64];
+	char *value; /* NULL = staging deletion */
+	uint64_t cas;
+};
+
+struct changes {
+	struct change *v;
+	size_t n, cap;
+};
+
+static void add(struct changes *c, const char *key, char *value, uint64_t cas)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		c->v = realloc(c->v, c->cap * sizeof *c->v);
+	}
+	snprintf(c->v[c->n].key, sizeof c->v[c->n].key, "%s", key);
+	c->v[c->n].value = value;
+	c->v[c->n].cas = cas;
+	c->n++;
+}
+
+static char *dbz(const struct c360_person *p, const char *op, const char *addr1,
+		 const char *phone, int64_t ts)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	char row[1024];
+	snprintf(row, sizeof row,
+		 "{\"id\":%u,\"name\":\"%s %s\",\"email\":\"%s\",\"password\":\"%s\","
+		 "\"address_line_1\":\"%s\",\"address_line_2\":\"%s\",\"city\":\"%s\","
+		 "\"state\":\"%s\",\"zipcode\":\"%s\",\"phonenumber\":\"%s\"}",
+		 p->home_id, p->first, p->last, p->home_email, p->home_pass, addr1, p->address2,
+		 p->city, p->state, p->zipcode, phone);
+	bool del = !strcmp(op, "d");
+	c360_buf_printf(&b,
+			"{\"before\":%s,\"after\":%s,\"source\":{\"name\":\"dbserver1\","
+			"\"ts_ms\":%lld},\"op\":\"%s\",\"ts_ms\":%lld}",
+			del ? row : "null", del ? "null" : row, (long long)ts, op, (long long)ts + 7);
+	return c360_buf_detach(&b, NULL);
+}
+
+/* Home delivery (creates, later updates and deletes as Debezium events on
+ * the same staging key) and loyalty rows with case/space variants. */
+static void generate(struct changes *c, uint32_t n)
+{
+	struct c360_retailer r;
+	c360_retailer_init(&r, n);
+	r.p_variant = 20;
+	r.p_update = 30;
+	r.p_delete = 10;
+	for (uint32_t i = 0; i < n; i++) {
+		struct c360_person p;
+		c360_retailer_person(&r, i, &p);
+		char key[64];
+		int64_t ts = 1700000000000 + (int64_t)i * 1000;
+		if (p.in_home) {
+			snprintf(key, sizeof key, "{\"id\":%u}", p.home_id);
+			add(c, key, dbz(&p, "c", p.address1, p.phone, ts), 1);
+			if (p.home_updated)
+				add(c, key, dbz(&p, "u", p.new_address1, p.new_phone, ts + 500), 2);
+			if (p.home_deleted)
+				add(c, key, dbz(&p, "d", p.address1, p.phone, ts + 900), 3);
+		}
+		if (p.in_loyalty) {
+			snprintf(key, sizeof key, "loyalty-member-%u", p.loyalty_id);
+			struct c360_buf b;
+			c360_buf_init(&b, 0);
+			c360_buf_printf(&b,
+					"{\"id\":\"%u\",\"password\":\"%s\",\"firstName\":\"%s\","
+					"\"lastName\":\"%s\",\"email\":\"%s\",\"points\":\"%u\"}",
+					p.loyalty_id, p.loyalty_pass, p.first, p.last, p.loyalty_email,
+					p.points);
+			/* the CAS is the staging write's time: fixed with the change */
+			add(c, key, c360_buf_detach(&b, NULL), 1700000000000000000ull + i * 1000000ull);
+		}
+	}
+}
+
+static void apply_all(c360_integrate *ig, const struct changes *c, const size_t *order)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct change *x = &c->v[order ? order[i] : i];
+		if (x->value)
+			c360_integrate_update(ig, x->key, strlen(x->key), x->value, strlen(x->value),
+					      x->cas);
+		else
+			c360_integrate_delete(ig, x->key, strlen(x->key), false);
+	}
+	c360_integrate_flush(ig);
+}
+
+struct dump {
+	struct c360_buf b;
+};
+
+static int dump_cb(const struct c360_feed_event *ev, void *ctx)
+{
+	struct c360_buf *b = ctx;
+	if (ev->op == C360_FEED_MUTATION) {
+		c360_buf_append(b, ev->key, ev->key_len);
+		c360_buf_putc(b, '\t');
+		c360_buf_append(b, ev->value, ev->value_len);
+		c360_buf_putc(b, '\n');
+	}
+	return 0;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every live customer360 document, sorted by key, as "key\tvalue\n" lines. */
+static char *dump_customers(void)
+{
+	struct c360_buf b, out;
+	c360_buf_init(&b, 0);
+	c360_buf_init(&out, 0);
+	c360_feed_read(st, "customer360", 0, 0, dump_cb, &b, NULL);
+	size_t n = 0;
+	for (size_t i = 0; i < b.len; i++)
+		n += b.data[i] == '\n';
+	char **lines = calloc(n + 1, sizeof *lines);
+	size_t k = 0;
+	for (char *p = b.data; p && *p && k < n;) {
+		char *nl = strchr(p, '\n');
+		*nl = '\0';
+		lines[k++] = p;
+		p = nl + 1;
+	}
+	qsort(lines, k, sizeof *lines, cmp_line);
+	for (size_t i = 0; i < k; i++) {
+		c360_buf_puts(&out, lines[i]);
+		c360_buf_putc(&out, '\n');
+	}
+	free(lines);
+	c360_buf_release(&b);
+	return c360_buf_detach(&out, NULL);
+}
+
+static char *run_changes(const struct changes *c, const size_t *order, int times)
+{
+	open_store();
+	c360_imap *m = mapping(false);
+	setenv("C360_SECRET_KEY", "order-independence-test-key", 1);
+	c360_integrate *ig = NULL;
+	char err[256];
+	struct c360_integrate_opts o = {.no_online = true, .batch_max = 97};
+	if (!m || c360_integrate_new(st, m, &o, &ig, err, sizeof err)) {
+		printf("  engine: %s\n", err);
+		c360_imap_free(m);
+		close_store();
+		return NULL;
+	}
+	for (int t = 0; t < times; t++)
+		apply_all(ig, c, order);
+	c360_integrate_free(ig);
+	char *d = dump_customers();
+	c360_imap_free(m);
+	close_store();
+	unsetenv("C360_SECRET_KEY");
+	return d;
+}
+
+TEST(order_independence_shuffled_and_replayed_twice)
+{
+	struct changes c = {0};
+	generate(&c, 400);
+	REQUIRE(c.n > 500);
+	size_t *order = malloc(c.n * sizeof *order);
+	for (size_t i = 0; i < c.n; i++)
+		order[i] = i;
+	char *base = run_changes(&c, NULL, 1);
+	REQUIRE(base && strlen(base) > 1000);
+	/* reversed, then two seeded shuffles, then in order twice */
+	for (int round = 0; round < 4; round++) {
+		if (round == 0) {
+			for (size_t i = 0; i < c.n; i++)
+				order[i] = c.n - 1 - i;
+		} else {
+			srand(1234 + round);
+			for (size_t i = c.n - 1; i > 0; i--) {
+				size_t j = (size_t)rand() % (i + 1);
+				size_t t = order[i];
+				order[i] = order[j];
+				order[j] = t;
+			}
+		}
+		char *d = run_changes(&c, order, round == 3 ? 2 : 1);
+		CHECK(d && !strcmp(d, base));
+		if (d && strcmp(d, base))
+			printf("  round %d differs\n", round);
+		free(d);
+	}
+	/* deleted people are gone, updated ones carry the update */
+	CHECK(strstr(base, "\"lineage\"") != NULL);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].value);
+	free(c.v);
+	free(order);
+	free(base);
+}
+
+TEST(one_person_one_profile)
+{
+	open_store();
+	c360_imap *m = mapping(true);
+	REQUIRE(m);
+	c360_integrate *ig;
+	char err[256];
+	struct c360_integrate_opts o = {.no_online = true};
+	REQUIRE(c360_integrate_new(st, m, &o, &ig, err, sizeof err) == C360_OK);
+	stage("{\"id\":1}", "{\"payload\":{\"after\":{\"id\":1,\"name\":\"Alice Liddell\","
+			    "\"email\":\"alice@example.com\",\"city\":\"Oxford\"},\"source\":{\"name\":"
+			    "\"dbserver1\",\"ts_ms\":1000},\"op\":\"c\"}}");
+	stage("loyalty-1", "{\"id\":\"7\",\"email\":\"  Alice@Example.COM \",\"points\":\"5\","
+			   "\"firstName\":\"Alice\",\"lastName\":\"L.\"}");
+	stage("loyalty-2", "{\"id\":\"8\",\"email\":\"alice@example.org\",\"points\":\"9\"}");
+	stage("loyalty-3", "{\"id\":\"9\",\"email\":\"alice+shop@example.com\",\"points\":\"1\"}");
+	stage("loyalty-4", "{\"id\":\"10\",\"email\":\"   \",\"points\":\"1\"}");
+	REQUIRE(follow(ig) == 0);
+	struct c360_integrate_stats s;
+	c360_integrate_get_stats(ig, &s);
+	CHECK_EQ_INT(s.no_identity, 1);
+	c360_integrate_free(ig);
+	char *a = get("customer360", "alice@example.com");
+	REQUIRE(a);
+	CHECK(strstr(a, "\"external_system\":\"home_delivery\"") != NULL);
+	CHECK(strstr(a, "\"external_system\":\"loyalty\",\"external_ID\":\"7\"") != NULL);
+	CHECK(strstr(a, "\"email\":\"  Alice@Example.COM \"") != NULL); /* original spelling */
+	CHECK(strstr(a, "\"loyaltyPoints\":\"5\"") != NULL);
+	CHECK(strstr(a, "\"name\":\"Alice Liddell\"") != NULL); /* home delivery first */
+	free(a);
+	char *b = get("customer360", "alice@example.org");
+	char *c = get("customer360", "alice+shop@example.com");
+	CHECK(b && strstr(b, "\"9\"") && !strstr(b, "home_delivery"));
+	CHECK(c && !strstr(c, "home_delivery"));
+	free(b);
+	free(c);
+	CHECK(get("customer360", "Alice@Example.COM") == NULL);
+	struct c360_bucket_info bi;
+	c360_store_bucket_info(st, "customer360", &bi);
+	CHECK_EQ_INT(bi.count, 3);
+	c360_imap_free(m);
+	close_store();
+}
+
+static int64_t fake_now;
+static int64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now;
+}
+
+TEST(deletes_recompute_and_expiry_keeps)
+{
+	open_store();
+	c360_imap *m = mapping(true);
+	REQUIRE(m);
+	c360_integrate *ig;
+	char err[256];
+	struct c360_integrate_opts o = {.no_online = true};
+	REQUIRE(c360_integrate_new(st, m, &o, &ig, err, sizeof err) == C360_OK);
+	stage("{\"id\":1}", "{\"payload\":{\"after\":{\"id\":1,\"name\":\"Bob Home\",\"email\":"
+			    "\"bob@x.io\",\"city\":\"Leeds\"},\"source\":{\"name\":\"dbserver1\","
+			    "\"ts_ms\":1000},\"op\":\"c\"}}");
+	stage("{\"id\":2}", "{\"payload\":{\"after\":{\"id\":2,\"name\":\"Carol\",\"email\":"
+			    "\"carol@x.io\"},\"source\":{\"name\":\"dbserver1\",\"ts_ms\":1000},"
+			    "\"op\":\"c\"}}");
+	fake_now = 1800000000;
+	c360_store_set_clock(st, fake_clock, NULL);
+	const char *loy = "{\"id\":\"3\",\"email\":\"bob@x.io\",\"points\":\"12\",\"firstName\":"
+			  "\"Robert\",\"lastName\":\"Loyal\"}";
+	REQUIRE(c360_store_upsert(st, "staging", "loyalty-3", 9, loy, strlen(loy), 90000, NULL) == 0);
+	REQUIRE(follow(ig) == 0);
+	char *b = get("customer360", "bob@x.io");
+	CHECK(b && strstr(b, "\"name\":\"Bob Home\"") && strstr(b, "\"city\":\"Leeds\""));
+	free(b);
+	/* the sink deletes the staging document on a CDC delete: bob keeps his
+	 * loyalty side (the name falls back to it), carol has nothing left */
+	REQUIRE(c360_store_delete(st, "staging", "{\"id\":1}", 8, 0) == 0);
+	REQUIRE(c360_store_delete(st, "staging", "{\"id\":2}", 8, 0) == 0);
+	REQUIRE(follow(ig) == 0);
+	b = get("customer360", "bob@x.io");
+	CHECK(b && strstr(b, "\"name\":\"Robert Loyal\"") && !strstr(b, "Leeds") &&
+	      !strstr(b, "home_delivery"));
+	CHECK(get("customer360", "carol@x.io") == NULL);
+	/* a Debezium delete kept as a document (op d) removes it too */
+	stage("{\"id\":1}", "{\"payload\":{\"after\":{\"id\":1,\"name\":\"Bob Home\",\"email\":"
+			    "\"bob@x.io\",\"city\":\"York\"},\"source\":{\"name\":\"dbserver1\","
+			    "\"ts_ms\":2000},\"op\":\"c\"}}");
+	REQUIRE(follow(ig) == 0);
+	char *b2 = get("customer360", "bob@x.io");
+	CHECK(b2 && strstr(b2, "York"));
+	free(b2);
+	stage("{\"id\":1}", "{\"payload\":{\"before\":{\"id\":1,\"email\":\"bob@x.io\"},\"after\":null,"
+			    "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":3000},\"op\":\"d\"}}");
+	REQUIRE(follow(ig) == 0);
+	b2 = get("customer360", "bob@x.io");
+	CHECK(b2 && !strstr(b2, "York") && strstr(b2, "Robert Loyal"));
+	free(b2);
+	/* the nightly TTL: the loyalty staging row expires, customer360 keeps it */
+	fake_now += 100000;
+	size_t swept = 0;
+	CHECK(c360_store_sweep(st, "staging", 0, &swept) == 0);
+	CHECK_EQ_INT(swept, 1);
+	REQUIRE(follow(ig) == 0);
+	struct c360_integrate_stats s;
+	c360_integrate_get_stats(ig, &s);
+	CHECK_EQ_INT(s.expirations, 1);
+	char *b3 = get("customer360", "bob@x.io");
+	CHECK(b3 && b && !strcmp(b3, b));
+	free(b3);
+	free(b);
+	c360_integrate_free(ig);
+	c360_imap_free(m);
+	close_store();
+}
+
+TEST(email_change_moves_the_record)
+{
+	open_store();
+	c360_imap *m = mapping(true);
+	REQUIRE(m);
+	c360_integrate *ig;
+	char err[256];
+	struct c360_integrate_opts o = {.no_online = true};
+	REQUIRE(c360_integrate_new(st, m, &o, &ig, err, sizeof err) == C360_OK);
+	stage("{\"id\":5}", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Dan\",\"email\":\"dan@old.io\"},"
+			    "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":1000},\"op\":\"c\"}}");
+	REQUIRE(follow(ig) == 0);
+	CHECK(get("customer360", "dan@old.io") != NULL);
+	stage("{\"id\":5}", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Dan\",\"email\":\"dan@new.io\"},"
+			    "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":2000},\"op\":\"u\"}}");
+	REQUIRE(follow(ig) == 0);
+	char *o1 = get("customer360", "dan@old.io"), *n1 = get("customer360", "dan@new.io");
+	CHECK(o1 == NULL);
+	CHECK(n1 && strstr(n1, "\"external_ID\":5"));
+	free(o1);
+	free(n1);
+	c360_integrate_free(ig);
+	c360_imap_free(m);
+	close_store();
+}
+
+/* The native kind under the eventing runtime: the same documents. */
+TEST(native_kind_runs_under_eventing)
+{
+	c360_mockstore *ms = groves_store();
+	REQUIRE(ms);
+	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
+	open_store();
+	struct c360_fn_def def;
+	c360_fn_def_init(&def);
+	snprintf(def.name, sizeof def.name, "customer360");
+	snprintf(def.kind, sizeof def.kind, "native");
+	snprintf(def.source_bucket, sizeof def.source_bucket, "staging");
+	snprintf(def.metadata_bucket, sizeof def.metadata_bucket, "customer360_metadata");
+	char *yaml = slurp("functions/customer360.yaml");
+	REQUIRE(yaml);
+	char *p = strstr(yaml, "mode: hash");
+	REQUIRE(p);
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	c360_buf_append(&b, yaml, (size_t)(p - yaml));
+	c360_buf_puts(&b, "mode: plain");
+	c360_buf_puts(&b, p + 10);
+	free(yaml);
+	def.code = c360_buf_detach(&b, &def.code_len);
+	def.worker_count = 2;
+	char err[512] = "";
+	c360_rc rc = c360_fn_def_check(&def, err, sizeof err);
+	if (rc)
+		printf("  check: %s\n", err);
+	REQUIRE(rc == C360_OK);
+	stage_file("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
+	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	rc = c360_fn_deploy(st, &def, err, sizeof err);
+	if (rc)
+		printf("  deploy: %s\n", err);
+	REQUIRE(rc == C360_OK);
+	struct c360_fn_def dd;
+	enum c360_fn_state state;
+	uint64_t boundary;
+	REQUIRE(c360_fn_load(st, "customer360", &dd, &state, &boundary) == C360_OK);
+	c360_fn_run *r = NULL;
+	rc = c360_fn_run_new(st, &dd, boundary, &r, err, sizeof err);
+	c360_fn_def_release(&dd);
+	if (rc)
+		printf("  run_new: %s\n", err);
+	REQUIRE(rc == C360_OK);
+	CHECK(c360_fn_run_loop(r, NULL, true) == C360_OK);
+	struct c360_fn_stats s;
+	c360_fn_run_stats(r, &s);
+	CHECK_EQ_INT(s.processed, 2);
+	CHECK_EQ_INT(s.failures, 0);
+	c360_fn_run_free(r);
+	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
+	CHECK(doc_is("order::1", EXP "order::1.json"));
+	/* a bad mapping is refused at deploy with file:line:column */
+	free(def.code);
+	def.code = strdup("fields:\n  profile.name: newest\nsources:\n  - system: a\n"
+			  "    match: /x present\n    identity: /e\n    external_id: /i\n");
+	def.code_len = strlen(def.code);
+	CHECK(c360_fn_def_check(&def, err, sizeof err) != C360_OK);
+	CHECK(strstr(err, "customer360:2:17:") != NULL);
+	if (!strstr(err, "customer360:2:17:"))
+		printf("  check said: %s\n", err);
+	c360_fn_def_release(&def);
+	close_store();
+	unsetenv("C360_ONLINE_STORE_URL");
+	c360_mockstore_free(ms);
+}
+
+int main(void)
+{
+	RUN(matthew_groves_gives_the_seed_documents);
+	RUN(secrets_are_hashed_by_default);
+	RUN(order_independence_shuffled_and_replayed_twice);
+	RUN(one_person_one_profile);
+	RUN(deletes_recompute_and_expiry_keeps);
+	RUN(email_change_moves_the_record);
+	RUN(native_kind_runs_under_eventing);
+	return test_summary();
+}
