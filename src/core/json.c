@@ -109,7 +109,8 @@ static c360_json_doc *doc_alloc(size_t first_bytes)
 
 static void *arena_alloc_slow(c360_json_doc *d, size_t n)
 {
-	size_t sz = d->next_size * 2;
+	/* chunks double up to 32 MiB, then grow by 32 MiB steps */
+	size_t sz = d->next_size < (32u << 20) ? d->next_size * 2 : d->next_size;
 	if (sz < n)
 		sz = n;
 	if (sz > SIZE_MAX / 2 - sizeof(struct chunk))
@@ -335,6 +336,9 @@ struct parser {
 	c360_json *local_stack[64];
 	c360_json **htab; /* duplicate-key scratch for large objects */
 	size_t hcap;
+	/* validation without a DOM: every scalar lands in vscal, every open
+	 * container is vobj or varr (only their type is read) */
+	c360_json vscal, vobj, varr;
 };
 
 static __attribute__((noinline, cold)) void *perr(struct parser *P, const char *at,
@@ -611,9 +615,14 @@ static c360_rc dedupe_object(struct parser *P, c360_json *obj)
 
 static c360_json **stack_grow(struct parser *P)
 {
+	size_t lim = SIZE_MAX / sizeof(c360_json *) / 4;
+	if (P->max_depth < lim)
+		lim = P->max_depth + 1;
+	if (P->stack_cap >= lim)
+		return NULL;
 	size_t ncap = P->stack_cap * 2;
-	if (ncap > P->max_depth + 1)
-		ncap = P->max_depth + 1;
+	if (ncap > lim)
+		ncap = lim;
 	c360_json **s;
 	if (P->stack == P->local_stack) {
 		s = malloc(ncap * sizeof(*s));
@@ -630,7 +639,10 @@ static c360_json **stack_grow(struct parser *P)
 }
 
 /* The parse loop. p points into the padded copy. */
-static c360_json *parse_tree(struct parser *P, char *p)
+/* validate is a constant at each call site, so this is specialized twice:
+ * building a DOM, and checking only (no allocation, no linking). */
+static inline __attribute__((always_inline)) c360_json *parse_tree_impl(struct parser *P, char *p,
+									 const bool validate)
 {
 	c360_json_doc *doc = P->doc;
 	c360_json *root = NULL, *parent = NULL, *node;
@@ -641,7 +653,7 @@ static c360_json *parse_tree(struct parser *P, char *p)
 
 value:
 	p = skip_ws(p);
-	node = arena_alloc(doc, sizeof(*node));
+	node = validate ? &P->vscal : arena_alloc(doc, sizeof(*node));
 	if (unlikely(!node))
 		return perr(P, p, "out of memory", C360_ERR_NOMEM);
 	node->next = NULL;
@@ -660,6 +672,8 @@ value:
 	}
 	case '{':
 	case '[':
+		if (validate)
+			node = *p == '{' ? &P->vobj : &P->varr;
 		node->type = *p == '{' ? C360_JSON_OBJECT : C360_JSON_ARRAY;
 		node->a.first = NULL;
 		node->last = NULL;
@@ -705,6 +719,8 @@ value:
 	/* link */
 	if (unlikely(!parent)) {
 		root = node;
+	} else if (validate) {
+		/* nothing to link */
 	} else if (likely(!replace)) {
 		if (parent->last)
 			parent->last->next = node;
@@ -801,7 +817,9 @@ member: {
 	kraw = raw << 2; /* F_RAW -> F_KRAW, F_RAWA -> F_KRAWA */
 	if (unlikely(keylen > UINT32_MAX))
 		return perr(P, kq, "object key too long", C360_ERR_LIMIT);
-	if (parent->len <= DUP_LINEAR) {
+	if (validate) {
+		/* duplicates are valid JSON: nothing to check */
+	} else if (parent->len <= DUP_LINEAR) {
 		c360_json *prev = NULL;
 		for (c360_json *m = parent->a.first; m; prev = m, m = m->next) {
 			if (m->keylen == keylen && !memcmp(m->key, key, keylen)) {
@@ -840,6 +858,16 @@ done:
 	return root;
 }
 
+static c360_json *parse_tree(struct parser *P, char *p)
+{
+	return parse_tree_impl(P, p, false);
+}
+
+static c360_json *validate_tree(struct parser *P, char *p)
+{
+	return parse_tree_impl(P, p, true);
+}
+
 static void fill_error(struct c360_json_error *err, const char *text, size_t len, size_t off,
 		       const char *reason)
 {
@@ -861,12 +889,14 @@ static void fill_error(struct c360_json_error *err, const char *text, size_t len
 	snprintf(err->reason, sizeof(err->reason), "%s", reason);
 }
 
-c360_rc c360_json_parse(const char *text, size_t len, const struct c360_json_parse_opts *opts,
-			c360_json_doc **out, struct c360_json_error *err)
+/* Parses (out != NULL) or only validates (out == NULL) text[0..len). */
+static c360_rc parse_common(const char *text, size_t len, const struct c360_json_parse_opts *opts,
+			    c360_json_doc **out, struct c360_json_error *err)
 {
 	size_t max_depth = opts && opts->max_depth ? opts->max_depth : C360_JSON_DEFAULT_MAX_DEPTH;
 	size_t max_size = opts && opts->max_size ? opts->max_size : C360_JSON_DEFAULT_MAX_SIZE;
-	*out = NULL;
+	if (out)
+		*out = NULL;
 	if (err) {
 		err->offset = 0;
 		err->line = 1;
@@ -884,13 +914,25 @@ c360_rc c360_json_parse(const char *text, size_t len, const struct c360_json_par
 	}
 	/* one block: doc + input copy + padding + room for the nodes */
 	size_t copy = ALIGN8(len + PAD);
-	size_t nodes = len < 256 ? 1024 : len * 3;
-	c360_json_doc *doc = doc_alloc(copy + nodes);
-	if (!doc) {
+	/* nodes of typical documents take 2-4x the input; past 1 MiB start with
+	 * 1x and let the arena grow, so a big input does not reserve 4x up front */
+	size_t nodes = len < 256 ? 1024 : len <= (1u << 20) ? len * 3 : len;
+	c360_json_doc *doc = NULL;
+	char *base = NULL;
+	if (out) {
+		doc = doc_alloc(copy + nodes);
+		if (doc) {
+			/* later chunks grow from the node estimate, not the copy */
+			doc->next_size = nodes < CHUNK_MIN ? CHUNK_MIN : nodes;
+			base = arena_alloc(doc, copy);
+		}
+	} else {
+		base = malloc(copy); /* strings are unescaped in place: a scratch copy */
+	}
+	if (out ? !doc : !base) {
 		fill_error(err, text, len, 0, "out of memory");
 		return C360_ERR_NOMEM;
 	}
-	char *base = arena_alloc(doc, copy);
 	if (len)
 		memcpy(base, text, len);
 	memset(base + len, 0, copy - len);
@@ -907,29 +949,40 @@ c360_rc c360_json_parse(const char *text, size_t len, const struct c360_json_par
 	P.stack_cap = sizeof(P.local_stack) / sizeof(P.local_stack[0]);
 	P.htab = NULL;
 	P.hcap = 0;
+	memset(&P.vscal, 0, sizeof(P.vscal));
+	P.vobj = P.varr = P.vscal;
 
-	c360_json *root = parse_tree(&P, base);
+	c360_json *root = out ? parse_tree(&P, base) : validate_tree(&P, base);
 	if (P.stack != P.local_stack)
 		free(P.stack);
 	free(P.htab);
+	size_t off = P.err_at ? (size_t)(P.err_at - P.base) : 0;
+	if (!out)
+		free(base);
 	if (!root) {
-		size_t off = P.err_at ? (size_t)(P.err_at - base) : 0;
 		fill_error(err, text, len, off, P.reason ? P.reason : "invalid JSON");
 		c360_json_doc_free(doc);
 		return P.rc ? P.rc : C360_ERR_INVALID;
 	}
-	doc->root = root;
-	*out = doc;
+	if (out) {
+		doc->root = root;
+		*out = doc;
+	}
 	return C360_OK;
+}
+
+c360_rc c360_json_parse(const char *text, size_t len, const struct c360_json_parse_opts *opts,
+			c360_json_doc **out, struct c360_json_error *err)
+{
+	if (!out)
+		return C360_ERR_INVALID;
+	return parse_common(text, len, opts, out, err);
 }
 
 c360_rc c360_json_validate(const char *text, size_t len, const struct c360_json_parse_opts *opts,
 			   struct c360_json_error *err)
 {
-	c360_json_doc *doc = NULL;
-	c360_rc rc = c360_json_parse(text, len, opts, &doc, err);
-	c360_json_doc_free(doc);
-	return rc;
+	return parse_common(text, len, opts, NULL, err);
 }
 
 void c360_json_error_str(const struct c360_json_error *err, char *buf, size_t len)

@@ -286,8 +286,11 @@ TEST(depth_limit_100000_brackets)
 		c360_buf_puts(&b, "{\"k\":");
 	CHECK_EQ_INT(c360_json_parse(b.data, b.len, NULL, &d, &e), C360_ERR_LIMIT);
 	c360_buf_release(&b);
+	CHECK_EQ_INT(c360_json_validate(s, 2 * n, NULL, &e), C360_ERR_LIMIT);
+	CHECK_EQ_INT(e.offset, 512);
 	/* with a higher limit the same 100000 levels parse, write and copy */
 	struct c360_json_parse_opts o = {.max_depth = 200000};
+	CHECK_EQ_INT(c360_json_validate(s, 2 * n, &o, NULL), C360_OK);
 	CHECK_EQ_INT(c360_json_parse(s, 2 * n, &o, &d, &e), C360_OK);
 	size_t len;
 	char *out = c360_json_write_str(c360_json_doc_root(d), C360_JSON_COMPACT, &len);
