@@ -25,8 +25,9 @@
 #define WHO "rest:online_store"
 #define PAGE 5000
 #define MAX_QUEUED 2048 /* jobs in the poller */
-#define MAX_ITEMS 4096  /* answers waiting for the writer */
-#define BATCH 256
+#define MAX_ITEMS 8192  /* answers waiting for the writers */
+#define BATCH 512
+#define WRITERS 2       /* customers of one pass are distinct: no conflicts */
 
 void c360_pollrun_opts_init(struct c360_pollrun_opts *o)
 {
@@ -114,6 +115,13 @@ static void smap_free(struct smap *m)
 	free(m->keys);
 	free(m->vals);
 	memset(m, 0, sizeof *m);
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- writer queue ---- */
@@ -469,10 +477,47 @@ static void prepare(struct run *r, struct batch *b, struct item *it)
 	}
 }
 
+/* Groups ops by (bucket, type): the store prepares one statement per run of
+ * equal ops, and the ops of a batch are independent (distinct keys). */
+static int op_cmp(const void *a, const void *b)
+{
+	const struct c360_write *x = *(struct c360_write *const *)a;
+	const struct c360_write *y = *(struct c360_write *const *)b;
+	int c = strcmp(x->bucket, y->bucket);
+	if (c)
+		return c;
+	if (x->type != y->type)
+		return (int)x->type - (int)y->type;
+	return x < y ? -1 : x > y; /* stable */
+}
+
+static void sort_ops(struct batch *b)
+{
+	struct c360_write **idx = malloc(b->n * sizeof *idx);
+	struct c360_write *ops = malloc(b->n * sizeof *ops);
+	struct item **owner = malloc(b->n * sizeof *owner);
+	if (!idx || !ops || !owner)
+		goto out; /* unsorted is only slower */
+	for (size_t i = 0; i < b->n; i++)
+		idx[i] = &b->ops[i];
+	qsort(idx, b->n, sizeof *idx, op_cmp);
+	for (size_t i = 0; i < b->n; i++) {
+		ops[i] = *idx[i];
+		owner[i] = b->owner[idx[i] - b->ops];
+	}
+	memcpy(b->ops, ops, b->n * sizeof *ops);
+	memcpy(b->owner, owner, b->n * sizeof *owner);
+out:
+	free(idx);
+	free(ops);
+	free(owner);
+}
+
 static void write_batch(struct run *r, struct batch *b)
 {
 	if (!b->n)
 		return;
+	sort_ops(b);
 	c360_rc rc = c360_store_write(r->st, b->ops, b->n);
 	if (rc) {
 		C360_ERROR(WHO, "cannot write %zu documents: %s", b->n, c360_rc_str(rc));
@@ -529,6 +574,8 @@ static void *writer_main(void *arg)
 {
 	struct run *r = arg;
 	struct batch b = {0};
+	double t_prep = 0, t_write = 0;
+	uint64_t nbatches = 0;
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		while (!r->head && !r->closing)
@@ -552,9 +599,14 @@ static void *writer_main(void *arg)
 		pthread_cond_broadcast(&r->cv_space);
 		pthread_mutex_unlock(&r->mu);
 
+		double t0 = mono();
 		for (struct item *it = list; it; it = it->next)
 			prepare(r, &b, it);
+		double t1 = mono();
 		write_batch(r, &b);
+		t_prep += t1 - t0;
+		t_write += mono() - t1;
+		nbatches++;
 		batch_clear(&b);
 		for (struct item *it = list, *nx; it; it = nx) {
 			nx = it->next;
@@ -565,6 +617,8 @@ static void *writer_main(void *arg)
 		pthread_cond_broadcast(&r->cv_space);
 		pthread_mutex_unlock(&r->mu);
 	}
+	C360_DEBUG(WHO, "writer: %" PRIu64 " batches, %.3f s reading and merging, %.3f s writing",
+		   nbatches, t_prep, t_write);
 	free(b.ops);
 	free(b.owner);
 	free(b.vals);
@@ -770,7 +824,9 @@ static c360_rc paged(struct run *r, const char *fmt, c360_rc (*fn)(struct run *,
 		sql_quote(&q, last);
 		char *sql = dupf(fmt, c360_buf_cstr(&q), PAGE);
 		struct c360_query_opts qo = {.max_rows = PAGE, .timeout_ms = 600000};
+		double tq = mono();
 		rc = sql ? c360_store_query(r->st, sql, &qo, &out, err, errlen) : C360_ERR_NOMEM;
+		C360_DEBUG(WHO, "query page after '%s': %.3f s", last, mono() - tq);
 		free(sql);
 		c360_buf_release(&q);
 		c360_json_doc *doc = NULL;
@@ -892,8 +948,8 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv_items, NULL);
 	pthread_cond_init(&r.cv_space, NULL);
-	bool writer = false;
-	pthread_t wt;
+	int nwriters = 0;
+	pthread_t wt[WRITERS];
 	c360_rc rc;
 	const char *sbucket = o->emails_from ? o->emails_from : (o->staging ? o->staging : "staging");
 	if (o->emails_from && !bucket_exists(st, o->emails_from)) {
@@ -908,12 +964,12 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 		snprintf(err, errlen, "cannot create bucket '%s': %s", o->bucket, c360_rc_str(rc));
 		goto out;
 	}
-	if (pthread_create(&wt, NULL, writer_main, &r)) {
-		rc = C360_ERR_NOMEM;
-		snprintf(err, errlen, "cannot start the writer thread");
-		goto out;
-	}
-	writer = true;
+	for (; nwriters < WRITERS; nwriters++)
+		if (pthread_create(&wt[nwriters], NULL, writer_main, &r)) {
+			rc = C360_ERR_NOMEM;
+			snprintf(err, errlen, "cannot start the writer threads");
+			goto out;
+		}
 	char sql[1024];
 	if (o->emails_from) {
 		snprintf(sql, sizeof sql, STAGING_SQL, sbucket);
@@ -936,12 +992,13 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 	if (rc && !*err)
 		snprintf(err, errlen, "%s", c360_rc_str(rc));
 out:
-	if (writer) {
+	if (nwriters) {
 		pthread_mutex_lock(&r.mu);
 		r.closing = true;
 		pthread_cond_broadcast(&r.cv_items);
 		pthread_mutex_unlock(&r.mu);
-		pthread_join(wt, NULL);
+		for (int i = 0; i < nwriters; i++)
+			pthread_join(wt[i], NULL);
 	}
 	if (r.poller) {
 		progress(&r, &r.last, true);
