@@ -9,7 +9,8 @@
  *
  * Strictness: trailing commas, leading zeros, bad escapes, lone surrogates,
  * invalid UTF-8, raw control characters and trailing garbage are rejected.
- * Duplicate keys: the last one wins (only it stays in the DOM). Numbers keep
+ * Duplicate keys: the last one wins (only it stays in the DOM, at the position
+ * of the key's first occurrence). A UTF-8 byte order mark is rejected. Numbers keep
  * their source text, so int64 and doubles round-trip exactly. Nesting deeper
  * than max_depth (default 512) and input larger than max_size (default
  * 64 MiB) are errors, never stack overflows. */
@@ -59,7 +60,8 @@ struct c360_json_error {
  * opts may be NULL. */
 c360_rc c360_json_parse(const char *text, size_t len, const struct c360_json_parse_opts *opts,
 			c360_json_doc **out, struct c360_json_error *err);
-/* Checks text is one valid JSON value without building a DOM. */
+/* Checks text is one valid JSON value without building a DOM (it uses one
+ * scratch copy of the input); same errors and positions as c360_json_parse. */
 c360_rc c360_json_validate(const char *text, size_t len, const struct c360_json_parse_opts *opts,
 			   struct c360_json_error *err);
 /* An empty document for building (root NULL). NULL when out of memory. */
@@ -106,7 +108,10 @@ c360_json *c360_json_first(const c360_json *container);
 c360_json *c360_json_next(const c360_json *child);
 const char *c360_json_key(const c360_json *member, size_t *len);
 
-/* ---- building and mutating (values belong to doc) ---- */
+/* ---- building and mutating (values belong to doc) ----
+ * A value can be linked once: set/append/insert/ptr_set take a new value or
+ * one that was removed (c360_json_remove…) and return C360_ERR_INVALID for a
+ * value already linked into a container or set as the doc's root. */
 
 c360_json *c360_json_new_null(c360_json_doc *doc);
 c360_json *c360_json_new_bool(c360_json_doc *doc, bool b);
@@ -141,7 +146,10 @@ bool c360_json_equal(const c360_json *a, const c360_json *b);
  * or malformed. */
 c360_json *c360_json_ptr_get(const c360_json *root, const char *ptr);
 /* Sets the value at ptr, creating missing object members along the way (not
- * array elements); "-" appends to an array. ptr "" replaces the doc's root. */
+ * array elements); "-" appends to an array. ptr "" replaces the doc's root.
+ * An array index below the length replaces that element, equal to the length
+ * appends, beyond it is C360_ERR_NOT_FOUND; a malformed pointer or one that
+ * descends into a scalar is C360_ERR_INVALID. */
 c360_rc c360_json_ptr_set(c360_json_doc *doc, const char *ptr, c360_json *val);
 /* Removes the value at ptr; C360_ERR_NOT_FOUND if absent. */
 c360_rc c360_json_ptr_remove(c360_json_doc *doc, const char *ptr);
@@ -159,7 +167,8 @@ enum {
 c360_rc c360_json_write(const c360_json *v, unsigned flags, struct c360_buf *out);
 /* Returns a malloc'd NUL-terminated serialization; NULL when out of memory. */
 char *c360_json_write_str(const c360_json *v, unsigned flags, size_t *len);
-/* Appends s[0..len) as a quoted, escaped JSON string. */
+/* Appends s[0..len) as a quoted, escaped JSON string. Bytes that are not valid
+ * UTF-8 are written as U+FFFD, so the output is always valid JSON. */
 c360_rc c360_json_write_string(const char *s, size_t len, struct c360_buf *out);
 
 #endif
