@@ -194,13 +194,10 @@ c360_json *c360_json_doc_root(const c360_json_doc *doc)
 
 void c360_json_doc_set_root(c360_json_doc *doc, c360_json *root)
 {
-	if (!doc)
-		return;
-	if (doc->root)
-		doc->root->flags &= (uint8_t)~F_LINKED;
-	doc->root = root;
-	if (root)
-		root->flags |= F_LINKED;
+	/* the root is not "linked": it may be wrapped into a new container of
+	 * the same doc that then becomes the root */
+	if (doc)
+		doc->root = root;
 }
 
 /* ---- character classes ---- */
@@ -965,6 +962,7 @@ static c360_rc parse_common(const char *text, size_t len, const struct c360_json
 		return P.rc ? P.rc : C360_ERR_INVALID;
 	}
 	if (out) {
+		root->flags &= (uint8_t)~F_LINKED;
 		doc->root = root;
 		*out = doc;
 	}

@@ -111,7 +111,8 @@ const char *c360_json_key(const c360_json *member, size_t *len);
 /* ---- building and mutating (values belong to doc) ----
  * A value can be linked once: set/append/insert/ptr_set take a new value or
  * one that was removed (c360_json_remove…) and return C360_ERR_INVALID for a
- * value already linked into a container or set as the doc's root. */
+ * value already linked into a container. The doc's root may be linked (to wrap
+ * it: set it into a new object, then make that object the root). */
 
 c360_json *c360_json_new_null(c360_json_doc *doc);
 c360_json *c360_json_new_bool(c360_json_doc *doc, bool b);

@@ -635,6 +635,18 @@ TEST(pointer_set_and_remove)
 	char *s = c360_json_write_str(c360_json_doc_root(d), 0, NULL);
 	CHECK_EQ_STR(s, "{\"a\":{\"b\":[10,2,3,4,5],\"new\":{\"deep\":{\"~k\":\"v\"}}},\"x/y\":true}");
 	free(s);
+	/* the root can be wrapped */
+	{
+		c360_json_doc *w = parse_str("{\"p\":1}");
+		REQUIRE(w);
+		c360_json *wrap = c360_json_new_object(w);
+		CHECK_EQ_INT(c360_json_set(w, wrap, "payload", 7, c360_json_doc_root(w)), C360_OK);
+		c360_json_doc_set_root(w, wrap);
+		char *ws = c360_json_write_str(c360_json_doc_root(w), 0, NULL);
+		CHECK_EQ_STR(ws, "{\"payload\":{\"p\":1}}");
+		free(ws);
+		c360_json_doc_free(w);
+	}
 	/* a linked value cannot be linked again */
 	CHECK_EQ_INT(c360_json_ptr_set(d, "/c", c360_json_ptr_get(c360_json_doc_root(d), "/a")),
 		     C360_ERR_INVALID);
