@@ -92,8 +92,15 @@ static c360_rc read_chunk(c360_store *st, const char *bucket, uint64_t after, si
 		if (e->has_val && !e->skip) {
 			const void *v = sqlite3_column_blob(s, 5);
 			e->val_len = (size_t)sqlite3_column_bytes(s, 5);
-			if ((rc = c360_buf_append(data, v, e->val_len)) ||
-			    (rc = c360_buf_putc(data, '\0')))
+			char *plain = NULL;
+			if (sqlite3_column_type(s, 5) == SQLITE_BLOB) {
+				if ((rc = store_z_decompress(st, v, e->val_len, &plain, &e->val_len)))
+					goto commit;
+				v = plain;
+			}
+			rc = c360_buf_append(data, v, e->val_len);
+			free(plain);
+			if (rc || (rc = c360_buf_putc(data, '\0')))
 				goto commit;
 		}
 		(*nev)++;

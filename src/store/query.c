@@ -60,6 +60,27 @@ static int progress(void *ctx)
 	       (now.tv_sec == d->end.tv_sec && now.tv_nsec >= d->end.tv_nsec);
 }
 
+/* c360_value(value): the JSON text of a stored value (zstd frames are
+ * decompressed). Used by the bucket views. */
+static void fn_value(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+		sqlite3_result_value(ctx, argv[0]);
+		return;
+	}
+	c360_store *st = sqlite3_user_data(ctx);
+	char *text = NULL;
+	size_t len = 0;
+	c360_rc rc = store_z_decompress(st, sqlite3_value_blob(argv[0]),
+					(size_t)sqlite3_value_bytes(argv[0]), &text, &len);
+	if (rc) {
+		sqlite3_result_error(ctx, "c360: damaged compressed value", -1);
+		return;
+	}
+	sqlite3_result_text64(ctx, text, len, free, SQLITE_UTF8);
+}
+
 static c360_rc make_views(c360_store *st, sqlite3 *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
@@ -75,7 +96,7 @@ static c360_rc make_views(c360_store *st, sqlite3 *db, char *err, size_t errlen)
 	long long now = (long long)store_now(st);
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
 		rc = c360_buf_printf(&sql,
-				     "CREATE TEMP VIEW \"%s\" AS SELECT key, value AS doc, cas, expiry,"
+				     "CREATE TEMP VIEW \"%s\" AS SELECT key, c360_value(value) AS doc, cas, expiry,"
 				     " seqno FROM main._b%lld WHERE value IS NOT NULL AND"
 				     " (expiry = 0 OR expiry > %lld);",
 				     (const char *)sqlite3_column_text(s, 1),
@@ -223,6 +244,8 @@ c360_rc c360_store_query(c360_store *st, const char *sql, const struct c360_quer
 		rc = store_rc(src);
 		goto out;
 	}
+	sqlite3_create_function(db, "c360_value", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+				st, fn_value, NULL, NULL);
 	if ((rc = make_views(st, db, err, errlen)))
 		goto out;
 	sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL);

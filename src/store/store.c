@@ -327,6 +327,15 @@ static c360_rc check_or_init(c360_store *st, struct conn *c, char *err, size_t e
 		     NULL);
 		return C360_ERR_CORRUPT;
 	}
+	if (fmt == 1 && !st->opts.read_only) {
+		/* format 2 only adds compressed values: upgrade in place */
+		if ((rc = exec(c, "UPDATE _c360_meta SET v=2 WHERE k='format'"))) {
+			errf(err, errlen, "cannot upgrade the store format: %s%s", sqlite3_errmsg(c->db),
+			     NULL);
+			return rc;
+		}
+		fmt = 2;
+	}
 	if (fmt < 1 || fmt > STORE_FORMAT) {
 		char v[32];
 		snprintf(v, sizeof v, "%lld", (long long)fmt);
@@ -368,6 +377,8 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 	pthread_mutex_init(&st->rmu, NULL);
 	pthread_mutex_init(&st->smu, NULL);
 	pthread_cond_init(&st->scond, NULL);
+	pthread_mutex_init(&st->zmu, NULL);
+	st->zlevel = 1;
 	c360_rc rc = C360_OK;
 	st->path = strdup(path);
 	if (!st->path) {
@@ -425,6 +436,8 @@ void c360_store_close(c360_store *st)
 	for (int i = 0; i < st->nrall; i++)
 		store_conn_close(st->rall[i]);
 	store_conn_close(st->wconn);
+	store_z_release(st);
+	pthread_mutex_destroy(&st->zmu);
 	pthread_mutex_destroy(&st->wmu);
 	pthread_cond_destroy(&st->wcond);
 	pthread_mutex_destroy(&st->rmu);
@@ -823,17 +836,21 @@ c360_rc c360_store_get(c360_store *st, const char *bucket, const char *key, size
 			const void *v = sqlite3_column_blob(s, 0);
 			size_t vlen = (size_t)sqlite3_column_bytes(s, 0);
 			out->key = malloc(key_len + 1);
-			out->value = malloc(vlen + 1);
-			if (!out->key || !out->value) {
-				c360_doc_release(out);
+			if (sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+				rc = store_z_decompress(st, v, vlen, &out->value, &vlen);
+			} else if ((out->value = malloc(vlen + 1))) {
+				if (vlen)
+					memcpy(out->value, v, vlen);
+				out->value[vlen] = '\0';
+			}
+			if (!rc && (!out->key || !out->value))
 				rc = C360_ERR_NOMEM;
+			if (rc) {
+				c360_doc_release(out);
 			} else {
 				memcpy(out->key, key, key_len);
 				out->key[key_len] = '\0';
 				out->key_len = key_len;
-				if (vlen)
-					memcpy(out->value, v, vlen);
-				out->value[vlen] = '\0';
 				out->value_len = vlen;
 				out->cas = (uint64_t)sqlite3_column_int64(s, 1);
 				out->expiry = exp;

@@ -71,7 +71,7 @@ const char *c360_store_path(const c360_store *st);
 struct c360_bucket_info {
 	char name[C360_BUCKET_NAME_MAX + 1];
 	uint64_t count;      /* live (not deleted, not expired) documents */
-	uint64_t bytes;      /* bytes of keys + values of live documents */
+	uint64_t bytes;      /* bytes of keys + values of live documents, as stored (compressed) */
 	uint32_t max_ttl;    /* seconds, 0 = none */
 	uint64_t high_seqno; /* last sequence number used on the feed */
 };
@@ -175,6 +175,10 @@ void c360_store_set_tombstone_retention(c360_store *st, int64_t seconds);
  * reads, queries and the sweep. For tests (e.g. advancing time to check TTLs);
  * now_fn NULL restores time(). CAS values always use the real clock. */
 void c360_store_set_clock(c360_store *st, int64_t (*now_fn)(void *ctx), void *ctx);
+/* zstd level for values written from now on (0 = off; default 1). Values of
+ * 256 bytes or more are stored compressed when that saves a tenth or more;
+ * reads, the feed and queries always see the JSON text. Thread-safe. */
+void c360_store_set_compression(c360_store *st, int level);
 
 /* ---- change feed ---- */
 

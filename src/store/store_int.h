@@ -11,7 +11,9 @@
 #include "store/store.h"
 
 #define STORE_APP_ID 0x63333630 /* "c360" */
-#define STORE_FORMAT 1
+#define STORE_FORMAT 2 /* 2: values may be zstd frames (BLOB); 1: text only */
+#define STORE_Z_MIN 256 /* values shorter than this are never compressed */
+#define STORE_Z_POOL 16
 #define STORE_STMT_CACHE 48
 #define STORE_TOMBSTONE_RETENTION_S (3 * 86400) /* like Couchbase's metadata purge interval */
 
@@ -57,6 +59,11 @@ struct c360_store {
 	int64_t (*now_fn)(void *ctx);
 	void *now_ctx;
 	int64_t retention_s;
+	/* value compression: zstd level (0 = off) and context pools */
+	int zlevel;
+	pthread_mutex_t zmu;
+	void *zc[STORE_Z_POOL], *zd[STORE_Z_POOL];
+	int nzc, nzd;
 	/* sweeper */
 	pthread_t sweeper;
 	bool sweeper_running, stopping;
@@ -89,6 +96,15 @@ c360_rc store_submit(c360_store *st, c360_rc (*fn)(c360_store *, struct conn *, 
 /* A fresh, strictly increasing CAS (writer only). */
 uint64_t store_next_cas(c360_store *st, uint64_t floor);
 bool store_valid_key(const char *key, size_t len);
+/* Compresses v into dst (capacity cap, >= store_z_bound(n)); *out = 0 when
+ * compression is off or does not pay (store the text as it is). */
+size_t store_z_bound(size_t n);
+void store_z_compress(c360_store *st, const char *v, size_t n, char *dst, size_t cap,
+		      size_t *out);
+/* Decompresses a stored zstd value (at most C360_VALUE_MAX bytes) into a
+ * malloc'd NUL-terminated buffer. C360_ERR_CORRUPT if it is not one. */
+c360_rc store_z_decompress(c360_store *st, const void *src, size_t n, char **out, size_t *len);
+void store_z_release(c360_store *st);
 c360_rc store_sweeper_start(c360_store *st);
 void store_sweeper_stop(c360_store *st);
 

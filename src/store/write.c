@@ -226,9 +226,17 @@ static c360_rc why_unchanged(struct conn *c, int64_t id, const struct c360_write
 	return src == SQLITE_DONE ? C360_ERR_NOT_FOUND : store_rc(src);
 }
 
+/* A value as it goes into the row: the caller's text or its zstd frame. */
+struct zval {
+	const char *p;
+	size_t n;
+	bool blob;
+};
+
 struct write_arg {
 	struct c360_write *ops;
 	size_t n;
+	struct zval *z; /* NULL: every value as text */
 };
 
 static uint32_t capped_expiry(uint32_t expiry, uint32_t max_ttl, int64_t now)
@@ -281,8 +289,12 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		uint32_t exp = capped_expiry(w->expiry, t->row.max_ttl, now);
 		sqlite3_bind_int64(s, 1, (int64_t)seqno);
 		sqlite3_bind_text(s, 2, w->key, (int)w->key_len, SQLITE_STATIC);
-		if (w->type <= C360_WRITE_REPLACE)
-			sqlite3_bind_text(s, 3, w->value, (int)w->value_len, SQLITE_STATIC);
+		if (w->type <= C360_WRITE_REPLACE) {
+			if (a->z && a->z[i].blob)
+				sqlite3_bind_blob(s, 3, a->z[i].p, (int)a->z[i].n, SQLITE_STATIC);
+			else
+				sqlite3_bind_text(s, 3, w->value, (int)w->value_len, SQLITE_STATIC);
+		}
 		sqlite3_bind_int64(s, 4, (int64_t)cas);
 		sqlite3_bind_int64(s, 5, exp);
 		if (w->type == C360_WRITE_UPSERT || w->type == C360_WRITE_REPLACE)
@@ -359,8 +371,41 @@ c360_rc c360_store_write(c360_store *st, struct c360_write *ops, size_t n)
 	}
 	if (!todo)
 		return C360_OK;
-	struct write_arg a = {ops, n};
-	return store_submit(st, do_write, &a);
+	struct write_arg a = {ops, n, NULL};
+	char *zbuf = NULL;
+	if (__atomic_load_n(&st->zlevel, __ATOMIC_RELAXED) > 0) {
+		/* compress here, in the caller's thread, not in the group commit */
+		size_t need = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!ops[i].rc && ops[i].type <= C360_WRITE_REPLACE &&
+			    ops[i].value_len >= STORE_Z_MIN)
+				need += store_z_bound(ops[i].value_len);
+		if (need) {
+			a.z = calloc(n, sizeof *a.z);
+			zbuf = malloc(need);
+			if (!a.z || !zbuf) {
+				free(a.z);
+				free(zbuf);
+				return C360_ERR_NOMEM;
+			}
+			size_t off = 0;
+			for (size_t i = 0; i < n; i++) {
+				if (ops[i].rc || ops[i].type > C360_WRITE_REPLACE ||
+				    ops[i].value_len < STORE_Z_MIN)
+					continue;
+				size_t cap = store_z_bound(ops[i].value_len), zl = 0;
+				store_z_compress(st, ops[i].value, ops[i].value_len, zbuf + off, cap, &zl);
+				if (zl) {
+					a.z[i] = (struct zval){zbuf + off, zl, true};
+					off += zl;
+				}
+			}
+		}
+	}
+	c360_rc rc = store_submit(st, do_write, &a);
+	free(a.z);
+	free(zbuf);
+	return rc;
 }
 
 static c360_rc one(c360_store *st, enum c360_write_type type, const char *bucket, const char *key,
