@@ -1078,7 +1078,9 @@ c360_rc c360_import_run(c360_store *st, const struct c360_import_opts *o,
 	pthread_cond_init(&imp.cond_full, NULL);
 	pthread_cond_init(&imp.cond_free, NULL);
 	pthread_cond_init(&imp.cond_commit, NULL);
-	int nthreads = o->threads > 0 ? o->threads : 1;
+	/* at least two workers, so that one builds a batch while the other
+	 * commits the previous one even at -t 1 (commits stay in order) */
+	int nthreads = o->threads > 1 ? o->threads : 2;
 	if (nthreads > 64)
 		nthreads = 64;
 	pthread_t tids[64];

@@ -50,7 +50,7 @@ struct c360_import_opts {
 	bool omit_empty;         /* CSV: leave empty cells out of the document */
 	uint64_t skip_rows;      /* data rows (documents) skipped first */
 	uint64_t limit_rows;     /* then at most this many read; 0 = all */
-	int threads;             /* worker threads; <= 0 = 1 */
+	int threads;             /* worker threads (at least 2 are used) */
 	int64_t expiry;          /* seconds from now, any length; 0 = never */
 	const char *errors_log;  /* JSON-lines file for failed rows; NULL = none */
 	/* optional: called from the reading thread about every 200 ms and once
