@@ -94,6 +94,8 @@ struct c360_kafka_sink {
 	int failed;   /* atomic */
 	int started;
 	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* with mu: the shutdown barrier */
+	int ncommitted;      /* tasks that made their final commit */
 	char error[512];
 	struct c360_kafka_metrics m; /* atomic fields */
 };
@@ -902,6 +904,17 @@ static void *consumer_main(void *arg)
 		/* commit what was stored before the failure */
 		rd_kafka_commit(t->rk, NULL, 0);
 	}
+	/* Barrier: no task leaves the group before every task committed, or
+	 * the first leave starts a rebalance that fails the others' commits. */
+	pthread_mutex_lock(&s->mu);
+	s->ncommitted++;
+	pthread_cond_broadcast(&s->cv);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 10;
+	while (s->ncommitted < s->ntasks && pthread_cond_timedwait(&s->cv, &s->mu, &dl) == 0)
+		;
+	pthread_mutex_unlock(&s->mu);
 	rd_kafka_consumer_close(t->rk);
 	pthread_mutex_lock(&t->mu);
 	t->writer_quit = true;
@@ -1003,6 +1016,7 @@ c360_rc c360_kafka_sink_new(c360_store *st, const struct c360_kafka_config *cfg,
 		s->opts = *opts;
 	s->paused = cfg->paused;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
 	snprintf(s->who, sizeof s->who, "kafka:%s", cfg->name);
 	s->ntasks = cfg->tasks_max < 1 ? 1 : cfg->tasks_max > MAX_TASKS ? MAX_TASKS : cfg->tasks_max;
 	for (int i = 0; i < s->ntasks; i++) {
@@ -1223,5 +1237,6 @@ void c360_kafka_sink_free(c360_kafka_sink *s)
 	}
 	c360_kafka_idtmpl_free(s->tmpl);
 	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
 	free(s);
 }
