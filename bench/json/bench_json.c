@@ -1,6 +1,7 @@
 /* bench_json: parse+serialize throughput of c360's JSON core, cJSON and
  * jansson on the same documents in one process; prints MB/s (input bytes per
- * second, best of --runs runs of about --seconds each) and c360/cJSON.
+ * second, best of --runs runs of about --seconds each, the libraries taking
+ * turns) and c360/cJSON.
  *
  *   bench_json [--runs N] [--seconds S] FILE...
  *
@@ -79,25 +80,19 @@ static int run_jansson(struct ctx *c)
 	return 0;
 }
 
-/* Best MB/s over runs of about `seconds` each; <0 on failure. */
-static double measure(int (*fn)(struct ctx *), struct ctx *c, int runs, double seconds)
+/* MB/s of one run of about `seconds`; <0 on failure. */
+static double run_once(int (*fn)(struct ctx *), struct ctx *c, double seconds)
 {
-	double best = 0;
-	for (int r = 0; r < runs; r++) {
-		size_t iters = 0;
-		double t0 = now(), t;
-		do {
-			for (int k = 0; k < 64; k++)
-				if (fn(c))
-					return -1;
-			iters += 64;
-			t = now();
-		} while (t - t0 < seconds);
-		double mbs = (double)c->len * (double)iters / (t - t0) / 1e6;
-		if (mbs > best)
-			best = mbs;
-	}
-	return best;
+	size_t iters = 0;
+	double t0 = now(), t;
+	do {
+		for (int k = 0; k < 64; k++)
+			if (fn(c))
+				return -1;
+		iters += 64;
+		t = now();
+	} while (t - t0 < seconds);
+	return (double)c->len * (double)iters / (t - t0) / 1e6;
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -159,12 +154,21 @@ int main(int argc, char **argv)
 		c.outcap = c.len * 4 + 1024;
 		c.out = malloc(c.outcap);
 		c360_buf_init(&c.buf, 0);
-		double a = measure(run_c360, &c, runs, seconds);
-		size_t la = c.outlen;
-		double b = measure(run_cjson, &c, runs, seconds);
-		size_t lb = c.outlen;
-		double j = measure(run_jansson, &c, runs, seconds);
-		size_t lj = c.outlen;
+		/* the libraries take turns run by run, so a burst of load on the
+		 * machine hits all of them alike; best run of each counts */
+		double a = 0, b = 0, j = 0;
+		size_t la = 0, lb = 0, lj = 0;
+		for (int r = 0; r < runs; r++) {
+			double x = run_once(run_c360, &c, seconds);
+			la = c.outlen;
+			double y = run_once(run_cjson, &c, seconds);
+			lb = c.outlen;
+			double z = run_once(run_jansson, &c, seconds);
+			lj = c.outlen;
+			a = x < 0 || a < 0 ? -1 : (x > a ? x : a);
+			b = y < 0 || b < 0 ? -1 : (y > b ? y : b);
+			j = z < 0 || j < 0 ? -1 : (z > j ? z : j);
+		}
 		const char *name = strrchr(argv[i], '/');
 		name = name ? name + 1 : argv[i];
 		if (a < 0 || b < 0 || j < 0) {
