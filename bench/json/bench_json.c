@@ -139,7 +139,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_json [--runs N] [--seconds S] FILE...\n");
 		return 2;
 	}
-	printf("parse+serialize (compact), MB/s of input, best of %d runs of %.1f s\n", runs, seconds);
+	printf("parse+serialize (compact), MB/s of input, best of %d runs of %.1f s\n", runs,
+	       seconds);
 	printf("%-28s %8s %10s %10s %10s %12s %14s\n", "document", "bytes", "c360", "cJSON",
 	       "jansson", "c360/cJSON", "c360/jansson");
 	int status = 0;
@@ -172,8 +173,10 @@ int main(int argc, char **argv)
 		const char *name = strrchr(argv[i], '/');
 		name = name ? name + 1 : argv[i];
 		if (a < 0 || b < 0 || j < 0) {
-			fprintf(stderr, "bench_json: '%s': a library failed (c360 %.0f cJSON %.0f jansson %.0f)\n",
-				name, a, b, j);
+			fprintf(stderr,
+			        "bench_json: '%s': a library failed (c360 %.0f cJSON %.0f jansson "
+			        "%.0f)\n",
+			        name, a, b, j);
 			status = 1;
 		}
 		printf("%-28s %8zu %10.1f %10.1f %10.1f %11.2fx %13.2fx\n", name, c.len, a, b, j,

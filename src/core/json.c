@@ -33,12 +33,12 @@
 
 #include "core/banned.h"
 
-#define likely(x) __builtin_expect(!!(x), 1)
+#define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* Bytes of zero padding after the input copy and after every string the
  * arena holds, so 16-byte loads never leave the allocation. */
-#define PAD 64
+#define PAD       64
 #define STR_SLACK 16
 /* Objects up to this many members check duplicate keys by a linear scan. */
 #define DUP_LINEAR 24
@@ -47,8 +47,8 @@
  * came from the input without escapes); RAWA: and it is pure ASCII. The K*
  * variants say the same of the member's key. */
 enum {
-	F_LINKED = 1,  /* linked into a container or the doc's root */
-	F_DEDUPE = 2,  /* parser: large object, check duplicate keys on close */
+	F_LINKED = 1, /* linked into a container or the doc's root */
+	F_DEDUPE = 2, /* parser: large object, check duplicate keys on close */
 	F_RAW = 4,
 	F_RAWA = 8,
 	F_KRAW = 16,
@@ -58,14 +58,14 @@ enum {
 #define F_KEYBITS (F_KRAW | F_KRAWA)
 
 struct c360_json {
-	c360_json *next;  /* next sibling */
-	const char *key;  /* member key (NUL-terminated) when in an object */
+	c360_json *next; /* next sibling */
+	const char *key; /* member key (NUL-terminated) when in an object */
 	union {
-		const char *s;      /* string contents / number text */
-		c360_json *first;   /* first child */
+		const char *s;    /* string contents / number text */
+		c360_json *first; /* first child */
 	} a;
-	c360_json *last;  /* last child (containers) */
-	size_t len;       /* string/number bytes; container child count */
+	c360_json *last; /* last child (containers) */
+	size_t len;      /* string/number bytes; container child count */
 	uint32_t keylen;
 	uint8_t type;
 	uint8_t flags;
@@ -205,10 +205,9 @@ void c360_json_doc_set_root(c360_json_doc *doc, c360_json *root)
 static const unsigned char ws_tab[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
 
 static const signed char hex_tab[256] = {
-	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
-	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
-	['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
-	['F'] = 16,
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 }; /* value + 1; 0 = not a hex digit */
 
 static inline char *skip_ws(char *p)
@@ -339,7 +338,7 @@ struct parser {
 };
 
 static __attribute__((noinline, cold)) void *perr(struct parser *P, const char *at,
-						     const char *reason, c360_rc rc)
+                                                  const char *reason, c360_rc rc)
 {
 	if (!P->reason) {
 		P->err_at = at;
@@ -383,7 +382,7 @@ static inline char *put_utf8(char *w, unsigned cp)
  * becomes its NUL. *raw receives F_RAW|F_RAWA bits. Returns the position after
  * the closing quote, or NULL on error. */
 static char *parse_string_escaped(struct parser *P, char *start, char *p, const char **out,
-				  size_t *outlen);
+                                  size_t *outlen);
 
 static inline __attribute__((always_inline)) char *
 parse_string(struct parser *P, char *p, const char **out, size_t *outlen, unsigned *raw)
@@ -419,13 +418,14 @@ parse_string(struct parser *P, char *p, const char **out, size_t *outlen, unsign
 		}
 		if (p >= P->end)
 			return perr(P, start - 1, "unterminated string", C360_ERR_INVALID);
-		return perr(P, p, "control character in string (must be escaped)", C360_ERR_INVALID);
+		return perr(P, p, "control character in string (must be escaped)",
+		            C360_ERR_INVALID);
 	}
 }
 
 /* The slow path from the first backslash at p: unescape in place. */
 static __attribute__((noinline)) char *parse_string_escaped(struct parser *P, char *start, char *p,
-							    const char **out, size_t *outlen)
+                                                            const char **out, size_t *outlen)
 {
 	/* escapes: copy down in place; w <= r always */
 	char *w = p, *r = p;
@@ -434,7 +434,7 @@ static __attribute__((noinline)) char *parse_string_escaped(struct parser *P, ch
 		if (!m) {
 #if defined(__SSE2__)
 			_mm_storeu_si128((__m128i *)(void *)w,
-					 _mm_loadu_si128((const __m128i *)(const void *)r));
+			                 _mm_loadu_si128((const __m128i *)(const void *)r));
 #else
 			memmove(w, r, 16);
 #endif
@@ -468,29 +468,55 @@ static __attribute__((noinline)) char *parse_string_escaped(struct parser *P, ch
 			if (r >= P->end)
 				return perr(P, start - 1, "unterminated string", C360_ERR_INVALID);
 			return perr(P, r, "control character in string (must be escaped)",
-				    C360_ERR_INVALID);
+			            C360_ERR_INVALID);
 		}
 		switch (r[1]) {
-		case '"': *w++ = '"'; r += 2; break;
-		case '\\': *w++ = '\\'; r += 2; break;
-		case '/': *w++ = '/'; r += 2; break;
-		case 'b': *w++ = '\b'; r += 2; break;
-		case 'f': *w++ = '\f'; r += 2; break;
-		case 'n': *w++ = '\n'; r += 2; break;
-		case 'r': *w++ = '\r'; r += 2; break;
-		case 't': *w++ = '\t'; r += 2; break;
+		case '"':
+			*w++ = '"';
+			r += 2;
+			break;
+		case '\\':
+			*w++ = '\\';
+			r += 2;
+			break;
+		case '/':
+			*w++ = '/';
+			r += 2;
+			break;
+		case 'b':
+			*w++ = '\b';
+			r += 2;
+			break;
+		case 'f':
+			*w++ = '\f';
+			r += 2;
+			break;
+		case 'n':
+			*w++ = '\n';
+			r += 2;
+			break;
+		case 'r':
+			*w++ = '\r';
+			r += 2;
+			break;
+		case 't':
+			*w++ = '\t';
+			r += 2;
+			break;
 		case 'u': {
 			unsigned cp = hex4(r + 2);
 			if (cp > 0xFFFF)
 				return perr(P, r, "invalid \\u escape (need 4 hex digits)",
-					    C360_ERR_INVALID);
+				            C360_ERR_INVALID);
 			if (cp >= 0xDC00 && cp <= 0xDFFF)
-				return perr(P, r, "lone low surrogate in \\u escape", C360_ERR_INVALID);
+				return perr(P, r, "lone low surrogate in \\u escape",
+				            C360_ERR_INVALID);
 			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				unsigned lo = (r[6] == '\\' && r[7] == 'u') ? hex4(r + 8) : 0x110000u;
+				unsigned lo =
+				    (r[6] == '\\' && r[7] == 'u') ? hex4(r + 8) : 0x110000u;
 				if (lo < 0xDC00 || lo > 0xDFFF)
 					return perr(P, r, "lone high surrogate in \\u escape",
-						    C360_ERR_INVALID);
+					            C360_ERR_INVALID);
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 				r += 12;
 			} else {
@@ -536,7 +562,7 @@ static char *scan_number(struct parser *P, char *p)
 		p++;
 		if ((unsigned)(*p - '0') >= 10)
 			return perr(P, p, "invalid number (expected a digit after '.')",
-				    C360_ERR_INVALID);
+			            C360_ERR_INVALID);
 		while ((unsigned)(*p - '0') < 10)
 			p++;
 	}
@@ -546,7 +572,7 @@ static char *scan_number(struct parser *P, char *p)
 			p++;
 		if ((unsigned)(*p - '0') >= 10)
 			return perr(P, p, "invalid number (expected a digit in exponent)",
-				    C360_ERR_INVALID);
+			            C360_ERR_INVALID);
 		while ((unsigned)(*p - '0') < 10)
 			p++;
 	}
@@ -639,7 +665,7 @@ static c360_json **stack_grow(struct parser *P)
 /* validate is a constant at each call site, so this is specialized twice:
  * building a DOM, and checking only (no allocation, no linking). */
 static inline __attribute__((always_inline)) c360_json *parse_tree_impl(struct parser *P, char *p,
-									 const bool validate)
+                                                                        const bool validate)
 {
 	c360_json_doc *doc = P->doc;
 	c360_json *root = NULL, *parent = NULL, *node;
@@ -695,8 +721,16 @@ value:
 		p += 4;
 		break;
 	case '-':
-	case '0': case '1': case '2': case '3': case '4':
-	case '5': case '6': case '7': case '8': case '9': {
+	case '0':
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+	case '5':
+	case '6':
+	case '7':
+	case '8':
+	case '9': {
 		char *s = p;
 		p = scan_number(P, p);
 		if (unlikely(!p))
@@ -708,7 +742,8 @@ value:
 	}
 	default:
 		if (p >= P->end)
-			return perr(P, p, "unexpected end of input (expected a value)", C360_ERR_INVALID);
+			return perr(P, p, "unexpected end of input (expected a value)",
+			            C360_ERR_INVALID);
 		if (*p == ']' || *p == '}')
 			return perr(P, p, "expected a value", C360_ERR_INVALID);
 		return perr(P, p, "unexpected character (expected a value)", C360_ERR_INVALID);
@@ -751,7 +786,8 @@ value:
 				goto close;
 			}
 			if (p >= P->end)
-				return perr(P, p, "unexpected end of input in object", C360_ERR_INVALID);
+				return perr(P, p, "unexpected end of input in object",
+				            C360_ERR_INVALID);
 			return perr(P, p, "expected a string key or '}'", C360_ERR_INVALID);
 		}
 		if (*p == ']') {
@@ -776,7 +812,8 @@ after:
 			if (*p == '}')
 				return perr(P, p, "trailing comma in object", C360_ERR_INVALID);
 			if (p >= P->end)
-				return perr(P, p, "unexpected end of input in object", C360_ERR_INVALID);
+				return perr(P, p, "unexpected end of input in object",
+				            C360_ERR_INVALID);
 			return perr(P, p, "expected a string key", C360_ERR_INVALID);
 		}
 		if (*p == '}') {
@@ -804,7 +841,7 @@ after:
 		return perr(P, p, "unexpected end of input in array", C360_ERR_INVALID);
 	return perr(P, p, "expected ',' or ']' after array element", C360_ERR_INVALID);
 
-member: {
+member : {
 	/* p at the opening quote of a key */
 	char *kq = p;
 	unsigned raw;
@@ -866,7 +903,7 @@ static c360_json *validate_tree(struct parser *P, char *p)
 }
 
 static void fill_error(struct c360_json_error *err, const char *text, size_t len, size_t off,
-		       const char *reason)
+                       const char *reason)
 {
 	if (!err)
 		return;
@@ -888,7 +925,7 @@ static void fill_error(struct c360_json_error *err, const char *text, size_t len
 
 /* Parses (out != NULL) or only validates (out == NULL) text[0..len). */
 static c360_rc parse_common(const char *text, size_t len, const struct c360_json_parse_opts *opts,
-			    c360_json_doc **out, struct c360_json_error *err)
+                            c360_json_doc **out, struct c360_json_error *err)
 {
 	size_t max_depth = opts && opts->max_depth ? opts->max_depth : C360_JSON_DEFAULT_MAX_DEPTH;
 	size_t max_size = opts && opts->max_size ? opts->max_size : C360_JSON_DEFAULT_MAX_SIZE;
@@ -904,8 +941,8 @@ static c360_rc parse_common(const char *text, size_t len, const struct c360_json
 		return C360_ERR_INVALID;
 	if (len > max_size) {
 		char why[120];
-		snprintf(why, sizeof(why), "input of %zu bytes is larger than the limit of %zu bytes",
-			 len, max_size);
+		snprintf(why, sizeof(why),
+		         "input of %zu bytes is larger than the limit of %zu bytes", len, max_size);
 		fill_error(err, text, len, max_size, why);
 		return C360_ERR_TOO_BIG;
 	}
@@ -970,7 +1007,7 @@ static c360_rc parse_common(const char *text, size_t len, const struct c360_json
 }
 
 c360_rc c360_json_parse(const char *text, size_t len, const struct c360_json_parse_opts *opts,
-			c360_json_doc **out, struct c360_json_error *err)
+                        c360_json_doc **out, struct c360_json_error *err)
 {
 	if (!out)
 		return C360_ERR_INVALID;
@@ -978,7 +1015,7 @@ c360_rc c360_json_parse(const char *text, size_t len, const struct c360_json_par
 }
 
 c360_rc c360_json_validate(const char *text, size_t len, const struct c360_json_parse_opts *opts,
-			   struct c360_json_error *err)
+                           struct c360_json_error *err)
 {
 	return parse_common(text, len, opts, NULL, err);
 }
@@ -992,7 +1029,7 @@ void c360_json_error_str(const struct c360_json_error *err, char *buf, size_t le
 		return;
 	}
 	snprintf(buf, len, "line %u, column %u (byte %zu): %s", err->line, err->column, err->offset,
-		 err->reason);
+	         err->reason);
 }
 
 /* ---- reading ---- */
@@ -1005,27 +1042,51 @@ enum c360_json_type c360_json_type(const c360_json *v)
 const char *c360_json_type_name(enum c360_json_type t)
 {
 	switch (t) {
-	case C360_JSON_NULL: return "null";
+	case C360_JSON_NULL:
+		return "null";
 	case C360_JSON_FALSE:
-	case C360_JSON_TRUE: return "boolean";
-	case C360_JSON_NUMBER: return "number";
-	case C360_JSON_STRING: return "string";
-	case C360_JSON_ARRAY: return "array";
-	case C360_JSON_OBJECT: return "object";
+	case C360_JSON_TRUE:
+		return "boolean";
+	case C360_JSON_NUMBER:
+		return "number";
+	case C360_JSON_STRING:
+		return "string";
+	case C360_JSON_ARRAY:
+		return "array";
+	case C360_JSON_OBJECT:
+		return "object";
 	}
 	return "unknown";
 }
 
-bool c360_json_is_null(const c360_json *v) { return !v || v->type == C360_JSON_NULL; }
+bool c360_json_is_null(const c360_json *v)
+{
+	return !v || v->type == C360_JSON_NULL;
+}
 bool c360_json_is_bool(const c360_json *v)
 {
 	return v && (v->type == C360_JSON_TRUE || v->type == C360_JSON_FALSE);
 }
-bool c360_json_is_number(const c360_json *v) { return v && v->type == C360_JSON_NUMBER; }
-bool c360_json_is_string(const c360_json *v) { return v && v->type == C360_JSON_STRING; }
-bool c360_json_is_array(const c360_json *v) { return v && v->type == C360_JSON_ARRAY; }
-bool c360_json_is_object(const c360_json *v) { return v && v->type == C360_JSON_OBJECT; }
-bool c360_json_bool(const c360_json *v) { return v && v->type == C360_JSON_TRUE; }
+bool c360_json_is_number(const c360_json *v)
+{
+	return v && v->type == C360_JSON_NUMBER;
+}
+bool c360_json_is_string(const c360_json *v)
+{
+	return v && v->type == C360_JSON_STRING;
+}
+bool c360_json_is_array(const c360_json *v)
+{
+	return v && v->type == C360_JSON_ARRAY;
+}
+bool c360_json_is_object(const c360_json *v)
+{
+	return v && v->type == C360_JSON_OBJECT;
+}
+bool c360_json_bool(const c360_json *v)
+{
+	return v && v->type == C360_JSON_TRUE;
+}
 
 const char *c360_json_str(const c360_json *v, size_t *len)
 {
@@ -1102,7 +1163,8 @@ static bool num_to_int64(const char *s, size_t n, int64_t *out)
 				exp10--;
 			} else {
 				if (nd >= sizeof(dig)) {
-					/* beyond 40 significant digits only trailing zeros may follow */
+					/* beyond 40 significant digits only trailing zeros may
+					 * follow */
 					if (*s != '0')
 						return false;
 				} else {
@@ -1404,7 +1466,7 @@ static void unlink_after(c360_json *parent, c360_json *prev, c360_json *m)
 }
 
 c360_rc c360_json_set(c360_json_doc *doc, c360_json *obj, const char *key, size_t keylen,
-		      c360_json *val)
+                      c360_json *val)
 {
 	if (!doc || !obj || obj->type != C360_JSON_OBJECT || !val || (!key && keylen) || val == obj)
 		return C360_ERR_INVALID;
@@ -1613,16 +1675,17 @@ bool c360_json_equal(const c360_json *a, const c360_json *b)
 			for (const c360_json *x = t.a->a.first, *y = t.b->a.first; x;
 			     x = x->next, y = y ? y->next : NULL) {
 				const c360_json *other = y;
-				if (ta == C360_JSON_OBJECT &&
-				    !(y && y->keylen == x->keylen && !memcmp(y->key, x->key, x->keylen)))
+				if (ta == C360_JSON_OBJECT && !(y && y->keylen == x->keylen &&
+				                                !memcmp(y->key, x->key, x->keylen)))
 					other = c360_json_getn(t.b, x->key, x->keylen);
 				if (!other) {
 					eq = false;
 					break;
 				}
 				if (sp == cap) {
-					struct cpair *ns = st == local ? malloc(cap * 2 * sizeof(*ns))
-								       : realloc(st, cap * 2 * sizeof(*ns));
+					struct cpair *ns = st == local
+					                       ? malloc(cap * 2 * sizeof(*ns))
+					                       : realloc(st, cap * 2 * sizeof(*ns));
 					if (!ns) {
 						eq = false;
 						break;
@@ -1876,9 +1939,8 @@ static const char hexdig[] = "0123456789abcdef";
 static bool w_string_scan(struct writer *w, const char *s, size_t len, bool padded, bool validate);
 
 /* raw: F_RAW/F_RAWA of the string; a raw string is copied without looking. */
-static inline __attribute__((always_inline)) bool w_string(struct writer *w, const char *s,
-							    size_t len, bool padded, bool validate,
-							    unsigned raw)
+static inline __attribute__((always_inline)) bool
+w_string(struct writer *w, const char *s, size_t len, bool padded, bool validate, unsigned raw)
 {
 	if ((raw & F_RAW) && (!w->ascii || (raw & F_RAWA))) {
 		if (likely(len <= 16 && padded && (size_t)(w->end - w->p) >= 16 + 2)) {
@@ -1886,7 +1948,7 @@ static inline __attribute__((always_inline)) bool w_string(struct writer *w, con
 			*o++ = '"';
 #if defined(__SSE2__)
 			_mm_storeu_si128((__m128i *)(void *)o,
-					 _mm_loadu_si128((const __m128i *)(const void *)s));
+			                 _mm_loadu_si128((const __m128i *)(const void *)s));
 #else
 			memcpy(o, s, 16);
 #endif
@@ -1907,7 +1969,7 @@ static inline __attribute__((always_inline)) bool w_string(struct writer *w, con
 }
 
 static __attribute__((noinline)) bool w_string_scan(struct writer *w, const char *s, size_t len,
-						    bool padded, bool validate)
+                                                    bool padded, bool validate)
 {
 	const char *p = s, *e = s + len;
 	bool ascii = w->ascii;
@@ -1921,7 +1983,7 @@ static __attribute__((noinline)) bool w_string_scan(struct writer *w, const char
 			size_t left = (size_t)(e - p);
 #if defined(__SSE2__)
 			_mm_storeu_si128((__m128i *)(void *)o,
-					 _mm_loadu_si128((const __m128i *)(const void *)p));
+			                 _mm_loadu_si128((const __m128i *)(const void *)p));
 #else
 			memcpy(o, p, 16);
 #endif
@@ -1987,13 +2049,27 @@ static __attribute__((noinline)) bool w_string_scan(struct writer *w, const char
 			esc[0] = '\\';
 			elen = 2;
 			switch (c) {
-			case '"': esc[1] = '"'; break;
-			case '\\': esc[1] = '\\'; break;
-			case '\b': esc[1] = 'b'; break;
-			case '\f': esc[1] = 'f'; break;
-			case '\n': esc[1] = 'n'; break;
-			case '\r': esc[1] = 'r'; break;
-			case '\t': esc[1] = 't'; break;
+			case '"':
+				esc[1] = '"';
+				break;
+			case '\\':
+				esc[1] = '\\';
+				break;
+			case '\b':
+				esc[1] = 'b';
+				break;
+			case '\f':
+				esc[1] = 'f';
+				break;
+			case '\n':
+				esc[1] = 'n';
+				break;
+			case '\r':
+				esc[1] = 'r';
+				break;
+			case '\t':
+				esc[1] = 't';
+				break;
 			default:
 				esc[1] = 'u';
 				esc[2] = '0';
@@ -2004,7 +2080,7 @@ static __attribute__((noinline)) bool w_string_scan(struct writer *w, const char
 			}
 		} else {
 			int n = padded ? utf8_seq((const unsigned char *)p)
-				       : utf8_seq_n((const unsigned char *)p, (size_t)(e - p));
+			               : utf8_seq_n((const unsigned char *)p, (size_t)(e - p));
 			unsigned cp;
 			if (!n) {
 				cp = 0xFFFD;
@@ -2015,7 +2091,8 @@ static __attribute__((noinline)) bool w_string_scan(struct writer *w, const char
 				if (n == 2)
 					cp = ((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu);
 				else if (n == 3)
-					cp = ((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu);
+					cp = ((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) |
+					     (u[2] & 0x3Fu);
 				else
 					cp = ((u[0] & 0x07u) << 18) | ((u[1] & 0x3Fu) << 12) |
 					     ((u[2] & 0x3Fu) << 6) | (u[3] & 0x3Fu);
@@ -2027,7 +2104,8 @@ static __attribute__((noinline)) bool w_string_scan(struct writer *w, const char
 				memcpy(esc, "\xEF\xBF\xBD", 3); /* U+FFFD */
 				elen = 3;
 			} else if (cp >= 0x10000) {
-				unsigned v = cp - 0x10000, hi = 0xD800 + (v >> 10), lo = 0xDC00 + (v & 0x3FF);
+				unsigned v = cp - 0x10000, hi = 0xD800 + (v >> 10),
+				         lo = 0xDC00 + (v & 0x3FF);
 				const unsigned u16[2] = {hi, lo};
 				for (int k = 0; k < 2; k++) {
 					char *q = esc + 6 * k;
@@ -2082,13 +2160,20 @@ static bool w_indent(struct writer *w, size_t depth)
 static bool w_scalar(struct writer *w, const c360_json *v)
 {
 	switch (c360_json_type(v)) {
-	case C360_JSON_NULL: return w_raw(w, "null", 4);
-	case C360_JSON_TRUE: return w_raw(w, "true", 4);
-	case C360_JSON_FALSE: return w_raw(w, "false", 5);
-	case C360_JSON_NUMBER: return w_raw(w, v->a.s, v->len);
-	case C360_JSON_STRING: return w_string(w, v->a.s, v->len, true, false, v->flags & F_VALBITS);
-	case C360_JSON_ARRAY: return w_raw(w, "[]", 2);
-	case C360_JSON_OBJECT: return w_raw(w, "{}", 2);
+	case C360_JSON_NULL:
+		return w_raw(w, "null", 4);
+	case C360_JSON_TRUE:
+		return w_raw(w, "true", 4);
+	case C360_JSON_FALSE:
+		return w_raw(w, "false", 5);
+	case C360_JSON_NUMBER:
+		return w_raw(w, v->a.s, v->len);
+	case C360_JSON_STRING:
+		return w_string(w, v->a.s, v->len, true, false, v->flags & F_VALBITS);
+	case C360_JSON_ARRAY:
+		return w_raw(w, "[]", 2);
+	case C360_JSON_OBJECT:
+		return w_raw(w, "{}", 2);
 	}
 	return false;
 }
@@ -2106,8 +2191,8 @@ static bool w_value(struct writer *w, const c360_json *root, bool pretty)
 		if (v && v->type >= C360_JSON_ARRAY && v->a.first) {
 			if (sp == cap) {
 				const c360_json **ns =
-					st == local ? malloc(cap * 2 * sizeof(*ns))
-						    : realloc((void *)st, cap * 2 * sizeof(*ns));
+				    st == local ? malloc(cap * 2 * sizeof(*ns))
+				                : realloc((void *)st, cap * 2 * sizeof(*ns));
 				if (!ns) {
 					w->rc = C360_ERR_NOMEM;
 					ok = false;
@@ -2168,7 +2253,7 @@ static bool w_value(struct writer *w, const c360_json *root, bool pretty)
 	key:
 		if (st[sp - 1]->type == C360_JSON_OBJECT) {
 			if (!w_string(w, v->key ? v->key : "", v->keylen, v->key != NULL, false,
-				      (v->flags & F_KEYBITS) >> 2) ||
+			              (v->flags & F_KEYBITS) >> 2) ||
 			    !w_need(w, 2)) {
 				ok = false;
 				break;

@@ -12,7 +12,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_round_trip(const c360_json *v, unsigned flags, const char *first, size_t first_len)
+static void check_round_trip(const c360_json *v, unsigned flags, const char *first,
+                             size_t first_len)
 {
 	size_t n;
 	char *s = c360_json_write_str(v, flags, &n);
@@ -22,7 +23,8 @@ static void check_round_trip(const c360_json *v, unsigned flags, const char *fir
 	struct c360_json_error e;
 	struct c360_json_parse_opts o = {.max_depth = 100000};
 	if (c360_json_parse(s, n, &o, &d2, &e)) {
-		fprintf(stderr, "output does not reparse (%s at %zu): %.200s\n", e.reason, e.offset, s);
+		fprintf(stderr, "output does not reparse (%s at %zu): %.200s\n", e.reason, e.offset,
+		        s);
 		abort();
 	}
 	if (!c360_json_equal(v, c360_json_doc_root(d2))) {

@@ -85,22 +85,22 @@ struct pos_case {
 };
 
 static const struct pos_case positions[] = {
-	{"trailing_comma_array.json", 5, 1, 6},
-	{"trailing_comma_object.json", 7, 1, 8},
-	{"leading_zero.json", 0, 1, 1},
-	{"leading_zero_in_array.json", 3, 1, 4},
-	{"lone_high_surrogate.json", 1, 1, 2},
-	{"lone_low_surrogate.json", 1, 1, 2},
-	{"utf8_overlong_2.json", 1, 1, 2},
-	{"utf8_surrogate_encoded.json", 1, 1, 2},
-	{"control_tab_in_string.json", 2, 1, 3},
-	{"trailing_garbage_word.json", 3, 1, 4},
-	{"missing_colon.json", 5, 1, 6},
-	{"unterminated_string.json", 0, 1, 1},
-	{"empty_input.json", 0, 1, 1},
-	{"bad_escape_x.json", 1, 1, 2},
-	{"bom.json", 0, 1, 1},
-	{"limit_nesting_513.json", 512, 1, 513},
+    {"trailing_comma_array.json", 5, 1, 6},
+    {"trailing_comma_object.json", 7, 1, 8},
+    {"leading_zero.json", 0, 1, 1},
+    {"leading_zero_in_array.json", 3, 1, 4},
+    {"lone_high_surrogate.json", 1, 1, 2},
+    {"lone_low_surrogate.json", 1, 1, 2},
+    {"utf8_overlong_2.json", 1, 1, 2},
+    {"utf8_surrogate_encoded.json", 1, 1, 2},
+    {"control_tab_in_string.json", 2, 1, 3},
+    {"trailing_garbage_word.json", 3, 1, 4},
+    {"missing_colon.json", 5, 1, 6},
+    {"unterminated_string.json", 0, 1, 1},
+    {"empty_input.json", 0, 1, 1},
+    {"bad_escape_x.json", 1, 1, 2},
+    {"bom.json", 0, 1, 1},
+    {"limit_nesting_513.json", 512, 1, 513},
 };
 
 static int walk(const char *sub, int (*fn)(const char *name, const char *data, size_t len))
@@ -205,9 +205,9 @@ static int reject_one(const char *name, const char *data, size_t len)
 			continue;
 		if (e.offset != positions[i].offset || e.line != positions[i].line ||
 		    e.column != positions[i].column) {
-			printf("  reject/%s: error at byte %zu (%u:%u), want %zu (%u:%u): %s\n", name,
-			       e.offset, e.line, e.column, positions[i].offset, positions[i].line,
-			       positions[i].column, e.reason);
+			printf("  reject/%s: error at byte %zu (%u:%u), want %zu (%u:%u): %s\n",
+			       name, e.offset, e.line, e.column, positions[i].offset,
+			       positions[i].line, positions[i].column, e.reason);
 			return 1;
 		}
 	}
@@ -313,7 +313,7 @@ TEST(depth_limit_exact)
 	c360_json_doc_free(d);
 	CHECK_EQ_INT(c360_json_parse("[[[[1]]]]", 9, &o, &d, NULL), C360_ERR_LIMIT);
 	CHECK_EQ_INT(c360_json_parse("{\"a\":{\"b\":{\"c\":{}}}}", 20, &o, &d, NULL),
-		     C360_ERR_LIMIT);
+	             C360_ERR_LIMIT);
 	/* scalars do not count */
 	CHECK_EQ_INT(c360_json_parse("[[[\"x\",{}]]]", 12, &o, &d, NULL), C360_ERR_LIMIT);
 }
@@ -335,9 +335,9 @@ TEST(size_cap)
 
 TEST(reading_values)
 {
-	c360_json_doc *d = parse_str(
-		"{\"s\":\"a\\u0000b\",\"n\":1.50e3,\"t\":true,\"f\":false,\"z\":null,"
-		"\"a\":[10,20,30],\"o\":{}}");
+	c360_json_doc *d =
+	    parse_str("{\"s\":\"a\\u0000b\",\"n\":1.50e3,\"t\":true,\"f\":false,\"z\":null,"
+	              "\"a\":[10,20,30],\"o\":{}}");
 	REQUIRE(d);
 	c360_json *r = c360_json_doc_root(d);
 	CHECK(c360_json_is_object(r));
@@ -420,7 +420,8 @@ TEST(duplicate_keys_last_wins)
 
 TEST(escapes_unescaped)
 {
-	c360_json_doc *d = parse_str("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\",\"\\u00e9\\u4e2d\\ud83d\\ude00\"]");
+	c360_json_doc *d =
+	    parse_str("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\",\"\\u00e9\\u4e2d\\ud83d\\ude00\"]");
 	REQUIRE(d);
 	size_t n;
 	const char *s = c360_json_str(c360_json_at(c360_json_doc_root(d), 0), &n);
@@ -428,7 +429,8 @@ TEST(escapes_unescaped)
 	s = c360_json_str(c360_json_at(c360_json_doc_root(d), 1), &n);
 	CHECK(s && n == 9 && !strcmp(s, "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80"));
 	char *out = c360_json_write_str(c360_json_doc_root(d), 0, NULL);
-	CHECK_EQ_STR(out, "[\"\\\"\\\\/\\b\\f\\n\\r\\t\",\"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"]");
+	CHECK_EQ_STR(out,
+	             "[\"\\\"\\\\/\\b\\f\\n\\r\\t\",\"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"]");
 	free(out);
 	out = c360_json_write_str(c360_json_doc_root(d), C360_JSON_ASCII, NULL);
 	CHECK_EQ_STR(out, "[\"\\\"\\\\/\\b\\f\\n\\r\\t\",\"\\u00e9\\u4e2d\\ud83d\\ude00\"]");
@@ -440,9 +442,10 @@ TEST(escapes_unescaped)
 
 TEST(int64_edges_round_trip)
 {
-	c360_json_doc *d = parse_str("[9223372036854775807,-9223372036854775808,9223372036854775808,"
-				     "-9223372036854775809,0,-0,1.0,1e3,12.50e1,1.5,1e-2,100e-2,"
-				     "18446744073709551616,0.000e5]");
+	c360_json_doc *d =
+	    parse_str("[9223372036854775807,-9223372036854775808,9223372036854775808,"
+	              "-9223372036854775809,0,-0,1.0,1e3,12.50e1,1.5,1e-2,100e-2,"
+	              "18446744073709551616,0.000e5]");
 	REQUIRE(d);
 	c360_json *a = c360_json_doc_root(d);
 	int64_t i;
@@ -462,8 +465,8 @@ TEST(int64_edges_round_trip)
 	CHECK(c360_json_int64(c360_json_at(a, 13), &i) && i == 0);
 	char *s = c360_json_write_str(a, 0, NULL);
 	CHECK_EQ_STR(s, "[9223372036854775807,-9223372036854775808,9223372036854775808,"
-			"-9223372036854775809,0,-0,1.0,1e3,12.50e1,1.5,1e-2,100e-2,"
-			"18446744073709551616,0.000e5]");
+	                "-9223372036854775809,0,-0,1.0,1e3,12.50e1,1.5,1e-2,100e-2,"
+	                "18446744073709551616,0.000e5]");
 	free(s);
 	c360_json_doc_free(d);
 
@@ -482,9 +485,21 @@ TEST(int64_edges_round_trip)
 
 TEST(doubles_round_trip)
 {
-	const double vals[] = {0.1, 0.2, 0.30000000000000004, 1.7976931348623157e308, 5e-324,
-			       2.2250738585072014e-308, -1.5, 1e21, 123456789.123456789, 1.0 / 3.0,
-			       -0.0, 100, 9007199254740993.0, 4.35, 2.675};
+	const double vals[] = {0.1,
+	                       0.2,
+	                       0.30000000000000004,
+	                       1.7976931348623157e308,
+	                       5e-324,
+	                       2.2250738585072014e-308,
+	                       -1.5,
+	                       1e21,
+	                       123456789.123456789,
+	                       1.0 / 3.0,
+	                       -0.0,
+	                       100,
+	                       9007199254740993.0,
+	                       4.35,
+	                       2.675};
 	c360_json_doc *d = c360_json_doc_new();
 	c360_json *arr = c360_json_new_array(d);
 	for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
@@ -541,7 +556,8 @@ TEST(equal_semantics)
 	c360_json_doc *a = parse_str("{\"x\":[1,2,{\"y\":\"z\"}],\"n\":1.0,\"m\":1e2,\"f\":0.5}");
 	c360_json_doc *b = parse_str("{\"f\":5e-1,\"m\":100,\"n\":1,\"x\":[1,2,{\"y\":\"z\"}]}");
 	c360_json_doc *c = parse_str("{\"f\":0.5,\"m\":100,\"n\":1,\"x\":[2,1,{\"y\":\"z\"}]}");
-	c360_json_doc *e = parse_str("{\"f\":0.5,\"m\":100,\"n\":1,\"x\":[1,2,{\"y\":\"z\"}],\"q\":1}");
+	c360_json_doc *e =
+	    parse_str("{\"f\":0.5,\"m\":100,\"n\":1,\"x\":[1,2,{\"y\":\"z\"}],\"q\":1}");
 	REQUIRE(a && b && c && e);
 	CHECK(c360_json_equal(c360_json_doc_root(a), c360_json_doc_root(b)));
 	CHECK(!c360_json_equal(c360_json_doc_root(a), c360_json_doc_root(c)));
@@ -569,11 +585,11 @@ TEST(fixtures_parse_and_compact_identical)
 		c360_json *r = c360_json_doc_root(d);
 		c360_json *payload = f == 0 ? c360_json_get(r, "payload") : r;
 		CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(payload, "/after/email"), NULL),
-			     "matthew.groves@couchbase.com");
+		             "matthew.groves@couchbase.com");
 		int64_t id;
 		CHECK(c360_json_int64(c360_json_ptr_get(payload, "/after/id"), &id) && id == 1029);
 		CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(payload, "/source/name"), NULL),
-			     "dbserver1");
+		             "dbserver1");
 		CHECK(c360_json_is_null(c360_json_get(payload, "before")));
 		size_t n;
 		char *out = c360_json_write_str(r, 0, &n);
@@ -591,9 +607,9 @@ TEST(fixtures_parse_and_compact_identical)
 
 TEST(pointer_get)
 {
-	c360_json_doc *d = parse_str(
-		"{\"foo\":[\"bar\",\"baz\"],\"\":0,\"a/b\":1,\"c%d\":2,\"e^f\":3,\"g|h\":4,"
-		"\"i\\\\j\":5,\"k\\\"l\":6,\" \":7,\"m~n\":8,\"~1\":9}");
+	c360_json_doc *d =
+	    parse_str("{\"foo\":[\"bar\",\"baz\"],\"\":0,\"a/b\":1,\"c%d\":2,\"e^f\":3,\"g|h\":4,"
+	              "\"i\\\\j\":5,\"k\\\"l\":6,\" \":7,\"m~n\":8,\"~1\":9}");
 	REQUIRE(d);
 	c360_json *r = c360_json_doc_root(d);
 	int64_t i;
@@ -614,8 +630,8 @@ TEST(pointer_get)
 	CHECK(c360_json_ptr_get(r, "/foo/-") == NULL);
 	CHECK(c360_json_ptr_get(r, "/foo/0/x") == NULL);
 	CHECK(c360_json_ptr_get(r, "/nope") == NULL);
-	CHECK(c360_json_ptr_get(r, "foo") == NULL);     /* must start with / */
-	CHECK(c360_json_ptr_get(r, "/m~2n") == NULL);   /* bad escape */
+	CHECK(c360_json_ptr_get(r, "foo") == NULL);   /* must start with / */
+	CHECK(c360_json_ptr_get(r, "/m~2n") == NULL); /* bad escape */
 	CHECK(c360_json_ptr_get(r, "/m~") == NULL);
 	c360_json_doc_free(d);
 }
@@ -628,12 +644,14 @@ TEST(pointer_set_and_remove)
 	CHECK_EQ_INT(c360_json_ptr_set(d, "/a/b/-", c360_json_new_int(d, 4)), C360_OK);
 	CHECK_EQ_INT(c360_json_ptr_set(d, "/a/b/4", c360_json_new_int(d, 5)), C360_OK);
 	CHECK_EQ_INT(c360_json_ptr_set(d, "/a/b/9", c360_json_new_int(d, 5)), C360_ERR_NOT_FOUND);
-	CHECK_EQ_INT(c360_json_ptr_set(d, "/a/new/deep/~0k", c360_json_new_str(d, "v", 1)), C360_OK);
+	CHECK_EQ_INT(c360_json_ptr_set(d, "/a/new/deep/~0k", c360_json_new_str(d, "v", 1)),
+	             C360_OK);
 	CHECK_EQ_INT(c360_json_ptr_set(d, "/x~1y", c360_json_new_bool(d, true)), C360_OK);
 	CHECK_EQ_INT(c360_json_ptr_set(d, "/a/b/0/z", c360_json_new_null(d)), C360_ERR_INVALID);
 	CHECK_EQ_INT(c360_json_ptr_set(d, "bad", c360_json_new_null(d)), C360_ERR_INVALID);
 	char *s = c360_json_write_str(c360_json_doc_root(d), 0, NULL);
-	CHECK_EQ_STR(s, "{\"a\":{\"b\":[10,2,3,4,5],\"new\":{\"deep\":{\"~k\":\"v\"}}},\"x/y\":true}");
+	CHECK_EQ_STR(s,
+	             "{\"a\":{\"b\":[10,2,3,4,5],\"new\":{\"deep\":{\"~k\":\"v\"}}},\"x/y\":true}");
 	free(s);
 	/* the root can be wrapped */
 	{
@@ -649,7 +667,7 @@ TEST(pointer_set_and_remove)
 	}
 	/* a linked value cannot be linked again */
 	CHECK_EQ_INT(c360_json_ptr_set(d, "/c", c360_json_ptr_get(c360_json_doc_root(d), "/a")),
-		     C360_ERR_INVALID);
+	             C360_ERR_INVALID);
 
 	CHECK_EQ_INT(c360_json_ptr_remove(d, "/a/b/1"), C360_OK);
 	CHECK_EQ_INT(c360_json_ptr_remove(d, "/a/new/deep/~0k"), C360_OK);
@@ -693,7 +711,8 @@ TEST(build_and_mutate)
 	CHECK_EQ_INT(c360_json_insert(d, tags, 0, c360_json_new_str(d, "a", 1)), C360_OK);
 	CHECK_EQ_INT(c360_json_insert(d, tags, 2, c360_json_new_str(d, "d", 1)), C360_OK);
 	CHECK_EQ_INT(c360_json_insert(d, tags, 2, c360_json_new_str(d, "c", 1)), C360_OK);
-	CHECK_EQ_INT(c360_json_insert(d, tags, 9, c360_json_new_str(d, "z", 1)), C360_ERR_NOT_FOUND);
+	CHECK_EQ_INT(c360_json_insert(d, tags, 9, c360_json_new_str(d, "z", 1)),
+	             C360_ERR_NOT_FOUND);
 	/* replacing keeps the position */
 	CHECK_EQ_INT(c360_json_set(d, o, "name", 4, c360_json_new_str(d, "Matt", 4)), C360_OK);
 	CHECK_EQ_INT(c360_json_len(o), 3);
@@ -702,7 +721,7 @@ TEST(build_and_mutate)
 	free(s);
 	s = c360_json_write_str(o, C360_JSON_PRETTY, NULL);
 	CHECK_EQ_STR(s, "{\n  \"name\": \"Matt\",\n  \"id\": 1029,\n  \"tags\": [\n    \"a\",\n"
-			"    \"b\",\n    \"c\",\n    \"d\"\n  ]\n}");
+	                "    \"b\",\n    \"c\",\n    \"d\"\n  ]\n}");
 	free(s);
 	CHECK(c360_json_remove_at(tags, 3));
 	CHECK(c360_json_remove_at(tags, 0));
