@@ -84,8 +84,10 @@ static void ent_clear(struct ent *e)
 
 static void overlay_reset(struct c360_integrate *ig)
 {
-	for (size_t i = 0; i < ig->nents; i++)
-		ent_clear(&ig->ents[i]);
+	for (size_t i = 0; i < ig->nents; i++) {
+		ent_clear(ig->ents[i]);
+		free(ig->ents[i]);
+	}
 	ig->nents = 0;
 	if (ig->idx)
 		memset(ig->idx, 0xff, ig->idxcap * sizeof *ig->idx);
@@ -97,7 +99,7 @@ static c360_rc overlay_grow(struct c360_integrate *ig)
 {
 	if (ig->nents + 1 > ig->entcap) {
 		size_t cap = ig->entcap ? ig->entcap * 2 : 256;
-		struct ent *n = realloc(ig->ents, cap * sizeof *n);
+		struct ent **n = realloc(ig->ents, cap * sizeof *n);
 		if (!n)
 			return C360_ERR_NOMEM;
 		ig->ents = n;
@@ -110,7 +112,7 @@ static c360_rc overlay_grow(struct c360_integrate *ig)
 			return C360_ERR_NOMEM;
 		memset(n, 0xff, cap * sizeof *n);
 		for (size_t i = 0; i < ig->nents; i++) {
-			struct ent *e = &ig->ents[i];
+			struct ent *e = ig->ents[i];
 			size_t h = hash_key(e->bucket, e->key, e->key_len) & (cap - 1);
 			while (n[h] != SIZE_MAX)
 				h = (h + 1) & (cap - 1);
@@ -129,7 +131,7 @@ static struct ent *overlay_find(struct c360_integrate *ig, int bucket, const cha
 		return NULL;
 	size_t h = hash_key(bucket, k, n) & (ig->idxcap - 1);
 	while (ig->idx[h] != SIZE_MAX) {
-		struct ent *e = &ig->ents[ig->idx[h]];
+		struct ent *e = ig->ents[ig->idx[h]];
 		if (e->bucket == bucket && e->key_len == n && !memcmp(e->key, k, n))
 			return e;
 		h = (h + 1) & (ig->idxcap - 1);
@@ -143,12 +145,18 @@ static c360_rc overlay_add(struct c360_integrate *ig, int bucket, const char *k,
 	c360_rc rc = overlay_grow(ig);
 	if (rc)
 		return rc;
-	struct ent *e = &ig->ents[ig->nents];
-	memset(e, 0, sizeof *e);
+	/* entries are allocated one by one: their addresses stay valid while the
+	 * overlay grows */
+	struct ent *e = calloc(1, sizeof *e);
+	if (!e)
+		return C360_ERR_NOMEM;
 	e->bucket = bucket;
 	e->key = malloc(n + 1);
-	if (!e->key)
+	if (!e->key) {
+		free(e);
 		return C360_ERR_NOMEM;
+	}
+	ig->ents[ig->nents] = e;
 	memcpy(e->key, k, n);
 	e->key[n] = '\0';
 	e->key_len = n;
@@ -724,7 +732,7 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 	/* build every changed customer */
 	size_t nstate = ig->nents;
 	for (size_t i = 0; i < nstate; i++) {
-		struct ent *e = &ig->ents[i];
+		struct ent *e = ig->ents[i];
 		if (!e->dirty || !e->is_state)
 			continue;
 		c360_json *root = c360_json_doc_root(e->doc);
@@ -745,8 +753,7 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 			char k[C360_KEY_MAX + 1];
 			memcpy(k, email, elen);
 			k[elen] = '\0';
-			rc = put_target(ig, k, elen, raw); /* may move ig->ents */
-			e = &ig->ents[i];
+			rc = put_target(ig, k, elen, raw);
 		} else {
 			free(raw);
 		}
@@ -755,7 +762,7 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 	}
 	size_t nops = 0;
 	for (size_t i = 0; i < ig->nents; i++)
-		nops += ig->ents[i].dirty;
+		nops += ig->ents[i]->dirty;
 	if (!nops)
 		goto out;
 	struct c360_write *ops = calloc(nops, sizeof *ops);
@@ -768,7 +775,7 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 	}
 	size_t j = 0;
 	for (size_t i = 0; i < ig->nents && !rc; i++) {
-		struct ent *e = &ig->ents[i];
+		struct ent *e = ig->ents[i];
 		if (!e->dirty)
 			continue;
 		struct c360_write *w = &ops[j];

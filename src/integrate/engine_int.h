@@ -21,7 +21,7 @@ struct c360_integrate {
 	c360_integrate_read_fn read;
 	void *read_ctx;
 	/* overlay of the current batch */
-	struct ent *ents;
+	struct ent **ents;
 	size_t nents, entcap;
 	size_t *idx;
 	size_t idxcap;

@@ -617,7 +617,9 @@ TEST(email_change_moves_the_record)
 	stage("{\"id\":5}", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Dan\",\"email\":\"dan@old.io\"},"
 			    "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":1000},\"op\":\"c\"}}");
 	REQUIRE(follow(ig) == 0);
-	CHECK(get("customer360", "dan@old.io") != NULL);
+	char *d0 = get("customer360", "dan@old.io");
+	CHECK(d0 != NULL);
+	free(d0);
 	stage("{\"id\":5}", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Dan\",\"email\":\"dan@new.io\"},"
 			    "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":2000},\"op\":\"u\"}}");
 	REQUIRE(follow(ig) == 0);

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Native integration vs the JS function vs plain Node.js, in one run:
+# N customers (default 100000) over three systems (~2.6 staging records each:
+# home-delivery Debezium envelopes with schema incl. updates and deletes,
+# loyalty rows, online-store answers), into a durable customer360
+# (synchronous=FULL).
+#   bench/integration/run.sh BUILD_DIR [N] [LATENCY_RATE]
+# Prints records/s, RSS and, for the native engine, change-to-profile latency
+# (p50/p99) with staging written at LATENCY_RATE records/s (default 50000)
+# while the engine follows the feed.
+set -euo pipefail
+build=$(cd "${1:-build}" && pwd)
+n=${2:-100000}
+rate=${3:-50000}
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+drv=$build/bench/integration/bench_integration
+cmake --build "$build" -j2 --target bench_integration c360 >/dev/null
+[ -x "$build/bench/eventing/bench_eventing" ] || cmake --build "$build" -j2 --target bench_eventing >/dev/null 2>&1 || true
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export C360_SECRET_KEY=bench-integration-secret-key
+
+"$drv" gen "$n" "$src/tests/fixtures/debezium/customer_with_schema.json" > "$tmp/staging.tsv"
+recs=$(wc -l < "$tmp/staging.tsv")
+echo "customers: $n, staging records: $recs ($(du -h "$tmp/staging.tsv" | cut -f1))"
+
+# native: c360 integrate run over a preloaded staging bucket, durable writes
+"$drv" load "$tmp/native.db" "$tmp/staging.tsv" 2>/dev/null
+/usr/bin/time -f "%e %M" -o "$tmp/time" "$build/c360" --store "$tmp/native.db" integrate run \
+  --exit-when-idle --quiet --batch 4096 "$here/mapping.yaml"
+read -r secs rss_kb < "$tmp/time"
+customers=$(sqlite3 "$tmp/native.db" "SELECT count(*) FROM _c360_buckets" >/dev/null 2>&1; \
+  "$build/c360" --store "$tmp/native.db" query "SELECT count(*) FROM customer360" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"][0][0])' 2>/dev/null || echo "?")
+native_rps=$(python3 -c "print('%.0f' % ($recs / $secs))")
+echo "native (durable):      {\"records\":$recs,\"seconds\":$secs,\"per_second\":$native_rps,\"customers\":$customers,\"rss_mb\":$((rss_kb / 1024))}"
+
+# native latency: staging written at $rate/s while the engine follows
+lat=$("$drv" latency "$tmp/latency.db" "$tmp/staging.tsv" "$here/mapping.yaml" "$rate" 2>/dev/null)
+echo "native latency:        $lat"
+
+# the JS function (customer360.js on the eventing engine), when built
+js_rps=0
+if [ -x "$build/bench/eventing/bench_eventing" ]; then
+  js=$("$build/bench/eventing/bench_eventing" "$tmp/staging.tsv" "$src/functions/customer360.json" "$tmp/js.db" 2 full 2>/dev/null || true)
+  echo "js function (durable): ${js:-failed}"
+  js_rps=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['per_second'])" "$js" 2>/dev/null || echo 0)
+fi
+
+# plain Node.js: the seed's merge (customer360.js) in memory
+node_out=$(node "$src/bench/eventing/node_merge.js" "$src/functions/customer360.js" "$tmp/staging.tsv")
+echo "node (in memory):      $node_out"
+python3 - "$native_rps" "$node_out" "$js_rps" <<'PY'
+import json, sys
+native, nd, js = float(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+print("ratio native/node: %.2fx  (target >= 3x)" % (native / nd["per_second"]))
+if js:
+    print("ratio native/js:   %.2fx" % (native / js))
+PY
