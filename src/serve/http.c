@@ -69,6 +69,7 @@ struct reqstate {
 	const char *avalues[MAX_ARGS];
 	int nargs;
 	char *argbuf;
+	char *dpath;          /* the whole path, percent-decoded */
 	char errcode[32];
 	char errmsg[256];
 	char allow[64];
@@ -680,6 +681,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		rest = rs->argbuf + argbytes;
 		rs->route = route_find(rs, method, url, rest);
 		if (rs->route && !rs->status) {
+			size_t ul = strlen(url), dl;
+			if ((rs->dpath = malloc(ul + 1)) &&
+			    c360_http_pct_decode(url, ul, rs->dpath, &dl, false)) {
+				free(rs->dpath); /* segments decoded, the whole did not: keep it raw */
+				rs->dpath = NULL;
+			}
 			struct argctx a = {rs, rs->argbuf, rs->argbuf + argbytes, false};
 			MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
 		}
@@ -724,7 +731,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	}
 	struct c360_http_req req = {
 		.method = method,
-		.path = url,
+		.path = rs->dpath ? rs->dpath : url,
 		.body = rs->body.len ? rs->body.data : NULL,
 		.body_len = rs->body.len,
 		.conn = rs,
@@ -762,6 +769,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	c360_buf_release(&rs->body);
 	free(rs->segbuf);
 	free(rs->argbuf);
+	free(rs->dpath);
 	free(rs);
 	*con_cls = NULL;
 }

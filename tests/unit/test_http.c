@@ -77,7 +77,7 @@ static void h_echo(const struct c360_http_req *rq, struct c360_http_resp *resp, 
 
 static void h_rest(const struct c360_http_req *rq, struct c360_http_resp *resp, void *ctx)
 {
-	c360_buf_printf(&resp->body, "file=%s", c360_http_param(rq, "file"));
+	c360_buf_printf(&resp->body, "file=%s path=%s", c360_http_param(rq, "file"), rq->path);
 	resp->content_type = "text/plain";
 }
 
@@ -280,7 +280,7 @@ TEST(rest_capture_and_health)
 	struct reply r;
 	REQUIRE(!req("GET", "/ui/js/app%20x.js", NULL, 0, NULL, &r));
 	CHECK_EQ_INT(r.status, 200);
-	CHECK_EQ_STR(r.body.data, "file=js/app x.js");
+	CHECK_EQ_STR(r.body.data, "file=js/app x.js path=/ui/js/app x.js");
 	reply_free(&r);
 	REQUIRE(!req("GET", "/health", NULL, 0, NULL, &r));
 	CHECK_EQ_INT(r.status, 200);
