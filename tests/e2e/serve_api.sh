@@ -61,7 +61,8 @@ grep -q 'needs a bearer token' "$tmp/body" || fail "401 message"
 "$C360_BIN" token revoke "${read_tok:5:8}" >/dev/null
 sleep 0.4
 [ "$(code -H "Authorization: Bearer $read_tok" "$u")" = 401 ] || fail "revoked token refused"
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+kill "$pid"; src=0; wait "$pid" || src=$?; pid=""
+[ $src -eq 0 ] || fail "serve exits 0 on SIGTERM (got $src; sanitizer report in the log?)"
 grep -q 'stopping after' "$tmp/serve.log" || fail "summary on stop"
 
 # no token at all: a non-loopback bind is refused
