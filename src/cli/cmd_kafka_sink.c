@@ -172,10 +172,11 @@ int c360_cmd_kafka_sink(int argc, char **argv)
 	c360_kafka_sink_error(sink, serr, sizeof serr);
 	fprintf(stderr,
 		"%s: '%s': %llu records in, %llu written, %llu deleted, %llu dead-lettered, %llu failed, "
-		"%llu skipped in %.2f s (%.0f records/s)%s%s\n",
+		"%llu skipped in %.2f s (%.0f records/s; %.0f records/s from the first record to the last write)%s%s\n",
 		cmd, cfg->name, (unsigned long long)m.records_in, (unsigned long long)m.written,
 		(unsigned long long)m.deleted, (unsigned long long)m.dead_lettered, (unsigned long long)m.failed,
-		(unsigned long long)m.skipped, el, el > 0 ? m.records_in / el : 0.0, *serr ? "; stopped: " : "",
+		(unsigned long long)m.skipped, el, el > 0 ? m.records_in / el : 0.0,
+		m.active_ms ? m.records_in * 1000.0 / (double)m.active_ms : 0.0, *serr ? "; stopped: " : "",
 		serr);
 	g_sink = NULL;
 	c360_kafka_sink_free(sink);

@@ -98,6 +98,7 @@ struct c360_kafka_sink {
 	int ncommitted;      /* tasks that made their final commit */
 	char error[512];
 	struct c360_kafka_metrics m; /* atomic fields */
+	int64_t first_in_ms, last_write_ms; /* atomic; monotonic ms */
 };
 
 static struct c360_kafka_metrics g_total;
@@ -571,6 +572,7 @@ static void apply(struct task *t, struct batch *b)
 		}
 		ADD(s, batches, 1);
 	}
+	__atomic_store_n(&s->last_write_ms, now_ms(), __ATOMIC_RELAXED);
 	rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
 	bool dlq_sent = false;
 	size_t upto = b->nrecs; /* offsets stored for recs[0..upto) */
@@ -848,6 +850,9 @@ static void *consumer_main(void *arg)
 		}
 		if (m) {
 			ADD(s, records_in, 1);
+			int64_t zero = 0, tnow = now_ms();
+			__atomic_compare_exchange_n(&s->first_in_ms, &zero, tnow, false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
 			pthread_mutex_lock(&s->mu);
 			struct part *p = find_part(t, rd_kafka_topic_name(m->rkt), m->partition);
 			if (p)
@@ -1200,6 +1205,9 @@ static void load_metrics(const struct c360_kafka_metrics *src, struct c360_kafka
 void c360_kafka_sink_metrics(c360_kafka_sink *s, struct c360_kafka_metrics *out)
 {
 	load_metrics(&s->m, out);
+	int64_t a = __atomic_load_n(&s->first_in_ms, __ATOMIC_RELAXED);
+	int64_t b = __atomic_load_n(&s->last_write_ms, __ATOMIC_RELAXED);
+	out->active_ms = a && b > a ? (uint64_t)(b - a) : 0;
 }
 
 void c360_kafka_metrics_total(struct c360_kafka_metrics *out)

@@ -37,6 +37,7 @@ struct c360_kafka_metrics {
 	uint64_t skipped;        /* ignored on purpose: tombstones after a delete, truncates, deletes without id */
 	uint64_t batches;        /* store transactions */
 	uint64_t retries;        /* store write retries */
+	uint64_t active_ms;      /* from the first record consumed to the last batch applied */
 };
 
 enum c360_kafka_sink_state {
