@@ -136,7 +136,7 @@ async function renderCustomer(email) {
 async function renderEnterprise() {
   main().innerHTML = `<p class="muted">Loading…</p>`;
   let s;
-  try { s = await api("/stats?top=10"); } catch (e) { return showError(e); }
+  try { s = await api("/customer360/stats?top=10"); } catch (e) { return showError(e); }
   const cov = Object.entries(s.coverage).map(([k, v]) => ({ label: SYSTEMS[k] || k, value: v }));
   const short = { home_delivery: "HD", loyalty: "LY", online_store: "OS" };
   const ov = s.overlaps.map(o => ({ label: o.systems.map(x => short[x]).join("+"), value: o.customers }));

@@ -669,7 +669,7 @@ static void h_index(const struct c360_http_req *req, struct c360_http_resp *resp
 		      "\"GET /api/v1/customers/{email}\","
 		      "\"GET /api/v1/customers/{email}/orders?limit=&offset=\","
 		      "\"GET /api/v1/customers/{email}/recommendations?limit=\","
-		      "\"GET /api/v1/stats?top=\",\"POST /api/v1/query\",\"GET /api/v1/buckets\","
+		      "\"GET /api/v1/stats?top=\",\"GET /api/v1/customer360/stats?top=\",\"POST /api/v1/query\",\"GET /api/v1/buckets\","
 		      "\"GET /api/v1/docs/{bucket}/{key}\",\"GET /api/v1/pipeline\","
 		      "\"GET|POST /api/v1/tokens\",\"DELETE /api/v1/tokens/{id}\",\"GET /health\"]}\n");
 }
@@ -713,6 +713,9 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 		{"GET", "/api/v1/customers/{email}/orders", C360_HTTP_READ, h_orders},
 		{"GET", "/api/v1/customers/{email}/recommendations", C360_HTTP_READ, h_recommend},
 		{"GET", "/api/v1/stats", C360_HTTP_READ, h_stats},
+		/* the same, under a path no other module uses (eventing also
+		 * mounts GET /api/v1/stats, Couchbase Eventing's function stats) */
+		{"GET", "/api/v1/customer360/stats", C360_HTTP_READ, h_stats},
 		{"POST", "/api/v1/query", C360_HTTP_READ, h_query},
 		{"GET", "/api/v1/buckets", C360_HTTP_READ, h_buckets},
 		{"GET", "/api/v1/docs/{bucket}/{key}", C360_HTTP_READ, h_doc},

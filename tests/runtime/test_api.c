@@ -417,6 +417,16 @@ TEST(stats)
 	CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(root, "/months/0/month"), NULL), "2019-04");
 	CHECK(c360_json_len(c360_json_get(root, "top_products")) > 0);
 	c360_json_doc_free(d);
+	d = get_json("/api/v1/customer360/stats?top=1", 200);
+	REQUIRE(d);
+	root = c360_json_doc_root(d);
+	CHECK(c360_json_int64(c360_json_get(root, "customers"), &v) && v == 4);
+	CHECK_EQ_INT(c360_json_len(c360_json_get(root, "top_products")), 1);
+	c360_json_doc_free(d);
+	struct reply r;
+	REQUIRE(!req("GET", "/api/v1/stats?top=0", NULL, &r));
+	CHECK_EQ_INT(r.status, 400);
+	reply_free(&r);
 }
 
 TEST(read_only_sql)
