@@ -2,6 +2,7 @@
 # End to end: c360 bucket / doc / feed / query, their exit codes and bad input.
 set -uo pipefail
 BIN=${C360_BIN:?C360_BIN not set}
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export C360_STORE="$dir/c360.db"
@@ -190,6 +191,13 @@ python3 -c 'import json,sys; l=json.loads(sys.argv[1]); assert [b["name"] for b 
   fail "bucket list --json: $out"
 expect 0 "$BIN" bucket drop customer360
 expect 3 "$BIN" doc get customer360 c
+
+# --store as a command option and the ./c360.db default
+expect 0 "$BIN" doc get --store "$C360_STORE" staging k2
+expect 0 "$BIN" --store "$C360_STORE" doc get staging k2
+mkdir "$dir/cwd"
+(cd "$dir/cwd" && env -u C360_STORE "$BIN" bucket create here >/dev/null 2>&1) || fail "create in ./c360.db"
+[ -f "$dir/cwd/c360.db" ] || fail "default store ./c360.db not created"
 
 # files that are not a c360 store: clear error, exit 6, no crash
 echo "just text" >"$dir/text.db"
