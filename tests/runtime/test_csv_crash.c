@@ -16,7 +16,7 @@
 #include "test.h"
 #include "core/banned.h"
 
-#define ROWS 400000
+#define ROWS 200000
 
 static char dir[256], csv[300], storep[300];
 static const char *bin;
