@@ -96,10 +96,13 @@ bool c360_json_double(const c360_json *v, double *out);
 
 /* Number of elements (array) or members (object); 0 otherwise. */
 size_t c360_json_len(const c360_json *v);
-/* Object member by key (exact bytes); NULL when absent or v is not an object. */
+/* Object member by key (exact bytes); NULL when absent or v is not an object.
+ * A linear scan of the members. */
 c360_json *c360_json_get(const c360_json *obj, const char *key);
 c360_json *c360_json_getn(const c360_json *obj, const char *key, size_t keylen);
-/* Array element i; NULL when out of range or v is not an array. */
+/* Array element i; NULL when out of range or v is not an array. Walks the
+ * element list: O(i) (the last element is O(1)); to visit every element use
+ * c360_json_first/next below, not a loop over c360_json_at. */
 c360_json *c360_json_at(const c360_json *arr, size_t i);
 /* Iteration over array elements or object member values, in document order:
  *   for (c360_json *c = c360_json_first(v); c; c = c360_json_next(c)) …
