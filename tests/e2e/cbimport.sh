@@ -50,6 +50,13 @@ Documents imported: 3 Documents failed: 0" ]; then ok "seed cbimport line"; else
 grep -q "3 rows read" "$tmp/err" && ok "summary on stderr" || fail "no summary: $(cat "$tmp/err")"
 grep -q $'\r' "$tmp/err" && fail "progress bar drawn off a terminal" || ok "no progress bar off a terminal"
 
+# on a terminal (a pty from script(1)) a progress line is drawn
+if command -v script >/dev/null; then
+  script -qec "\"$CB\" csv -b staging -d \"$tmp/loyalty_members.csv\" -g 'tty::%id%'" /dev/null >"$tmp/tty" 2>&1
+  grep -q "rows/s" "$tmp/tty" && grep -q "ETA" "$tmp/tty" && grep -q $'\r' "$tmp/tty" &&
+    ok "progress line on a terminal" || fail "no progress on a terminal: $(cat -v "$tmp/tty")"
+fi
+
 # same through `c360 cbimport`
 "$BIN" cbimport csv -c couchbase://127.0.0.1 -u Administrator -p password -b staging \
   -d "file://$tmp/loyalty_members.csv" -g 'key::#MONO_INCR#' >"$tmp/out" 2>/dev/null &&
