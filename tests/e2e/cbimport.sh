@@ -107,6 +107,17 @@ printf '{"id":1,"n":"a"}\n{"id":2,"n":"b"}\n' > "$tmp/docs.json"
   grep -q "JSON \`file://$tmp/docs.json\` imported" "$tmp/out" && grep -q "Documents imported: 2" "$tmp/out" &&
   ok "cbimport json lines" || fail "json: $(cat "$tmp/out")"
 
+printf '[{"id":1},{"id":2},{"id":3},{"id":4}]' > "$tmp/list.json"
+"$CB" json -b staging -d "$tmp/list.json" -f list --skip-docs 1 --limit-docs 2 -g 'l::%id%' >"$tmp/out" 2>&1 &&
+  grep -q "Documents imported: 2 Documents failed: 0" "$tmp/out" && ok "json list, --skip-docs, --limit-docs" ||
+  fail "json list: $(cat "$tmp/out")"
+"$CB" json -b staging -d "$tmp/list.json" -g 'l::%id%' >/dev/null 2>&1; [ $? -eq 2 ] && ok "json without -f: exit 2" || fail "json without -f"
+
+# --store instead of $C360_STORE, and stdin as the dataset
+printf 'id\n1\n2\n' | C360_STORE= "$CB" csv -b other --create-bucket --store "$tmp/other.db" -d - -g 's%id%' >"$tmp/out" 2>&1 &&
+  grep -q "Documents imported: 2" "$tmp/out" && [ -f "$tmp/other.db" ] && ok "--store and stdin" ||
+  fail "--store/stdin: $(cat "$tmp/out")"
+
 # c360 import: once per file
 mkdir -p "$tmp/drop"
 cp "$tmp/loyalty_members.csv" "$tmp/drop/loyalty_2026-11-22.csv"
