@@ -179,13 +179,19 @@ async function renderPipeline() {
       <div class="card"><div class="muted">Polled online-store customers</div><div class="big">${p.polled_customers && p.polled_customers.rows ? p.polled_customers.rows[0][0] : "—"}</div></div>
       <div class="card"><div class="muted">Dead letters</div><div class="big" data-testid="dead-letters">${p.dead_letters.reduce((s, b) => s + b.count, 0)}</div></div>
     </div>
+    <div class="card" data-testid="functions"><h2>Functions</h2>${(p.functions || []).length ? `
+      <table><thead><tr><th>Function</th><th>State</th><th>Kind</th><th>Source</th><th class="num">Checkpoint</th><th class="num">Backlog</th><th class="num">Lag (s)</th><th class="num">Processed</th><th class="num">Errors</th><th class="num">Timeouts</th></tr></thead><tbody>
+      ${p.functions.map(f => { const st = f.stats || {}; return `<tr><td>${esc(f.name)}</td><td>${esc(f.state || "")}</td><td>${esc(f.kind || "")}</td><td>${esc(f.source_bucket || "")}</td>
+        <td class="num">${esc(f.checkpoint != null ? f.checkpoint : "")}</td><td class="num">${esc(f.backlog != null ? f.backlog : "")}</td><td class="num">${esc(f.lag_seconds != null ? f.lag_seconds : "")}</td>
+        <td class="num">${esc(st.processed != null ? st.processed : "")}</td><td class="num">${esc(st.failures != null ? st.failures : "")}</td><td class="num">${esc(st.timeouts != null ? st.timeouts : "")}</td></tr>`; }).join("")}
+      </tbody></table>` : '<p class="muted">no function deployed</p>'}</div>
     <div class="card" data-testid="buckets"><h2>Buckets</h2>
       <table><thead><tr><th>Bucket</th><th class="num">Documents</th><th class="num">Bytes</th><th class="num">Max TTL</th><th class="num">High seqno</th></tr></thead><tbody>
       ${p.buckets.map(b => `<tr><td>${esc(b.name)}</td><td class="num">${b.count.toLocaleString()}</td><td class="num">${b.bytes.toLocaleString()}</td><td class="num">${b.max_ttl || ""}</td><td class="num">${b.high_seqno.toLocaleString()}</td></tr>`).join("")}
       </tbody></table></div>
     <div class="grid">
       ${metaTable("Sources (Kafka connectors)", group("connector::"), "connectors")}
-      ${metaTable("Functions", group("function::"), "functions")}
+      ${metaTable("Function records", group("function::"), "function-records")}
       ${metaTable("CSV imports", group("import::"), "imports")}
       ${metaTable("Other metadata", meta.filter(r => !/^(connector|function|import)::/.test(r[0])), "other-meta")}
     </div>`;

@@ -12,6 +12,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "eventing/eventing.h"
 #include "serve/token.h"
 #include "core/banned.h"
 
@@ -594,6 +595,35 @@ static void h_tokens_revoke(const struct c360_http_req *req, struct c360_http_re
 
 /* ---- pipeline overview ---- */
 
+/* ,"functions":[c360_fn_status objects] (state, checkpoint, backlog, lag,
+ * handler stats with failures and timeouts) of every eventing function. */
+static void put_functions(c360_api *api, struct c360_buf *b)
+{
+	struct c360_buf names, one;
+	c360_buf_init(&names, 1u << 20);
+	c360_buf_init(&one, 1u << 20);
+	c360_json_doc *d = NULL;
+	c360_buf_puts(b, ",\"functions\":[");
+	if (!c360_fn_list(api->st, &names) && !c360_json_parse(names.data, names.len, NULL, &d, NULL)) {
+		bool first = true;
+		for (c360_json *e = c360_json_first(c360_json_doc_root(d)); e; e = c360_json_next(e)) {
+			const char *name = c360_json_str(e, NULL);
+			c360_buf_reset(&one);
+			if (!name || c360_fn_status(api->st, name, &one) ||
+			    c360_json_validate(one.data, one.len, NULL, NULL))
+				continue;
+			if (!first)
+				c360_buf_putc(b, ',');
+			c360_buf_append(b, one.data, one.len);
+			first = false;
+		}
+	}
+	c360_buf_putc(b, ']');
+	c360_json_doc_free(d);
+	c360_buf_release(&names);
+	c360_buf_release(&one);
+}
+
 static void h_pipeline(const struct c360_http_req *req, struct c360_http_resp *resp, void *ctx)
 {
 	c360_api *api = ctx;
@@ -635,6 +665,7 @@ static void h_pipeline(const struct c360_http_req *req, struct c360_http_resp *r
 	c360_buf_printf(b, ",\"applied_seqno\":%llu,\"high_seqno\":%llu,\"lag\":%llu}",
 			(unsigned long long)applied, (unsigned long long)high,
 			(unsigned long long)(high > applied ? high - applied : 0));
+	put_functions(api, b);
 	c360_buf_puts(b, ",\"meta\":");
 	if (has_meta) {
 		struct c360_query_opts qo = {.max_rows = 500, .timeout_ms = 2000};

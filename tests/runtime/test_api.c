@@ -500,6 +500,8 @@ TEST(buckets_docs_pipeline)
 	REQUIRE(d);
 	int64_t lag = -1;
 	CHECK(c360_json_int64(c360_json_ptr_get(c360_json_doc_root(d), "/index/lag"), &lag));
+	CHECK(c360_json_is_array(c360_json_get(c360_json_doc_root(d), "functions")));
+	CHECK(c360_json_is_array(c360_json_get(c360_json_doc_root(d), "dead_letters")));
 	c360_json_doc_free(d);
 }
 
