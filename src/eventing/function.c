@@ -200,6 +200,18 @@ static struct c360_fn_binding *new_binding(struct c360_fn_def *def, const char *
 	return b;
 }
 
+/* Removes the binding just added (its parsing failed). */
+static void drop_last(struct c360_fn_def *def)
+{
+	struct c360_fn_binding *b = &def->bindings[--def->nbindings];
+	free(b->url);
+	free(b->username);
+	free(b->password);
+	free(b->token);
+	free(b->value);
+	memset(b, 0, sizeof *b);
+}
+
 c360_rc c360_fn_def_add_binding(struct c360_fn_def *def, const char *spec, char *err, size_t errlen)
 {
 	const char *colon = strchr(spec, ':');
@@ -272,11 +284,13 @@ c360_rc c360_fn_def_add_binding(struct c360_fn_def *def, const char *spec, char 
 				b->allow_cookies = true;
 			} else {
 				snprintf(err, errlen, "binding '%s': unknown url option '%.*s'", spec, (int)ol, opt);
+				drop_last(def);
 				return C360_ERR_INVALID;
 			}
 		}
 		if (!b->url || (strncmp(b->url, "http://", 7) && strncmp(b->url, "https://", 8))) {
 			snprintf(err, errlen, "binding '%s': the URL must start with http:// or https://", spec);
+			drop_last(def);
 			return C360_ERR_INVALID;
 		}
 	} else if (tl == 8 && !strncmp(spec, "constant", 8)) {
