@@ -30,6 +30,7 @@ struct c360_tokens {
 	uint64_t seqno;     /* the system bucket's high seqno when last loaded */
 	int64_t checked_ms; /* when the seqno was last checked */
 	bool loaded;
+	bool refreshing;    /* a thread is re-reading the tokens outside the lock */
 };
 
 static int64_t now_ms(void)
@@ -59,7 +60,7 @@ static c360_rc each_token(c360_store *st,
 	struct c360_query_opts qo = {.max_rows = 100000, .timeout_ms = 10000};
 	char err[256];
 	rc = c360_store_query(st,
-			      "SELECT key, doc FROM \"" C360_META_BUCKET "\" WHERE key LIKE 'token::%'",
+			      "SELECT key, doc FROM \"" C360_META_BUCKET "\" WHERE key >= 'token::' AND key < 'token:;'",
 			      &qo, &out, err, sizeof err);
 	if (rc) {
 		C360_ERROR("serve", "cannot read api tokens: %s", err);
@@ -271,34 +272,52 @@ static void load_one(const char *key, const c360_json *doc, void *ctx)
 	l->e[l->n++] = en;
 }
 
-/* Reloads when the system bucket changed; called with t->mu held. */
-static void refresh_locked(c360_tokens *t)
+/* Re-reads the tokens when the system bucket changed (its high seqno is
+ * checked at most every REFRESH_MS). The first load happens under the lock
+ * (callers wait for it); later ones run outside it while the other threads
+ * keep using the previous set, so a slow read never stalls requests. */
+static void refresh(c360_tokens *t)
 {
-	int64_t now = now_ms();
-	if (t->loaded && now - t->checked_ms < REFRESH_MS)
+	pthread_mutex_lock(&t->mu);
+	bool first = !t->loaded;
+	if (!first && (t->refreshing || now_ms() - t->checked_ms < REFRESH_MS)) {
+		pthread_mutex_unlock(&t->mu);
 		return;
-	t->checked_ms = now;
+	}
+	if (!first) {
+		t->refreshing = true;
+		t->checked_ms = now_ms();
+		pthread_mutex_unlock(&t->mu);
+	}
+	/* t->seqno is written only by the refreshing thread */
 	uint64_t seq = 0;
 	if (c360_feed_high_seqno(t->st, C360_META_BUCKET, &seq) != C360_OK)
 		seq = 0;
-	if (t->loaded && seq == t->seqno)
-		return;
+	bool changed = first || seq != t->seqno;
 	struct loadctx l = {0};
-	if (each_token(t->st, load_one, &l) != C360_OK && t->loaded) {
-		free(l.e);
-		return; /* keep the previous set rather than opening the API */
+	c360_rc rc = changed ? each_token(t->st, load_one, &l) : C360_OK;
+	if (!first)
+		pthread_mutex_lock(&t->mu);
+	if (changed && rc == C360_OK) {
+		free(t->e);
+		t->e = l.e;
+		t->n = l.n;
+		t->seqno = seq;
+		t->loaded = true;
+	} else {
+		free(l.e); /* keep the previous set rather than opening the API */
+		if (!changed)
+			t->loaded = true;
 	}
-	free(t->e);
-	t->e = l.e;
-	t->n = l.n;
-	t->seqno = seq;
-	t->loaded = true;
+	t->refreshing = false;
+	t->checked_ms = now_ms();
+	pthread_mutex_unlock(&t->mu);
 }
 
 size_t c360_tokens_count(c360_tokens *t)
 {
+	refresh(t);
 	pthread_mutex_lock(&t->mu);
-	refresh_locked(t);
 	size_t n = t->n;
 	pthread_mutex_unlock(&t->mu);
 	return n;
@@ -312,8 +331,10 @@ int c360_tokens_auth(const char *token, void *ctx)
 	unsigned char h[HASH_BYTES];
 	if (wellformed)
 		hash_token(token, h);
+	refresh(t);
 	pthread_mutex_lock(&t->mu);
-	refresh_locked(t);
+	if (!t->loaded)
+		goto out; /* tokens unreadable: deny rather than open (logged by each_token) */
 	if (!t->n) {
 		granted = C360_HTTP_ADMIN; /* no token exists: open (see token.h) */
 		goto out;
