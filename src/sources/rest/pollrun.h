@@ -37,13 +37,13 @@ struct c360_pollrun_stats {
 	uint64_t skipped;     /* left alone by the refresh policy */
 	uint64_t polled;      /* answered with details and orders */
 	uint64_t not_found;   /* unknown to the online store */
-	uint64_t failed;      /* errors (see by_status) */
+	uint64_t failed;      /* customers that failed (see by_status) */
 	uint64_t created;     /* customer360 documents created */
 	uint64_t updated;     /* customer360 documents whose xref changed */
 	uint64_t orders;      /* order documents written (new or changed) */
 	uint64_t products;    /* product documents written */
 	uint64_t write_errors;
-	uint64_t by_status[C360_POLL_STATUS_COUNT]; /* customer and product jobs */
+	uint64_t by_status[C360_POLL_STATUS_COUNT]; /* customer and product jobs by outcome */
 	struct c360_poller_stats http;
 	double seconds;
 };
