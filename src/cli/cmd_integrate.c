@@ -1,6 +1,7 @@
 /* `c360 integrate`: check a native Customer 360 mapping, or run it over the
  * staging feed into customer360 in the foreground (batched, the fast path). */
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,6 +141,10 @@ static int cmd_run(int argc, char **argv)
 		ex = c360_cli_exit_code(rc);
 		goto out;
 	}
+	/* batches allocate and free the same amount of memory over and over:
+	 * keep it instead of returning it to the kernel and faulting it back */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	struct c360_integrate_follow_opts fo = {
