@@ -127,14 +127,22 @@ struct c360_fn_meta {
 	bool is_json;          /* datatype "json" (else "binary") */
 };
 
-/* Applies writes on behalf of the function: like c360_store_write(), and the
- * changes that ops on def->source_bucket cause are not delivered back to this
- * function (Couchbase's recursion suppression, counted as
- * dcp_mutation_suppressed / dcp_deletion_suppressed) unless def->self_recursion
- * or allow_recursion is true. */
+/* Applies writes on behalf of the function, with c360_store_write()'s op
+ * semantics (insert/replace/delete/touch, CAS checks, ops[i].rc per op).
+ * Write-behind: the writes of one batch of changes are kept by the runtime
+ * and committed in one transaction when the batch ends, before the checkpoint
+ * may pass it. c360_fn_get() sees them at once (from every worker of the
+ * function); ops[i].new_cas is a provisional CAS valid for later ops and gets
+ * of this function within the batch; ops[i].seqno is 0. Other readers see the
+ * writes when the batch commits. The changes that ops on def->source_bucket
+ * cause are not delivered back to this function (Couchbase's recursion
+ * suppression, counted as dcp_suppressed) unless def->self_recursion or
+ * allow_recursion is true. Without a runtime (env->rt NULL) it writes through. */
 c360_rc c360_fn_write(struct c360_fn_env *env, struct c360_write *ops, size_t n,
 		      bool allow_recursion);
-/* Reads a document for the handler (c360_store_get on env->store). */
+/* Reads a document for the handler: the function's own pending writes first,
+ * else c360_store_get() on env->store. Use it (not c360_store_get) for every
+ * read of a bucket the function writes. */
 c360_rc c360_fn_get(struct c360_fn_env *env, const char *bucket, const char *key, size_t key_len,
 		    struct c360_doc *out);
 /* Writes one line to the function's application log (timestamped), if level
