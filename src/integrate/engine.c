@@ -173,6 +173,100 @@ static const char *bucket_name(const struct c360_integrate *ig, int b)
 	return b == B_META ? ig->meta_bucket : c360_imap_target_bucket(ig->m);
 }
 
+/* ---- warm cache ----
+ *
+ * In batched use (`integrate run`, one engine owning the mapping's state) the
+ * metadata documents a batch commits are kept as text, so later batches parse
+ * them instead of reading the store. When the engine started on a metadata
+ * bucket without any state, the cache is complete: a key it does not hold
+ * does not exist, and no read goes to the store at all. Past WARM_MAX bytes
+ * the cache is dropped (and is no longer complete). */
+
+#define WARM_MAX (512u << 20)
+
+struct wentry {
+	char *key; /* NULL = empty slot */
+	size_t key_len;
+	char *text;
+	size_t text_len;
+};
+
+static void warm_clear(struct c360_integrate *ig)
+{
+	for (size_t i = 0; i < ig->warmcap; i++) {
+		free(ig->warm[i].key);
+		free(ig->warm[i].text);
+	}
+	free(ig->warm);
+	ig->warm = NULL;
+	ig->nwarm = ig->warmcap = 0;
+	ig->warm_bytes = 0;
+}
+
+static struct wentry *warm_slot(struct c360_integrate *ig, const char *k, size_t n)
+{
+	if (!ig->warmcap)
+		return NULL;
+	size_t h = hash_key(B_META, k, n) & (ig->warmcap - 1);
+	while (ig->warm[h].key) {
+		if (ig->warm[h].key_len == n && !memcmp(ig->warm[h].key, k, n))
+			return &ig->warm[h];
+		h = (h + 1) & (ig->warmcap - 1);
+	}
+	return &ig->warm[h];
+}
+
+/* Takes ownership of text (freed on failure). */
+static void warm_put(struct c360_integrate *ig, const char *k, size_t n, char *text,
+		     size_t text_len)
+{
+	if (ig->warm_bytes + n + text_len + 64 > WARM_MAX) {
+		warm_clear(ig);
+		ig->warm_complete = false;
+	}
+	if ((ig->nwarm + 1) * 2 > ig->warmcap) {
+		size_t cap = ig->warmcap ? ig->warmcap * 2 : 4096;
+		struct wentry *nw = calloc(cap, sizeof *nw);
+		if (!nw) {
+			free(text);
+			warm_clear(ig);
+			ig->warm_complete = false;
+			return;
+		}
+		for (size_t i = 0; i < ig->warmcap; i++) {
+			if (!ig->warm[i].key)
+				continue;
+			size_t h = hash_key(B_META, ig->warm[i].key, ig->warm[i].key_len) & (cap - 1);
+			while (nw[h].key)
+				h = (h + 1) & (cap - 1);
+			nw[h] = ig->warm[i];
+		}
+		free(ig->warm);
+		ig->warm = nw;
+		ig->warmcap = cap;
+	}
+	struct wentry *w = warm_slot(ig, k, n);
+	if (w->key) {
+		ig->warm_bytes -= w->text_len;
+		free(w->text);
+	} else {
+		w->key = malloc(n + 1);
+		if (!w->key) {
+			free(text);
+			ig->warm_complete = false;
+			return;
+		}
+		memcpy(w->key, k, n);
+		w->key[n] = '\0';
+		w->key_len = n;
+		ig->nwarm++;
+		ig->warm_bytes += n + 64;
+	}
+	w->text = text;
+	w->text_len = text_len;
+	ig->warm_bytes += text_len;
+}
+
 /* Loads a metadata document into the overlay (doc NULL when absent). */
 static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, struct ent **out)
 {
@@ -184,6 +278,17 @@ static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, str
 	c360_rc rc = overlay_add(ig, B_META, k, n, &e);
 	if (rc)
 		return rc;
+	struct wentry *w = warm_slot(ig, k, n);
+	if (w && w->key) {
+		if (!c360_json_parse(w->text, w->text_len, NULL, &e->doc, NULL)) {
+			*out = e;
+			return C360_OK;
+		}
+		e->doc = NULL;
+	} else if (ig->warm_complete) {
+		*out = e; /* absent */
+		return C360_OK;
+	}
 	struct c360_doc d = {0};
 	rc = ig->read(ig->read_ctx, ig->meta_bucket, k, n, &d);
 	if (rc == C360_ERR_NOT_FOUND) {
@@ -800,6 +905,24 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 	}
 	if (!rc)
 		rc = ig->write(ig->write_ctx, ops, j);
+	if (!ig->locking) {
+		/* what committed becomes the warm cache; what did not, leaves it */
+		for (size_t i = 0; i < j; i++) {
+			struct c360_write *w = &ops[i];
+			if (w->bucket != ig->meta_bucket)
+				continue;
+			if (!rc && !w->rc) {
+				warm_put(ig, w->key, w->key_len, vals[i], w->value_len);
+				vals[i] = NULL;
+			} else {
+				struct wentry *we = warm_slot(ig, w->key, w->key_len);
+				if (we && we->key) {
+					warm_clear(ig);
+					ig->warm_complete = false;
+				}
+			}
+		}
+	}
 	for (size_t i = 0; !rc && i < j; i++) {
 		struct c360_write *w = &ops[i];
 		if (w->type == C360_WRITE_DELETE && w->rc == C360_ERR_NOT_FOUND)
@@ -934,6 +1057,25 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 	}
 	if (c360_imap_secrets_mode(m) == C360_SECRETS_HASH && (rc = resolve_key(ig, err, errlen)))
 		goto fail;
+	if (!ig->locking) {
+		/* a metadata bucket without any state: the warm cache will be complete */
+		char sql[300];
+		struct c360_buf q;
+		c360_buf_init(&q, 4096);
+		snprintf(sql, sizeof sql,
+			 "SELECT count(*) FROM \"%s\" WHERE key >= 'c360n::k' AND key < 'c360n::t'"
+			 " AND key != '" KEYDOC "'",
+			 ig->meta_bucket);
+		char qerr[200];
+		c360_json_doc *qd = NULL;
+		int64_t cnt = -1;
+		if (!c360_store_query(st, sql, NULL, &q, qerr, sizeof qerr) &&
+		    !c360_json_parse(q.data, q.len, NULL, &qd, NULL))
+			c360_json_int64(c360_json_ptr_get(c360_json_doc_root(qd), "/rows/0/0"), &cnt);
+		ig->warm_complete = cnt == 0;
+		c360_json_doc_free(qd);
+		c360_buf_release(&q);
+	}
 	const char *url = c360_imap_online_url(m);
 	if (c360_imap_online_source(m) >= 0 && url && !(opts && opts->no_online)) {
 		struct c360_poller_opts po;
@@ -965,6 +1107,7 @@ void c360_integrate_free(c360_integrate *ig)
 		free(ig->fetch[i]);
 	free(ig->fetch);
 	c360_buf_release(&ig->rkey);
+	warm_clear(ig);
 	c360_poller_free(ig->poller);
 	sodium_memzero(ig->key, sizeof ig->key);
 	free(ig);

@@ -6,6 +6,7 @@
 #include "integrate/integrate.h"
 
 struct ent;
+struct wentry;
 struct c360_poller;
 
 struct c360_integrate {
@@ -27,6 +28,12 @@ struct c360_integrate {
 	size_t idxcap;
 	size_t nrecs;
 	struct c360_buf rkey;
+	/* batched use only: committed metadata documents kept as text (see
+	 * engine.c, "warm cache") */
+	struct wentry *warm;
+	size_t nwarm, warmcap;
+	size_t warm_bytes;
+	bool warm_complete; /* the cache holds every state/index document */
 	/* customers to fetch from the online store at the next flush */
 	struct c360_poller *poller;
 	char **fetch;
