@@ -65,7 +65,9 @@ struct c360_json {
 		c360_json *first; /* first child */
 	} a;
 	c360_json *last; /* last child (containers) */
-	size_t len;      /* string/number bytes; container child count */
+	c360_json *cur;  /* arrays: element curi, the last one c360_json_at found */
+	uint32_t len;    /* string/number bytes; container child count */
+	uint32_t curi;
 	uint32_t keylen;
 	uint8_t type;
 	uint8_t flags;
@@ -148,7 +150,9 @@ static inline c360_json *node_new(c360_json_doc *d, uint8_t type)
 	n->key = NULL;
 	n->a.s = NULL;
 	n->last = NULL;
+	n->cur = NULL;
 	n->len = 0;
+	n->curi = 0;
 	n->keylen = 0;
 	n->type = type;
 	n->flags = 0;
@@ -625,6 +629,7 @@ static c360_rc dedupe_object(struct parser *P, c360_json *obj)
 		hit->a = m->a;
 		hit->last = m->last;
 		hit->len = m->len;
+		hit->cur = NULL;
 		hit->type = m->type;
 		hit->flags = (uint8_t)((hit->flags & ~F_VALBITS) | (m->flags & F_VALBITS));
 		prev->next = m->next;
@@ -686,10 +691,15 @@ value:
 	switch (*p) {
 	case '"': {
 		unsigned raw;
+		size_t slen;
+		char *q = p;
 		node->type = C360_JSON_STRING;
-		p = parse_string(P, p + 1, &node->a.s, &node->len, &raw);
+		p = parse_string(P, p + 1, &node->a.s, &slen, &raw);
 		if (unlikely(!p))
 			return NULL;
+		if (unlikely(slen > UINT32_MAX))
+			return perr(P, q, "string longer than 4 GiB", C360_ERR_LIMIT);
+		node->len = (uint32_t)slen;
 		node->flags |= (uint8_t)raw;
 		break;
 	}
@@ -700,6 +710,7 @@ value:
 		node->type = *p == '{' ? C360_JSON_OBJECT : C360_JSON_ARRAY;
 		node->a.first = NULL;
 		node->last = NULL;
+		node->cur = NULL;
 		node->len = 0;
 		break;
 	case 't':
@@ -735,9 +746,11 @@ value:
 		p = scan_number(P, p);
 		if (unlikely(!p))
 			return NULL;
+		if (unlikely((size_t)(p - s) > UINT32_MAX))
+			return perr(P, s, "number longer than 4 GiB", C360_ERR_LIMIT);
 		node->type = C360_JSON_NUMBER;
 		node->a.s = s;
-		node->len = (size_t)(p - s);
+		node->len = (uint32_t)(p - s);
 		break;
 	}
 	default:
@@ -1281,11 +1294,23 @@ c360_json *c360_json_at(const c360_json *arr, size_t i)
 {
 	if (!arr || arr->type != C360_JSON_ARRAY || i >= arr->len)
 		return NULL;
-	c360_json *c = arr->a.first;
 	if (i == arr->len - 1)
 		return arr->last;
-	while (i--)
+	/* resume from the cursor of the previous call when it is not past i, so
+	 * a loop over c360_json_at is linear; mutations reset the cursor */
+	c360_json *c = arr->a.first;
+	size_t k = 0;
+	if (arr->cur && arr->curi <= i) {
+		c = arr->cur;
+		k = arr->curi;
+	}
+	while (k < i) {
 		c = c->next;
+		k++;
+	}
+	c360_json *mut = (c360_json *)arr;
+	mut->cur = c;
+	mut->curi = (uint32_t)i;
 	return c;
 }
 
@@ -1327,6 +1352,8 @@ c360_json *c360_json_new_bool(c360_json_doc *doc, bool b)
 
 static c360_json *new_num_text(c360_json_doc *doc, const char *text, size_t len)
 {
+	if (len > UINT32_MAX)
+		return NULL;
 	c360_json *n = node_new(doc, C360_JSON_NUMBER);
 	if (!n)
 		return NULL;
@@ -1414,7 +1441,7 @@ c360_json *c360_json_new_number(c360_json_doc *doc, const char *text, size_t len
 
 c360_json *c360_json_new_str(c360_json_doc *doc, const char *s, size_t len)
 {
-	if (!doc || (!s && len) || !utf8_valid(s ? s : "", len))
+	if (!doc || (!s && len) || len > UINT32_MAX || !utf8_valid(s ? s : "", len))
 		return NULL;
 	c360_json *n = node_new(doc, C360_JSON_STRING);
 	if (!n)
@@ -1449,6 +1476,7 @@ static void link_after(c360_json *parent, c360_json *prev, c360_json *val)
 	if (!val->next)
 		parent->last = val;
 	parent->len++;
+	parent->cur = NULL;
 	val->flags |= F_LINKED;
 }
 
@@ -1461,6 +1489,7 @@ static void unlink_after(c360_json *parent, c360_json *prev, c360_json *m)
 	if (parent->last == m)
 		parent->last = prev;
 	parent->len--;
+	parent->cur = NULL;
 	m->next = NULL;
 	m->flags &= (uint8_t)~F_LINKED;
 }

@@ -4,8 +4,10 @@
  * Ownership: every value belongs to one c360_json_doc (its arena) and lives
  * until c360_json_doc_free(). Values of one doc may be linked only into the
  * same doc; use c360_json_copy() across docs. Strings given to builders are
- * copied. A doc is not thread-safe; different docs may be used from
- * different threads freely.
+ * copied. A doc is not thread-safe, not even for concurrent reads
+ * (c360_json_at keeps a cursor in the array); different docs may be used from
+ * different threads freely. Strings, numbers and containers are limited to
+ * 4 GiB / 2^32 - 1 elements (C360_ERR_LIMIT).
  *
  * Strictness: trailing commas, leading zeros, bad escapes, lone surrogates,
  * invalid UTF-8, raw control characters and trailing garbage are rejected.

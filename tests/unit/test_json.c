@@ -777,6 +777,23 @@ TEST(many_values_grow_arena)
 	int64_t i;
 	CHECK(c360_json_int64(c360_json_at(arr, 99999), &i) && i == 99999);
 	CHECK(c360_json_int64(c360_json_at(arr, 50000), &i) && i == 50000);
+	/* a loop over c360_json_at is linear (cursor); 100000 elements would take
+	 * seconds if each call walked from the start */
+	int64_t sum = 0;
+	for (size_t k = 0; k < 100000; k++) {
+		c360_json_int64(c360_json_at(arr, k), &i);
+		sum += i;
+	}
+	CHECK_EQ_INT(sum, 4999950000LL);
+	/* backwards and after mutations the cursor is still right */
+	CHECK(c360_json_int64(c360_json_at(arr, 10), &i) && i == 10);
+	CHECK(c360_json_remove_at(arr, 5));
+	CHECK(c360_json_int64(c360_json_at(arr, 10), &i) && i == 11);
+	CHECK(c360_json_int64(c360_json_at(arr, 11), &i) && i == 12);
+	CHECK_EQ_INT(c360_json_insert(d, arr, 11, c360_json_new_int(d, -7)), C360_OK);
+	CHECK(c360_json_int64(c360_json_at(arr, 11), &i) && i == -7);
+	CHECK(c360_json_int64(c360_json_at(arr, 12), &i) && i == 12);
+	CHECK(c360_json_int64(c360_json_at(arr, 3), &i) && i == 3);
 	c360_json_doc_free(d);
 }
 
