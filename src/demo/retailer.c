@@ -173,7 +173,9 @@ void c360_retailer_person(const struct c360_retailer *r, uint32_t i, struct c360
 	}
 	if (p->in_online) {
 		p->online_id = i + 1;
-		spell(r, i, 50, p->email, p->online_email, sizeof p->online_email);
+		/* the online store is asked by email, so it knows the person under
+		 * the spelling c360 asks with; variants come from the other two */
+		snprintf(p->online_email, sizeof p->online_email, "%s", p->email);
 		password(r, i, 52, p->online_pass);
 		p->orders = r->max_orders ? (unsigned)(draw(r, i, 53) % (r->max_orders + 1)) : 0;
 	}

@@ -121,11 +121,14 @@ static void *schedule_thread(void *arg)
 		if (rc)
 			C360_ERROR(sl->who, "pass failed: %s (it runs again at the next scheduled time)",
 				   *err ? err : c360_rc_str(rc));
-		else if (pass.records || pass.failed || pass.note[0])
+		else if (pass.records || pass.failed)
 			C360_INFO(sl->who, "pass: %llu records, %llu written, %llu failed in %.1f s%s%s",
 				  (unsigned long long)pass.records, (unsigned long long)pass.written,
 				  (unsigned long long)pass.failed, pass.seconds,
 				  pass.note[0] ? "; " : "", pass.note);
+		else
+			C360_DEBUG(sl->who, "pass: nothing new%s%s", pass.note[0] ? ": " : "",
+				   pass.note);
 		int64_t next = c360_schedule_next(&sched, (int64_t)time(NULL));
 		if (wait_until(s, next))
 			break;

@@ -14,7 +14,8 @@
 
 struct csv_source {
 	const struct c360_source_ctx *ctx;
-	const char *dir, *bucket, *key, *errors_log, *separator;
+	const char *bucket, *key, *separator;
+	char dir[4096], errors_log[4096]; /* resolved against the pipeline file's folder */
 	int64_t expiry, threads;
 	bool infer_types, omit_empty;
 	_Atomic uint64_t passes, imported, failed, files, rows;
@@ -33,14 +34,19 @@ static c360_rc csv_create(const struct c360_source_ctx *ctx, void **inst, char *
 	c->bucket = "staging";
 	c->threads = 2;
 	c360_rc rc = c360_source_known_keys(ctx, keys, err, errlen);
+	const char *dir = NULL, *errors_log = NULL;
 	if (!rc)
-		rc = c360_source_str(ctx, "dir", true, &c->dir, err, errlen);
+		rc = c360_source_str(ctx, "dir", true, &dir, err, errlen);
+	if (!rc)
+		c360_pipeline_path(ctx->cfg, dir, c->dir, sizeof c->dir);
 	if (!rc)
 		rc = c360_source_str(ctx, "bucket", false, &c->bucket, err, errlen);
 	if (!rc)
 		rc = c360_source_str(ctx, "key", true, &c->key, err, errlen);
 	if (!rc)
-		rc = c360_source_str(ctx, "errors_log", false, &c->errors_log, err, errlen);
+		rc = c360_source_str(ctx, "errors_log", false, &errors_log, err, errlen);
+	if (!rc && errors_log)
+		c360_pipeline_path(ctx->cfg, errors_log, c->errors_log, sizeof c->errors_log);
 	if (!rc)
 		rc = c360_source_str(ctx, "separator", false, &c->separator, err, errlen);
 	if (!rc && c->separator && strlen(c->separator) != 1)
@@ -70,7 +76,7 @@ static c360_rc csv_run_once(void *inst, const volatile int *stop, struct c360_so
 	char *path = NULL;
 	c360_rc rc = c360_import_newest(c->dir, &path, NULL, NULL, err, errlen);
 	if (rc == C360_ERR_NOT_FOUND) {
-		snprintf(pass->note, sizeof pass->note, "no *.csv in '%s' yet", c->dir);
+		snprintf(pass->note, sizeof pass->note, "no *.csv in '%.100s' yet", c->dir);
 		return C360_OK;
 	}
 	if (rc)
@@ -86,7 +92,7 @@ static c360_rc csv_run_once(void *inst, const volatile int *stop, struct c360_so
 		.omit_empty = c->omit_empty,
 		.threads = (int)c->threads,
 		.expiry = c->expiry,
-		.errors_log = c->errors_log,
+		.errors_log = c->errors_log[0] ? c->errors_log : NULL,
 		.cancel = &cancel,
 	};
 	(void)stop; /* an import is short and tracked: it finishes rather than stopping half-way */

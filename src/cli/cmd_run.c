@@ -1,0 +1,234 @@
+/* c360 run PIPELINE.yaml: the whole pipeline in one process. One place owns
+ * the start-up order (store → buckets → functions → sources → serve) and
+ * shutdown in reverse (STYLE.md). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "eventing/eventing.h"
+#include "pipeline/config.h"
+#include "pipeline/run.h"
+#include "serve/api.h"
+#include "serve/http.h"
+#include "sources/kafka/connect_api.h"
+#include "sources/source.h"
+#include "core/banned.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static bool check_only, once;
+
+static const struct c360_opt run_opts[] = {
+	C360_CLI_STORE_OPT,
+	{"check", 0, C360_OPT_FLAG, &check_only, NULL, "check the pipeline file and exit", NULL},
+	{"once", 0, C360_OPT_FLAG, &once, NULL,
+	 "run every source once and every function until it is caught up, then exit", NULL},
+	{0},
+};
+
+static const struct c360_cmd_spec run_spec = {
+	.usage = "c360 run [options] PIPELINE.yaml",
+	.summary = "Run a pipeline: the store, its buckets, the sources (Kafka sinks, a CSV drop\n"
+		   "folder on a schedule, the online-store poller), the functions and the HTTP\n"
+		   "server (API, dashboard, /metrics, /health) in one process until SIGTERM/SIGINT.",
+	.details = "The file format is in docs/run.md. A mistake in it is reported as\n"
+		   "FILE:LINE:COLUMN: what was expected, and nothing starts (exit 2).\n"
+		   "On SIGTERM or SIGINT: the server stops, sources drain and commit their\n"
+		   "offsets, functions write their checkpoints, then exit 0.",
+	.opts = run_opts,
+	.min_args = 1,
+	.max_args = 1,
+};
+
+/* ---- the HTTP side ---- */
+
+static void metrics_handler(const struct c360_http_req *req, struct c360_http_resp *resp,
+			    void *ctx)
+{
+	(void)req;
+	resp->content_type = "text/plain; version=0.0.4";
+	if (c360_metrics_render(ctx, &resp->body))
+		c360_http_error(resp, 500, "internal", "cannot render the metrics");
+}
+
+static void collect_store(void *ctx, struct c360_metrics_out *out)
+{
+	c360_store *st = ctx;
+	struct c360_bucket_info *b = NULL;
+	size_t n = 0;
+	if (c360_store_bucket_list(st, &b, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char labels[160];
+		snprintf(labels, sizeof labels, "bucket=%s", b[i].name);
+		c360_metric_gauge(out, "c360_store_documents", "live documents per bucket", labels,
+				  (double)b[i].count);
+		c360_metric_gauge(out, "c360_store_bytes", "bytes of keys and values per bucket",
+				  labels, (double)b[i].bytes);
+		c360_metric_gauge(out, "c360_store_high_seqno", "last change-feed seqno per bucket",
+				  labels, (double)b[i].high_seqno);
+	}
+	free(b);
+}
+
+/* ---- the command ---- */
+
+int c360_cmd_run(int argc, char **argv)
+{
+	int n = c360_opts_parse(&run_spec, argc, argv);
+	if (n == C360_OPTS_HELP)
+		return 0;
+	if (n < 0)
+		return C360_EXIT_USAGE;
+	char err[1024] = "";
+	struct c360_pipeline_config *cfg = NULL;
+	c360_rc rc = c360_pipeline_load(argv[0], &cfg, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "c360 run: %s\n", err);
+		return rc == C360_ERR_INVALID ? C360_EXIT_USAGE : c360_cli_exit_code(rc);
+	}
+	if (c360_log_get_level() == C360_LOG_INFO)
+		c360_log_set_level(cfg->log_level);
+	c360_log_set_format(cfg->log_format);
+
+	c360_store *st = NULL;
+	c360_metrics *metrics = NULL;
+	c360_sources *sources = NULL;
+	c360_eventing *ev = NULL;
+	c360_http *http = NULL;
+	c360_api *api = NULL;
+	c360_kafka_connect *kc = NULL;
+	int exit_code = 0;
+
+	if (cfg->store_path && !c360_cli_store)
+		c360_cli_store = cfg->store_path;
+	struct c360_store_opts so;
+	c360_store_opts_init(&so);
+	so.synchronous = cfg->synchronous;
+	if (!check_only && (exit_code = c360_cli_open_store(&st, &so)))
+		goto out;
+	metrics = c360_metrics_new();
+	if (!metrics || (st && c360_metrics_add(metrics, collect_store, st))) {
+		rc = C360_ERR_NOMEM;
+		goto fail;
+	}
+	/* sources check their settings when they are created (no I/O yet) */
+	if ((rc = c360_sources_new(st, cfg, metrics, &sources, err, sizeof err)))
+		goto fail;
+	if (check_only) {
+		printf("%s: ok (%d buckets, %d sources, %d functions%s)\n", argv[0], cfg->nbuckets,
+		       cfg->nsources, cfg->nfunctions, cfg->serve ? ", serve" : "");
+		goto out;
+	}
+
+	for (int i = 0; i < cfg->nbuckets; i++) {
+		if ((rc = c360_store_bucket_ensure(st, cfg->buckets[i].name, cfg->buckets[i].max_ttl))) {
+			snprintf(err, sizeof err, "cannot create bucket '%s': %s", cfg->buckets[i].name,
+				 c360_rc_str(rc));
+			goto fail;
+		}
+	}
+	char fnames[C360_PIPELINE_MAX][C360_PIPELINE_NAME_MAX];
+	for (int i = 0; i < cfg->nfunctions; i++)
+		if ((rc = c360_pipeline_deploy(st, cfg, i, fnames[i], err, sizeof err)))
+			goto fail;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	if (once) {
+		for (size_t i = 0; i < c360_sources_count(sources) && !stop_requested; i++) {
+			struct c360_source_pass pass;
+			const struct c360_source *src = c360_sources_get(sources, i);
+			rc = c360_sources_run_once(sources, i, (const volatile int *)&stop_requested,
+						   &pass, err, sizeof err);
+			printf("source %-16s %8llu records %8llu written %6llu failed %7.2f s%s%s\n",
+			       src->name, (unsigned long long)pass.records,
+			       (unsigned long long)pass.written, (unsigned long long)pass.failed,
+			       pass.seconds, pass.note[0] ? "  " : "", pass.note);
+			if (rc)
+				goto fail;
+		}
+		for (int i = 0; i < cfg->nfunctions && !stop_requested; i++) {
+			struct c360_fn_stats fs = {0};
+			rc = c360_pipeline_run_function(st, fnames[i],
+							(const volatile int *)&stop_requested, &fs,
+							err, sizeof err);
+			printf("function %-14s %8llu processed %6llu failures %5llu timeouts\n",
+			       fnames[i], (unsigned long long)fs.processed,
+			       (unsigned long long)fs.failures, (unsigned long long)fs.timeouts);
+			if (rc)
+				goto fail;
+		}
+		goto out;
+	}
+
+	if ((rc = c360_eventing_start(st, &ev))) {
+		snprintf(err, sizeof err, "cannot start the functions: %s", c360_rc_str(rc));
+		goto fail;
+	}
+	if ((rc = c360_sources_start(sources, err, sizeof err)))
+		goto fail;
+	if (cfg->serve) {
+		struct c360_http_opts ho = {.bind = cfg->bind, .port = cfg->port};
+		http = c360_http_new(&ho);
+		if (!http) {
+			rc = C360_ERR_NOMEM;
+			goto fail;
+		}
+		struct c360_api_opts ao = {0};
+		if ((rc = c360_api_routes(http, st, &ao, &api, err, sizeof err)))
+			goto fail;
+		if ((rc = c360_http_route(http, "GET", "/metrics", C360_HTTP_OPEN, metrics_handler,
+					  metrics)))
+			goto fail;
+		/* the admin APIs: Eventing's /api/v1/functions, Kafka Connect's /connectors */
+		if ((rc = c360_eventing_routes(http, st)))
+			goto fail;
+		if ((rc = c360_kafka_connect_new(st, NULL, &kc)) ||
+		    (rc = c360_kafka_connect_restore(kc, NULL)) ||
+		    (rc = c360_kafka_connect_routes(http, kc)))
+			goto fail;
+		if ((rc = c360_http_start(http, err, sizeof err)))
+			goto fail;
+		C360_INFO("run", "serving on http://%s:%d (API /api/v1, dashboard /, /metrics, /health)",
+			  cfg->bind, c360_http_port(http));
+	}
+	C360_INFO("run", "pipeline '%s' running: %d sources, %d functions; SIGTERM or Ctrl-C stops it",
+		  argv[0], cfg->nsources, cfg->nfunctions);
+	while (!stop_requested)
+		usleep(100 * 1000);
+	C360_INFO("run", "stopping: server, sources (drain and commit), functions (checkpoint)");
+	goto out;
+
+fail:
+	fprintf(stderr, "c360 run: %s\n", *err ? err : c360_rc_str(rc));
+	exit_code = rc == C360_ERR_INVALID ? C360_EXIT_USAGE : c360_cli_exit_code(rc);
+	if (!exit_code)
+		exit_code = C360_EXIT_FAILED;
+out:
+	c360_http_free(http); /* stops taking requests first */
+	c360_api_free(api);
+	c360_kafka_connect_free(kc); /* connectors POSTed over the API drain and commit */
+	c360_sources_free(sources); /* drains and commits */
+	c360_eventing_stop(ev);     /* checkpoints */
+	c360_metrics_free(metrics);
+	c360_store_close(st);
+	c360_pipeline_free(cfg);
+	return exit_code;
+}
