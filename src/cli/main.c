@@ -10,6 +10,8 @@
 
 /* One line per subcommand, implemented in cli/cmd_<name>.c. */
 
+int c360_cmd_demo(int argc, char **argv);
+int c360_cmd_run(int argc, char **argv);
 int c360_cmd_function(int argc, char **argv);
 int c360_cmd_bucket(int argc, char **argv);
 int c360_cmd_doc(int argc, char **argv);
@@ -26,6 +28,8 @@ int c360_cmd_kafka_produce(int argc, char **argv);
 int c360_cmd_kafka_mock(int argc, char **argv);
 
 const struct c360_command c360_commands[] = {
+	{"demo", c360_cmd_demo, "run the whole system on a synthetic retailer, check it, serve the dashboard"},
+	{"run", c360_cmd_run, "run a pipeline file: store, sources, functions and the HTTP server"},
 	{"bucket", c360_cmd_bucket, "create, list and drop buckets"},
 	{"doc", c360_cmd_doc, "get, insert, upsert, replace, delete, touch a document"},
 	{"feed", c360_cmd_feed, "print (and follow) a bucket's change feed as JSON lines"},
