@@ -656,8 +656,10 @@ static void *sweeper_main(void *arg)
 {
 	c360_store *st = arg;
 	int interval = st->opts.sweep_interval_ms > 0 ? st->opts.sweep_interval_ms : 1000;
+	/* tombstone purge: hourly, the first one a minute after start */
 	struct timespec last_purge;
 	clock_gettime(CLOCK_MONOTONIC, &last_purge);
+	last_purge.tv_sec -= 3600 - 60;
 	c360_rc last_rc = C360_OK;
 	pthread_mutex_lock(&st->smu);
 	while (!st->stopping) {
