@@ -136,7 +136,10 @@ struct touched {
 struct wstate {
 	struct touched b[MAX_TOUCHED];
 	int n;
+	int gen; /* bumped when the table is flushed and emptied */
 };
+
+static c360_rc touched_flush(struct wstate *ws, struct conn *c);
 
 /* Finds (loading on first use) the state of bucket name; NULL + *rc. */
 static struct touched *touched_get(struct wstate *ws, struct conn *c, const char *name,
@@ -146,8 +149,11 @@ static struct touched *touched_get(struct wstate *ws, struct conn *c, const char
 		if (ws->b[i].name == name || !strcmp(ws->b[i].name, name))
 			return &ws->b[i];
 	if (ws->n == MAX_TOUCHED) {
-		*rc = C360_ERR_LIMIT;
-		return NULL;
+		/* many buckets in one unit: write the states back and start over */
+		if ((*rc = touched_flush(ws, c)))
+			return NULL;
+		ws->n = 0;
+		ws->gen++;
 	}
 	struct touched *t = &ws->b[ws->n];
 	*rc = store_bucket_lookup(c, name, &t->row);
@@ -256,6 +262,7 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 	struct write_arg *a = arg;
 	struct wstate ws;
 	ws.n = 0;
+	ws.gen = 0;
 	char sql[600];
 	int64_t sql_id = -1;
 	enum c360_write_type sql_type = C360_WRITE_UPSERT;
@@ -265,9 +272,12 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		if (w->rc) /* refused before the transaction */
 			continue;
 		c360_rc rc;
+		int gen = ws.gen;
 		struct touched *t = touched_get(&ws, c, w->bucket, &rc);
+		if (gen != ws.gen)
+			s = NULL; /* the flush may have evicted it from the cache */
 		if (!t) {
-			if (rc == C360_ERR_NOT_FOUND || rc == C360_ERR_LIMIT) {
+			if (rc == C360_ERR_NOT_FOUND) {
 				w->rc = rc;
 				continue;
 			}

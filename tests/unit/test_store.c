@@ -706,6 +706,35 @@ TEST(batch_per_op_results)
 	c360_store_close(st);
 }
 
+TEST(batch_many_buckets)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	enum { NB = 40 };
+	static char names[NB][16];
+	static struct c360_write ops[2 * NB];
+	for (int i = 0; i < NB; i++) {
+		snprintf(names[i], sizeof names[i], "bk%d", i);
+		REQUIRE(c360_store_bucket_create(st, names[i], 0, NULL, 0) == C360_OK);
+	}
+	/* two rounds over 40 buckets in one call: seqnos 1 and 2 in each */
+	for (int i = 0; i < 2 * NB; i++)
+		ops[i] = (struct c360_write){.type = C360_WRITE_UPSERT, .bucket = names[i % NB],
+					     .key = i < NB ? "a" : "b", .key_len = 1, .value = "1",
+					     .value_len = 1};
+	REQUIRE(c360_store_write(st, ops, 2 * NB) == C360_OK);
+	for (int i = 0; i < 2 * NB; i++) {
+		CHECK(ops[i].rc == C360_OK);
+		CHECK_EQ_INT(ops[i].seqno, i < NB ? 1 : 2);
+	}
+	for (int i = 0; i < NB; i++) {
+		uint64_t hs = 0;
+		CHECK(c360_feed_high_seqno(st, names[i], &hs) == C360_OK);
+		CHECK_EQ_INT(hs, 2);
+	}
+	c360_store_close(st);
+}
+
 TEST(cursors)
 {
 	c360_store *st = open_new();
@@ -1089,6 +1118,7 @@ int main(void)
 	RUN(feed_order_dedup_latest);
 	RUN(feed_many_chunks);
 	RUN(batch_per_op_results);
+	RUN(batch_many_buckets);
 	RUN(cursors);
 	RUN(group_commit_threads);
 	RUN(feed_wait);
