@@ -538,6 +538,31 @@ TEST(rate_limit_is_respected_per_second)
 	c360_mockstore_free(ms);
 }
 
+static void tune_one(struct c360_poller_opts *o)
+{
+	o->concurrency = 2;
+}
+
+TEST(connections_are_kept_alive)
+{
+	c360_mockstore *ms = start_store();
+	REQUIRE(ms);
+	c360_poller *p = poller_for(ms, tune_one);
+	REQUIRE(p);
+	static struct got g;
+	memset(&g, 0, sizeof g);
+	for (int i = 0; i < 40; i++)
+		c360_poller_customer(p, "matthew.groves@couchbase.com", collect, &g);
+	CHECK(c360_poller_run(p, 10000) == C360_OK);
+	CHECK_EQ_INT(g.n, MAXR < 40 ? MAXR : 40);
+	struct c360_mockstore_counts mc;
+	c360_mockstore_counts(ms, &mc);
+	CHECK_EQ_INT(mc.details + mc.orders, 80);
+	CHECK(mc.connections <= 2); /* 80 requests over the 2 kept-alive connections */
+	c360_poller_free(p);
+	c360_mockstore_free(ms);
+}
+
 static void tune_small(struct c360_poller_opts *o)
 {
 	o->max_body = 50;
@@ -659,6 +684,7 @@ int main(void)
 	RUN(retry_budget_caps_retries);
 	RUN(circuit_breaker_opens_probes_and_closes);
 	RUN(rate_limit_is_respected_per_second);
+	RUN(connections_are_kept_alive);
 	RUN(body_cap_and_refused_connection);
 	RUN(mock_store_loads_json_lines);
 	return test_summary();

@@ -214,17 +214,24 @@ TEST(refresh_policy)
 	o.min_interval_s = 0;
 	REQUIRE(run(st, &o, &s) == C360_OK);
 	CHECK_EQ_INT(s.skipped, 1);
-	/* staging changes: polled again */
+	/* staging changes: polled again, but the products are still fresh */
 	const char *loy = "{\"id\":\"27\",\"email\":\"matthew.groves@couchbase.com\",\"points\":\"48\"}";
 	c360_store_upsert(st, "staging", "key::1", 6, loy, strlen(loy), 0, NULL);
+	c360_mockstore_counts(ms, &before);
 	REQUIRE(run(st, &o, &s) == C360_OK);
 	CHECK_EQ_INT(s.polled, 1);
+	c360_mockstore_counts(ms, &after);
+	CHECK_EQ_INT(after.details, before.details + 1);
+	CHECK_EQ_INT(after.products, before.products);
 	REQUIRE(run(st, &o, &s) == C360_OK);
 	CHECK_EQ_INT(s.skipped, 1);
-	/* older than --max-age: polled again */
+	/* older than --max-age: polled again, products fetched again */
 	o.max_age_s = 0;
+	c360_mockstore_counts(ms, &before);
 	REQUIRE(run(st, &o, &s) == C360_OK);
 	CHECK_EQ_INT(s.polled, 1);
+	c360_mockstore_counts(ms, &after);
+	CHECK_EQ_INT(after.products, before.products + 6);
 	/* but never more often than --min-interval */
 	o.min_interval_s = 3600;
 	REQUIRE(run(st, &o, &s) == C360_OK);

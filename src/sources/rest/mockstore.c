@@ -38,7 +38,7 @@ struct c360_mockstore {
 	struct c360_mockstore_faults faults;
 	atomic_uint_fast64_t fault_n; /* API requests since the faults were set */
 
-	atomic_uint_fast64_t total, ep[EP_COUNT], dropped, malformed, slow;
+	atomic_uint_fast64_t total, ep[EP_COUNT], dropped, malformed, slow, connections;
 	atomic_uint_fast64_t st200, st400, st404, st429, st500, st503, stother;
 	pthread_mutex_t ps_mu;
 	int64_t ps_sec[PS_SLOTS];
@@ -197,6 +197,7 @@ void c360_mockstore_counts(const c360_mockstore *ms, struct c360_mockstore_count
 	o->dropped = atomic_load(&m->dropped);
 	o->malformed = atomic_load(&m->malformed);
 	o->slow = atomic_load(&m->slow);
+	o->connections = atomic_load(&m->connections);
 	pthread_mutex_lock(&m->ps_mu);
 	o->max_per_second = m->ps_max;
 	pthread_mutex_unlock(&m->ps_mu);
@@ -242,6 +243,7 @@ void c360_mockstore_reset_counts(c360_mockstore *ms)
 	atomic_store(&ms->dropped, 0);
 	atomic_store(&ms->malformed, 0);
 	atomic_store(&ms->slow, 0);
+	atomic_store(&ms->connections, 0);
 	atomic_store(&ms->st200, 0);
 	atomic_store(&ms->st400, 0);
 	atomic_store(&ms->st404, 0);
@@ -270,11 +272,11 @@ c360_rc c360_mockstore_stats_json(const c360_mockstore *ms, struct c360_buf *out
 		",\"stats\":%" PRIu64 ",\"other\":%" PRIu64 "},\"status\":{\"200\":%" PRIu64
 		",\"400\":%" PRIu64 ",\"404\":%" PRIu64 ",\"429\":%" PRIu64 ",\"500\":%" PRIu64
 		",\"503\":%" PRIu64 ",\"other\":%" PRIu64 "},\"faults\":{\"dropped\":%" PRIu64
-		",\"malformed\":%" PRIu64 ",\"slow\":%" PRIu64 "},\"max_per_second\":%" PRIu64
-		",\"per_second\":[",
+		",\"malformed\":%" PRIu64 ",\"slow\":%" PRIu64 "},\"connections\":%" PRIu64
+		",\"max_per_second\":%" PRIu64 ",\"per_second\":[",
 		c.total, c.details, c.orders, c.products, c.stats, c.other, c.status_200,
 		c.status_400, c.status_404, c.status_429, c.status_500, c.status_503,
-		c.status_other, c.dropped, c.malformed, c.slow, c.max_per_second);
+		c.status_other, c.dropped, c.malformed, c.slow, c.connections, c.max_per_second);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = c360_buf_printf(out, "%s{\"t\":%" PRId64 ",\"n\":%" PRIu64 "}", i ? "," : "",
 				     secs[i], counts[i]);
@@ -535,6 +537,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return send_body(ms, c, 200, body, len, false, NULL, fault == F_SLOW, f.slow_ms);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)c;
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&((c360_mockstore *)cls)->connections, 1);
+}
+
 c360_rc c360_mockstore_start(c360_mockstore *ms, char *err, size_t errlen)
 {
 	c360_rc rc = ms_data_finish(&ms->data);
@@ -561,13 +572,13 @@ c360_rc c360_mockstore_start(c360_mockstore *ms, char *err, size_t errlen)
 		ms->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ms, MHD_OPTION_SOCK_ADDR,
 					 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
 					 (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-					 MHD_OPTION_END);
+					 MHD_OPTION_NOTIFY_CONNECTION, on_connection, ms, MHD_OPTION_END);
 	else
 		ms->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ms, MHD_OPTION_SOCK_ADDR,
 					 (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
 					 (unsigned)ms->opts.threads, MHD_OPTION_CONNECTION_TIMEOUT,
 					 (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-					 MHD_OPTION_END);
+					 MHD_OPTION_NOTIFY_CONNECTION, on_connection, ms, MHD_OPTION_END);
 	if (!ms->d) {
 		snprintf(err, errlen, "cannot listen on %s:%d (port in use?)", ms->bind,
 			 ms->opts.port);

@@ -101,6 +101,7 @@ struct c360_mockstore_counts {
 	uint64_t status_200, status_400, status_404, status_429, status_500, status_503,
 		status_other;
 	uint64_t dropped, malformed, slow; /* injected faults */
+	uint64_t connections;              /* TCP connections accepted */
 	uint64_t max_per_second;           /* busiest wall-clock second (API requests) */
 };
 void c360_mockstore_counts(const c360_mockstore *ms, struct c360_mockstore_counts *out);
