@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/json.h"
@@ -301,6 +302,8 @@ int c360_cmd_doc(int argc, char **argv)
 				return C360_EXIT_FAILED;
 		} else {
 			source = o_file ? o_file : "-";
+			if (!strcmp(source, "-") && isatty(STDIN_FILENO))
+				fprintf(stderr, "%s: reading the value from stdin (end it with Ctrl-D)\n", cmd);
 			c360_rc rc = c360_cli_read_file(source, C360_VALUE_MAX, &value, &value_len);
 			if (rc)
 				return rc == C360_ERR_TOO_BIG ? C360_EXIT_INVALID : c360_cli_exit_code(rc);
