@@ -7,7 +7,7 @@
  * into keys and JSON documents and write it with one c360_store_write().
  * Batches commit in input order, so what is durable after a crash is always
  * a prefix of the file and a later duplicate key wins, as in cbimport.
- * Memory is bounded by (threads + 2) batches whatever the file size.
+ * Memory is bounded by at most four batches whatever the file size.
  *
  * Bad rows (wrong field count, invalid UTF-8, missing or empty key field,
  * key too long, invalid JSON, a write the store refused) are counted as
@@ -57,7 +57,7 @@ struct c360_import_opts {
 	 * at the end (final = true), e.g. to draw a progress bar */
 	void (*progress)(const struct c360_import_progress *p, void *ctx);
 	void *progress_ctx;
-	size_t batch_rows;       /* rows per store write; 0 = default (8192) */
+	size_t batch_rows;       /* rows per store write; 0 = default (32768) */
 	volatile sig_atomic_t *cancel; /* optional: set non-zero to stop early */
 };
 
