@@ -512,7 +512,8 @@ static const duk_function_list_entry natives[] = {
 	{NULL, NULL, 0},
 };
 
-/* The error on top of the stack as "message\nstack" (stack includes the message). */
+/* The error on top of the stack as its stack trace (which starts with the
+ * message), without the frames of c360's prelude ("(eval:…"). */
 static void describe_error(duk_context *ctx, char *out, size_t outlen)
 {
 	const char *s = NULL;
@@ -521,7 +522,23 @@ static void describe_error(duk_context *ctx, char *out, size_t outlen)
 		if (duk_is_string(ctx, -1))
 			s = duk_get_string(ctx, -1);
 		if (s) {
-			snprintf(out, outlen, "%s", s);
+			size_t o = 0;
+			out[0] = 0;
+			while (*s && o + 1 < outlen) {
+				const char *nl = strchr(s, '\n');
+				size_t len = nl ? (size_t)(nl - s) : strlen(s);
+				if (!memmem(s, len, "(eval:", 6)) {
+					int w = snprintf(out + o, outlen - o, "%s%.*s", o ? "\n" : "", (int)len, s);
+					if (w < 0)
+						break;
+					o += (size_t)w;
+					if (o >= outlen)
+						o = outlen - 1;
+				}
+				s += len;
+				if (*s == '\n')
+					s++;
+			}
 			duk_pop(ctx);
 			return;
 		}
