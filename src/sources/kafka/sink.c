@@ -823,6 +823,32 @@ static void apply_pause(struct task *t)
 	C360_INFO(t->who, "%s", want ? "paused" : "resumed");
 }
 
+/* Commits the stored offsets at shutdown. A commit during a group
+ * rebalance fails (REBALANCE_IN_PROGRESS): keep serving the rebalance by
+ * polling (records polled now are dropped, their offsets not stored, so
+ * they are read again next time) and retry for a few seconds. */
+static void final_commit(struct task *t)
+{
+	int64_t deadline = now_ms() + 8000;
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_commit(t->rk, NULL, 0);
+		if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET)
+			return;
+		bool retry = e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+			     e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+			     e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+			     e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || e == RD_KAFKA_RESP_ERR__TRANSPORT;
+		if (!retry || now_ms() >= deadline) {
+			C360_WARN(t->who, "final commit failed: %s (records after the last commit will be read again)",
+				  rd_kafka_err2str(e));
+			return;
+		}
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, 100);
+		if (m)
+			rd_kafka_message_destroy(m);
+	}
+}
+
 static void *consumer_main(void *arg)
 {
 	struct task *t = arg;
@@ -895,20 +921,10 @@ static void *consumer_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 		}
 	}
-	/* drain: write what was consumed, then commit */
-	if (!__atomic_load_n(&s->failed, __ATOMIC_SEQ_CST))
-		drain(t);
-	else {
-		drain(t); /* the writer discards batches once failed */
-	}
-	if (!__atomic_load_n(&s->failed, __ATOMIC_SEQ_CST)) {
-		rd_kafka_resp_err_t e = rd_kafka_commit(t->rk, NULL, 0);
-		if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-			C360_WARN(t->who, "final commit failed: %s", rd_kafka_err2str(e));
-	} else {
-		/* commit what was stored before the failure */
-		rd_kafka_commit(t->rk, NULL, 0);
-	}
+	/* drain: write what was consumed (the writer discards batches once
+	 * the sink failed), then commit what was stored */
+	drain(t);
+	final_commit(t);
 	/* Barrier: no task leaves the group before every task committed, or
 	 * the first leave starts a rebalance that fails the others' commits. */
 	pthread_mutex_lock(&s->mu);
