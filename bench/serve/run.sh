@@ -58,7 +58,10 @@ events { worker_connections 4096; }
 http {
   access_log off;
   sendfile on;
+  tcp_nopush on;
   keepalive_requests 1000000;
+  open_file_cache max=200000 inactive=120s;
+  open_file_cache_valid 120s;
   server {
     listen 127.0.0.1:$nport;
     location /api/v1/customers/ { alias $tmp/www/; default_type application/json; }
