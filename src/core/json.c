@@ -641,6 +641,15 @@ static c360_rc dedupe_object(struct parser *P, c360_json *obj)
 	return C360_OK;
 }
 
+/* One of 32 bits for a key, from its length and first and last bytes. */
+static inline uint32_t key_bit(const char *k, size_t n)
+{
+	if (!n)
+		return 1;
+	unsigned h = (unsigned char)k[0] + (unsigned char)k[n - 1] * 5u + (unsigned)n * 3u;
+	return 1u << (h & 31);
+}
+
 static c360_json **stack_grow(struct parser *P)
 {
 	size_t lim = SIZE_MAX / sizeof(c360_json *) / 4;
@@ -712,6 +721,7 @@ value:
 		node->last = NULL;
 		node->cur = NULL;
 		node->len = 0;
+		node->curi = 0;
 		break;
 	case 't':
 		if (!lit4(p, "true"))
@@ -867,14 +877,20 @@ member : {
 	if (validate) {
 		/* duplicates are valid JSON: nothing to check */
 	} else if (parent->len <= DUP_LINEAR) {
-		c360_json *prev = NULL;
-		for (c360_json *m = parent->a.first; m; prev = m, m = m->next) {
-			if (m->keylen == keylen && !memcmp(m->key, key, keylen)) {
-				replace = m;
-				replace_prev = prev;
-				break;
+		/* while parsing, an object's curi is a 32-bit filter of the keys
+		 * seen: a key whose bit is clear cannot be a duplicate */
+		uint32_t bit = key_bit(key, keylen);
+		if (parent->curi & bit) {
+			c360_json *prev = NULL;
+			for (c360_json *m = parent->a.first; m; prev = m, m = m->next) {
+				if (m->keylen == keylen && !memcmp(m->key, key, keylen)) {
+					replace = m;
+					replace_prev = prev;
+					break;
+				}
 			}
 		}
+		parent->curi |= bit;
 	} else {
 		parent->flags |= F_DEDUPE;
 	}
