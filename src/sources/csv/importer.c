@@ -23,8 +23,8 @@
 
 #define WHO "import"
 #define READ_CHUNK (256u << 10)
-#define BATCH_BYTES (2u << 20)      /* raw bytes per batch before it is sent */
-#define DEFAULT_BATCH_ROWS 32768
+#define BATCH_BYTES (1u << 20)      /* raw bytes per batch before it is sent */
+#define DEFAULT_BATCH_ROWS 16384
 #define MAX_RECORD C360_CSV_DEFAULT_MAX_RECORD
 #define PROGRESS_NS 200000000LL
 
@@ -1132,7 +1132,7 @@ c360_rc c360_import_run(c360_store *st, const struct c360_import_opts *o,
 		}
 	}
 	/* the batch pool: one being filled, one committing, one being built,
-	 * one queued. Big batches mean fewer commits (each one an fsync with
+	 * one queued. Bigger batches mean fewer commits (each one an fsync with
 	 * synchronous=FULL); at most four bound the memory (about 50 MB). */
 	for (int i = 0; i < (nthreads + 2 < 4 ? nthreads + 2 : 4); i++) {
 		struct batch *b = batch_new();

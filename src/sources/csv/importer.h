@@ -57,7 +57,7 @@ struct c360_import_opts {
 	 * at the end (final = true), e.g. to draw a progress bar */
 	void (*progress)(const struct c360_import_progress *p, void *ctx);
 	void *progress_ctx;
-	size_t batch_rows;       /* rows per store write; 0 = default (32768) */
+	size_t batch_rows;       /* rows per store write; 0 = default (16384) */
 	volatile sig_atomic_t *cancel; /* optional: set non-zero to stop early */
 };
 
