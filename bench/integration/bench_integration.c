@@ -3,7 +3,8 @@
  *       systems: home delivery (Debezium envelopes with schema: creates, later
  *       updates and deletes), loyalty rows, online-store details; "KEY\tJSON"
  *   load STORE staging.tsv                 writes them into STORE's staging bucket
- *   latency STORE staging.tsv MAPPING RATE a producer thread writes the records
+ *   latency STORE staging.tsv MAPPING RATE [MAX]  a producer thread writes the
+ *       (first MAX) records
  *       at RATE/s (durable, synchronous=FULL) while the native engine follows
  *       the feed; prints change-to-profile latency percentiles (commit of the
  *       staging write → commit of the customer document) as JSON */
@@ -273,7 +274,8 @@ static int cmp_d(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int latency(const char *store_path, const char *tsv, const char *mapping, double rate)
+static int latency(const char *store_path, const char *tsv, const char *mapping, double rate,
+		   size_t max)
 {
 	size_t len;
 	char *text = slurp(tsv, &len);
@@ -281,6 +283,8 @@ static int latency(const char *store_path, const char *tsv, const char *mapping,
 		return 1;
 	struct lat l = {.rate = rate};
 	l.r = split(text, &l.n);
+	if (max && l.n > max)
+		l.n = max;
 	char err[512];
 	c360_imap *m;
 	if (c360_imap_load_file(mapping, &m, err, sizeof err)) {
@@ -365,9 +369,10 @@ int main(int argc, char **argv)
 	if (argc >= 4 && !strcmp(argv[1], "load"))
 		return load(argv[2], argv[3]);
 	if (argc >= 6 && !strcmp(argv[1], "latency"))
-		return latency(argv[2], argv[3], argv[4], strtod(argv[5], NULL));
+		return latency(argv[2], argv[3], argv[4], strtod(argv[5], NULL),
+			       argc >= 7 ? strtoul(argv[6], NULL, 10) : 0);
 	fprintf(stderr, "usage: bench_integration gen N FIXTURE.json > staging.tsv\n"
 			"       bench_integration load STORE staging.tsv\n"
-			"       bench_integration latency STORE staging.tsv MAPPING.yaml RATE\n");
+			"       bench_integration latency STORE staging.tsv MAPPING.yaml RATE [MAX]\n");
 	return 2;
 }
