@@ -167,6 +167,8 @@ int c360_http_pct_decode(const char *in, size_t n, char *out, size_t *outlen, bo
 				return -2;
 			out[o++] = v;
 			i += 2;
+		} else if (c == 0) {
+			return -2; /* a raw NUL: never valid in a C string we hand out */
 		} else if (c == '+' && plus_space) {
 			out[o++] = ' ';
 		} else {

@@ -100,8 +100,8 @@ const char *c360_http_bind_addr(const c360_http *h);
 /* Requests received so far. */
 uint64_t c360_http_requests(const c360_http *h);
 /* Percent-decodes in[0..n) into out (room for n + 1 bytes), '+' as space
- * when plus_space. Returns 0, or -1 malformed escape, -2 "%00", -3 the result
- * is not UTF-8. */
+ * when plus_space. Returns 0, or -1 malformed escape, -2 "%00" or a raw NUL,
+ * -3 the result is not UTF-8. */
 int c360_http_pct_decode(const char *in, size_t n, char *out, size_t *outlen, bool plus_space);
 
 #endif
