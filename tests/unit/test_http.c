@@ -340,6 +340,7 @@ TEST(pct_decode)
 	CHECK_EQ_INT(c360_http_pct_decode("%", 1, out, &n, false), -1);
 	CHECK_EQ_INT(c360_http_pct_decode("%00", 3, out, &n, false), -2);
 	CHECK_EQ_INT(c360_http_pct_decode("%FF", 3, out, &n, false), -3);
+	CHECK_EQ_INT(c360_http_pct_decode("a\0b", 3, out, &n, false), -2);
 }
 
 int main(void)
