@@ -498,6 +498,29 @@ TEST(delete_recomputes_and_last_delete_removes_customer)
 	c360_imap_free(e.m);
 }
 
+TEST(secrets_drop_and_plain)
+{
+	char err[512];
+	const char *row = "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"ts\":1,\"pw\":\"hunter2\"}";
+	const char *modes[] = {"drop", "plain"};
+	for (int i = 0; i < 2; i++) {
+		char text[1024];
+		snprintf(text, sizeof text, "secrets: %s\n%s", modes[i], SURV + strlen("secrets: plain\n"));
+		struct apply_env e = {load(text, err, sizeof err), c360_json_doc_new(), NULL};
+		REQUIRE(e.m);
+		apply(&e, "a:9", row);
+		char *s = build(&e);
+		REQUIRE(s);
+		if (i == 0)
+			CHECK(!strstr(s, "hunter2") && !strstr(s, "\"pass\""));
+		else
+			CHECK(strstr(s, "\"pass\":\"hunter2\"") != NULL);
+		free(s);
+		c360_json_doc_free(e.sdoc);
+		c360_imap_free(e.m);
+	}
+}
+
 int main(void)
 {
 	RUN(shipped_mapping_loads);
@@ -513,5 +536,6 @@ int main(void)
 	RUN(transforms);
 	RUN(survivorship_priority_and_most_recent_with_lineage);
 	RUN(delete_recomputes_and_last_delete_removes_customer);
+	RUN(secrets_drop_and_plain);
 	return test_summary();
 }
