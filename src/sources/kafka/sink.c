@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "sources/kafka/docid.h"
 #include "core/banned.h"
 
@@ -1229,6 +1230,23 @@ void c360_kafka_sink_metrics(c360_kafka_sink *s, struct c360_kafka_metrics *out)
 void c360_kafka_metrics_total(struct c360_kafka_metrics *out)
 {
 	load_metrics(&g_total, out);
+}
+
+void c360_kafka_metrics_collect(void *ctx, struct c360_metrics_out *out)
+{
+	struct c360_kafka_metrics m;
+	c360_kafka_metrics_total(&m);
+	static const char help[] = "Kafka sink records by outcome";
+	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=in", (double)m.records_in);
+	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=written", (double)m.written);
+	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=deleted", (double)m.deleted);
+	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=dead_lettered", (double)m.dead_lettered);
+	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=failed", (double)m.failed);
+	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=skipped", (double)m.skipped);
+	c360_metric_counter(out, "c360_kafka_store_batches_total", "Kafka sink store transactions", NULL,
+			    (double)m.batches);
+	c360_metric_counter(out, "c360_kafka_store_retries_total", "Kafka sink store write retries", NULL,
+			    (double)m.retries);
 }
 
 const struct c360_kafka_config *c360_kafka_sink_config(const c360_kafka_sink *s)

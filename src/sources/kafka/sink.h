@@ -81,6 +81,12 @@ void c360_kafka_sink_metrics(c360_kafka_sink *s, struct c360_kafka_metrics *out)
 /* Counters summed over every sink of the process since start (for
  * /metrics and the dashboard). */
 void c360_kafka_metrics_total(struct c360_kafka_metrics *out);
+struct c360_metrics_out;
+/* A collector for core/metrics.h (register with c360_metrics_add(m,
+ * c360_kafka_metrics_collect, NULL)): the process-wide totals as
+ * c360_kafka_records_total{outcome="in|written|deleted|dead_lettered|failed|skipped"}
+ * and c360_kafka_store_batches_total, c360_kafka_store_retries_total. */
+void c360_kafka_metrics_collect(void *ctx, struct c360_metrics_out *out);
 const struct c360_kafka_config *c360_kafka_sink_config(const c360_kafka_sink *s);
 /* Stops (draining and committing) and frees. Accepts NULL. */
 void c360_kafka_sink_free(c360_kafka_sink *s);
