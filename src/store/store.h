@@ -180,6 +180,18 @@ void c360_store_set_clock(c360_store *st, int64_t (*now_fn)(void *ctx), void *ct
  * reads, the feed and queries always see the JSON text. Thread-safe. */
 void c360_store_set_compression(c360_store *st, int level);
 
+/* Counters since open (for metrics): write transactions committed, units of
+ * work they carried (c360_store_write calls, bucket and cursor changes,
+ * sweeps) and document ops applied. units / commits is the group-commit
+ * factor. */
+struct c360_store_stats {
+	uint64_t commits;
+	uint64_t units;
+	uint64_t ops;
+	uint64_t failed_commits;
+};
+void c360_store_stats(c360_store *st, struct c360_store_stats *out);
+
 /* ---- change feed ---- */
 
 enum c360_feed_op {

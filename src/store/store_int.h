@@ -50,6 +50,7 @@ struct c360_store {
 	bool leader;
 	uint64_t commit_gen; /* bumped after every commit (feed_wait) */
 	uint64_t last_cas;
+	struct c360_store_stats stats; /* under wmu */
 	/* readers */
 	pthread_mutex_t rmu;
 	struct conn *rfree;

@@ -95,19 +95,33 @@ c360_rc store_submit(c360_store *st, c360_rc (*fn)(c360_store *, struct conn *, 
 		pthread_mutex_unlock(&st->wmu);
 		c360_rc grc = run_group(st, batch);
 		pthread_mutex_lock(&st->wmu);
+		uint64_t units = 0;
 		for (struct wreq *q = batch, *next; q; q = next) {
 			next = q->next;
 			if (grc)
 				q->rc = grc;
 			q->done = true; /* q may vanish once we unlock */
+			units++;
 		}
 		st->leader = false;
-		if (!grc)
+		if (!grc) {
 			st->commit_gen++;
+			st->stats.commits++;
+			st->stats.units += units;
+		} else {
+			st->stats.failed_commits++;
+		}
 		pthread_cond_broadcast(&st->wcond);
 	}
 	pthread_mutex_unlock(&st->wmu);
 	return r.rc;
+}
+
+void c360_store_stats(c360_store *st, struct c360_store_stats *out)
+{
+	pthread_mutex_lock(&st->wmu);
+	*out = st->stats;
+	pthread_mutex_unlock(&st->wmu);
 }
 
 uint64_t store_next_cas(c360_store *st, uint64_t floor)
@@ -243,6 +257,7 @@ struct write_arg {
 	struct c360_write *ops;
 	size_t n;
 	struct zval *z; /* NULL: every value as text */
+	size_t applied;
 };
 
 static uint32_t capped_expiry(uint32_t expiry, uint32_t max_ttl, int64_t now)
@@ -334,6 +349,7 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		t->row.high_seqno = seqno;
 		t->row.last_cas = cas;
 		t->dirty = true;
+		a->applied++;
 		w->new_cas = cas;
 		w->seqno = seqno;
 		w->rc = C360_OK;
@@ -381,7 +397,7 @@ c360_rc c360_store_write(c360_store *st, struct c360_write *ops, size_t n)
 	}
 	if (!todo)
 		return C360_OK;
-	struct write_arg a = {ops, n, NULL};
+	struct write_arg a = {ops, n, NULL, 0};
 	char *zbuf = NULL;
 	if (__atomic_load_n(&st->zlevel, __ATOMIC_RELAXED) > 0) {
 		/* compress here, in the caller's thread, not in the group commit */
@@ -413,6 +429,11 @@ c360_rc c360_store_write(c360_store *st, struct c360_write *ops, size_t n)
 		}
 	}
 	c360_rc rc = store_submit(st, do_write, &a);
+	if (!rc) {
+		pthread_mutex_lock(&st->wmu);
+		st->stats.ops += a.applied;
+		pthread_mutex_unlock(&st->wmu);
+	}
 	free(a.z);
 	free(zbuf);
 	return rc;

@@ -2,6 +2,7 @@
  * operation and error code, CAS, expiry, the change feed, cursors, group
  * commit, read-only SQL and bad store files. */
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -882,6 +883,58 @@ TEST(two_handles_share_a_store)
 	c360_store_close(a);
 }
 
+struct one_thr {
+	c360_store *st;
+	int id;
+	c360_rc rc;
+};
+
+static void *one_write(void *arg)
+{
+	struct one_thr *t = arg;
+	char key[16];
+	snprintf(key, sizeof key, "g%d", t->id);
+	t->rc = c360_store_upsert(t->st, "b", S(key), S("1"), 0, NULL);
+	return NULL;
+}
+
+/* While another connection holds the file's write lock, the first writer
+ * (the leader) waits in BEGIN; the writers arriving meanwhile queue up and
+ * the next leader commits all of them in one transaction. */
+TEST(group_commit_groups)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	struct c360_store_stats s0, s1;
+	c360_store_stats(st, &s0);
+	sqlite3 *lock = NULL;
+	REQUIRE(sqlite3_open(c360_store_path(st), &lock) == SQLITE_OK);
+	REQUIRE(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	enum { W = 8 };
+	pthread_t th[W];
+	struct one_thr t[W];
+	for (int i = 0; i < W; i++) {
+		t[i] = (struct one_thr){st, i, C360_ERR_INTERNAL};
+		pthread_create(&th[i], NULL, one_write, &t[i]);
+		if (i == 0)
+			usleep(50000); /* the first one becomes the leader and waits */
+	}
+	usleep(800000);
+	sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(lock);
+	for (int i = 0; i < W; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(t[i].rc == C360_OK);
+	}
+	c360_store_stats(st, &s1);
+	CHECK_EQ_INT(s1.units - s0.units, W);
+	CHECK_EQ_INT(s1.ops - s0.ops, W);
+	CHECK_EQ_INT(s1.commits - s0.commits, 2);
+	CHECK_EQ_INT(s1.failed_commits, 0);
+	c360_store_close(st);
+}
+
 struct waiter {
 	c360_store *st;
 	c360_rc rc;
@@ -1185,6 +1238,7 @@ int main(void)
 	RUN(batch_many_buckets);
 	RUN(cursors);
 	RUN(group_commit_threads);
+	RUN(group_commit_groups);
 	RUN(feed_wait);
 	RUN(two_handles_share_a_store);
 	RUN(tombstone_purge);
