@@ -86,6 +86,34 @@ struct c360_json_doc {
 	struct chunk *firstc; /* allocated in the same block as the doc */
 };
 
+/* ---- allocation (with failure injection for tests) ---- */
+
+static _Thread_local unsigned fail_after; /* 0 = off; 1 = the next one fails */
+
+static inline bool inject_failure(void)
+{
+	if (likely(!fail_after))
+		return false;
+	return --fail_after == 0;
+}
+
+static void *jmalloc(size_t n)
+{
+	return inject_failure() ? NULL : malloc(n);
+}
+
+static void *jrealloc(void *p, size_t n)
+{
+	return inject_failure() ? NULL : realloc(p, n);
+}
+
+unsigned c360_json_test_fail_alloc(unsigned n)
+{
+	unsigned left = fail_after;
+	fail_after = n;
+	return left;
+}
+
 /* ---- arena ---- */
 
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
@@ -96,7 +124,7 @@ static c360_json_doc *doc_alloc(size_t first_bytes)
 	if (first_bytes > SIZE_MAX / 2)
 		return NULL;
 	first_bytes = ALIGN8(first_bytes);
-	c360_json_doc *d = malloc(sizeof(*d) + sizeof(struct chunk) + first_bytes);
+	c360_json_doc *d = jmalloc(sizeof(*d) + sizeof(struct chunk) + first_bytes);
 	if (!d)
 		return NULL;
 	struct chunk *c = (struct chunk *)(void *)(d + 1);
@@ -117,7 +145,7 @@ static void *arena_alloc_slow(c360_json_doc *d, size_t n)
 		sz = n;
 	if (sz > SIZE_MAX / 2 - sizeof(struct chunk))
 		return NULL;
-	struct chunk *c = malloc(sizeof(*c) + sz);
+	struct chunk *c = jmalloc(sizeof(*c) + sz);
 	if (!c)
 		return NULL;
 	d->next_size = sz;
@@ -599,7 +627,7 @@ static c360_rc dedupe_object(struct parser *P, c360_json *obj)
 	while (need < obj->len * 2)
 		need *= 2;
 	if (need > P->hcap) {
-		c360_json **t = realloc(P->htab, need * sizeof(*t));
+		c360_json **t = jrealloc(P->htab, need * sizeof(*t));
 		if (!t)
 			return C360_ERR_NOMEM;
 		P->htab = t;
@@ -662,11 +690,11 @@ static c360_json **stack_grow(struct parser *P)
 		ncap = lim;
 	c360_json **s;
 	if (P->stack == P->local_stack) {
-		s = malloc(ncap * sizeof(*s));
+		s = jmalloc(ncap * sizeof(*s));
 		if (s)
 			memcpy(s, P->stack, P->stack_cap * sizeof(*s));
 	} else {
-		s = realloc(P->stack, ncap * sizeof(*s));
+		s = jrealloc(P->stack, ncap * sizeof(*s));
 	}
 	if (!s)
 		return NULL;
@@ -990,7 +1018,7 @@ static c360_rc parse_common(const char *text, size_t len, const struct c360_json
 			base = arena_alloc(doc, copy);
 		}
 	} else {
-		base = malloc(copy); /* strings are unescaped in place: a scratch copy */
+		base = jmalloc(copy); /* strings are unescaped in place: a scratch copy */
 	}
 	if (out ? !doc : !base) {
 		fill_error(err, text, len, 0, "out of memory");
@@ -1264,7 +1292,7 @@ bool c360_json_int64(const c360_json *v, int64_t *out)
 static double text_to_double(const char *s, size_t n)
 {
 	char local[96];
-	char *buf = n < sizeof(local) ? local : malloc(n + 1);
+	char *buf = n < sizeof(local) ? local : jmalloc(n + 1);
 	if (!buf)
 		return NAN;
 	memcpy(buf, s, n);
@@ -1633,10 +1661,9 @@ c360_json *c360_json_copy(c360_json_doc *doc, const c360_json *v)
 	c360_json *root = copy_shallow(doc, v);
 	if (!root || v->type < C360_JSON_ARRAY)
 		return root;
+	struct pair local[64];
+	struct pair *st = local;
 	size_t cap = 64, sp = 0;
-	struct pair *st = malloc(cap * sizeof(*st));
-	if (!st)
-		return NULL;
 	st[sp++] = (struct pair){v, root};
 	while (sp) {
 		struct pair top = st[--sp];
@@ -1654,9 +1681,13 @@ c360_json *c360_json_copy(c360_json_doc *doc, const c360_json *v)
 			link_after(top.b, top.b->last, n);
 			if (c->type >= C360_JSON_ARRAY && c->a.first) {
 				if (sp == cap) {
-					struct pair *ns = realloc(st, cap * 2 * sizeof(*st));
+					struct pair *ns = st == local
+					                      ? jmalloc(cap * 2 * sizeof(*st))
+					                      : jrealloc(st, cap * 2 * sizeof(*st));
 					if (!ns)
 						goto fail;
+					if (st == local)
+						memcpy(ns, local, sizeof(local));
 					st = ns;
 					cap *= 2;
 				}
@@ -1664,10 +1695,12 @@ c360_json *c360_json_copy(c360_json_doc *doc, const c360_json *v)
 			}
 		}
 	}
-	free(st);
+	if (st != local)
+		free(st);
 	return root;
 fail:
-	free(st);
+	if (st != local)
+		free(st);
 	return NULL;
 }
 
@@ -1728,9 +1761,9 @@ bool c360_json_equal(const c360_json *a, const c360_json *b)
 					break;
 				}
 				if (sp == cap) {
-					struct cpair *ns = st == local
-					                       ? malloc(cap * 2 * sizeof(*ns))
-					                       : realloc(st, cap * 2 * sizeof(*ns));
+					struct cpair *ns =
+					    st == local ? jmalloc(cap * 2 * sizeof(*ns))
+					                : jrealloc(st, cap * 2 * sizeof(*ns));
 					if (!ns) {
 						eq = false;
 						break;
@@ -2236,8 +2269,8 @@ static bool w_value(struct writer *w, const c360_json *root, bool pretty)
 		if (v && v->type >= C360_JSON_ARRAY && v->a.first) {
 			if (sp == cap) {
 				const c360_json **ns =
-				    st == local ? malloc(cap * 2 * sizeof(*ns))
-				                : realloc((void *)st, cap * 2 * sizeof(*ns));
+				    st == local ? jmalloc(cap * 2 * sizeof(*ns))
+				                : jrealloc((void *)st, cap * 2 * sizeof(*ns));
 				if (!ns) {
 					w->rc = C360_ERR_NOMEM;
 					ok = false;

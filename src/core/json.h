@@ -177,4 +177,12 @@ char *c360_json_write_str(const c360_json *v, unsigned flags, size_t *len);
  * UTF-8 are written as U+FFFD, so the output is always valid JSON. */
 c360_rc c360_json_write_string(const char *s, size_t len, struct c360_buf *out);
 
+/* ---- testing ---- */
+
+/* Makes the nth allocation of the JSON core from now on, in this thread, fail
+ * (1 = the next one; 0 = off); returns how many were still to go before this
+ * call (0 when the previous injection fired or was off). For out-of-memory
+ * tests only. */
+unsigned c360_json_test_fail_alloc(unsigned n);
+
 #endif

@@ -864,6 +864,100 @@ TEST(write_null_and_scalars)
 	c360_json_doc_free(d);
 }
 
+/* Fails the 1st, 2nd, … allocation of each operation until one runs without
+ * an injected failure: every failure must be reported as C360_ERR_NOMEM (or
+ * NULL) with nothing leaked (ASan checks) and nothing half-done. */
+TEST(allocation_failures)
+{
+	struct c360_buf in;
+	c360_buf_init(&in, 0);
+	/* arena growth (many small nodes), a deep stack, a large object (hash) */
+	c360_buf_puts(&in, "{\"many\":[");
+	for (int k = 0; k < 3000; k++)
+		c360_buf_printf(&in, "%s%d", k ? "," : "", k);
+	c360_buf_puts(&in, "],\"deep\":");
+	for (int k = 0; k < 200; k++)
+		c360_buf_putc(&in, '[');
+	for (int k = 0; k < 200; k++)
+		c360_buf_putc(&in, ']');
+	c360_buf_puts(&in, ",\"big\":{");
+	for (int k = 0; k < 120; k++)
+		c360_buf_printf(&in, "%s\"k%d\":\"v\\n%d\"", k ? "," : "", k % 90, k);
+	c360_buf_puts(&in, "}}");
+	struct c360_json_parse_opts o = {.max_depth = 1000};
+
+	c360_json_doc *ref = NULL;
+	REQUIRE(c360_json_parse(in.data, in.len, &o, &ref, NULL) == C360_OK);
+	char *want = c360_json_write_str(c360_json_doc_root(ref), 0, NULL);
+	REQUIRE(want);
+
+	unsigned n, fired = 0;
+	for (n = 1; n < 1000; n++) {
+		c360_json_doc *d = NULL;
+		c360_json_test_fail_alloc(n);
+		c360_rc rc = c360_json_parse(in.data, in.len, &o, &d, NULL);
+		unsigned left = c360_json_test_fail_alloc(0);
+		if (rc) {
+			CHECK_EQ_INT(rc, C360_ERR_NOMEM);
+			CHECK(d == NULL);
+			fired++;
+			continue;
+		}
+		char *got = c360_json_write_str(c360_json_doc_root(d), 0, NULL);
+		CHECK(got && !strcmp(got, want));
+		free(got);
+		c360_json_doc_free(d);
+		if (left)
+			break; /* no allocation failed: every point was covered */
+	}
+	CHECK(n < 1000);
+	CHECK(fired >= 3);
+	for (n = 1; n < 1000; n++) {
+		c360_json_test_fail_alloc(n);
+		c360_rc rc = c360_json_validate(in.data, in.len, &o, NULL);
+		unsigned left = c360_json_test_fail_alloc(0);
+		CHECK(rc == C360_OK || rc == C360_ERR_NOMEM);
+		if (!rc && left)
+			break;
+	}
+	/* copy into a new doc */
+	for (n = 1; n < 1000; n++) {
+		c360_json_doc *d = c360_json_doc_new();
+		REQUIRE(d);
+		c360_json_test_fail_alloc(n);
+		c360_json *c = c360_json_copy(d, c360_json_doc_root(ref));
+		unsigned left = c360_json_test_fail_alloc(0);
+		if (c)
+			CHECK(c360_json_equal(c, c360_json_doc_root(ref)));
+		c360_json_doc_free(d);
+		if (c && left)
+			break;
+	}
+	CHECK(n < 1000);
+	/* builders and pointer sets */
+	for (n = 1; n < 1000; n++) {
+		c360_json_doc *d = c360_json_doc_new();
+		REQUIRE(d);
+		c360_json_test_fail_alloc(n);
+		c360_rc rc = C360_OK;
+		for (int k = 0; k < 400 && !rc; k++) {
+			char ptr[64];
+			snprintf(ptr, sizeof(ptr), "/a%d/b/c", k % 50);
+			c360_json *v = c360_json_new_str(d, "value", 5);
+			rc = v ? c360_json_ptr_set(d, ptr, v) : C360_ERR_NOMEM;
+		}
+		unsigned left = c360_json_test_fail_alloc(0);
+		CHECK(rc == C360_OK || rc == C360_ERR_NOMEM);
+		c360_json_doc_free(d);
+		if (!rc && left)
+			break;
+	}
+	CHECK(n < 1000);
+	free(want);
+	c360_json_doc_free(ref);
+	c360_buf_release(&in);
+}
+
 int main(void)
 {
 	find_src();
@@ -890,5 +984,6 @@ int main(void)
 	RUN(write_capped_buffer);
 	RUN(write_string_escaping);
 	RUN(write_null_and_scalars);
+	RUN(allocation_failures);
 	return test_summary();
 }
