@@ -75,6 +75,16 @@ struct c360_fn_run {
 	pthread_mutex_t ov_mu;
 	struct ov *ov[4096];
 	size_t ov_n;
+	struct ov *ovp[4096]; /* the batch being committed */
+	size_t ovp_n;
+	pthread_t committer;
+	bool committing, commit_threaded, pending_has_source;
+	c360_rc pcommit_rc;
+	struct c360_write *pops;
+	struct ov **pwho;
+	size_t pn;
+	uint64_t pending_last;
+	uint64_t read_seqno; /* last seqno handed to the workers */
 	uint64_t prov_cas;
 	uint64_t writes, conflicts;
 	FILE *applog;
@@ -205,6 +215,10 @@ struct ov {
 	unsigned flags;
 	bool dirty;
 	bool allow_rec;
+	bool from_pending; /* cloned from the batch being committed: base fixed at join */
+	bool upsert;       /* commit without a CAS precondition */
+	uint64_t committed_cas; /* pending entries: the store's CAS after the commit */
+	c360_rc commit_rc;      /* pending entries: the commit's result */
 };
 
 static uint64_t key_hash(const char *k, size_t n);
@@ -214,12 +228,17 @@ static size_t ov_slot(const char *bucket, const char *key, size_t klen)
 	return (size_t)((key_hash(key, klen) ^ key_hash(bucket, strlen(bucket))) % OV_BUCKETS);
 }
 
-static struct ov *ov_find(struct c360_fn_run *r, const char *bucket, const char *key, size_t klen)
+static struct ov *ov_find_in(struct ov **tab, const char *bucket, const char *key, size_t klen)
 {
-	for (struct ov *o = r->ov[ov_slot(bucket, key, klen)]; o; o = o->next)
+	for (struct ov *o = tab[ov_slot(bucket, key, klen)]; o; o = o->next)
 		if (o->key_len == klen && !memcmp(o->key, key, klen) && !strcmp(o->bucket, bucket))
 			return o;
 	return NULL;
+}
+
+static struct ov *ov_find(struct c360_fn_run *r, const char *bucket, const char *key, size_t klen)
+{
+	return ov_find_in(r->ov, bucket, key, klen);
 }
 
 /* Finds or loads the entry for bucket/key (reading the store once). Called
@@ -228,6 +247,37 @@ static c360_rc ov_load(struct c360_fn_run *r, const char *bucket, const char *ke
 {
 	struct ov *o = ov_find(r, bucket, key, klen);
 	if (o) {
+		*out = o;
+		return C360_OK;
+	}
+	/* the previous batch, still being committed, has the latest value */
+	struct ov *p = r->ovp_n ? ov_find_in(r->ovp, bucket, key, klen) : NULL;
+	if (p) {
+		o = calloc(1, sizeof *o);
+		if (!o || !(o->bucket = strdup(bucket)) || !(o->key = malloc(klen + 1)) ||
+		    (p->value && !(o->value = malloc(p->value_len + 1)))) {
+			if (o) {
+				free(o->bucket);
+				free(o->key);
+			}
+			free(o);
+			return C360_ERR_NOMEM;
+		}
+		memcpy(o->key, key, klen);
+		o->key[klen] = 0;
+		o->key_len = klen;
+		if (p->value) {
+			memcpy(o->value, p->value, p->value_len + 1);
+			o->value_len = p->value_len;
+		}
+		o->cas = p->cas;
+		o->expiry = p->expiry;
+		o->flags = p->flags;
+		o->from_pending = true;
+		size_t slot = ov_slot(bucket, key, klen);
+		o->next = r->ov[slot];
+		r->ov[slot] = o;
+		r->ov_n++;
 		*out = o;
 		return C360_OK;
 	}
@@ -271,10 +321,10 @@ static c360_rc ov_load(struct c360_fn_run *r, const char *bucket, const char *ke
 	return C360_OK;
 }
 
-static void ov_clear(struct c360_fn_run *r)
+static void ov_clear_tab(struct ov **tab, size_t *n)
 {
-	for (size_t i = 0; i < OV_BUCKETS && r->ov_n; i++) {
-		struct ov *o = r->ov[i];
+	for (size_t i = 0; i < OV_BUCKETS && *n; i++) {
+		struct ov *o = tab[i];
 		while (o) {
 			struct ov *nx = o->next;
 			free(o->bucket);
@@ -282,11 +332,16 @@ static void ov_clear(struct c360_fn_run *r)
 			free(o->value);
 			free(o);
 			o = nx;
-			r->ov_n--;
+			(*n)--;
 		}
-		r->ov[i] = NULL;
+		tab[i] = NULL;
 	}
-	r->ov_n = 0;
+	*n = 0;
+}
+
+static void ov_clear(struct c360_fn_run *r)
+{
+	ov_clear_tab(r->ov, &r->ov_n);
 }
 
 static c360_rc ov_apply(struct c360_fn_run *r, struct c360_write *w, bool allow_rec)
@@ -390,16 +445,79 @@ c360_rc c360_fn_get(struct c360_fn_env *env, const char *bucket, const char *key
 	return rc;
 }
 
-/* Commits the overlay's changed keys in one transaction (loop thread, workers idle). */
-static c360_rc ov_flush(struct c360_fn_run *r)
+/* Committing runs on its own thread while the workers process the next batch
+ * (the fsync of one batch overlaps the handlers of the next); reads of keys
+ * the committing batch wrote are served from it (ov_load clones them). */
+static void *commit_main(void *arg)
+{
+	struct c360_fn_run *r = arg;
+	r->pcommit_rc = c360_store_write(r->st, r->pops, r->pn);
+	return NULL;
+}
+
+/* Waits for the batch being committed and records its outcome: conflicts,
+ * own writes to suppress, the CAS the store gave each key (the base of the
+ * current batch's clones). Loop thread, workers idle. */
+static c360_rc ov_commit_join(struct c360_fn_run *r)
+{
+	if (!r->committing)
+		return C360_OK;
+	if (r->commit_threaded)
+		pthread_join(r->committer, NULL);
+	r->committing = false;
+	c360_rc rc = r->pcommit_rc;
+	for (size_t i = 0; !rc && i < r->pn; i++) {
+		struct c360_write *w = &r->pops[i];
+		struct ov *o = r->pwho[i];
+		o->commit_rc = w->rc;
+		o->committed_cas = w->rc ? 0 : w->new_cas;
+		if (w->rc == C360_ERR_NOT_FOUND && w->type == C360_WRITE_DELETE && !o->base_cas) {
+			o->commit_rc = C360_OK; /* created and deleted within the batch */
+			continue;
+		}
+		if (w->rc) {
+			r->conflicts++;
+			C360_WARN(r->who, "write of '%s' in '%s' lost to a concurrent change: %s", o->key, o->bucket,
+				  c360_rc_str(w->rc));
+			continue;
+		}
+		if (!o->allow_rec && !r->def.self_recursion && w->seqno && !strcmp(w->bucket, r->def.source_bucket))
+			seqset_add(&r->own, w->seqno);
+	}
+	/* the current batch's entries cloned from the committed one get their base */
+	for (size_t s = 0; s < OV_BUCKETS && r->ov_n; s++)
+		for (struct ov *o = r->ov[s]; o; o = o->next) {
+			if (!o->from_pending)
+				continue;
+			struct ov *p = ov_find_in(r->ovp, o->bucket, o->key, o->key_len);
+			o->from_pending = false;
+			if (!p || rc || p->commit_rc)
+				o->upsert = true; /* state unknown: write without precondition */
+			else
+				o->base_cas = p->value ? p->committed_cas : 0;
+		}
+	free(r->pops);
+	free(r->pwho);
+	r->pops = NULL;
+	r->pwho = NULL;
+	r->pn = 0;
+	ov_clear_tab(r->ovp, &r->ovp_n);
+	if (!rc)
+		r->seqno = r->pending_last;
+	return rc;
+}
+
+/* Starts committing the current batch's changed keys (up to seqno `last`) in
+ * one transaction. Loop thread, workers idle, no commit running. */
+static c360_rc ov_commit_start(struct c360_fn_run *r, uint64_t last)
 {
 	size_t n = 0, i = 0;
-	c360_rc rc = C360_OK;
 	for (size_t s = 0; s < OV_BUCKETS; s++)
 		for (struct ov *o = r->ov[s]; o; o = o->next)
 			n += o->dirty;
 	if (!n) {
 		ov_clear(r);
+		r->seqno = last;
 		return C360_OK;
 	}
 	struct c360_write *ops = calloc(n, sizeof *ops);
@@ -418,38 +536,37 @@ static c360_rc ov_flush(struct c360_fn_run *r)
 			w->bucket = o->bucket;
 			w->key = o->key;
 			w->key_len = o->key_len;
-			w->cas = o->base_cas;
+			w->cas = o->upsert ? 0 : o->base_cas;
 			if (!o->value) {
 				w->type = C360_WRITE_DELETE;
 			} else {
-				w->type = o->base_cas ? C360_WRITE_REPLACE : C360_WRITE_INSERT;
+				w->type = o->upsert ? C360_WRITE_UPSERT
+					  : o->base_cas ? C360_WRITE_REPLACE : C360_WRITE_INSERT;
 				w->value = o->value;
 				w->value_len = o->value_len;
 				w->expiry = o->expiry;
 				w->flags = o->flags;
 			}
 		}
-	rc = c360_store_write(r->st, ops, n);
-	if (!rc) {
-		for (i = 0; i < n; i++) {
-			struct c360_write *w = &ops[i];
-			if (w->rc == C360_ERR_NOT_FOUND && w->type == C360_WRITE_DELETE && !who[i]->base_cas)
-				continue; /* created and deleted within the batch */
-			if (w->rc) {
-				r->conflicts++;
-				C360_WARN(r->who, "write of '%s' in '%s' lost to a concurrent change: %s", who[i]->key,
-					  who[i]->bucket, c360_rc_str(w->rc));
-				continue;
-			}
-			if (!who[i]->allow_rec && !r->def.self_recursion && w->seqno &&
-			    !strcmp(w->bucket, r->def.source_bucket))
-				seqset_add(&r->own, w->seqno);
-		}
-	}
-	free(ops);
-	free(who);
-	ov_clear(r);
-	return rc;
+	/* the current table becomes the pending one */
+	memcpy(r->ovp, r->ov, sizeof r->ov);
+	r->ovp_n = r->ov_n;
+	memset(r->ov, 0, sizeof r->ov);
+	r->ov_n = 0;
+	r->pops = ops;
+	r->pwho = who;
+	r->pn = n;
+	r->pending_last = last;
+	/* own writes to the source must be known before the feed is read again */
+	r->pending_has_source = false;
+	for (i = 0; i < n && !r->def.self_recursion; i++)
+		if (!who[i]->allow_rec && !strcmp(ops[i].bucket, r->def.source_bucket))
+			r->pending_has_source = true;
+	r->commit_threaded = !pthread_create(&r->committer, NULL, commit_main, r);
+	if (!r->commit_threaded)
+		commit_main(r); /* no thread: commit inline */
+	r->committing = true;
+	return C360_OK;
 }
 
 static const char *lvname(enum c360_log_level l)
@@ -711,7 +828,12 @@ void c360_fn_run_free(c360_fn_run *r)
 	free(r->own.v);
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->log_mu);
+	if (r->committing && r->commit_threaded)
+		pthread_join(r->committer, NULL);
+	free(r->pops);
+	free(r->pwho);
 	ov_clear(r);
+	ov_clear_tab(r->ovp, &r->ovp_n);
 	pthread_mutex_destroy(&r->ov_mu);
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->done_cv);
@@ -795,6 +917,7 @@ c360_rc c360_fn_run_new(c360_store *st, const struct c360_fn_def *def, uint64_t 
 			C360_WARN(r->who, "cannot open application log '%s': %s", r->applog_path, strerror(errno));
 	}
 	load_checkpoint(r, boundary);
+	r->read_seqno = r->seqno;
 	r->ck_time = mono_ms();
 	r->prov_cas = (uint64_t)wall_ms() << 20; /* provisional CAS values, unlike the store's */
 	r->nworkers = def->worker_count > 0 ? def->worker_count : 1;
@@ -954,6 +1077,8 @@ c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_whe
 				break;
 			}
 			if (s == C360_FN_PAUSED && !paused) {
+				if ((rc = ov_commit_join(r)))
+					break;
 				write_checkpoint(r, "paused");
 				C360_INFO(r->who, "paused at seqno %" PRIu64, r->seqno);
 				paused = true;
@@ -969,8 +1094,14 @@ c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_whe
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		uint64_t last = r->seqno;
-		rc = c360_feed_read(r->st, r->def.source_bucket, r->seqno, BATCH_MAX, collect, &b, &last);
+		if (r->pending_has_source && (rc = ov_commit_join(r))) {
+			C360_ERROR(r->who, "cannot commit the writes of changes after seqno %" PRIu64 ": %s",
+				   r->seqno, c360_rc_str(rc));
+			break;
+		}
+		r->pending_has_source = false;
+		uint64_t last = r->read_seqno;
+		rc = c360_feed_read(r->st, r->def.source_bucket, r->read_seqno, BATCH_MAX, collect, &b, &last);
 		if (b.nomem)
 			rc = C360_ERR_NOMEM;
 		if (rc) {
@@ -982,21 +1113,25 @@ c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_whe
 		if (got) {
 			run_batch(r, &b);
 			free_batch(&b);
-			rc = ov_flush(r);
-			if (rc) {
-				C360_ERROR(r->who, "cannot commit the writes of changes up to seqno %" PRIu64 ": %s",
-					   b.last, c360_rc_str(rc));
-				break;
-			}
-			r->seqno = b.last;
-		} else if (last > r->seqno) {
-			r->seqno = last;
+			r->read_seqno = b.last;
+			/* the previous batch's commit ran while this batch was handled */
+			if (!(rc = ov_commit_join(r)))
+				rc = ov_commit_start(r, b.last);
+		} else {
+			rc = ov_commit_join(r);
+			if (!rc && last > r->read_seqno)
+				r->read_seqno = r->seqno = last;
+		}
+		if (rc) {
+			C360_ERROR(r->who, "cannot commit the writes of changes after seqno %" PRIu64 ": %s",
+				   r->seqno, c360_rc_str(rc));
+			break;
 		}
 		if (mono_ms() - r->ck_time >= r->def.checkpoint_interval_ms)
 			write_checkpoint(r, "deployed");
 		else if (got && mono_ms() - r->stats_time >= STATS_EVERY_MS)
 			write_doc(r, "deployed", true);
-		if (got == 0 && last == r->seqno) {
+		if (got == 0 && r->read_seqno == r->seqno) {
 			uint64_t high = 0;
 			if (exit_when_idle && !c360_feed_high_seqno(r->st, r->def.source_bucket, &high) &&
 			    high <= r->seqno)
@@ -1008,7 +1143,16 @@ c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_whe
 			}
 		}
 	}
+	c360_rc jrc = ov_commit_join(r);
+	if (jrc && !rc) {
+		C360_ERROR(r->who, "cannot commit the writes of changes after seqno %" PRIu64 ": %s", r->seqno,
+			   c360_rc_str(jrc));
+		rc = jrc;
+	}
 	write_checkpoint(r, paused ? "paused" : "stopped");
+	/* a later loop on this run continues after what was committed */
+	r->read_seqno = r->seqno;
+	ov_clear(r);
 	free(b.ev);
 	return rc;
 }

@@ -47,7 +47,7 @@ static long call(const char *method, const char *path, const char *body, struct 
 
 static int wait_for(const char *bucket, const char *key, int present)
 {
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 400; i++) { /* up to 20 s on a loaded machine */
 		struct c360_doc d = {0};
 		c360_rc rc = c360_store_get(st, bucket, key, strlen(key), &d);
 		c360_doc_release(&d);
@@ -100,9 +100,19 @@ TEST(rest_lifecycle_with_background_runtime)
 
 	/* pause: changes wait; resume: processed */
 	CHECK_EQ_INT(call("POST", "/api/v1/functions/up/pause", "", &b), 200);
-	usleep(1500000);
+	/* the running function notices within a second and checkpoints as paused */
+	int paused = 0;
+	for (int i = 0; i < 200 && !paused; i++) {
+		struct c360_doc ck = {0};
+		if (!c360_store_get(st, "meta", "eventing::up::checkpoint", 24, &ck))
+			paused = strstr(ck.value, "\"state\":\"paused\"") != NULL;
+		c360_doc_release(&ck);
+		if (!paused)
+			usleep(50000);
+	}
+	CHECK(paused);
 	c360_store_upsert(st, "src", "b", 1, "{\"v\":2}", 7, 0, NULL);
-	usleep(1500000);
+	usleep(500000);
 	struct c360_doc d = {0};
 	CHECK(c360_store_get(st, "dst", "b", 1, &d) == C360_ERR_NOT_FOUND);
 	c360_doc_release(&d);
