@@ -23,7 +23,7 @@
 
 const char *const c360_index_systems[C360_SYSTEMS] = {"home_delivery", "loyalty", "online_store"};
 
-#define FEED_BATCH 500
+#define FEED_BATCH 1000
 #define REBUILD_MS 1000
 #define NPOINT_BUCKETS 9
 static const int64_t point_edges[NPOINT_BUCKETS] = {0, 100, 250, 500, 1000, 2000, 3000, 5000, 10000};
@@ -43,7 +43,13 @@ static uint64_t hash_bytes(const char *s, size_t n)
 		h ^= (unsigned char)s[i];
 		h *= 1099511628211ull;
 	}
-	return h ^ (h >> 29);
+	/* FNV's low bits are weak (bit 0 is the XOR of the bytes' bit 0) and
+	 * the table index is the low bits: finish with a full 64-bit mix */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
 }
 
 static bool smap_grow(struct smap *m)
@@ -890,6 +896,7 @@ static void *follow(void *arg)
 {
 	c360_index *ix = arg;
 	uint64_t applied = 0;
+	bool caught_up = false;
 	for (;;) {
 		pthread_mutex_lock(&ix->mu);
 		bool stop = ix->stop;
@@ -901,10 +908,15 @@ static void *follow(void *arg)
 		pthread_rwlock_wrlock(&ix->lock);
 		c360_rc rc = c360_feed_read(ix->st, ix->bucket, applied, FEED_BATCH, feed_cb, ix, &last);
 		bool got = last > applied;
+		/* while catching up with the feed at start, build the search arrays
+		 * once at the end; later, at most once a second under a steady
+		 * stream of changes, and at once when the feed goes idle */
 		if (!got && ix->dirty)
 			rebuild(ix);
-		else if (ix->dirty && now_ms() - ix->rebuilt_ms > REBUILD_MS)
+		else if (caught_up && ix->dirty && now_ms() - ix->rebuilt_ms > REBUILD_MS)
 			rebuild(ix);
+		if (!got)
+			caught_up = true;
 		bool clean = !ix->dirty;
 		pthread_rwlock_unlock(&ix->lock);
 		if (rc) {
