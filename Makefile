@@ -1,5 +1,5 @@
 # c360 — the two quick-start commands and a few helpers.
-#   make demo           install what is missing, build, run the demo
+#   make demo           install what is missing, build, run the demo (DEMO_ARGS="--customers 100000 --exit")
 #   make test           install what is missing, build, run every test
 #   make test-sanitize  the tests again, built with ASan + UBSan
 #   make fuzz           the libFuzzer targets for a bounded time (clang)
@@ -7,6 +7,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: all deps build test test-sanitize fuzz demo bench clean format
 
@@ -20,6 +21,7 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 test: build
+	@scripts/deps.sh --browser
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE 'slow|fuzz' $(CTEST_ARGS)
 
 test-sanitize: deps
@@ -35,7 +37,7 @@ fuzz: deps
 	cd build-fuzz && ctest --output-on-failure -L fuzz
 
 demo: build
-	@scripts/demo.sh $(BUILD)/c360
+	$(BUILD)/c360 demo $(DEMO_ARGS)
 
 bench: deps
 	@scripts/deps.sh --bench
