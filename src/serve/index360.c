@@ -314,6 +314,8 @@ struct c360_index {
 	char *tokmem;
 	uint32_t *sorted; /* live customers by email */
 	size_t nsorted;
+	uint32_t *rank;   /* customer index -> position in sorted (UINT32_MAX: none) */
+	size_t nrank;
 };
 
 static int64_t now_ms(void)
@@ -872,6 +874,19 @@ static void rebuild(c360_index *ix)
 	}
 	qsort(toks, nt, sizeof *toks, tok_cmp);
 	qsort_r(sorted, ns, sizeof *sorted, email_cmp, ix->c);
+	uint32_t *rank = malloc((ix->nc + 1) * sizeof *rank);
+	if (!rank) {
+		free(toks);
+		free(tm);
+		free(sorted);
+		return;
+	}
+	memset(rank, 0xff, (ix->nc + 1) * sizeof *rank);
+	for (size_t i = 0; i < ns; i++)
+		rank[sorted[i]] = (uint32_t)i;
+	free(ix->rank);
+	ix->rank = rank;
+	ix->nrank = ix->nc;
 	free(ix->toks);
 	free(ix->tokmem);
 	free(ix->sorted);
@@ -1008,6 +1023,7 @@ void c360_index_free(c360_index *ix)
 	free(ix->toks);
 	free(ix->tokmem);
 	free(ix->sorted);
+	free(ix->rank);
 	pthread_rwlock_destroy(&ix->lock);
 	pthread_mutex_destroy(&ix->mu);
 	pthread_cond_destroy(&ix->cond);
@@ -1140,20 +1156,44 @@ c360_rc c360_index_search(c360_index *ix, const char *q, const char *system, con
 		size_t end = lo;
 		while (end < ix->ntoks && !strncmp(ix->toks[end].s, lq, ql))
 			end++;
-		hits = malloc((end - lo + 1) * sizeof *hits);
-		seen = calloc(ix->nc / 8 + 1, 1);
+		/* mark the matches in a bitmap indexed by email rank: duplicates
+		 * vanish and a scan of the set bits yields them in email order,
+		 * without sorting */
+		seen = calloc(ix->nsorted / 8 + 1, 1);
+		hits = malloc((limit + 1) * sizeof *hits);
 		if (!hits || !seen) {
 			rc = C360_ERR_NOMEM;
 			goto out;
 		}
 		for (size_t i = lo; i < end; i++) {
 			uint32_t c = ix->toks[i].cust;
-			if (!ix->c[c].live || (seen[c / 8] & (1 << (c % 8))))
-				continue;
-			seen[c / 8] |= (uint8_t)(1 << (c % 8));
-			hits[nh++] = c;
+			if (c < ix->nrank && ix->rank[c] != UINT32_MAX)
+				seen[ix->rank[c] / 8] |= (uint8_t)(1 << (ix->rank[c] % 8));
 		}
-		qsort_r(hits, nh, sizeof *hits, email_cmp, ix->c);
+		size_t total = 0, page = 0;
+		for (size_t byte = 0; byte < ix->nsorted / 8 + 1; byte++) {
+			if (!seen[byte])
+				continue;
+			for (int bit = 0; bit < 8; bit++) {
+				if (!(seen[byte] & (1 << bit)))
+					continue;
+				uint32_t c = ix->sorted[byte * 8 + (size_t)bit];
+				if (!ix->c[c].live)
+					continue;
+				if (total >= offset && page < limit)
+					hits[page++] = c;
+				total++;
+			}
+		}
+		c360_buf_printf(out, "{\"total\":%zu,\"limit\":%zu,\"offset\":%zu,\"customers\":[", total,
+				limit, offset);
+		for (size_t i = 0; i < page; i++) {
+			if (i)
+				c360_buf_putc(out, ',');
+			put_summary(ix, &ix->c[hits[i]], out);
+		}
+		rc = c360_buf_puts(out, "]}");
+		goto out;
 	}
 	c360_buf_printf(out, "{\"total\":%zu,\"limit\":%zu,\"offset\":%zu,\"customers\":[", nh, limit,
 			offset);
