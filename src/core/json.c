@@ -611,9 +611,11 @@ static char *scan_number(struct parser *P, char *p)
 	return p;
 }
 
-static uint64_t key_hash(const char *k, size_t n)
+/* FNV-1a from a per-parse seed (the parser's stack address, which ASLR
+ * varies), so crafted keys cannot make large objects collide on purpose. */
+static uint64_t key_hash(uint64_t seed, const char *k, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 1469598103934665603ull ^ seed;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
 	return h ^ (h >> 29);
@@ -634,10 +636,12 @@ static c360_rc dedupe_object(struct parser *P, c360_json *obj)
 		P->hcap = need;
 	}
 	memset(P->htab, 0, need * sizeof(*P->htab));
+	uint64_t seed =
+	    ((uint64_t)(uintptr_t)P ^ (uint64_t)(uintptr_t)P->base) * 0x9E3779B97F4A7C15ull;
 	c360_json *prev = NULL, *m = obj->a.first;
 	size_t mask = need - 1;
 	while (m) {
-		size_t i = (size_t)key_hash(m->key, m->keylen) & mask;
+		size_t i = (size_t)key_hash(seed, m->key, m->keylen) & mask;
 		c360_json *hit = NULL;
 		while (P->htab[i]) {
 			c360_json *e = P->htab[i];
