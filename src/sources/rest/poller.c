@@ -14,6 +14,7 @@
 #include "sources/rest/poller.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +80,8 @@ struct c360_poller {
 	struct c360_poller_opts o;
 	char *base_url, *who;
 	CURLM *multi;
+	int epfd;              /* the transfers' sockets (curl_multi_socket_action) */
+	int64_t curl_timer_us; /* when libcurl wants its timeout action; -1 = never */
 	struct slot *slots;
 	int nslots, busy;
 	struct req *ready, *ready_tail, *delayed;
@@ -227,6 +231,34 @@ static struct host *host_of(c360_poller *p, const char *url)
 	return h;
 }
 
+/* libcurl tells which sockets to watch (epoll) and when to call it back:
+ * only ready sockets are serviced, instead of trying every transfer. */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	c360_poller *p = userp;
+	(void)e;
+	(void)socketp;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
+	}
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+	ev.data.fd = fd;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) && errno == ENOENT)
+		epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	c360_poller *p = userp;
+	(void)m;
+	p->curl_timer_us = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
+	return 0;
+}
+
 c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, char *err,
 			size_t errlen)
 {
@@ -282,14 +314,20 @@ c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, 
 	p->base_url = strdup(o.base_url);
 	p->who = strdup(o.who ? o.who : "rest:online_store");
 	p->multi = curl_multi_init();
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	p->curl_timer_us = -1;
 	p->nslots = o.concurrency;
 	p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
-	if (!p->base_url || !p->who || !p->multi || !p->slots)
+	if (!p->base_url || !p->who || !p->multi || !p->slots || p->epfd < 0)
 		goto nomem;
 	size_t bl = strlen(p->base_url);
 	while (bl > 0 && p->base_url[bl - 1] == '/')
 		p->base_url[--bl] = '\0';
 	curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)p->nslots * 2);
+	curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+	curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
 	for (int i = 0; i < p->nslots; i++) {
 		struct slot *s = &p->slots[i];
 		c360_buf_init(&s->body, o.max_body);
@@ -310,6 +348,10 @@ c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, 
 		curl_easy_setopt(s->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o.max_body);
 		curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "c360/" C360_VERSION);
 		curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+		/* no proxy: libcurl would otherwise read the proxy environment on
+		 * every request */
+		curl_easy_setopt(s->easy, CURLOPT_PROXY, "");
+		curl_easy_setopt(s->easy, CURLOPT_NOPROXY, "*");
 	}
 	p->budget = o.retry_budget_min;
 	p->rng = (uint64_t)now_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)p;
@@ -367,6 +409,8 @@ void c360_poller_free(c360_poller *p)
 	}
 	if (p->multi)
 		curl_multi_cleanup(p->multi);
+	if (p->epfd >= 0)
+		close(p->epfd);
 	free(p->slots);
 	free(p->base_url);
 	free(p->who);
@@ -868,9 +912,13 @@ c360_rc c360_poller_run(c360_poller *p, int timeout_ms)
 			}
 		}
 		int64_t token_wait = start_ready(p);
-		int running = 0;
-		if (curl_multi_perform(p->multi, &running) != CURLM_OK)
-			return C360_ERR_INTERNAL;
+		if (p->curl_timer_us >= 0 && p->curl_timer_us <= now_us()) {
+			int running;
+			p->curl_timer_us = -1; /* the action may set a new one */
+			if (curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running) !=
+			    CURLM_OK)
+				return C360_ERR_INTERNAL;
+		}
 		CURLMsg *m;
 		int left;
 		bool done_any = false;
@@ -890,13 +938,21 @@ c360_rc c360_poller_run(c360_poller *p, int timeout_ms)
 			wait = token_wait;
 		if (next_due != INT64_MAX && next_due - now < wait)
 			wait = next_due - now;
+		if (p->curl_timer_us >= 0 && p->curl_timer_us - now < wait)
+			wait = p->curl_timer_us - now;
 		if (deadline - now < wait)
 			wait = deadline - now;
 		if (wait < 0)
 			wait = 0;
-		int wait_ms = (int)((wait + 999) / 1000);
-		if (running || wait_ms > 0) {
-			if (curl_multi_poll(p->multi, NULL, 0, wait_ms, NULL) != CURLM_OK)
+		struct epoll_event evs[64];
+		int n = epoll_wait(p->epfd, evs, 64, (int)((wait + 999) / 1000));
+		for (int i = 0; i < n; i++) {
+			int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+				    ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+				    ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+			int running;
+			if (curl_multi_socket_action(p->multi, evs[i].data.fd, flags, &running) !=
+			    CURLM_OK)
 				return C360_ERR_INTERNAL;
 		}
 	}
