@@ -16,6 +16,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,10 +160,16 @@ sqlite3_stmt *store_stmt(struct conn *c, const char *sql)
 	return s;
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
-	if (err && errlen)
-		snprintf(err, errlen, fmt, a, b ? b : "");
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }
 
 c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char *err,
@@ -175,7 +182,7 @@ c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char 
 		    (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	int src = sqlite3_open_v2(st->path, &c->db, flags, NULL);
 	if (src != SQLITE_OK) {
-		errf(err, errlen, "%s%s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src), NULL);
+		errf(err, errlen, "%s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
 		c360_rc rc = store_rc(src);
 		store_conn_close(c);
 		return rc == C360_ERR_INTERNAL ? C360_ERR_IO : rc;
@@ -194,8 +201,10 @@ c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char 
 	src = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		c360_rc rc = store_rc(src);
-		errf(err, errlen, rc == C360_ERR_CORRUPT ? "not a c360 store (%s)" : "%s%s",
-		     sqlite3_errmsg(c->db), "");
+		if (rc == C360_ERR_CORRUPT)
+			errf(err, errlen, "not a c360 store (%s)", sqlite3_errmsg(c->db));
+		else
+			errf(err, errlen, "%s", sqlite3_errmsg(c->db));
 		store_conn_close(c);
 		return rc == C360_ERR_INTERNAL ? C360_ERR_IO : rc;
 	}
@@ -282,20 +291,20 @@ static c360_rc check_or_init(c360_store *st, struct conn *c, char *err, size_t e
 	if (rc) {
 		const char *why = sqlite3_errmsg(c->db);
 		if (rc == C360_ERR_CORRUPT || rc == C360_ERR_INTERNAL) {
-			errf(err, errlen, "not a c360 store (%s)", why, NULL);
+			errf(err, errlen, "not a c360 store (%s)", why);
 			return C360_ERR_CORRUPT;
 		}
-		errf(err, errlen, "%s%s", why, NULL);
+		errf(err, errlen, "%s", why);
 		return rc;
 	}
 	if (app == 0 && ntables == 0) {
 		if (st->opts.read_only) {
-			errf(err, errlen, "not a c360 store (empty file)%s", "", NULL);
+			errf(err, errlen, "not a c360 store (empty file)");
 			return C360_ERR_CORRUPT;
 		}
 		/* new store: WAL first (cannot change inside a transaction) */
 		if ((rc = exec(c, "PRAGMA journal_mode=WAL"))) {
-			errf(err, errlen, "cannot enable WAL: %s%s", sqlite3_errmsg(c->db), NULL);
+			errf(err, errlen, "cannot enable WAL: %s", sqlite3_errmsg(c->db));
 			return rc;
 		}
 		if ((rc = exec(c, "BEGIN IMMEDIATE")))
@@ -318,38 +327,33 @@ static c360_rc check_or_init(c360_store *st, struct conn *c, char *err, size_t e
 			goto fail;
 	}
 	if (app != STORE_APP_ID) {
-		errf(err, errlen, "not a c360 store (an SQLite database of another application)%s",
-		     "", NULL);
+		errf(err, errlen, "not a c360 store (an SQLite database of another application)");
 		return C360_ERR_CORRUPT;
 	}
 	rc = query_int(c, "SELECT v FROM _c360_meta WHERE k='format'", &fmt);
 	if (rc) {
-		errf(err, errlen, "damaged c360 store: no format version (%s)", sqlite3_errmsg(c->db),
-		     NULL);
+		errf(err, errlen, "damaged c360 store: no format version (%s)", sqlite3_errmsg(c->db));
 		return C360_ERR_CORRUPT;
 	}
 	if (fmt == 1 && !st->opts.read_only) {
 		/* format 2 only adds compressed values: upgrade in place */
 		if ((rc = exec(c, "UPDATE _c360_meta SET v=2 WHERE k='format'"))) {
-			errf(err, errlen, "cannot upgrade the store format: %s%s", sqlite3_errmsg(c->db),
-			     NULL);
+			errf(err, errlen, "cannot upgrade the store format: %s", sqlite3_errmsg(c->db));
 			return rc;
 		}
 		fmt = 2;
 	}
 	if (fmt < 1 || fmt > STORE_FORMAT) {
-		char v[32];
-		snprintf(v, sizeof v, "%lld", (long long)fmt);
-		errf(err, errlen, "c360 store format %s is not supported by this build%s", v, NULL);
+		errf(err, errlen, "c360 store format %lld is not supported by this build", (long long)fmt);
 		return C360_ERR_CORRUPT;
 	}
 	return C360_OK;
 fail_rb:
-	errf(err, errlen, "cannot initialise store: %s%s", sqlite3_errmsg(c->db), NULL);
+	errf(err, errlen, "cannot initialise store: %s", sqlite3_errmsg(c->db));
 	exec(c, "ROLLBACK");
 	return rc;
 fail:
-	errf(err, errlen, "cannot initialise store: %s%s", sqlite3_errmsg(c->db), NULL);
+	errf(err, errlen, "cannot initialise store: %s", sqlite3_errmsg(c->db));
 	return rc;
 }
 
@@ -360,7 +364,7 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 	if (err && errlen)
 		err[0] = '\0';
 	if (!path || !*path) {
-		errf(err, errlen, "empty store path%s", "", NULL);
+		errf(err, errlen, "empty store path");
 		return C360_ERR_INVALID;
 	}
 	c360_store *st = calloc(1, sizeof *st);
@@ -389,17 +393,17 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 	struct stat sb;
 	if (stat(path, &sb) != 0) {
 		if (errno != ENOENT) {
-			errf(err, errlen, "%s%s", strerror(errno), NULL);
+			errf(err, errlen, "%s", strerror(errno));
 			rc = C360_ERR_IO;
 			goto out;
 		}
 		if (st->opts.no_create || st->opts.read_only) {
-			errf(err, errlen, "no such file%s", "", NULL);
+			errf(err, errlen, "no such file");
 			rc = C360_ERR_NOT_FOUND;
 			goto out;
 		}
 	} else if (!S_ISREG(sb.st_mode)) {
-		errf(err, errlen, "not a regular file%s", "", NULL);
+		errf(err, errlen, "not a regular file");
 		rc = C360_ERR_CORRUPT;
 		goto out;
 	}
@@ -418,7 +422,7 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 		    C360_OK)
 			st->last_cas = (uint64_t)ignored;
 		if (st->opts.sweep_interval_ms >= 0 && (rc = store_sweeper_start(st))) {
-			errf(err, errlen, "cannot start the expiry sweeper%s", "", NULL);
+			errf(err, errlen, "cannot start the expiry sweeper");
 			goto out;
 		}
 	}
@@ -564,7 +568,7 @@ c360_rc c360_store_bucket_create(c360_store *st, const char *name, uint32_t max_
 		return rc;
 	}
 	if (a.result == C360_ERR_EXISTS)
-		errf(err, errlen, "bucket '%s' already exists%s", name, NULL);
+		errf(err, errlen, "bucket '%s' already exists", name);
 	return a.result;
 }
 
