@@ -2,9 +2,12 @@
  * expiry and a per-bucket change feed, on SQLite (WAL).
  *
  * Threads: a c360_store may be shared by any number of threads. Reads use a
- * per-thread read connection (many readers in parallel); all writes go
- * through one writer path that merges concurrent c360_store_write() calls
- * into one transaction (group commit). Every function here is thread-safe.
+ * per-thread read connection (many readers in parallel; in practice a pool:
+ * a call takes a free read-only connection and gives it back, at most 256);
+ * all writes go through one writer path that merges concurrent
+ * c360_store_write() calls into one transaction (group commit). Every
+ * function here is thread-safe. Several processes may open one store file:
+ * their writes take turns on SQLite's file lock (busy_timeout_ms). */
  *
  * Durability: when c360_store_write() returns C360_OK the transaction is
  * committed; with synchronous=FULL (the default) it survives power loss, with
