@@ -2334,6 +2334,26 @@ static bool w_value(struct writer *w, const c360_json *root, bool pretty)
 		}
 	key:
 		if (st[sp - 1]->type == C360_JSON_OBJECT) {
+			/* the common key: no escapes, at most 16 bytes, room to spare */
+			if ((v->flags & F_KRAW) && (!w->ascii || (v->flags & F_KRAWA)) &&
+			    v->keylen <= 16 && (size_t)(w->end - w->p) >= 16 + 4) {
+				char *o = w->p;
+				*o++ = '"';
+#if defined(__SSE2__)
+				_mm_storeu_si128(
+				    (__m128i *)(void *)o,
+				    _mm_loadu_si128((const __m128i *)(const void *)v->key));
+#else
+				memcpy(o, v->key, 16);
+#endif
+				o += v->keylen;
+				*o++ = '"';
+				*o++ = ':';
+				if (pretty)
+					*o++ = ' ';
+				w->p = o;
+				continue;
+			}
 			if (!w_string(w, v->key ? v->key : "", v->keylen, v->key != NULL, false,
 			              (v->flags & F_KEYBITS) >> 2) ||
 			    !w_need(w, 2)) {
