@@ -7,7 +7,7 @@
  * all writes go through one writer path that merges concurrent
  * c360_store_write() calls into one transaction (group commit). Every
  * function here is thread-safe. Several processes may open one store file:
- * their writes take turns on SQLite's file lock (busy_timeout_ms). */
+ * their writes take turns on SQLite's file lock (busy_timeout_ms).
  *
  * Durability: when c360_store_write() returns C360_OK the transaction is
  * committed; with synchronous=FULL (the default) it survives power loss, with
