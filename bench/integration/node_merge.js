@@ -15,7 +15,22 @@ const cust = new Proxy({}, {
   set: (t, k, v) => { store.set(k, JSON.stringify(v)); return true; },
   deleteProperty: (t, k) => { store.delete(k); return true; },
 });
-const ctx = { cust, log: () => {}, curl: () => { throw new Error('curl disabled'); },
+// Couchbase's advanced accessors (get/insert/replace/upsert/delete with CAS)
+// over the same Map, for versions of the function that use them
+const cas = new Map();
+let casSeq = 0;
+const put = (k, d) => { store.set(k, JSON.stringify(d)); cas.set(k, ++casSeq); return { success: true, meta: { id: k, cas: String(casSeq) } }; };
+const couchbase = {
+  get: (b, m) => store.has(m.id) ? { success: true, meta: { id: m.id, cas: String(cas.get(m.id)) }, doc: JSON.parse(store.get(m.id)) }
+                                 : { success: false, error: { key_not_found: true } },
+  insert: (b, m, d) => store.has(m.id) ? { success: false, error: { key_already_exists: true } } : put(m.id, d),
+  replace: (b, m, d) => !store.has(m.id) ? { success: false, error: { key_not_found: true } }
+    : (m.cas !== undefined && String(cas.get(m.id)) !== String(m.cas)) ? { success: false, error: { cas_mismatch: true } }
+    : put(m.id, d),
+  upsert: (b, m, d) => put(m.id, d),
+  delete: (b, m) => { const had = store.delete(m.id); cas.delete(m.id); return had ? { success: true } : { success: false, error: { key_not_found: true } }; },
+};
+const ctx = { cust, couchbase, log: () => {}, curl: () => { throw new Error('curl disabled'); },
               pollOnlineStore: false, onlineStore: {} };
 vm.createContext(ctx);
 vm.runInContext(fs.readFileSync(code, 'utf8'), ctx);
