@@ -121,6 +121,7 @@ static int run(const char *kind, int argc, char **argv)
 	struct c360_opt common_tail[] = {
 		{"threads", 't', C360_OPT_INT, &threads, "N", "writer threads (parsing overlaps with writing)", "1"},
 		{"errors-log", 'e', C360_OPT_STR, &elog, "PATH", "JSON lines describing every failed row (row, reason)", NULL},
+		{"error-log", 0, C360_OPT_STR, &elog, "PATH", "the same (cbimport's synopsis spells it so)", NULL},
 		{"log-file", 'l', C360_OPT_STR, &logfile, "PATH", "write the log there", NULL},
 		{"verbose", 'v', C360_OPT_COUNT, &verbose, NULL, "more log (-v info, -v -v debug)", NULL},
 		{"expiry", 0, C360_OPT_DURATION, &expiry, "DURATION",
