@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -263,6 +264,35 @@ TEST(debezium_ops_with_schema_and_struct_keys)
 	c360_store_close(st2);
 	c360_store_close(st3);
 	c360_store_close(st4);
+}
+
+/* couchbase.remove.document.id and couchbase.document.expiration (30 days
+ * and more become an absolute time, below stays relative) */
+TEST(remove_id_fields_and_expiry)
+{
+	const char *topic = "rmid";
+	c360_kafka_mock_topic(mock, topic, 1);
+	rd_kafka_t *p = producer();
+	produce(p, topic, NULL, "{\"type\":\"c\",\"id\":7,\"v\":1}", 25);
+	rd_kafka_flush(p, 5000);
+	rd_kafka_destroy(p);
+	c360_store *st = new_store();
+	struct c360_kafka_config *cfg = config("\"topics\":\"%s\",\"couchbase.bucket\":\"staging\","
+					       "\"value.converter.schemas.enable\":\"false\","
+					       "\"couchbase.document.id\":\"${/type}::${/id}\","
+					       "\"couchbase.remove.document.id\":\"true\","
+					       "\"couchbase.document.expiration\":\"40d\"", topic);
+	REQUIRE(st && cfg);
+	char err[300] = "";
+	CHECK_EQ_INT(run_to_end(st, cfg, NULL, err, sizeof err), C360_OK);
+	struct c360_doc d = {0};
+	REQUIRE(c360_store_get(st, "staging", "c::7", 4, &d) == C360_OK);
+	CHECK_EQ_STR(d.value, "{\"v\":1}");
+	int64_t now = (int64_t)time(NULL);
+	CHECK(d.expiry >= now + 40 * 86400 - 60 && d.expiry <= now + 40 * 86400 + 60);
+	c360_doc_release(&d);
+	c360_kafka_config_free(cfg);
+	c360_store_close(st);
 }
 
 /* the fixture files, produced as they are */
@@ -590,6 +620,7 @@ int main(void)
 #define RUN_SEL(t) do { if (!only || !strcmp(only, #t)) RUN(t); } while (0)
 	RUN_SEL(debezium_ops_without_schema);
 	RUN_SEL(debezium_ops_with_schema_and_struct_keys);
+	RUN_SEL(remove_id_fields_and_expiry);
 	RUN_SEL(fixtures_and_seed_json);
 	RUN_SEL(dead_letters_carry_reason_and_origin);
 	RUN_SEL(tolerance_none_stops_before_the_bad_record);
