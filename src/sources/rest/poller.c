@@ -237,17 +237,23 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
 {
 	c360_poller *p = userp;
 	(void)e;
-	(void)socketp;
 	if (what == CURL_POLL_REMOVE) {
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+		curl_multi_assign(p->multi, fd, NULL);
 		return 0;
 	}
 	struct epoll_event ev;
 	memset(&ev, 0, sizeof ev);
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
 	ev.data.fd = fd;
-	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) && errno == ENOENT)
-		epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
+	/* socketp marks a socket already in the epoll set */
+	if (socketp) {
+		if (!epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) || errno != ENOENT)
+			return 0;
+	}
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) && errno == EEXIST)
+		epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev);
+	curl_multi_assign(p->multi, fd, p);
 	return 0;
 }
 
