@@ -22,6 +22,7 @@ static void on_signal(int sig)
 static bool r_idle, r_from_start, r_no_online, r_quiet;
 static const char *r_name = "customer360", *r_cursor;
 static int64_t r_batch = 2048;
+static int64_t r_zlevel = -1;
 
 static const struct c360_opt run_opts[] = {
 	C360_CLI_STORE_OPT,
@@ -34,6 +35,9 @@ static const struct c360_opt run_opts[] = {
 	 "read the staging feed from the beginning (replays are idempotent)", NULL},
 	{"batch", 'b', C360_OPT_INT, &r_batch, "N", "staging changes per transaction", "2048"},
 	{"no-online", 0, C360_OPT_FLAG, &r_no_online, NULL, "never call the online store", NULL},
+	{"compress", 0, C360_OPT_INT, &r_zlevel, "LEVEL",
+	 "zstd level of the documents this run writes (0 = off: less CPU, more disk)",
+	 "the store's (1)"},
 	{"quiet", 'q', C360_OPT_FLAG, &r_quiet, NULL, "no progress and no summary", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
@@ -131,6 +135,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	if ((ex = c360_cli_open_store(&st, NULL)))
 		goto out;
+	if (r_zlevel >= 0)
+		c360_store_set_compression(st, (int)(r_zlevel > 19 ? 19 : r_zlevel));
 	if (c360_imap_secrets_mode(m) == C360_SECRETS_PLAIN)
 		C360_WARN("integrate", "'%s' stores source-system secrets in plain text (secrets: "
 				       "plain): unsafe", argv[0]);
