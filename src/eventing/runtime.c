@@ -491,7 +491,9 @@ static c360_rc ov_commit_join(struct c360_fn_run *r)
 				continue;
 			struct ov *p = ov_find_in(r->ovp, o->bucket, o->key, o->key_len);
 			o->from_pending = false;
-			if (!p || rc || p->commit_rc)
+			if (p && !p->dirty)
+				o->base_cas = p->base_cas; /* only read there: the store's value */
+			else if (!p || rc || p->commit_rc)
 				o->upsert = true; /* state unknown: write without precondition */
 			else
 				o->base_cas = p->value ? p->committed_cas : 0;

@@ -393,6 +393,37 @@ TEST(couchbase_export_with_constants_and_bad_inputs)
 	close_store();
 }
 
+/* A key only read in one batch and written in the next, while the first
+ * batch is still committing, keeps its update (no false conflict). */
+TEST(writes_across_batches)
+{
+	open_store();
+	char err[512];
+	put("dst", "x", "{\"v\":41}");
+	char *d = mkdef("across",
+			"function OnUpdate(doc, meta) {\n"
+			"  var x = dst['x'];\n"
+			"  dst['w-' + meta.id] = 1;\n"
+			"  if (doc.n === 299) dst['x'] = {v: x.v + 1};\n"
+			"}\n",
+			RW, "");
+	REQUIRE(deploy(d, err, sizeof err) == 0);
+	c360_store_bucket_ensure(st, "src", 0);
+	for (int i = 0; i < 300; i++) {
+		char k[16], v[32];
+		snprintf(k, sizeof k, "k%03d", i);
+		snprintf(v, sizeof v, "{\"n\":%d}", i);
+		put("src", k, v);
+	}
+	struct c360_fn_stats s;
+	REQUIRE(run_idle("across", &s) == 0);
+	CHECK_EQ_INT(s.processed, 300);
+	CHECK(get_is("dst", "x", "{\"v\":42}"));
+	CHECK(get_is("dst", "w-k299", "1"));
+	free(d);
+	close_store();
+}
+
 int main(void)
 {
 	RUN(map_semantics_and_read_only);
@@ -404,5 +435,6 @@ int main(void)
 	RUN(pause_and_resume);
 	RUN(on_delete_and_expiry);
 	RUN(couchbase_export_with_constants_and_bad_inputs);
+	RUN(writes_across_batches);
 	return test_summary();
 }
