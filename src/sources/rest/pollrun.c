@@ -27,6 +27,7 @@
 #define MAX_QUEUED 2048 /* jobs in the poller */
 #define MAX_ITEMS 8192  /* answers waiting for the writers */
 #define BATCH 512
+#define POLLERS 2       /* poller threads, each with its own libcurl multi */
 #define WRITERS 2       /* customers of one pass are distinct: no conflicts */
 
 void c360_pollrun_opts_init(struct c360_pollrun_opts *o)
@@ -139,10 +140,14 @@ struct item {
 	struct item *next;
 };
 
+struct cand {
+	char *email;
+	uint64_t seqno;
+};
+
 struct run {
 	c360_store *st;
 	const struct c360_pollrun_opts *o;
-	c360_poller *poller;
 	int64_t now;
 	struct smap staging;
 	/* product ids seen this pass (open addressing, 0 = empty slot) */
@@ -157,6 +162,14 @@ struct run {
 	bool writing; /* the writer holds a batch */
 	struct c360_pollrun_stats stats;
 	struct timespec last; /* last progress report */
+	/* candidates, appended by the enumeration, taken by the poller threads */
+	struct cand *cands;
+	size_t ncands, capcands, next_cand;
+	bool enum_done;
+	pthread_cond_t cv_cands;
+	uint64_t submitted; /* customers handed to a poller (for --limit) */
+	struct c360_poller_stats http[POLLERS]; /* each poller thread's, under mu */
+	c360_rc poll_rc;
 };
 
 static void item_free(struct item *it)
@@ -819,31 +832,44 @@ static void on_product(const struct c360_poll_result *res, void *ctx)
 	enqueue(r, it);
 }
 
-static void want_products(struct run *r, const c360_json *orders)
+struct worker {
+	struct run *r;
+	c360_poller *p;
+	int index;
+};
+
+static void want_products(struct worker *w, const c360_json *orders)
 {
+	struct run *r = w->r;
 	for (c360_json *o = c360_json_first(orders); o; o = c360_json_next(o))
 		for (c360_json *i = c360_json_first(c360_json_get(o, "Items")); i;
 		     i = c360_json_next(i)) {
 			int64_t pid;
-			if (!c360_json_int64(c360_json_get(i, "ProductId"), &pid) || !pset_add(r, pid))
+			if (!c360_json_int64(c360_json_get(i, "ProductId"), &pid))
+				continue;
+			pthread_mutex_lock(&r->mu);
+			bool added = pset_add(r, pid);
+			pthread_mutex_unlock(&r->mu);
+			if (!added)
 				continue;
 			char key[64];
 			snprintf(key, sizeof key, "poll::product::%" PRId64, pid);
 			if (fresh(r, key, 0, true))
 				continue;
-			c360_poller_product(r->poller, pid, on_product, r);
+			c360_poller_product(w->p, pid, on_product, r);
 		}
 }
 
 struct cust_ctx {
-	struct run *r;
+	struct worker *w;
 	uint64_t seqno;
 };
 
 static void on_customer(const struct c360_poll_result *res, void *ctx)
 {
 	struct cust_ctx *cc = ctx;
-	struct run *r = cc->r;
+	struct worker *w = cc->w;
+	struct run *r = w->r;
 	uint64_t seqno = cc->seqno;
 	free(cc);
 	pthread_mutex_lock(&r->mu);
@@ -874,9 +900,31 @@ static void on_customer(const struct c360_poll_result *res, void *ctx)
 			item_free(it);
 			return;
 		}
-		want_products(r, res->orders);
+		want_products(w, res->orders);
 	}
 	enqueue(r, it);
+}
+
+/* The poller threads' HTTP counters, added up. Call with r->mu held. */
+static void sum_http(const struct run *r, struct c360_poller_stats *t)
+{
+	memset(t, 0, sizeof *t);
+	for (int i = 0; i < POLLERS; i++) {
+		const struct c360_poller_stats *h = &r->http[i];
+		t->requests += h->requests;
+		t->retries += h->retries;
+		t->jobs += h->jobs;
+		for (int k = 0; k < C360_POLL_STATUS_COUNT; k++)
+			t->by_status[k] += h->by_status[k];
+		t->http_5xx += h->http_5xx;
+		t->http_429 += h->http_429;
+		t->timeouts += h->timeouts;
+		t->network += h->network;
+		t->budget_refused += h->budget_refused;
+		t->breaker_opened += h->breaker_opened;
+		t->breaker_closed += h->breaker_closed;
+		t->bytes += h->bytes;
+	}
 }
 
 static void progress(struct run *r, struct timespec *last, bool force)
@@ -892,21 +940,109 @@ static void progress(struct run *r, struct timespec *last, bool force)
 	struct c360_pollrun_stats s;
 	pthread_mutex_lock(&r->mu);
 	s = r->stats;
+	sum_http(r, &s.http);
 	pthread_mutex_unlock(&r->mu);
-	c360_poller_stats(r->poller, &s.http);
 	r->o->progress(&s, r->o->progress_ctx);
 }
 
-/* Drives the poller until at most `keep` jobs remain. */
-static c360_rc drain(struct run *r, size_t keep, struct timespec *last)
+static void publish_http(struct worker *w)
 {
-	while (c360_poller_pending(r->poller) > keep) {
-		c360_rc rc = c360_poller_run(r->poller, 200);
+	struct c360_poller_stats st;
+	c360_poller_stats(w->p, &st);
+	pthread_mutex_lock(&w->r->mu);
+	w->r->http[w->index] = st;
+	pthread_mutex_unlock(&w->r->mu);
+}
+
+/* Drives the worker's poller until at most `keep` jobs remain. */
+static c360_rc drain(struct worker *w, size_t keep)
+{
+	while (c360_poller_pending(w->p) > keep) {
+		c360_rc rc = c360_poller_run(w->p, 200);
 		if (rc && rc != C360_ERR_TIMEOUT)
 			return rc;
-		progress(r, last, false);
+		publish_http(w);
 	}
 	return C360_OK;
+}
+
+/* Submits one candidate unless the refresh policy or --limit says no. */
+static c360_rc submit_one(struct worker *w, const char *email, uint64_t seqno)
+{
+	struct run *r = w->r;
+	char key[C360_KEY_MAX + 16];
+	snprintf(key, sizeof key, "poll::%s", email);
+	if (fresh(r, key, seqno, false)) {
+		pthread_mutex_lock(&r->mu);
+		r->stats.skipped++;
+		pthread_mutex_unlock(&r->mu);
+		return C360_OK;
+	}
+	pthread_mutex_lock(&r->mu);
+	bool over = r->o->limit && r->submitted >= r->o->limit;
+	if (!over)
+		r->submitted++;
+	pthread_mutex_unlock(&r->mu);
+	if (over)
+		return C360_OK;
+	struct cust_ctx *cc = malloc(sizeof *cc);
+	if (!cc)
+		return C360_ERR_NOMEM;
+	cc->w = w;
+	cc->seqno = seqno;
+	c360_rc rc = c360_poller_customer(w->p, email, on_customer, cc);
+	if (rc) {
+		free(cc);
+		if (rc != C360_ERR_INVALID)
+			return rc;
+		C360_WARN(WHO, "cannot poll email '%.100s': %s", email, c360_rc_str(rc));
+		pthread_mutex_lock(&r->mu);
+		r->stats.failed++; /* empty or absurdly long email */
+		pthread_mutex_unlock(&r->mu);
+	}
+	return C360_OK;
+}
+
+/* A poller thread: takes candidates in chunks while the enumeration runs. */
+static void *poller_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *r = w->r;
+	c360_rc rc = C360_OK;
+	while (!rc) {
+		pthread_mutex_lock(&r->mu);
+		while (r->next_cand >= r->ncands && !r->enum_done)
+			pthread_cond_wait(&r->cv_cands, &r->mu);
+		size_t from = r->next_cand, to = from + 64 < r->ncands ? from + 64 : r->ncands;
+		r->next_cand = to;
+		bool end = from == to && r->enum_done;
+		pthread_mutex_unlock(&r->mu);
+		if (end)
+			break;
+		for (size_t i = from; i < to && !rc; i++) {
+			/* the array may move while we read: copy the entry under the lock */
+			pthread_mutex_lock(&r->mu);
+			struct cand c = r->cands[i];
+			r->cands[i].email = NULL;
+			pthread_mutex_unlock(&r->mu);
+			rc = submit_one(w, c.email, c.seqno);
+			free(c.email);
+		}
+		if (!rc && c360_poller_pending(w->p) >= MAX_QUEUED / POLLERS)
+			rc = drain(w, MAX_QUEUED / POLLERS / 2);
+	}
+	if (!rc)
+		rc = drain(w, 0);
+	publish_http(w);
+	if (rc) {
+		pthread_mutex_lock(&r->mu);
+		r->poll_rc = rc;
+		r->enum_done = true; /* stop the others too */
+		r->next_cand = r->ncands;
+		pthread_cond_broadcast(&r->cv_cands);
+		pthread_mutex_unlock(&r->mu);
+	}
+	return NULL;
 }
 
 static void sql_quote(struct c360_buf *b, const char *s)
@@ -972,40 +1108,34 @@ static c360_rc staging_row(struct run *r, c360_json *row)
 	return e && *e ? smap_put(&r->staging, e, (uint64_t)s) : C360_OK;
 }
 
+/* Adds a candidate for the poller threads. */
 static c360_rc poll_one(struct run *r, const char *email, uint64_t seqno)
 {
-	r->stats.candidates++;
-	if (r->o->limit && r->stats.polled + r->stats.not_found + r->stats.failed +
-				   c360_poller_pending(r->poller) >= r->o->limit)
-		return C360_OK;
-	char key[C360_KEY_MAX + 16];
-	snprintf(key, sizeof key, "poll::%s", email);
-	if (fresh(r, key, seqno, false)) {
-		pthread_mutex_lock(&r->mu);
-		r->stats.skipped++;
-		pthread_mutex_unlock(&r->mu);
-		return C360_OK;
-	}
-	struct cust_ctx *cc = malloc(sizeof *cc);
-	if (!cc)
+	char *e = strdup(email);
+	if (!e)
 		return C360_ERR_NOMEM;
-	cc->r = r;
-	cc->seqno = seqno;
-	c360_rc rc = c360_poller_customer(r->poller, email, on_customer, cc);
-	if (rc) {
-		free(cc);
-		if (rc == C360_ERR_INVALID) { /* empty or absurdly long email */
-			C360_WARN(WHO, "cannot poll email '%.100s': %s", email, c360_rc_str(rc));
-			pthread_mutex_lock(&r->mu);
-			r->stats.failed++;
-			pthread_mutex_unlock(&r->mu);
-			return C360_OK;
+	pthread_mutex_lock(&r->mu);
+	c360_rc rc = r->poll_rc;
+	if (!rc && r->ncands == r->capcands) {
+		size_t nc = r->capcands ? r->capcands * 2 : 4096;
+		struct cand *n = realloc(r->cands, nc * sizeof *n);
+		if (n) {
+			r->cands = n;
+			r->capcands = nc;
+		} else {
+			rc = C360_ERR_NOMEM;
 		}
-		return rc;
 	}
-	if (c360_poller_pending(r->poller) >= MAX_QUEUED)
-		return drain(r, MAX_QUEUED / 2, &r->last);
-	return C360_OK;
+	if (!rc) {
+		r->cands[r->ncands++] = (struct cand){e, seqno};
+		r->stats.candidates++;
+		e = NULL;
+		pthread_cond_broadcast(&r->cv_cands);
+	}
+	pthread_mutex_unlock(&r->mu);
+	free(e);
+	progress(r, &r->last, false);
+	return rc;
 }
 
 static c360_rc customer_row(struct run *r, c360_json *row)
@@ -1058,8 +1188,11 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv_items, NULL);
 	pthread_cond_init(&r.cv_space, NULL);
-	int nwriters = 0;
-	pthread_t wt[WRITERS];
+	pthread_cond_init(&r.cv_cands, NULL);
+	int nwriters = 0, npollers = 0;
+	pthread_t wt[WRITERS], pt[POLLERS];
+	struct worker workers[POLLERS];
+	memset(workers, 0, sizeof workers);
 	c360_rc rc;
 	const char *sbucket = o->emails_from ? o->emails_from : (o->staging ? o->staging : "staging");
 	if (o->emails_from && !bucket_exists(st, o->emails_from)) {
@@ -1067,8 +1200,17 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 		rc = C360_ERR_NOT_FOUND;
 		goto out;
 	}
-	if ((rc = c360_poller_new(&o->poller, &r.poller, err, errlen)))
-		goto out;
+	/* the poller threads share the concurrency and the rate */
+	int np = o->poller.concurrency >= POLLERS ? POLLERS : 1;
+	struct c360_poller_opts po = o->poller;
+	po.concurrency = (o->poller.concurrency + np - 1) / np;
+	po.rate = o->poller.rate / np;
+	for (int i = 0; i < np; i++) {
+		workers[i].r = &r;
+		workers[i].index = i;
+		if ((rc = c360_poller_new(&po, &workers[i].p, err, errlen)))
+			goto out;
+	}
 	if ((rc = c360_store_bucket_ensure(st, o->bucket, 0)) ||
 	    (rc = c360_store_bucket_ensure(st, C360_META_BUCKET, 0))) {
 		snprintf(err, errlen, "cannot create bucket '%s': %s", o->bucket, c360_rc_str(rc));
@@ -1078,6 +1220,12 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 		if (pthread_create(&wt[nwriters], NULL, writer_main, &r)) {
 			rc = C360_ERR_NOMEM;
 			snprintf(err, errlen, "cannot start the writer threads");
+			goto out;
+		}
+	for (; npollers < np; npollers++)
+		if (pthread_create(&pt[npollers], NULL, poller_main, &workers[npollers])) {
+			rc = C360_ERR_NOMEM;
+			snprintf(err, errlen, "cannot start the poller threads");
 			goto out;
 		}
 	char sql[1024];
@@ -1097,11 +1245,32 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 			rc = paged(&r, sql, customer_row, err, errlen);
 		}
 	}
+out:
+	pthread_mutex_lock(&r.mu);
+	r.enum_done = true;
+	if (rc) /* stop polling: the pass failed */
+		r.next_cand = r.ncands;
+	pthread_cond_broadcast(&r.cv_cands);
+	pthread_mutex_unlock(&r.mu);
+	for (int i = 0; i < npollers; i++) {
+		/* wait, reporting progress, for the poller threads to finish */
+		for (;;) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 200000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (!pthread_timedjoin_np(pt[i], NULL, &ts))
+				break;
+			progress(&r, &r.last, false);
+		}
+	}
 	if (!rc)
-		rc = drain(&r, 0, &r.last);
+		rc = r.poll_rc;
 	if (rc && !*err)
 		snprintf(err, errlen, "%s", c360_rc_str(rc));
-out:
 	if (nwriters) {
 		pthread_mutex_lock(&r.mu);
 		r.closing = true;
@@ -1110,15 +1279,18 @@ out:
 		for (int i = 0; i < nwriters; i++)
 			pthread_join(wt[i], NULL);
 	}
-	if (r.poller) {
-		progress(&r, &r.last, true);
-		c360_poller_stats(r.poller, &r.stats.http);
-	}
+	progress(&r, &r.last, true);
 	*stats = r.stats;
+	sum_http(&r, &stats->http);
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	c360_poller_free(r.poller);
+	for (int i = 0; i < POLLERS; i++)
+		c360_poller_free(workers[i].p);
+	for (size_t i = 0; i < r.ncands; i++)
+		free(r.cands[i].email);
+	free(r.cands);
+	pthread_cond_destroy(&r.cv_cands);
 	smap_free(&r.staging);
 	free(r.pset);
 	for (struct item *it = r.head, *nx; it; it = nx) {
