@@ -314,6 +314,33 @@ TEST(unknown_customers_and_special_emails)
 	c360_store_close(st);
 }
 
+TEST(rate_limit_holds_across_poller_threads)
+{
+	c360_store *st = open_store("rate");
+	REQUIRE(st);
+	c360_store_bucket_ensure(st, "customer360", 0);
+	const char *user = "{\"type\":\"user\"}";
+	for (uint64_t i = 0; i < c360_mockstore_customer_count(ms) && i < 11; i++) {
+		const char *e = c360_mockstore_customer_email(ms, i);
+		c360_store_upsert(st, "customer360", e, strlen(e), user, strlen(user), 0, NULL);
+	}
+	struct c360_pollrun_opts o;
+	opts_for(&o, NULL);
+	o.poller.rate = 40;
+	c360_mockstore_reset_counts(ms);
+	struct c360_pollrun_stats s;
+	REQUIRE(run(st, &o, &s) == C360_OK);
+	CHECK_EQ_INT(s.polled, 11);
+	struct c360_mockstore_counts mc;
+	c360_mockstore_counts(ms, &mc);
+	uint64_t reqs = mc.details + mc.orders + mc.products;
+	CHECK_EQ_INT(reqs, s.http.requests);
+	CHECK(reqs >= 22);
+	CHECK(mc.max_per_second <= 42); /* 40/s, plus one token of burst per thread */
+	CHECK(s.seconds >= (double)(reqs - 2) / 40 - 0.05);
+	c360_store_close(st);
+}
+
 int main(void)
 {
 	c360_log_set_level(C360_LOG_ERROR);
@@ -336,6 +363,7 @@ int main(void)
 	RUN(refresh_policy);
 	RUN(malformed_answers_leave_documents_unchanged);
 	RUN(unknown_customers_and_special_emails);
+	RUN(rate_limit_holds_across_poller_threads);
 	c360_mockstore_free(ms);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

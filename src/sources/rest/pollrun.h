@@ -19,10 +19,12 @@
  * last poll is older than max_age; never when its last poll is younger than
  * min_interval. Products: "poll::product::ID" {"polled_at":unix}.
  *
- * Writes go through a writer thread in batches (one transaction per batch,
- * customer read-modify-write with CAS, unchanged documents not rewritten),
- * so the HTTP side never waits for the disk. Failed or malformed answers
- * leave every document unchanged and are counted. */
+ * Two poller threads (each its own c360_poller, sharing the concurrency and
+ * the rate) fetch while the enumeration runs; two writer threads write in
+ * batches (one transaction per batch, customer read-modify-write with CAS,
+ * unchanged documents not rewritten), so the HTTP side never waits for the
+ * disk. Failed or malformed answers leave every document unchanged and are
+ * counted. */
 #ifndef C360_SOURCES_REST_POLLRUN_H
 #define C360_SOURCES_REST_POLLRUN_H
 
@@ -57,7 +59,7 @@ struct c360_pollrun_opts {
 	int64_t min_interval_s;    /* default 300 */
 	bool force;                /* poll every candidate */
 	uint64_t limit;            /* at most this many customers polled (0 = all) */
-	/* called about 5 times a second from the polling thread; may be NULL */
+	/* called about 5 times a second from the calling thread; may be NULL */
 	void (*progress)(const struct c360_pollrun_stats *st, void *ctx);
 	void *progress_ctx;
 };
