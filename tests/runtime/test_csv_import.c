@@ -244,6 +244,39 @@ TEST(rfc4180_end_to_end)
 	}
 }
 
+TEST(wide_row_slow_path)
+{
+	/* a row whose worst-case escaping exceeds 1 MiB takes the appending path */
+	size_t n = 300000;
+	struct c360_buf csv, want;
+	c360_buf_init(&csv, 0);
+	c360_buf_init(&want, 0);
+	c360_buf_puts(&csv, "id,big\nw,\"");
+	c360_buf_puts(&want, "{\"id\":\"w\",\"big\":\"");
+	for (size_t i = 0; i < n; i++) {
+		const char *piece = i % 3 == 0 ? "\"\"" : i % 3 == 1 ? "\xC3\xA9" : "\n";
+		const char *jpiece = i % 3 == 0 ? "\\\"" : i % 3 == 1 ? "\xC3\xA9" : "\\n";
+		c360_buf_puts(&csv, piece);
+		c360_buf_puts(&want, jpiece);
+	}
+	c360_buf_puts(&csv, "\"\nx,\"bad\xFF\"\n");
+	c360_buf_puts(&want, "\"}");
+	const char *b = bucket();
+	struct c360_import_opts o = opts_for(b, write_file(csv.data, csv.len), "%id%");
+	struct c360_import_stats s;
+	char err[256];
+	REQUIRE(c360_import_run(st, &o, &s, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.imported, 1);
+	CHECK_EQ_INT(s.failed, 1);
+	struct c360_doc d;
+	memset(&d, 0, sizeof d);
+	REQUIRE(c360_store_get(st, b, "w", 1, &d) == C360_OK);
+	CHECK(d.value_len == want.len && !memcmp(d.value, want.data, want.len));
+	c360_doc_release(&d);
+	c360_buf_release(&csv);
+	c360_buf_release(&want);
+}
+
 TEST(separator_tab)
 {
 	const char *b = bucket();
@@ -542,6 +575,7 @@ int main(void)
 	RUN(infer_types);
 	RUN(omit_empty);
 	RUN(rfc4180_end_to_end);
+	RUN(wide_row_slow_path);
 	RUN(separator_tab);
 	RUN(bad_rows_and_errors_log);
 	RUN(long_key_fails_row);

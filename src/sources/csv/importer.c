@@ -422,10 +422,111 @@ static bool json_lookup(void *ctx, size_t field, const char **val, size_t *len)
 }
 
 /* Appends one CSV row's JSON object to out; reason set on a row error. */
+/* json_string() into memory known to be large enough (6 * len + 2 bytes):
+ * returns the bytes written, or SIZE_MAX on invalid UTF-8 (*bad_at set). */
+static size_t json_string_to(char *dst, const char *str, size_t len, size_t *bad_at)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	char *d = dst;
+	*d++ = '"';
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*d++ = (char)c;
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t k = utf8_seq(s + i, len - i);
+			if (!k) {
+				*bad_at = i;
+				return SIZE_MAX;
+			}
+			memcpy(d, s + i, k);
+			d += k;
+			i += k;
+			continue;
+		}
+		*d++ = '\\';
+		switch (c) {
+		case '"': *d++ = '"'; break;
+		case '\\': *d++ = '\\'; break;
+		case '\n': *d++ = 'n'; break;
+		case '\r': *d++ = 'r'; break;
+		case '\t': *d++ = 't'; break;
+		default:
+			*d++ = 'u';
+			*d++ = '0';
+			*d++ = '0';
+			*d++ = hex[c >> 4];
+			*d++ = hex[c & 15];
+		}
+		i++;
+	}
+	*d++ = '"';
+	return (size_t)(d - dst);
+}
+
+/* The row's document when its worst case (every byte escaped as \u00XX)
+ * fits in FAST_DOC_MAX: one reserve, then plain stores. */
+#define FAST_DOC_MAX (1u << 20)
+static c360_rc csv_document_fast(struct imp *imp, const struct batch *b, const struct rec *r,
+				 struct c360_buf *out, size_t worst, char *reason, size_t rlen)
+{
+	bool infer = imp->o->infer_types, omit = imp->o->omit_empty;
+	c360_rc rc = c360_buf_reserve(out, worst);
+	if (rc)
+		return rc;
+	char *d = out->data + out->len;
+	*d++ = '{';
+	bool first = true;
+	for (size_t i = 0; i < imp->ncols; i++) {
+		const struct column *c = &imp->cols[i];
+		const struct span *sp = &b->spans[r->first + i];
+		const char *v = b->data.data + sp->off;
+		if (c->shadowed || (omit && !sp->len))
+			continue;
+		if (!first)
+			*d++ = ',';
+		first = false;
+		memcpy(d, imp->jkeys.data + c->jkey_off, c->jkey_len);
+		d += c->jkey_len;
+		int t = infer ? c360_import_infer(v, sp->len) : 0;
+		if (t == 1 || t == 2) {
+			memcpy(d, v, sp->len);
+			d += sp->len;
+		} else if (t == 3) {
+			bool yes = v[0] == 't' || v[0] == 'T';
+			memcpy(d, yes ? "true" : "false", yes ? 4 : 5);
+			d += yes ? 4 : 5;
+		} else {
+			size_t bad_at = 0, n = json_string_to(d, v, sp->len, &bad_at);
+			if (n == SIZE_MAX) {
+				snprintf(reason, rlen, "invalid UTF-8 in field '%.*s' at byte %zu",
+					 (int)(c->name_len > 100 ? 100 : c->name_len),
+					 imp->names.data + c->name_off, bad_at);
+				out->data[out->len] = '\0';
+				return C360_ERR_INVALID;
+			}
+			d += n;
+		}
+	}
+	*d++ = '}';
+	out->len = (size_t)(d - out->data);
+	out->data[out->len] = '\0';
+	return C360_OK;
+}
+
 static c360_rc csv_document(struct imp *imp, const struct batch *b, const struct rec *r,
 			    struct c360_buf *out, char *reason, size_t rlen)
 {
 	bool infer = imp->o->infer_types, omit = imp->o->omit_empty;
+	size_t worst = 2;
+	for (size_t i = 0; i < imp->ncols && worst <= FAST_DOC_MAX; i++)
+		worst += imp->cols[i].jkey_len + 3 + 6 * b->spans[r->first + i].len;
+	if (worst <= FAST_DOC_MAX)
+		return csv_document_fast(imp, b, r, out, worst, reason, rlen);
 	c360_rc rc = c360_buf_putc(out, '{');
 	bool first = true;
 	for (size_t i = 0; i < imp->ncols && !rc; i++) {
