@@ -800,7 +800,7 @@ c360_rc c360_integrate_update(c360_integrate *ig, const char *key, size_t key_le
 			      const char *value, size_t value_len, uint64_t cas)
 {
 	c360_rc rc = handle(ig, key, key_len, value, value_len, cas);
-	if (!rc && !ig->locking && ig->nrecs >= ig->batch_max)
+	if (!rc && !ig->locking && ig->nrecs > ig->batch_max)
 		rc = c360_integrate_flush(ig);
 	return rc;
 }
@@ -814,7 +814,7 @@ c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_le
 		return C360_OK;
 	}
 	c360_rc rc = handle(ig, key, key_len, NULL, 0, 0);
-	if (!rc && !ig->locking && ig->nrecs >= ig->batch_max)
+	if (!rc && !ig->locking && ig->nrecs > ig->batch_max)
 		rc = c360_integrate_flush(ig);
 	return rc;
 }
@@ -827,13 +827,100 @@ static c360_rc serialize_meta(struct ent *e, char **out, size_t *len)
 	return *out ? C360_OK : C360_ERR_NOMEM;
 }
 
-c360_rc c360_integrate_flush(c360_integrate *ig)
+/* One batch's writes, committed in the calling thread or, in batched use, in
+ * a writer thread while the next batch is merged (the store's write path is
+ * about half of the CPU). Batches commit in order: a commit waits for the
+ * previous one. The warm cache takes a batch's metadata documents when it is
+ * handed over, so the next batch reads them before they are committed; a
+ * failed commit empties the cache. */
+struct commit {
+	struct ent **ents; /* the batch's overlay entries (keys and raw values) */
+	size_t nents;
+	struct c360_write *ops;
+	char **vals;
+	size_t n;
+	bool set_cursor;
+	const char *cursor_bucket;
+	char cursor[200];
+	uint64_t seqno;
+	c360_rc rc;
+	pthread_t th;
+	bool threaded;
+	struct c360_integrate *ig;
+};
+
+static void *commit_run(void *p)
+{
+	struct commit *c = p;
+	struct c360_integrate *ig = c->ig;
+	c->rc = c->n ? ig->write(ig->write_ctx, c->ops, c->n) : C360_OK;
+	if (!c->rc && c->set_cursor)
+		c->rc = c360_feed_cursor_set(ig->st, c->cursor_bucket, c->cursor, c->seqno);
+	return NULL;
+}
+
+/* Joins (if threaded), counts, reports and frees a commit. */
+static c360_rc commit_finish(struct c360_integrate *ig, struct commit *c)
+{
+	if (c->threaded)
+		pthread_join(c->th, NULL);
+	c360_rc rc = c->rc;
+	for (size_t i = 0; i < c->n; i++) {
+		struct c360_write *w = &c->ops[i];
+		bool failed = rc || (w->rc && !(w->type == C360_WRITE_DELETE &&
+						 w->rc == C360_ERR_NOT_FOUND));
+		if (failed && w->bucket == ig->meta_bucket && ig->warmcap) {
+			/* the warm cache holds what was not committed */
+			warm_clear(ig);
+			ig->warm_complete = false;
+		}
+		if (rc || (w->type == C360_WRITE_DELETE && w->rc == C360_ERR_NOT_FOUND))
+			continue;
+		if (w->rc) {
+			C360_ERROR(ig->who, "cannot write '%.*s' to '%s': %s", (int)w->key_len, w->key,
+				   w->bucket, c360_rc_str(w->rc));
+			ig->stats.failures++;
+			continue;
+		}
+		const char *op = c360_imap_order_prefix(ig->m);
+		if (w->bucket == c360_imap_target_bucket(ig->m) && strncmp(w->key, op, strlen(op))) {
+			if (w->type == C360_WRITE_DELETE)
+				ig->stats.customers_deleted++;
+			else
+				ig->stats.customers_written++;
+		}
+	}
+	if (rc)
+		C360_ERROR(ig->who, "cannot commit a batch of %zu writes: %s", c->n, c360_rc_str(rc));
+	for (size_t i = 0; i < c->n; i++)
+		free(c->vals[i]);
+	free(c->vals);
+	free(c->ops);
+	for (size_t i = 0; i < c->nents; i++) {
+		ent_clear(c->ents[i]);
+		free(c->ents[i]);
+	}
+	free(c->ents);
+	free(c);
+	return rc;
+}
+
+c360_rc c360_integrate_wait(c360_integrate *ig)
+{
+	struct commit *c = ig->inflight;
+	ig->inflight = NULL;
+	return c ? commit_finish(ig, c) : C360_OK;
+}
+
+static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bucket,
+			   const char *cursor, uint64_t seqno)
 {
 	c360_rc rc = run_fetches(ig);
 	if (rc)
 		C360_WARN(ig->who, "online store: %s (the customers are fetched again on their next "
 				   "change)", c360_rc_str(rc));
 	rc = C360_OK;
+	struct commit *c = NULL;
 	/* build every changed customer */
 	size_t nstate = ig->nents;
 	for (size_t i = 0; i < nstate; i++) {
@@ -846,8 +933,10 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 		if (!email)
 			continue;
 		c360_json_doc *cd = c360_json_doc_new();
-		if (!cd)
-			return C360_ERR_NOMEM;
+		if (!cd) {
+			rc = C360_ERR_NOMEM;
+			goto fail;
+		}
 		c360_json *cust;
 		rc = c360_imap_build(ig->m, root, cd, &cust);
 		char *raw = NULL;
@@ -863,36 +952,38 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 			free(raw);
 		}
 		if (rc)
-			goto out;
+			goto fail;
 	}
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		rc = C360_ERR_NOMEM;
+		goto fail;
+	}
+	c->ig = ig;
 	size_t nops = 0;
 	for (size_t i = 0; i < ig->nents; i++)
 		nops += ig->ents[i]->dirty;
-	if (!nops)
-		goto out;
-	struct c360_write *ops = calloc(nops, sizeof *ops);
-	char **vals = calloc(nops, sizeof *vals);
-	if (!ops || !vals) {
-		free(ops);
-		free(vals);
+	c->ops = calloc(nops ? nops : 1, sizeof *c->ops);
+	c->vals = calloc(nops ? nops : 1, sizeof *c->vals);
+	if (!c->ops || !c->vals) {
 		rc = C360_ERR_NOMEM;
-		goto out;
+		goto fail;
 	}
-	size_t j = 0;
-	for (size_t i = 0; i < ig->nents && !rc; i++) {
+	for (size_t i = 0; i < ig->nents; i++) {
 		struct ent *e = ig->ents[i];
 		if (!e->dirty)
 			continue;
-		struct c360_write *w = &ops[j];
+		struct c360_write *w = &c->ops[c->n];
 		w->bucket = bucket_name(ig, e->bucket);
 		w->key = e->key;
 		w->key_len = e->key_len;
 		w->flags = C360_WRITE_TRUSTED_JSON;
 		if (e->bucket == B_META) {
 			size_t len;
-			rc = serialize_meta(e, &vals[j], &len);
+			if ((rc = serialize_meta(e, &c->vals[c->n], &len)))
+				goto fail;
 			w->type = C360_WRITE_UPSERT;
-			w->value = vals[j];
+			w->value = c->vals[c->n];
 			w->value_len = len;
 		} else if (e->raw) {
 			w->type = C360_WRITE_UPSERT;
@@ -901,52 +992,77 @@ c360_rc c360_integrate_flush(c360_integrate *ig)
 		} else {
 			w->type = C360_WRITE_DELETE;
 		}
-		j++;
+		c->n++;
 	}
-	if (!rc)
-		rc = ig->write(ig->write_ctx, ops, j);
+	/* the batch's entries go with the commit; the overlay starts empty */
+	c->ents = ig->ents;
+	c->nents = ig->nents;
+	ig->ents = NULL;
+	ig->nents = ig->entcap = 0;
+	if (ig->idx)
+		memset(ig->idx, 0xff, ig->idxcap * sizeof *ig->idx);
+	ig->nrecs = 0;
+	if (cursor) {
+		c->set_cursor = true;
+		c->cursor_bucket = cursor_bucket;
+		snprintf(c->cursor, sizeof c->cursor, "%s", cursor);
+		c->seqno = seqno;
+	}
+	bool warm_ok = true;
 	if (!ig->locking) {
-		/* what committed becomes the warm cache; what did not, leaves it */
-		for (size_t i = 0; i < j; i++) {
-			struct c360_write *w = &ops[i];
+		for (size_t i = 0; i < c->n; i++) {
+			struct c360_write *w = &c->ops[i];
 			if (w->bucket != ig->meta_bucket)
 				continue;
-			if (!rc && !w->rc) {
-				warm_put(ig, w->key, w->key_len, vals[i], w->value_len);
-				vals[i] = NULL;
-			} else {
-				struct wentry *we = warm_slot(ig, w->key, w->key_len);
-				if (we && we->key) {
-					warm_clear(ig);
-					ig->warm_complete = false;
-				}
+			char *copy = malloc(w->value_len + 1);
+			if (!copy) {
+				warm_clear(ig);
+				ig->warm_complete = false;
+				warm_ok = false;
+				break;
 			}
+			memcpy(copy, w->value, w->value_len + 1);
+			bool was = ig->warm_complete;
+			size_t before = ig->nwarm;
+			warm_put(ig, w->key, w->key_len, copy, w->value_len);
+			if (was && !ig->warm_complete)
+				warm_ok = false; /* overflowed: reads go to the store again */
+			if (ig->nwarm < before)
+				warm_ok = false;
 		}
 	}
-	for (size_t i = 0; !rc && i < j; i++) {
-		struct c360_write *w = &ops[i];
-		if (w->type == C360_WRITE_DELETE && w->rc == C360_ERR_NOT_FOUND)
-			continue;
-		if (w->rc) {
-			C360_ERROR(ig->who, "cannot write '%.*s' to '%s': %s", (int)w->key_len, w->key,
-				   w->bucket, c360_rc_str(w->rc));
-			ig->stats.failures++;
-			continue;
-		}
-		if (w->bucket == c360_imap_target_bucket(ig->m) && strncmp(w->key, c360_imap_order_prefix(ig->m), strlen(c360_imap_order_prefix(ig->m)))) {
-			if (w->type == C360_WRITE_DELETE)
-				ig->stats.customers_deleted++;
-			else
-				ig->stats.customers_written++;
-		}
+	/* batches commit in order */
+	c360_rc prc = c360_integrate_wait(ig);
+	if (async && warm_ok && !ig->locking && !prc &&
+	    !pthread_create(&c->th, NULL, commit_run, c)) {
+		c->threaded = true;
+		ig->inflight = c;
+		return C360_OK;
 	}
-	for (size_t i = 0; i < j; i++)
-		free(vals[i]);
-	free(vals);
-	free(ops);
-out:
+	commit_run(c);
+	rc = commit_finish(ig, c);
+	return prc ? prc : rc;
+fail:
+	if (c) {
+		for (size_t i = 0; i < c->n; i++)
+			free(c->vals[i]);
+		free(c->vals);
+		free(c->ops);
+		free(c);
+	}
 	overlay_reset(ig);
 	return rc;
+}
+
+c360_rc c360_integrate_flush(c360_integrate *ig)
+{
+	return flush_batch(ig, false, NULL, NULL, 0);
+}
+
+c360_rc c360_integrate_commit(c360_integrate *ig, const char *cursor_bucket, const char *cursor,
+			      uint64_t seqno)
+{
+	return flush_batch(ig, true, cursor_bucket, cursor, seqno);
 }
 
 /* ---- lifecycle ---- */
@@ -1098,6 +1214,7 @@ void c360_integrate_free(c360_integrate *ig)
 {
 	if (!ig)
 		return;
+	c360_integrate_wait(ig);
 	if (ig->nrecs || ig->nents)
 		c360_integrate_flush(ig);
 	overlay_reset(ig);

@@ -7,6 +7,7 @@
 
 struct ent;
 struct wentry;
+struct commit;
 struct c360_poller;
 
 struct c360_integrate {
@@ -34,6 +35,7 @@ struct c360_integrate {
 	size_t nwarm, warmcap;
 	size_t warm_bytes;
 	bool warm_complete; /* the cache holds every state/index document */
+	struct commit *inflight; /* the previous batch, committing in a writer thread */
 	/* customers to fetch from the online store at the next flush */
 	struct c360_poller *poller;
 	char **fetch;

@@ -69,13 +69,10 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 		}
 		bool worked = last != after;
 		if (worked) {
-			if ((rc = c360_integrate_flush(ig))) {
+			/* commits in a writer thread while the next batch is merged */
+			if ((rc = c360_integrate_commit(ig, bucket, cursor, last))) {
 				snprintf(err, errlen, "cannot commit to '%s': %s",
 					 c360_imap_target_bucket(ig->m), c360_rc_str(rc));
-				break;
-			}
-			if ((rc = c360_feed_cursor_set(ig->st, bucket, cursor, last))) {
-				snprintf(err, errlen, "cannot store the cursor: %s", c360_rc_str(rc));
 				break;
 			}
 			after = last;
@@ -90,7 +87,12 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 		}
 		if (worked)
 			continue;
-		/* idle */
+		/* idle: let the last batch commit */
+		if ((rc = c360_integrate_wait(ig))) {
+			snprintf(err, errlen, "cannot commit to '%s': %s", c360_imap_target_bucket(ig->m),
+				 c360_rc_str(rc));
+			break;
+		}
 		if (o->exit_when_idle)
 			break;
 		c360_rc w = c360_feed_wait(ig->st, bucket, after, idle);
@@ -99,6 +101,12 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 			snprintf(err, errlen, "cannot wait on the feed: %s", c360_rc_str(rc));
 			break;
 		}
+	}
+	c360_rc wrc = c360_integrate_wait(ig);
+	if (!rc && wrc) {
+		rc = wrc;
+		snprintf(err, errlen, "cannot commit to '%s': %s", c360_imap_target_bucket(ig->m),
+			 c360_rc_str(rc));
 	}
 	if (!rc)
 		rc = c360_integrate_flush(ig);

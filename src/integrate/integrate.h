@@ -192,7 +192,7 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 void c360_integrate_free(c360_integrate *ig); /* flushes; accepts NULL */
 
 /* Handles one staging mutation / deletion or expiration. With batch_max > 1
- * changes are buffered until c360_integrate_flush() or batch_max records
+ * changes are buffered until c360_integrate_flush() or more than batch_max records
  * (one engine, one thread: `c360 integrate run`). With batch_max == 1 each
  * record is committed before the call returns, under a process-wide lock
  * striped by customer, so several engines (one per eventing worker) may
@@ -203,8 +203,15 @@ void c360_integrate_free(c360_integrate *ig); /* flushes; accepts NULL */
 c360_rc c360_integrate_update(c360_integrate *ig, const char *key, size_t key_len,
 			      const char *value, size_t value_len, uint64_t cas);
 c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_len, bool expired);
-/* Writes buffered changes in one transaction. */
+/* Writes buffered changes in one transaction (after any commit in flight). */
 c360_rc c360_integrate_flush(c360_integrate *ig);
+/* Batched use: hands the buffered changes to a writer thread, which commits
+ * them and then sets cursor (on cursor_bucket, to seqno; cursor NULL = none),
+ * while the caller goes on merging the next batch. Returns the error of the
+ * previous commit, if it failed. c360_integrate_wait() joins it. */
+c360_rc c360_integrate_commit(c360_integrate *ig, const char *cursor_bucket, const char *cursor,
+			      uint64_t seqno);
+c360_rc c360_integrate_wait(c360_integrate *ig);
 void c360_integrate_get_stats(const c360_integrate *ig, struct c360_integrate_stats *out);
 /* Appends the stats as JSON object members without braces. */
 c360_rc c360_integrate_stats_json(const c360_integrate *ig, struct c360_buf *out);
