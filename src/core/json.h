@@ -102,9 +102,10 @@ size_t c360_json_len(const c360_json *v);
  * A linear scan of the members. */
 c360_json *c360_json_get(const c360_json *obj, const char *key);
 c360_json *c360_json_getn(const c360_json *obj, const char *key, size_t keylen);
-/* Array element i; NULL when out of range or v is not an array. Walks the
- * element list: O(i) (the last element is O(1)); to visit every element use
- * c360_json_first/next below, not a loop over c360_json_at. */
+/* Array element i; NULL when out of range or v is not an array. The array
+ * keeps a cursor at the last element found, so a loop over increasing i is
+ * linear and the last element is O(1); a jump back walks from the start.
+ * c360_json_first/next is the cheapest way to visit every element. */
 c360_json *c360_json_at(const c360_json *arr, size_t i);
 /* Iteration over array elements or object member values, in document order:
  *   for (c360_json *c = c360_json_first(v); c; c = c360_json_next(c)) …
