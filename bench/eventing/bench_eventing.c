@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "eventing/eventing.h"
@@ -16,6 +17,14 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static long rss_kb(const char *field)
@@ -117,18 +126,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	long rss_before = rss_kb("VmRSS:");
-	double t0 = now_s();
+	double t0 = now_s(), c0 = cpu_s();
 	c360_rc rc = c360_fn_run_loop(r, NULL, true);
-	double dt = now_s() - t0;
+	double dt = now_s() - t0, dc = cpu_s() - c0;
 	struct c360_fn_stats s;
 	c360_fn_run_stats(r, &s);
 	struct c360_bucket_info bi = {0};
 	c360_store_bucket_info(st, "customer360", &bi);
-	printf("{\"records\":%zu,\"processed\":%llu,\"failures\":%llu,\"seconds\":%.3f,\"per_second\":%.0f,"
+	printf("{\"records\":%zu,\"processed\":%llu,\"failures\":%llu,\"seconds\":%.3f,\"per_second\":%.0f,\"cpu_seconds\":%.3f,\"per_cpu_second\":%.0f,"
 	       "\"p50_us\":%llu,\"p99_us\":%llu,\"rss_mb\":%.1f,\"rss_before_run_mb\":%.1f,\"customers\":%llu,"
 	       "\"workers\":%d,\"synchronous\":\"%s\",\"rc\":\"%s\"}\n",
 	       total, (unsigned long long)s.processed, (unsigned long long)s.failures, dt,
-	       (double)s.processed / dt, (unsigned long long)s.p50_us, (unsigned long long)s.p99_us,
+	       (double)s.processed / dt, dc, (double)s.processed / dc, (unsigned long long)s.p50_us, (unsigned long long)s.p99_us,
 	       (double)rss_kb("VmHWM:") / 1024.0, (double)rss_before / 1024.0, (unsigned long long)bi.count,
 	       def.worker_count, sync, c360_rc_str(rc));
 	c360_fn_run_free(r);

@@ -32,12 +32,16 @@ const ctx = { cust, couchbase, log: () => {}, curl: () => { throw new Error('cur
 vm.createContext(ctx);
 vm.runInContext(fs.readFileSync(code, 'utf8'), ctx);
 const t0 = process.hrtime.bigint();
+const c0 = process.cpuUsage();
 let seq = 0;
 for (const [key, text] of docs) {
   // like the engine: the document arrives as JSON text and is parsed per call
   ctx.OnUpdate(JSON.parse(text), { id: key, cas: '0', expiration: 0, seq: ++seq, datatype: 'json' });
 }
 const s = Number(process.hrtime.bigint() - t0) / 1e9;
+const cu = process.cpuUsage(c0);
+const cpu = (cu.user + cu.system) / 1e6;
 const rss = process.memoryUsage().rss;
 console.log(JSON.stringify({ records: docs.length, seconds: s, per_second: docs.length / s,
+                             cpu_seconds: cpu, per_cpu_second: docs.length / cpu,
                              customers: cstore.size + store.size, rss_mb: rss / 1048576 }));

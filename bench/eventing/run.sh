@@ -25,6 +25,9 @@ echo "c360 js (durable):     $c_out"
 python3 - "$node_out" "$c_out" <<'PY'
 import json, sys
 nd, c = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print("ratio c360/node: %.2fx  (target >= 0.2x)" % (c["per_second"] / nd["per_second"]))
+print("ratio c360/node: %.2fx wall-clock (target >= 0.2x), %.2fx per CPU second" % (
+    c["per_second"] / nd["per_second"], c["per_cpu_second"] / nd["per_cpu_second"]))
+print("c360: %.0f mutations/s, p50 %d us, p99 %d us handler latency, peak RSS %.0f MB (%.0f MB before the run: the loaded input)" % (
+    c["per_second"], c["p50_us"], c["p99_us"], c["rss_mb"], c["rss_before_run_mb"]))
 print("customers: node %d, c360 %d" % (nd["customers"], c["customers"]))
 PY
