@@ -912,6 +912,7 @@ static void *follow(void *arg)
 	c360_index *ix = arg;
 	uint64_t applied = 0;
 	bool caught_up = false;
+	int64_t started = now_ms();
 	for (;;) {
 		pthread_mutex_lock(&ix->mu);
 		bool stop = ix->stop;
@@ -930,8 +931,12 @@ static void *follow(void *arg)
 			rebuild(ix);
 		else if (caught_up && ix->dirty && now_ms() - ix->rebuilt_ms > REBUILD_MS)
 			rebuild(ix);
-		if (!got)
+		if (!got && !caught_up) {
 			caught_up = true;
+			C360_INFO("serve", "index of bucket '%s' ready: %llu customers, %llu orders, %zu products in %.1f s",
+				  ix->bucket, (unsigned long long)ix->customers, (unsigned long long)ix->orders,
+				  ix->np, (double)(now_ms() - started) / 1000.0);
+		}
 		bool clean = !ix->dirty;
 		pthread_rwlock_unlock(&ix->lock);
 		if (rc) {
