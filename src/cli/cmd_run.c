@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "eventing/eventing.h"
@@ -83,6 +84,60 @@ static void collect_store(void *ctx, struct c360_metrics_out *out)
 	free(b);
 }
 
+/* Per function: backlog and lag of its feed, its counters, handler latency
+ * quantiles, from the status the eventing runtime keeps in the store. */
+static void collect_functions(void *ctx, struct c360_metrics_out *out)
+{
+	c360_store *st = ctx;
+	struct c360_buf list, one;
+	c360_buf_init(&list, 1u << 20);
+	c360_buf_init(&one, 1u << 20);
+	c360_json_doc *names = NULL;
+	if (c360_fn_list(st, &list) ||
+	    c360_json_parse(list.data, list.len, NULL, &names, NULL))
+		goto out;
+	for (c360_json *n = c360_json_first(c360_json_doc_root(names)); n; n = c360_json_next(n)) {
+		const char *name = c360_json_str(n, NULL);
+		c360_json_doc *d = NULL;
+		c360_buf_reset(&one);
+		if (!name || c360_fn_status(st, name, &one) ||
+		    c360_json_parse(one.data, one.len, NULL, &d, NULL))
+			continue;
+		const c360_json *r = c360_json_doc_root(d), *stats = c360_json_get(r, "stats");
+		char labels[160];
+		snprintf(labels, sizeof labels, "function=%s", name);
+		double v;
+		if (c360_json_double(c360_json_get(r, "backlog"), &v))
+			c360_metric_gauge(out, "c360_function_backlog",
+					  "changes on the source feed not yet processed", labels, v);
+		if (c360_json_double(c360_json_get(r, "lag_seconds"), &v))
+			c360_metric_gauge(out, "c360_function_lag_seconds",
+					  "age of the oldest unprocessed change", labels, v);
+		static const struct {
+			const char *key, *name, *help;
+		} counters[] = {
+			{"num_processed_events", "c360_function_processed_total", "changes handled"},
+			{"failures", "c360_function_failures_total", "handler failures (logged)"},
+			{"timeout_count", "c360_function_timeouts_total", "handler calls aborted at the timeout"},
+			{"dcp_suppressed", "c360_function_suppressed_total", "own writes not delivered back"},
+		};
+		for (size_t i = 0; i < sizeof counters / sizeof *counters; i++)
+			if (c360_json_double(c360_json_get(stats, counters[i].key), &v))
+				c360_metric_counter(out, counters[i].name, counters[i].help, labels, v);
+		if (c360_json_double(c360_json_get(stats, "p50_us"), &v))
+			c360_metric_quantile(out, "c360_function_handler_seconds",
+					     "handler latency over the current run", labels, "0.5", v / 1e6);
+		if (c360_json_double(c360_json_get(stats, "p99_us"), &v))
+			c360_metric_quantile(out, "c360_function_handler_seconds",
+					     "handler latency over the current run", labels, "0.99", v / 1e6);
+		c360_json_doc_free(d);
+	}
+out:
+	c360_json_doc_free(names);
+	c360_buf_release(&list);
+	c360_buf_release(&one);
+}
+
 /* ---- the command ---- */
 
 int c360_cmd_run(int argc, char **argv)
@@ -120,7 +175,8 @@ int c360_cmd_run(int argc, char **argv)
 	if (!check_only && (exit_code = c360_cli_open_store(&st, &so)))
 		goto out;
 	metrics = c360_metrics_new();
-	if (!metrics || (st && c360_metrics_add(metrics, collect_store, st))) {
+	if (!metrics || (st && (c360_metrics_add(metrics, collect_store, st) ||
+				c360_metrics_add(metrics, collect_functions, st)))) {
 		rc = C360_ERR_NOMEM;
 		goto fail;
 	}

@@ -75,6 +75,8 @@ grep -q '"loyaltyPoints":"47"' "$dir/cust" || fail "API customer: $(cat "$dir/cu
 curl -sf "$url/metrics" >"$dir/metrics" || fail "/metrics"
 grep -q '^c360_source_records_in_total{source="loyalty",type="csv"} 2$' "$dir/metrics" || fail "metrics: records in"
 grep -q '^# TYPE c360_store_documents gauge$' "$dir/metrics" || fail "metrics: store gauges"
+grep -q '^c360_function_backlog{function="customer360"} ' "$dir/metrics" || fail "metrics: function backlog"
+grep -q '^c360_function_handler_seconds{function="customer360",quantile="0.99"} ' "$dir/metrics" || fail "metrics: handler latency"
 grep -q '"level":"info"' "$dir/run.log" || fail "logs are not JSON lines as configured"
 kill -TERM $pid
 wait $pid
