@@ -10,7 +10,7 @@ BUILD=(build-essential cmake pkg-config git
        libsqlite3-dev librdkafka-dev libcsv-dev libcurl4-openssl-dev
        libmicrohttpd-dev duktape-dev libfyaml-dev libsodium-dev libzstd-dev)
 TEST=(sqlite3 kcat clang libclang-rt-14-dev curl python3 procps time)
-BENCH=(libjansson-dev libcjson-dev wrk nginx-light hyperfine bc nodejs)
+BENCH=(libjansson-dev libcjson-dev wrk nginx-light hyperfine bc nodejs time)
 BROWSER=(chromium nodejs npm)
 
 want=("${BUILD[@]}" "${TEST[@]}")
