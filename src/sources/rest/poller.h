@@ -13,7 +13,7 @@
  * Use: c360_poller_new(), submit jobs (c360_poller_customer/_product/_get),
  * drive them with c360_poller_run() on the same thread; each job ends with
  * exactly one callback, called from inside c360_poller_run(). Callbacks may
- * submit more jobs. A poller is not thread-safe: one thread at a time (use
+ * submit more jobs but must not call c360_poller_run() or _free(). A poller is not thread-safe: one thread at a time (use
  * one poller per thread). Malformed or unexpected bodies are logged (URL,
  * status, reason) and reported as C360_POLL_MALFORMED. */
 #ifndef C360_SOURCES_REST_POLLER_H
