@@ -119,7 +119,8 @@ static void stage_done(const struct c360_demo_opts *o, struct c360_demo_result *
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
-	fprintf(o->out, "  %-10s %7.2f s  %s\n", name, dt, detail);
+	fprintf(o->out, "  %-10s %7.2f s %9.0f %s/s  %s\n", name, dt,
+		dt > 0 ? (double)items / dt : 0.0, unit, detail);
 	fflush(o->out);
 }
 
