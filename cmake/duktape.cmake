@@ -23,6 +23,12 @@ file(WRITE ${C360_DUK_GEN}/duk_config.h.in
 #undef DUK_USE_INTERRUPT_COUNTER
 #define DUK_USE_INTERRUPT_COUNTER
 #undef DUK_USE_EXEC_TIMEOUT_CHECK
+/* speed (Duktape's doc/performance-sensitive.rst): JSON.stringify fast path,
+ * integer fast path; handlers are JSON in, JSON out */
+#undef DUK_USE_JSON_STRINGIFY_FASTPATH
+#define DUK_USE_JSON_STRINGIFY_FASTPATH
+#undef DUK_USE_FASTINT
+#define DUK_USE_FASTINT
 #if defined(__cplusplus)
 extern \"C\"
 #endif
