@@ -125,7 +125,7 @@ async function renderCustomer(email) {
       ${orders.length ? `<table><thead><tr><th>Order</th><th>Date</th><th>Items</th><th class="num">Total</th></tr></thead><tbody>
       ${orders.map(o => { const items = o.doc.Items || []; const t = items.reduce((s, it) => s + (it.Quantity || 0) * (it.Price || 0), 0);
         return `<tr data-testid="order-row"><td>${esc(o.doc.OrderId != null ? o.doc.OrderId : o.key)}</td><td>${esc((o.doc.PurchaseDate || "").slice(0, 19).replace("T", " "))}</td>
-        <td>${items.map(it => `${esc(it.Quantity)} × product ${esc(it.ProductId)} @ ${money(it.Price || 0)}`).join("<br>")}</td><td class="num">${money(t)}</td></tr>`; }).join("")}
+        <td>${items.map(it => `${esc(it.Quantity)} × ${esc((c.products || {})[it.ProductId] || "product " + it.ProductId)} @ ${money(it.Price || 0)}`).join("<br>")}</td><td class="num">${money(t)}</td></tr>`; }).join("")}
       </tbody></table>${c.orders_total > orders.length ? `<p class="muted">${c.orders_total - orders.length} older orders not shown</p>` : ""}`
       : '<p class="muted">No order.</p>'}
     </div>`;

@@ -1528,8 +1528,28 @@ c360_rc c360_index_customer360(c360_index *ix, const char *email, size_t max_ord
 		c360_buf_append(out, o->json ? o->json : "null", o->json ? o->json_len : 4);
 		c360_buf_putc(out, '}');
 	}
+	/* names of the products in the orders shown, for display */
+	c360_buf_puts(out, "],\"products\":{");
+	bool firstp = true;
+	for (size_t i = 0; i < n && i < max_orders; i++) {
+		const struct order *o = &ix->o[idx[i]];
+		for (uint32_t k = 0; k < o->nitems; k++) {
+			const struct product *p = &ix->p[o->prods[k]];
+			bool dup = false;
+			for (size_t j = 0; j <= i && !dup; j++) {
+				const struct order *o2 = &ix->o[idx[j]];
+				for (uint32_t m = 0; m < (j == i ? k : o2->nitems) && !dup; m++)
+					dup = o2->prods[m] == o->prods[k];
+			}
+			if (dup || !p->name)
+				continue;
+			c360_buf_printf(out, "%s\"%lld\":", firstp ? "" : ",", (long long)p->id);
+			put_str(out, p->name);
+			firstp = false;
+		}
+	}
 	*etag = fnv64(tag, n);
-	rc = c360_buf_puts(out, "]}\n");
+	rc = c360_buf_puts(out, "}}\n");
 out:
 	pthread_rwlock_unlock(&ix->lock);
 	if (idx != idx_small)

@@ -58,8 +58,10 @@ c360_rc c360_index_orders(c360_index *ix, const char *email, char ***keys, size_
 void c360_index_keys_free(char **keys, size_t n);
 /* The body of GET customers/{email} from memory (the index keeps each
  * customer document, passwords removed, and each order document as the feed
- * delivered them): {"email","cas","customer","orders_total","orders":[{key,doc}]}
- * with at most max_orders orders, newest first; *etag hashes the CASes.
+ * delivered them): {"email","cas","customer","orders_total","orders":[{key,doc}],
+ * "products":{ProductId: name}} with at most max_orders orders, newest first,
+ * and the names of their products that have a product document; *etag hashes
+ * the CASes.
  * C360_ERR_NOT_FOUND when the index does not know the customer (yet). */
 c360_rc c360_index_customer360(c360_index *ix, const char *email, size_t max_orders,
 			       struct c360_buf *out, uint64_t *etag);

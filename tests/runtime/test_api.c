@@ -184,6 +184,8 @@ TEST(customer_360_document)
 	CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(root, "/orders/0/key"), NULL), "order::1");
 	CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(root, "/orders/1/key"), NULL), "order::2");
 	CHECK(c360_json_int64(c360_json_ptr_get(root, "/orders/1/doc/Items/0/ProductId"), &n) && n == 100);
+	CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(root, "/products/200"), NULL), "Garden Hose");
+	CHECK(c360_json_ptr_get(root, "/products/400") == NULL); /* no product document */
 	c360_json_doc_free(d);
 	/* the raw body has no password anywhere */
 	struct reply r;
