@@ -18,6 +18,7 @@ static int64_t o_threads = 4;
 static const char *o_bucket = "customer360";
 static const char *o_port_file;
 static bool o_no_web;
+static bool o_auth;
 
 static const struct c360_opt serve_opts[] = {
 	C360_CLI_STORE_OPT,
@@ -27,6 +28,8 @@ static const struct c360_opt serve_opts[] = {
 	{"bucket", 0, C360_OPT_STR, &o_bucket, "NAME", "the Customer 360 bucket", "customer360"},
 	{"port-file", 0, C360_OPT_STR, &o_port_file, "PATH", "write the listening port to PATH once ready", NULL},
 	{"no-web", 0, C360_OPT_FLAG, &o_no_web, NULL, "serve the API only, not the dashboard", NULL},
+	{"auth", 0, C360_OPT_FLAG, &o_auth, NULL,
+	 "require a token even while none exists (calls are refused until one is created)", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -36,7 +39,8 @@ static const struct c360_cmd_spec serve_spec = {
 	"Auth: once an API token exists ('c360 token create --scope read|admin'), every\n"
 	"API call needs 'Authorization: Bearer TOKEN' (admin endpoints an admin token);\n"
 	"/health and the dashboard's files are open. Without any token the API is open,\n"
-	"which serve allows only on a loopback address. docs/serve.md lists the endpoints.\n"
+	"which serve allows only on a loopback address unless --auth makes it refuse\n"
+	"every call until a token exists. docs/serve.md lists the endpoints.\n"
 	"Stops on SIGINT or SIGTERM. Exit codes: 0 stopped, 1 cannot listen, 2 usage, 6 store.",
 	serve_opts, 0, 0};
 
@@ -78,7 +82,7 @@ int c360_cmd_serve(int argc, char **argv)
 	c360_http *h = c360_http_new(&ho);
 	c360_api *api = NULL;
 	char err[512] = "";
-	struct c360_api_opts ao = {.bucket = o_bucket, .no_web = o_no_web};
+	struct c360_api_opts ao = {.bucket = o_bucket, .no_web = o_no_web, .require_auth = o_auth};
 	c360_rc rc = h ? c360_api_routes(h, st, &ao, &api, err, sizeof err) : C360_ERR_NOMEM;
 	if (rc) {
 		fprintf(stderr, "%s: %s\n", cmd, *err ? err : c360_rc_str(rc));
@@ -86,10 +90,10 @@ int c360_cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	size_t ntok = c360_api_token_count(api);
-	if (!ntok && !is_loopback(o_bind)) {
+	if (!ntok && !o_auth && !is_loopback(o_bind)) {
 		fprintf(stderr,
 			"%s: refusing to serve on '%s' without authentication: create a token first "
-			"('c360 token create --scope read'), or bind 127.0.0.1\n",
+			"('c360 token create --scope read'), pass --auth, or bind 127.0.0.1\n",
 			cmd, o_bind);
 		ex = C360_EXIT_USAGE;
 		goto out;
@@ -100,7 +104,7 @@ int c360_cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	int port = c360_http_port(h);
-	if (!ntok)
+	if (!ntok && !o_auth)
 		C360_WARN("serve", "no API token exists: the API is open to every local client "
 				   "(create one with 'c360 token create --scope read')");
 	if (o_port_file) {
@@ -118,7 +122,7 @@ int c360_cmd_serve(int argc, char **argv)
 	snprintf(hostbuf, sizeof hostbuf, host, o_bind);
 	printf("c360 serve: listening on http://%s:%d/ (API /api/v1, %s, store '%s', %s)\n", hostbuf,
 	       port, o_no_web ? "no dashboard" : "dashboard /", c360_store_path(st),
-	       ntok ? "token auth" : "open: no token");
+	       ntok || o_auth ? "token auth" : "open: no token");
 	fflush(stdout);
 	int sig = 0;
 	sigwait(&set, &sig);

@@ -731,6 +731,7 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 		snprintf(err, errlen, "cannot initialise the token cache");
 		goto fail;
 	}
+	c360_tokens_set_required(api->tokens, api->o.require_auth);
 	if ((rc = c360_index_start(st, api->bucket, &api->ix, err, errlen)))
 		goto fail;
 	struct {

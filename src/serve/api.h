@@ -28,6 +28,7 @@ struct c360_api_opts {
 	size_t max_query_rows;  /* POST query row cap, default 10000 */
 	int max_query_ms;       /* POST query time cap, default 10000 */
 	bool no_auth;           /* do not install the token auth hook */
+	bool require_auth;      /* deny API calls while no token exists (instead of open) */
 	bool no_web;            /* do not serve the dashboard at / and /ui/ */
 };
 

@@ -31,6 +31,7 @@ struct c360_tokens {
 	int64_t checked_ms; /* when the seqno was last checked */
 	bool loaded;
 	bool refreshing;    /* a thread is re-reading the tokens outside the lock */
+	bool required;      /* no token: deny instead of open */
 };
 
 static int64_t now_ms(void)
@@ -314,6 +315,13 @@ static void refresh(c360_tokens *t)
 	pthread_mutex_unlock(&t->mu);
 }
 
+void c360_tokens_set_required(c360_tokens *t, bool required)
+{
+	pthread_mutex_lock(&t->mu);
+	t->required = required;
+	pthread_mutex_unlock(&t->mu);
+}
+
 size_t c360_tokens_count(c360_tokens *t)
 {
 	refresh(t);
@@ -336,7 +344,8 @@ int c360_tokens_auth(const char *token, void *ctx)
 	if (!t->loaded)
 		goto out; /* tokens unreadable: deny rather than open (logged by each_token) */
 	if (!t->n) {
-		granted = C360_HTTP_ADMIN; /* no token exists: open (see token.h) */
+		if (!t->required)
+			granted = C360_HTTP_ADMIN; /* no token exists: open (see token.h) */
 		goto out;
 	}
 	if (!wellformed)

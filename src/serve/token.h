@@ -17,6 +17,7 @@
 #ifndef C360_SERVE_TOKEN_H
 #define C360_SERVE_TOKEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,9 @@ c360_rc c360_token_revoke(c360_store *st, const char *id);
 typedef struct c360_tokens c360_tokens;
 c360_tokens *c360_tokens_new(c360_store *st); /* st is borrowed */
 void c360_tokens_free(c360_tokens *t);        /* accepts NULL */
+/* With required set, an empty store denies every READ/ADMIN call instead of
+ * opening the API (serve --auth). */
+void c360_tokens_set_required(c360_tokens *t, bool required);
 /* Number of tokens in the store (refreshing the cache when due). */
 size_t c360_tokens_count(c360_tokens *t);
 /* The c360_http_auth_fn: pass the c360_tokens as ctx. */

@@ -72,4 +72,13 @@ C360_STORE="$tmp/store2.db" "$C360_BIN" serve --bind 0.0.0.0 --port 0 2>"$tmp/er
 set -e
 [ $rc -eq 2 ] || fail "non-loopback without token exits 2 (got $rc)"
 grep -q 'without authentication' "$tmp/err" || fail "refusal message"
+# --auth: no token yet, every API call refused (not open), /health still open
+rm -f "$tmp/port"
+C360_STORE="$tmp/store2.db" "$C360_BIN" serve --auth --port 0 --port-file "$tmp/port" >"$tmp/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+port=$(cat "$tmp/port")
+[ "$(code "http://127.0.0.1:$port/api/v1/stats")" = 401 ] || fail "--auth without token refuses"
+[ "$(code "http://127.0.0.1:$port/health")" = 200 ] || fail "--auth keeps /health open"
+kill "$pid"; wait "$pid" || true; pid=""
 echo "serve_api: ok"
