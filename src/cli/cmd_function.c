@@ -1,5 +1,6 @@
 /* c360 function: deploy, run and watch eventing functions (Couchbase
  * Eventing-style JavaScript, or the native integration kind). */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,30 @@ static int run_all(void)
 	return 0;
 }
 
+/* Progress line on a terminal while `run` works (stderr, once a second). */
+struct progress {
+	c360_fn_run *r;
+	volatile int done;
+};
+
+static void *progress_main(void *arg)
+{
+	struct progress *p = arg;
+	while (!p->done) {
+		for (int i = 0; i < 10 && !p->done; i++) {
+			struct timespec ts = {0, 100 * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		if (p->done)
+			break;
+		struct c360_fn_stats s;
+		c360_fn_run_stats(p->r, &s);
+		fprintf(stderr, "\r%llu processed, %llu failed, seqno %llu   ", (unsigned long long)s.processed,
+			(unsigned long long)s.failures, (unsigned long long)s.seqno);
+	}
+	return NULL;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	int n = c360_opts_parse(&run_spec, argc, argv);
@@ -446,7 +471,15 @@ static int cmd_run(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	c360_fn_run_stats(r, &before);
+	struct progress prog = {r, 0};
+	pthread_t pth;
+	bool pstarted = c360_cli_is_tty() && !pthread_create(&pth, NULL, progress_main, &prog);
 	rc = c360_fn_run_loop(r, &stop_flag, r_idle);
+	if (pstarted) {
+		prog.done = 1;
+		pthread_join(pth, NULL);
+		fputc('\n', stderr);
+	}
 	c360_fn_run_stats(r, &after);
 	fprintf(stderr,
 		"function '%s': processed %llu change(s) (%llu failed, %llu timed out, %llu own writes suppressed), "
