@@ -110,7 +110,7 @@ static c360_rc run_to_end(c360_store *st, struct c360_kafka_config *cfg, struct 
 		return rc;
 	rc = c360_kafka_sink_start(s, err, errlen);
 	if (!rc)
-		rc = c360_kafka_sink_wait(s, 60000);
+		rc = c360_kafka_sink_wait(s, 90000);
 	if (rc)
 		c360_kafka_sink_error(s, err, errlen);
 	if (m)
@@ -332,6 +332,7 @@ TEST(fixtures_and_seed_json)
 	char err[300] = "";
 	REQUIRE(c360_kafka_config_parse_text("seed", body, strlen(body), NULL, NULL, &cfg, err, sizeof err) == C360_OK);
 	c360_kafka_config_set_rdkafka(cfg, "bootstrap.servers", c360_kafka_mock_bootstraps(mock));
+	c360_kafka_config_set_rdkafka(cfg, "session.timeout.ms", "6000"); /* see the mock's leave note */
 	c360_store *st = new_store();
 	struct c360_kafka_metrics m;
 	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
