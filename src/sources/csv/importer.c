@@ -222,6 +222,7 @@ struct batch {
 	size_t *op_rec;           /* rec index of each op */
 	struct span *op_key, *op_val;
 	size_t nops, ops_cap;
+	uint64_t build_failed;    /* rows that failed before the write */
 	struct batch *next;
 };
 
@@ -266,6 +267,8 @@ struct imp {
 	pthread_mutex_t mu;
 	pthread_cond_t cond_full, cond_free, cond_commit;
 	struct batch *full_head, *full_tail, *free_list;
+	struct batch *built;         /* built, waiting for their turn to commit */
+	uint64_t commits;            /* store transactions */
 	bool done;                   /* the reader sent its last batch */
 	bool abort;                  /* a commit failed: stop everything */
 	uint64_t next_commit;
@@ -681,6 +684,8 @@ static void build_batch(struct imp *imp, struct batch *b, uint64_t *failed)
 	}
 }
 
+/* Builders: take raw batches from the queue, build their documents, hand
+ * them to the committer. */
 static void *worker(void *arg)
 {
 	struct imp *imp = arg;
@@ -698,33 +703,92 @@ static void *worker(void *arg)
 			imp->full_tail = NULL;
 		pthread_mutex_unlock(&imp->mu);
 
-		uint64_t failed = 0, imported = 0;
-		build_batch(imp, b, &failed);
+		b->build_failed = 0;
+		build_batch(imp, b, &b->build_failed);
 
-		/* commit in input order */
 		pthread_mutex_lock(&imp->mu);
-		while (imp->next_commit != b->seq && !imp->abort)
-			pthread_cond_wait(&imp->cond_commit, &imp->mu);
-		bool aborted = imp->abort;
+		b->next = imp->built;
+		imp->built = b;
+		pthread_cond_broadcast(&imp->cond_commit);
 		pthread_mutex_unlock(&imp->mu);
+	}
+	return NULL;
+}
 
-		c360_rc rc = C360_OK;
-		if (!aborted && b->nops) {
-			rc = c360_store_write(imp->st, b->ops, b->nops);
-			if (!rc) {
+static struct batch *take_built(struct imp *imp, uint64_t seq)
+{
+	for (struct batch **pp = &imp->built; *pp; pp = &(*pp)->next)
+		if ((*pp)->seq == seq) {
+			struct batch *b = *pp;
+			*pp = b->next;
+			b->next = NULL;
+			return b;
+		}
+	return NULL;
+}
+
+#define MERGE_MAX 8
+
+/* The committer: writes built batches in input order. When the next ones
+ * are already built (the writer is the bottleneck), it writes them together
+ * with one c360_store_write(): one transaction, one fsync, for all. */
+static void *committer(void *arg)
+{
+	struct imp *imp = arg;
+	struct c360_write *all = NULL;
+	size_t all_cap = 0;
+	for (;;) {
+		struct batch *g[MERGE_MAX];
+		size_t ng = 0;
+		pthread_mutex_lock(&imp->mu);
+		while (!imp->abort) {
+			struct batch *b = take_built(imp, imp->next_commit);
+			if (b) {
+				g[ng++] = b;
+				while (ng < MERGE_MAX && (b = take_built(imp, imp->next_commit + ng)))
+					g[ng++] = b;
+				break;
+			}
+			if (imp->done && imp->next_commit == imp->next_seq)
+				break;
+			pthread_cond_wait(&imp->cond_commit, &imp->mu);
+		}
+		pthread_mutex_unlock(&imp->mu);
+		if (!ng)
+			break;
+
+		size_t total = 0;
+		for (size_t i = 0; i < ng; i++)
+			total += g[i]->nops;
+		c360_rc rc = grow((void **)&all, &all_cap, total, sizeof *all);
+		if (!rc && total) {
+			size_t off = 0;
+			for (size_t i = 0; i < ng; i++) {
+				memcpy(all + off, g[i]->ops, g[i]->nops * sizeof *all);
+				off += g[i]->nops;
+			}
+			rc = c360_store_write(imp->st, all, total);
+		}
+		uint64_t imported = 0, failed = 0;
+		if (!rc) {
+			size_t off = 0;
+			for (size_t i = 0; i < ng; i++) {
+				struct batch *b = g[i];
+				failed += b->build_failed;
 				for (size_t k = 0; k < b->nops; k++) {
-					if (!b->ops[k].rc) {
+					const struct c360_write *w = &all[off + k];
+					if (!w->rc) {
 						imported++;
 						continue;
 					}
 					const struct rec *r = &b->recs[b->op_rec[k]];
 					char reason[160];
 					snprintf(reason, sizeof reason, "the store refused the document: %s",
-						 c360_rc_str(b->ops[k].rc));
-					elog_write(imp, r->row, reason, b, r, b->ops[k].key,
-						   b->ops[k].key_len);
+						 c360_rc_str(w->rc));
+					elog_write(imp, r->row, reason, b, r, w->key, w->key_len);
 					failed++;
 				}
+				off += b->nops;
 			}
 		}
 
@@ -735,18 +799,22 @@ static void *worker(void *arg)
 			snprintf(imp->write_err, sizeof imp->write_err,
 				 "cannot write to bucket '%s': %s", imp->o->bucket, c360_rc_str(rc));
 		}
-		if (!aborted) {
+		if (!rc) {
 			imp->imported += imported;
 			imp->failed += failed;
+			imp->commits++;
 		}
-		imp->next_commit++;
-		batch_reset(b);
-		b->next = imp->free_list;
-		imp->free_list = b;
-		pthread_cond_broadcast(&imp->cond_commit);
+		imp->next_commit += ng;
+		for (size_t i = 0; i < ng; i++) {
+			batch_reset(g[i]);
+			g[i]->next = imp->free_list;
+			imp->free_list = g[i];
+		}
 		pthread_cond_broadcast(&imp->cond_free);
+		pthread_cond_broadcast(&imp->cond_full);
 		pthread_mutex_unlock(&imp->mu);
 	}
+	free(all);
 	return NULL;
 }
 
@@ -1179,12 +1247,11 @@ c360_rc c360_import_run(c360_store *st, const struct c360_import_opts *o,
 	pthread_cond_init(&imp.cond_full, NULL);
 	pthread_cond_init(&imp.cond_free, NULL);
 	pthread_cond_init(&imp.cond_commit, NULL);
-	/* at least two workers, so that one builds a batch while the other
-	 * commits the previous one even at -t 1 (commits stay in order) */
-	int nthreads = o->threads > 1 ? o->threads : 2;
+	/* -t N builders, plus the committer: building always overlaps writing */
+	int nthreads = o->threads > 1 ? o->threads : 1;
 	if (nthreads > 64)
 		nthreads = 64;
-	pthread_t tids[64];
+	pthread_t tids[65];
 	int started = 0;
 	int fd = -1;
 	c360_rc rc;
@@ -1234,8 +1301,8 @@ c360_rc c360_import_run(c360_store *st, const struct c360_import_opts *o,
 	}
 	/* the batch pool: one being filled, one committing, one being built,
 	 * one queued. Bigger batches mean fewer commits (each one an fsync with
-	 * synchronous=FULL); at most four bound the memory (about 50 MB). */
-	for (int i = 0; i < (nthreads + 2 < 4 ? nthreads + 2 : 4); i++) {
+	 * synchronous=FULL); four bound the memory (about 50 MB). */
+	for (int i = 0; i < 4; i++) {
 		struct batch *b = batch_new();
 		if (!b) {
 			rc = C360_ERR_NOMEM;
@@ -1244,8 +1311,8 @@ c360_rc c360_import_run(c360_store *st, const struct c360_import_opts *o,
 		b->next = imp.free_list;
 		imp.free_list = b;
 	}
-	for (; started < nthreads; started++)
-		if (pthread_create(&tids[started], NULL, worker, &imp)) {
+	for (; started <= nthreads; started++)
+		if (pthread_create(&tids[started], NULL, started ? worker : committer, &imp)) {
 			snprintf(err, errlen, "cannot start a worker thread");
 			rc = C360_ERR_NOMEM;
 			break;
@@ -1296,6 +1363,11 @@ out:
 		imp.full_head = b->next;
 		batch_free(b);
 	}
+	while (imp.built) {
+		struct batch *b = imp.built;
+		imp.built = b->next;
+		batch_free(b);
+	}
 	batch_free(imp.cur);
 	c360_keyexpr_free(imp.ke);
 	free(imp.cols);
@@ -1310,5 +1382,8 @@ out:
 	pthread_cond_destroy(&imp.cond_commit);
 	if (rc)
 		C360_DEBUG(WHO, "import of '%s' stopped: %s", o->path ? o->path : "?", c360_rc_str(rc));
+	else
+		C360_DEBUG(WHO, "import of '%s': %" PRIu64 " rows in %" PRIu64 " store transactions",
+			   o->path, imp.rows, imp.commits);
 	return rc;
 }

@@ -3,10 +3,11 @@
  * writes.
  *
  * Pipeline: the calling thread reads and parses the input (one reader, like
- * cbimport) into batches of raw records; `threads` workers turn each batch
- * into keys and JSON documents and write it with one c360_store_write().
- * Batches commit in input order, so what is durable after a crash is always
- * a prefix of the file and a later duplicate key wins, as in cbimport.
+ * cbimport) into batches of raw records; `threads` builders turn each batch
+ * into keys and JSON documents; one committer writes built batches with
+ * c360_store_write(), several consecutive ones in one call when they are
+ * ready. Batches commit in input order, so what is durable after a crash is
+ * always a prefix of the file and a later duplicate key wins, as in cbimport.
  * Memory is bounded by at most four batches whatever the file size.
  *
  * Bad rows (wrong field count, invalid UTF-8, missing or empty key field,
@@ -50,7 +51,7 @@ struct c360_import_opts {
 	bool omit_empty;         /* CSV: leave empty cells out of the document */
 	uint64_t skip_rows;      /* data rows (documents) skipped first */
 	uint64_t limit_rows;     /* then at most this many read; 0 = all */
-	int threads;             /* worker threads (at least 2 are used) */
+	int threads;             /* builder threads (<= 0 = 1), plus one committer */
 	int64_t expiry;          /* seconds from now, any length; 0 = never */
 	const char *errors_log;  /* JSON-lines file for failed rows; NULL = none */
 	/* optional: called from the reading thread about every 200 ms and once
