@@ -398,13 +398,13 @@ static int cmp_line(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every live customer360 document, sorted by key, as "key\tvalue\n" lines. */
-static char *dump_customers(void)
+/* Every live document of a bucket, sorted by key, as "key\tvalue\n" lines. */
+static char *dump_bucket(const char *bucket)
 {
 	struct c360_buf b, out;
 	c360_buf_init(&b, 0);
 	c360_buf_init(&out, 0);
-	c360_feed_read(st, "customer360", 0, 0, dump_cb, &b, NULL);
+	c360_feed_read(st, bucket, 0, 0, dump_cb, &b, NULL);
 	size_t n = 0;
 	for (size_t i = 0; i < b.len; i++)
 		n += b.data[i] == '\n';
@@ -443,7 +443,7 @@ static char *run_changes(const struct changes *c, const size_t *order, int times
 	for (int t = 0; t < times; t++)
 		apply_all(ig, c, order);
 	c360_integrate_free(ig);
-	char *d = dump_customers();
+	char *d = dump_bucket("customer360");
 	c360_imap_free(m);
 	close_store();
 	unsetenv("C360_SECRET_KEY");
@@ -702,6 +702,90 @@ TEST(native_kind_runs_under_eventing)
 	c360_mockstore_free(ms);
 }
 
+/* The eventing kind with two workers gives the same bytes as the batched
+ * runner over the same staging documents (same CAS clocks). */
+TEST(native_kind_with_workers_equals_batched_run)
+{
+	struct changes c = {0};
+	generate(&c, 300);
+	open_store();
+	setenv("C360_SECRET_KEY", "kind-vs-run-test-key", 1);
+	for (size_t i = 0; i < c.n; i++)
+		if (c.v[i].value)
+			stage(c.v[i].key, c.v[i].value);
+	c360_imap *m = mapping(false);
+	REQUIRE(m);
+	c360_integrate *ig;
+	char err[512] = "";
+	struct c360_integrate_opts o = {.no_online = true, .batch_max = 50};
+	REQUIRE(c360_integrate_new(st, m, &o, &ig, err, sizeof err) == C360_OK);
+	REQUIRE(follow(ig) == 0);
+	c360_integrate_free(ig);
+	c360_imap_free(m);
+
+	char *yaml = slurp("functions/customer360.yaml");
+	REQUIRE(yaml);
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	const char *t = strstr(yaml, "target_bucket: customer360");
+	const char *md = strstr(yaml, "metadata_bucket: customer360_metadata");
+	REQUIRE(t && md && t < md);
+	c360_buf_append(&b, yaml, (size_t)(t - yaml));
+	c360_buf_puts(&b, "target_bucket: c360native");
+	c360_buf_append(&b, t + strlen("target_bucket: customer360"),
+			(size_t)(md - (t + strlen("target_bucket: customer360"))));
+	c360_buf_puts(&b, "metadata_bucket: native_meta");
+	c360_buf_puts(&b, md + strlen("metadata_bucket: customer360_metadata"));
+	free(yaml);
+	/* no online store in this test */
+	unsetenv("C360_ONLINE_STORE_URL");
+	struct c360_fn_def def;
+	c360_rc rc;
+	c360_fn_def_init(&def);
+	snprintf(def.name, sizeof def.name, "kindtest");
+	snprintf(def.kind, sizeof def.kind, "native");
+	snprintf(def.source_bucket, sizeof def.source_bucket, "staging");
+	snprintf(def.metadata_bucket, sizeof def.metadata_bucket, "native_meta");
+	def.code = c360_buf_detach(&b, &def.code_len);
+	/* no online store: without a url (and no $C360_ONLINE_STORE_URL) it is
+	 * never called, as in the batched run (no_online) */
+	char *url = strstr(def.code, "url: http://127.0.0.1:8080");
+	REQUIRE(url);
+	memset(url, ' ', strlen("url: http://127.0.0.1:8080"));
+	url[0] = '#';
+	def.code_len = strlen(def.code);
+	def.worker_count = 2;
+	rc = c360_fn_deploy(st, &def, err, sizeof err);
+	if (rc)
+		printf("  deploy: %s\n", err);
+	REQUIRE(rc == C360_OK);
+	struct c360_fn_def dd;
+	enum c360_fn_state state;
+	uint64_t boundary;
+	REQUIRE(c360_fn_load(st, "kindtest", &dd, &state, &boundary) == C360_OK);
+	c360_fn_run *r = NULL;
+	rc = c360_fn_run_new(st, &dd, boundary, &r, err, sizeof err);
+	if (rc)
+		printf("  run_new: %s\n", err);
+	REQUIRE(rc == C360_OK);
+	CHECK(c360_fn_run_loop(r, NULL, true) == C360_OK);
+	c360_fn_run_free(r);
+	c360_fn_def_release(&dd);
+	c360_fn_def_release(&def);
+	/* same mapping, same staging documents and CAS clocks: the same bytes */
+	char *a = dump_bucket("customer360"), *k = dump_bucket("c360native");
+	CHECK(a && k && strlen(a) > 1000 && !strcmp(a, k));
+	if (a && k && strcmp(a, k))
+		printf("  batched and kind differ (%zu vs %zu bytes)\n", strlen(a), strlen(k));
+	free(a);
+	free(k);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].value);
+	free(c.v);
+	unsetenv("C360_SECRET_KEY");
+	close_store();
+}
+
 int main(void)
 {
 	RUN(matthew_groves_gives_the_seed_documents);
@@ -711,5 +795,6 @@ int main(void)
 	RUN(deletes_recompute_and_expiry_keeps);
 	RUN(email_change_moves_the_record);
 	RUN(native_kind_runs_under_eventing);
+	RUN(native_kind_with_workers_equals_batched_run);
 	return test_summary();
 }
