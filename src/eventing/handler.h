@@ -20,7 +20,7 @@
  * c360_fn_app_log() before returning; the runtime never stops on a failure.
  *
  * Registration: every kind exports one `const struct c360_fn_kind` and is
- * listed in the static registry array c360_fn_kinds[] (eventing/kinds.c):
+ * listed in the static registry array c360_fn_kinds[] (eventing/function.c):
  *   "js"      c360_fn_kind_js      (eventing/js/, Couchbase-Eventing JavaScript)
  *   "native"  c360_fn_kind_native  (integrate/, declarative YAML mapping)
  * `c360 function deploy --native FILE.yaml NAME` deploys kind "native" with
@@ -171,7 +171,7 @@ struct c360_fn_kind {
 	void (*free)(void *inst);
 };
 
-/* The registry (eventing/kinds.c): NULL-terminated. A kind whose module is
+/* The registry (eventing/function.c): NULL-terminated. A kind whose module is
  * not linked is left out. */
 extern const struct c360_fn_kind *const c360_fn_kinds[];
 /* Finds a kind by name; NULL if unknown. */
