@@ -850,11 +850,54 @@ static void final_commit(struct task *t)
 	}
 }
 
+/* librdkafka reports a partition's end once per offset and handle: a
+ * partition that comes back to this task after a rebalance, already at the
+ * end it reported before, gets no second EOF event. So for partitions not
+ * known to be at their end, compare the consume position (or, before the
+ * first record, the committed offset) with the high watermark. */
+static void probe_ends(struct task *t)
+{
+	struct c360_kafka_sink *s = t->s;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < t->nparts; i++)
+		if (!t->parts[i].eof)
+			rd_kafka_topic_partition_list_add(l, t->parts[i].topic, t->parts[i].partition);
+	pthread_mutex_unlock(&s->mu);
+	if (l->cnt && !rd_kafka_position(t->rk, l)) {
+		bool need_committed = false;
+		for (int i = 0; i < l->cnt; i++)
+			need_committed |= l->elems[i].offset < 0;
+		if (need_committed) {
+			rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
+			if (!rd_kafka_committed(t->rk, c, 1000))
+				for (int i = 0; i < l->cnt; i++)
+					if (l->elems[i].offset < 0)
+						l->elems[i].offset = c->elems[i].offset;
+			rd_kafka_topic_partition_list_destroy(c);
+		}
+		for (int i = 0; i < l->cnt; i++) {
+			int64_t lo = -1, hi = -1;
+			if (l->elems[i].offset < 0 ||
+			    rd_kafka_get_watermark_offsets(t->rk, l->elems[i].topic, l->elems[i].partition, &lo,
+							   &hi) || hi < 0 || l->elems[i].offset < hi)
+				continue;
+			pthread_mutex_lock(&s->mu);
+			struct part *p = find_part(t, l->elems[i].topic, l->elems[i].partition);
+			if (p)
+				p->eof = true;
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void *consumer_main(void *arg)
 {
 	struct task *t = arg;
 	struct c360_kafka_sink *s = t->s;
 	const struct c360_kafka_config *cfg = s->cfg;
+	int64_t last_probe = 0;
 	while (!__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
 		apply_pause(t);
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, t->cur && t->cur->nrecs ? 5 : 100);
@@ -914,6 +957,10 @@ static void *consumer_main(void *arg)
 			submit(t); /* nothing more right now: do not hold records back */
 		}
 		if (s->opts.exit_at_end) {
+			if (now_ms() - last_probe >= 500) {
+				last_probe = now_ms();
+				probe_ends(t);
+			}
 			bool end = t->assigned_once && (!t->cur || !t->cur->nrecs) && writer_idle(t);
 			pthread_mutex_lock(&s->mu);
 			for (int i = 0; end && i < t->nparts; i++)
