@@ -27,13 +27,21 @@
 #include "core/log.h"
 #include "core/banned.h"
 
+/* Live document count and bytes per bucket, kept by every write (as deltas)
+ * so that bucket info is O(1) plus the expired-but-unswept documents.
+ * Stores made before it get it on their first writable open. */
+#define COUNTS_SQL                                                                   \
+	"CREATE TABLE _c360_counts(bucket_id INTEGER PRIMARY KEY,"                 \
+	" live_count INTEGER NOT NULL DEFAULT 0, live_bytes INTEGER NOT NULL DEFAULT 0);"
+
 static const char *SCHEMA_SQL =
 	"CREATE TABLE _c360_meta(k TEXT PRIMARY KEY, v);"
 	"CREATE TABLE _c360_buckets(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
 	" max_ttl INTEGER NOT NULL DEFAULT 0, high_seqno INTEGER NOT NULL DEFAULT 0,"
 	" last_cas INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE _c360_cursors(bucket_id INTEGER NOT NULL, name TEXT NOT NULL,"
-	" seqno INTEGER NOT NULL, PRIMARY KEY(bucket_id, name)) WITHOUT ROWID;";
+	" seqno INTEGER NOT NULL, PRIMARY KEY(bucket_id, name)) WITHOUT ROWID;"
+	COUNTS_SQL;
 
 void c360_store_opts_init(struct c360_store_opts *opts)
 {
@@ -128,9 +136,18 @@ void store_conn_close(struct conn *c)
 
 sqlite3_stmt *store_stmt(struct conn *c, const char *sql)
 {
-	for (int i = 0; i < c->ncache; i++) {
+	/* most recently used last: eviction drops the least recently used half,
+	 * so the statements a caller fetched just before stay valid */
+	for (int i = c->ncache - 1; i >= 0; i--) {
 		if (!strcmp(c->cache[i].sql, sql)) {
 			sqlite3_stmt *s = c->cache[i].stmt;
+			if (i != c->ncache - 1) {
+				char *keep = c->cache[i].sql;
+				memmove(c->cache + i, c->cache + i + 1,
+					sizeof c->cache[0] * (size_t)(c->ncache - 1 - i));
+				c->cache[c->ncache - 1].sql = keep;
+				c->cache[c->ncache - 1].stmt = s;
+			}
 			sqlite3_reset(s);
 			sqlite3_clear_bindings(s);
 			return s;
@@ -357,6 +374,49 @@ fail:
 	return rc;
 }
 
+/* Adds _c360_counts to a store made before it, counting every bucket once. */
+static c360_rc ensure_counts(struct conn *c)
+{
+	int64_t have = 0;
+	c360_rc rc = query_int(
+		c, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='_c360_counts'", &have);
+	if (rc || have)
+		return rc;
+	if ((rc = exec(c, "BEGIN IMMEDIATE")))
+		return rc;
+	if ((rc = query_int(c,
+			    "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='_c360_counts'",
+			    &have)) ||
+	    have)
+		goto done;
+	if ((rc = exec(c, COUNTS_SQL)))
+		goto done;
+	int64_t nb = 0;
+	if ((rc = query_int(c, "SELECT count(*) FROM _c360_buckets", &nb)))
+		goto done;
+	for (int64_t k = 0; k < nb; k++) {
+		int64_t id = 0;
+		char sql[400];
+		snprintf(sql, sizeof sql, "SELECT id FROM _c360_buckets ORDER BY id LIMIT 1 OFFSET %lld",
+			 (long long)k);
+		if ((rc = query_int(c, sql, &id)))
+			goto done;
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO _c360_counts SELECT %lld, count(*), coalesce(sum("
+			 "length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0)"
+			 " FROM _b%lld WHERE value IS NOT NULL",
+			 (long long)id, (long long)id);
+		if ((rc = exec(c, sql)))
+			goto done;
+	}
+done:
+	if (rc) {
+		exec(c, "ROLLBACK");
+		return rc;
+	}
+	return exec(c, "COMMIT");
+}
+
 c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c360_store **out,
 			char *err, size_t errlen)
 {
@@ -421,6 +481,10 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 		if (query_int(st->wconn, "SELECT max(last_cas) FROM _c360_buckets", &ignored) ==
 		    C360_OK)
 			st->last_cas = (uint64_t)ignored;
+		if ((rc = ensure_counts(st->wconn))) {
+			errf(err, errlen, "cannot add document counters: %s", sqlite3_errmsg(st->wconn->db));
+			goto out;
+		}
 		if (st->opts.sweep_interval_ms >= 0 && (rc = store_sweeper_start(st))) {
 			errf(err, errlen, "cannot start the expiry sweeper");
 			goto out;
@@ -613,8 +677,9 @@ static c360_rc do_drop(c360_store *st, struct conn *c, void *arg, int64_t now)
 	char sql[256];
 	snprintf(sql, sizeof sql,
 		 "DROP TABLE _b%lld; DELETE FROM _c360_cursors WHERE bucket_id=%lld;"
+		 "DELETE FROM _c360_counts WHERE bucket_id=%lld;"
 		 "DELETE FROM _c360_buckets WHERE id=%lld;",
-		 (long long)row.id, (long long)row.id, (long long)row.id);
+		 (long long)row.id, (long long)row.id, (long long)row.id, (long long)row.id);
 	rc = exec(c, sql);
 	if (rc)
 		return rc;
@@ -638,22 +703,43 @@ static c360_rc fill_info(c360_store *st, struct conn *c, const char *name,
 	snprintf(out->name, sizeof out->name, "%s", name);
 	out->max_ttl = row->max_ttl;
 	out->high_seqno = row->high_seqno;
-	char sql[256];
+	char sql[400];
+	/* maintained counters minus the expired documents not swept yet (an
+	 * index range); a store without counters (opened read-only before its
+	 * first writable open) is scanned */
+	int64_t cnt = 0, bytes = 0;
+	sqlite3_stmt *s = store_stmt(c, "SELECT live_count, live_bytes FROM _c360_counts WHERE bucket_id=?1");
+	bool scan = s == NULL;
+	if (s) {
+		sqlite3_bind_int64(s, 1, row->id);
+		int src = sqlite3_step(s);
+		if (src == SQLITE_ROW) {
+			cnt = sqlite3_column_int64(s, 0);
+			bytes = sqlite3_column_int64(s, 1);
+		} else if (src != SQLITE_DONE) {
+			sqlite3_reset(s);
+			return store_rc(src);
+		}
+		sqlite3_reset(s);
+	}
 	snprintf(sql, sizeof sql,
 		 "SELECT count(*), coalesce(sum(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))),0)"
-		 " FROM _b%lld WHERE value IS NOT NULL AND (expiry = 0 OR expiry > ?1)",
-		 (long long)row->id);
-	sqlite3_stmt *s = store_stmt(c, sql);
+		 " FROM _b%lld WHERE value IS NOT NULL AND %s",
+		 (long long)row->id, scan ? "(expiry = 0 OR expiry > ?1)" : "expiry > 0 AND expiry <= ?1");
+	s = store_stmt(c, sql);
 	if (!s)
 		return store_rc(sqlite3_errcode(c->db));
 	sqlite3_bind_int64(s, 1, store_now(st));
 	int src = sqlite3_step(s);
 	if (src == SQLITE_ROW) {
-		out->count = (uint64_t)sqlite3_column_int64(s, 0);
-		out->bytes = (uint64_t)sqlite3_column_int64(s, 1);
+		int64_t n = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
+		cnt = scan ? n : cnt - n;
+		bytes = scan ? b : bytes - b;
 		src = SQLITE_OK;
 	}
 	sqlite3_reset(s);
+	out->count = cnt > 0 ? (uint64_t)cnt : 0;
+	out->bytes = bytes > 0 ? (uint64_t)bytes : 0;
 	return store_rc(src);
 }
 

@@ -145,6 +145,7 @@ struct touched {
 	const char *name;
 	struct bucket_row row;
 	bool dirty;
+	int64_t dcount, dbytes; /* change of the live document counters */
 };
 
 struct wstate {
@@ -154,6 +155,25 @@ struct wstate {
 };
 
 static c360_rc touched_flush(struct wstate *ws, struct conn *c);
+
+/* Adds to a bucket's live document count and bytes (_c360_counts). */
+static c360_rc counts_add(struct conn *c, int64_t id, int64_t dcount, int64_t dbytes)
+{
+	if (!dcount && !dbytes)
+		return C360_OK;
+	sqlite3_stmt *s = store_stmt(
+		c, "INSERT INTO _c360_counts(bucket_id, live_count, live_bytes) VALUES(?1, ?2, ?3)"
+		   " ON CONFLICT(bucket_id) DO UPDATE SET live_count = live_count + excluded.live_count,"
+		   " live_bytes = live_bytes + excluded.live_bytes");
+	if (!s)
+		return store_rc(sqlite3_errcode(c->db));
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, dcount);
+	sqlite3_bind_int64(s, 3, dbytes);
+	int src = sqlite3_step(s);
+	sqlite3_reset(s);
+	return src == SQLITE_DONE ? C360_OK : store_rc(src);
+}
 
 /* Finds (loading on first use) the state of bucket name; NULL + *rc. */
 static struct touched *touched_get(struct wstate *ws, struct conn *c, const char *name,
@@ -175,6 +195,7 @@ static struct touched *touched_get(struct wstate *ws, struct conn *c, const char
 		return NULL;
 	t->name = name;
 	t->dirty = false;
+	t->dcount = t->dbytes = 0;
 	ws->n++;
 	return t;
 }
@@ -197,6 +218,10 @@ static c360_rc touched_flush(struct wstate *ws, struct conn *c)
 		if (src != SQLITE_DONE)
 			return store_rc(src);
 		t->dirty = false;
+		c360_rc rc = counts_add(c, t->row.id, t->dcount, t->dbytes);
+		if (rc)
+			return rc;
+		t->dcount = t->dbytes = 0;
 	}
 	return C360_OK;
 }
@@ -281,7 +306,7 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 	char sql[600];
 	int64_t sql_id = -1;
 	enum c360_write_type sql_type = C360_WRITE_UPSERT;
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s = NULL, *sel = NULL;
 	for (size_t i = 0; i < a->n; i++) {
 		struct c360_write *w = &a->ops[i];
 		if (w->rc) /* refused before the transaction */
@@ -299,15 +324,34 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 			return rc;
 		}
 		if (!s || sql_id != t->row.id || sql_type != w->type) {
+			/* the statement cache is LRU: fetching sel cannot evict s */
 			snprintf(sql, sizeof sql, OP_SQL[w->type], (long long)t->row.id);
 			s = store_stmt(c, sql);
 			if (!s)
+				return store_rc(sqlite3_errcode(c->db));
+			snprintf(sql, sizeof sql, "SELECT value FROM _b%lld WHERE key=?1",
+				 (long long)t->row.id);
+			sel = store_stmt(c, sql);
+			if (!sel)
 				return store_rc(sqlite3_errcode(c->db));
 			sql_id = t->row.id;
 			sql_type = w->type;
 		} else {
 			sqlite3_reset(s);
+			sqlite3_reset(sel);
 		}
+		/* the key's previous state, for the live counters */
+		int64_t old_present = 0, old_bytes = 0;
+		sqlite3_bind_text(sel, 1, w->key, (int)w->key_len, SQLITE_STATIC);
+		int ssrc = sqlite3_step(sel);
+		if (ssrc == SQLITE_ROW && sqlite3_column_type(sel, 0) != SQLITE_NULL) {
+			old_present = 1;
+			old_bytes = (int64_t)w->key_len + sqlite3_column_bytes(sel, 0);
+		} else if (ssrc != SQLITE_ROW && ssrc != SQLITE_DONE) {
+			sqlite3_reset(sel);
+			return store_rc(ssrc);
+		}
+		sqlite3_reset(sel);
 		uint64_t seqno = t->row.high_seqno + 1;
 		uint64_t prev_cas = st->last_cas;
 		uint64_t cas = store_next_cas(st, t->row.last_cas);
@@ -339,7 +383,7 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		if (sqlite3_changes(c->db) == 0) {
 			st->last_cas = prev_cas;
 			sqlite3_reset(s);
-			s = NULL; /* why_unchanged may use the cache */
+			s = sel = NULL; /* why_unchanged may use the cache */
 			w->rc = why_unchanged(c, t->row.id, w, now);
 			if (w->rc != C360_ERR_CAS && w->rc != C360_ERR_NOT_FOUND &&
 			    w->rc != C360_ERR_EXISTS)
@@ -349,6 +393,14 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		t->row.high_seqno = seqno;
 		t->row.last_cas = cas;
 		t->dirty = true;
+		if (w->type == C360_WRITE_DELETE) {
+			t->dcount -= old_present;
+			t->dbytes -= old_bytes;
+		} else if (w->type != C360_WRITE_TOUCH) {
+			size_t stored = a->z && a->z[i].blob ? a->z[i].n : w->value_len;
+			t->dcount += 1 - old_present;
+			t->dbytes += (int64_t)(w->key_len + stored) - old_bytes;
+		}
 		a->applied++;
 		w->new_cas = cas;
 		w->seqno = seqno;
@@ -356,6 +408,8 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 	}
 	if (s)
 		sqlite3_reset(s);
+	if (sel)
+		sqlite3_reset(sel);
 	return touched_flush(&ws, c);
 }
 
@@ -568,8 +622,8 @@ static c360_rc do_sweep(c360_store *st, struct conn *c, void *arg, int64_t now)
 		if (want > SWEEP_CHUNK)
 			want = SWEEP_CHUNK;
 		snprintf(sql, sizeof sql,
-			 "SELECT seqno FROM _b%lld WHERE expiry > 0 AND expiry <= ?1 ORDER BY expiry"
-			 " LIMIT ?2",
+			 "SELECT seqno, length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))"
+			 " FROM _b%lld WHERE expiry > 0 AND expiry <= ?1 ORDER BY expiry LIMIT ?2",
 			 (long long)ids[b]);
 		sqlite3_stmt *s = store_stmt(c, sql);
 		if (!s) {
@@ -580,8 +634,11 @@ static c360_rc do_sweep(c360_store *st, struct conn *c, void *arg, int64_t now)
 		sqlite3_bind_int64(s, 2, (int64_t)want);
 		size_t nr = 0;
 		int src;
-		while ((src = sqlite3_step(s)) == SQLITE_ROW)
+		int64_t gone_bytes = 0;
+		while ((src = sqlite3_step(s)) == SQLITE_ROW) {
 			rows[nr++] = sqlite3_column_int64(s, 0);
+			gone_bytes += sqlite3_column_int64(s, 1);
+		}
 		sqlite3_reset(s);
 		if (src != SQLITE_DONE) {
 			rc = store_rc(src);
@@ -631,6 +688,8 @@ static c360_rc do_sweep(c360_store *st, struct conn *c, void *arg, int64_t now)
 			rc = store_rc(src);
 			goto out;
 		}
+		if ((rc = counts_add(c, row.id, -(int64_t)nr, -gone_bytes)))
+			goto out;
 		a->done += nr;
 	}
 out:
