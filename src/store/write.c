@@ -252,6 +252,11 @@ static const char *const OP_SQL[] = {
 			     " WHERE key=?2 AND " LIVE " AND (?8 = 0 OR cas = ?8)",
 };
 
+/* Insert of a key that has no row at all (no conflict handling needed). */
+#define NEW_KEY_SQL                                                                   \
+	"INSERT INTO _b%lld(seqno, key, value, cas, expiry, op) VALUES(?1, ?2, ?3, ?4, ?5, 1)" \
+	" ON CONFLICT(key) DO NOTHING"
+
 /* After an op changed nothing: tells C360_ERR_CAS from C360_ERR_NOT_FOUND. */
 static c360_rc why_unchanged(struct conn *c, int64_t id, const struct c360_write *w, int64_t now)
 {
@@ -285,6 +290,29 @@ struct write_arg {
 	size_t applied;
 };
 
+/* Binds an op's parameters (those a statement lacks are ignored). */
+static void bind_op(sqlite3_stmt *s, const struct c360_write *w, const struct zval *z,
+		    uint64_t seqno, uint64_t cas, uint32_t exp, int64_t now)
+{
+	sqlite3_bind_int64(s, 1, (int64_t)seqno);
+	sqlite3_bind_text(s, 2, w->key, (int)w->key_len, SQLITE_STATIC);
+	if (w->type <= C360_WRITE_REPLACE) {
+		if (z && z->blob)
+			sqlite3_bind_blob(s, 3, z->p, (int)z->n, SQLITE_STATIC);
+		else
+			sqlite3_bind_text(s, 3, w->value, (int)w->value_len, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(s, 4, (int64_t)cas);
+	sqlite3_bind_int64(s, 5, exp);
+	if (sqlite3_bind_parameter_count(s) >= 6 &&
+	    (w->type == C360_WRITE_UPSERT || w->type == C360_WRITE_REPLACE))
+		sqlite3_bind_int(s, 6, (w->flags & C360_WRITE_KEEP_EXPIRY) ? 1 : 0);
+	if (sqlite3_bind_parameter_count(s) >= 7)
+		sqlite3_bind_int64(s, 7, now);
+	if (sqlite3_bind_parameter_count(s) >= 8 && w->type >= C360_WRITE_REPLACE)
+		sqlite3_bind_int64(s, 8, (int64_t)w->cas);
+}
+
 static uint32_t capped_expiry(uint32_t expiry, uint32_t max_ttl, int64_t now)
 {
 	uint32_t exp = c360_expiry_absolute(expiry, now);
@@ -306,7 +334,7 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 	char sql[600];
 	int64_t sql_id = -1;
 	enum c360_write_type sql_type = C360_WRITE_UPSERT;
-	sqlite3_stmt *s = NULL, *sel = NULL;
+	sqlite3_stmt *s = NULL, *sel = NULL, *ins = NULL;
 	for (size_t i = 0; i < a->n; i++) {
 		struct c360_write *w = &a->ops[i];
 		if (w->rc) /* refused before the transaction */
@@ -334,14 +362,42 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 			sel = store_stmt(c, sql);
 			if (!sel)
 				return store_rc(sqlite3_errcode(c->db));
+			ins = NULL;
+			if (w->type <= C360_WRITE_INSERT) {
+				snprintf(sql, sizeof sql, NEW_KEY_SQL, (long long)t->row.id);
+				ins = store_stmt(c, sql);
+				if (!ins)
+					return store_rc(sqlite3_errcode(c->db));
+			}
 			sql_id = t->row.id;
 			sql_type = w->type;
 		} else {
 			sqlite3_reset(s);
 			sqlite3_reset(sel);
+			if (ins)
+				sqlite3_reset(ins);
 		}
-		/* the key's previous state, for the live counters */
+		uint64_t seqno = t->row.high_seqno + 1;
+		uint64_t prev_cas = st->last_cas;
+		uint64_t cas = store_next_cas(st, t->row.last_cas);
+		uint32_t exp = capped_expiry(w->expiry, t->row.max_ttl, now);
+		const struct zval *z = a->z ? &a->z[i] : NULL;
 		int64_t old_present = 0, old_bytes = 0;
+		int src;
+		/* a new key (the bulk-load case) is one plain insert; otherwise the
+		 * key's previous state is read first, for the live counters */
+		if (ins) {
+			bind_op(ins, w, z, seqno, cas, exp, now);
+			src = sqlite3_step(ins);
+			int changed = src == SQLITE_DONE ? sqlite3_changes(c->db) : 0;
+			sqlite3_reset(ins);
+			if (src != SQLITE_DONE)
+				return store_rc(src) ? store_rc(src) : C360_ERR_INTERNAL;
+			if (changed) {
+				src = SQLITE_DONE;
+				goto applied;
+			}
+		}
 		sqlite3_bind_text(sel, 1, w->key, (int)w->key_len, SQLITE_STATIC);
 		int ssrc = sqlite3_step(sel);
 		if (ssrc == SQLITE_ROW && sqlite3_column_type(sel, 0) != SQLITE_NULL) {
@@ -352,26 +408,8 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 			return store_rc(ssrc);
 		}
 		sqlite3_reset(sel);
-		uint64_t seqno = t->row.high_seqno + 1;
-		uint64_t prev_cas = st->last_cas;
-		uint64_t cas = store_next_cas(st, t->row.last_cas);
-		uint32_t exp = capped_expiry(w->expiry, t->row.max_ttl, now);
-		sqlite3_bind_int64(s, 1, (int64_t)seqno);
-		sqlite3_bind_text(s, 2, w->key, (int)w->key_len, SQLITE_STATIC);
-		if (w->type <= C360_WRITE_REPLACE) {
-			if (a->z && a->z[i].blob)
-				sqlite3_bind_blob(s, 3, a->z[i].p, (int)a->z[i].n, SQLITE_STATIC);
-			else
-				sqlite3_bind_text(s, 3, w->value, (int)w->value_len, SQLITE_STATIC);
-		}
-		sqlite3_bind_int64(s, 4, (int64_t)cas);
-		sqlite3_bind_int64(s, 5, exp);
-		if (w->type == C360_WRITE_UPSERT || w->type == C360_WRITE_REPLACE)
-			sqlite3_bind_int(s, 6, (w->flags & C360_WRITE_KEEP_EXPIRY) ? 1 : 0);
-		sqlite3_bind_int64(s, 7, now);
-		if (w->type >= C360_WRITE_REPLACE)
-			sqlite3_bind_int64(s, 8, (int64_t)w->cas);
-		int src = sqlite3_step(s);
+		bind_op(s, w, z, seqno, cas, exp, now);
+		src = sqlite3_step(s);
 		if (src != SQLITE_DONE) {
 			c360_rc hard = store_rc(src);
 			C360_WARN("store", "write of '%.*s' to bucket '%s' failed: %s",
@@ -383,13 +421,14 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		if (sqlite3_changes(c->db) == 0) {
 			st->last_cas = prev_cas;
 			sqlite3_reset(s);
-			s = sel = NULL; /* why_unchanged may use the cache */
+			s = sel = ins = NULL; /* why_unchanged may use the cache */
 			w->rc = why_unchanged(c, t->row.id, w, now);
 			if (w->rc != C360_ERR_CAS && w->rc != C360_ERR_NOT_FOUND &&
 			    w->rc != C360_ERR_EXISTS)
 				return w->rc;
 			continue;
 		}
+applied:
 		t->row.high_seqno = seqno;
 		t->row.last_cas = cas;
 		t->dirty = true;
@@ -410,6 +449,8 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		sqlite3_reset(s);
 	if (sel)
 		sqlite3_reset(sel);
+	if (ins)
+		sqlite3_reset(ins);
 	return touched_flush(&ws, c);
 }
 
