@@ -59,28 +59,14 @@ int c360_cli_exit_code(c360_rc rc)
 
 c360_rc c360_cli_read_file(const char *path, size_t max, char **out, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!f) {
-		fprintf(stderr, "c360: cannot open '%s': %s\n", path, strerror(errno));
-		return C360_ERR_IO;
-	}
 	struct c360_buf b;
 	c360_buf_init(&b, max);
-	char chunk[65536];
-	size_t n;
-	c360_rc rc = C360_OK;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		if ((rc = c360_buf_append(&b, chunk, n))) {
-			fprintf(stderr, "c360: '%s' is larger than %zu bytes\n", path, max);
-			break;
-		}
-	}
-	if (!rc && ferror(f)) {
-		fprintf(stderr, "c360: cannot read '%s': %s\n", path, strerror(errno));
-		rc = C360_ERR_IO;
-	}
-	if (f != stdin)
-		fclose(f);
+	c360_rc rc = c360_buf_read_file(&b, path);
+	if (rc == C360_ERR_TOO_BIG)
+		fprintf(stderr, "c360: '%s' is larger than %zu bytes\n", path, max);
+	else if (rc)
+		fprintf(stderr, "c360: cannot read '%s': %s\n", path,
+			rc == C360_ERR_NOT_FOUND ? "no such file" : strerror(errno));
 	if (rc) {
 		c360_buf_release(&b);
 		return rc;

@@ -172,22 +172,27 @@ int c360_cmd_run(int argc, char **argv)
 	struct c360_store_opts so;
 	c360_store_opts_init(&so);
 	so.synchronous = cfg->synchronous;
-	if (!check_only && (exit_code = c360_cli_open_store(&st, &so)))
-		goto out;
-	metrics = c360_metrics_new();
-	if (!metrics || (st && (c360_metrics_add(metrics, collect_store, st) ||
-				c360_metrics_add(metrics, collect_functions, st)))) {
-		rc = C360_ERR_NOMEM;
+	/* the sources check their settings when they are created (no I/O):
+	 * check them before anything is opened or created */
+	if ((rc = c360_sources_new(NULL, cfg, NULL, &sources, err, sizeof err)))
 		goto fail;
-	}
-	/* sources check their settings when they are created (no I/O yet) */
-	if ((rc = c360_sources_new(st, cfg, metrics, &sources, err, sizeof err)))
-		goto fail;
+	c360_sources_free(sources);
+	sources = NULL;
 	if (check_only) {
 		printf("%s: ok (%d buckets, %d sources, %d functions%s)\n", argv[0], cfg->nbuckets,
 		       cfg->nsources, cfg->nfunctions, cfg->serve ? ", serve" : "");
 		goto out;
 	}
+	if ((exit_code = c360_cli_open_store(&st, &so)))
+		goto out;
+	metrics = c360_metrics_new();
+	if (!metrics || c360_metrics_add(metrics, collect_store, st) ||
+	    c360_metrics_add(metrics, collect_functions, st)) {
+		rc = C360_ERR_NOMEM;
+		goto fail;
+	}
+	if ((rc = c360_sources_new(st, cfg, metrics, &sources, err, sizeof err)))
+		goto fail;
 
 	for (int i = 0; i < cfg->nbuckets; i++) {
 		if ((rc = c360_store_bucket_ensure(st, cfg->buckets[i].name, cfg->buckets[i].max_ttl))) {

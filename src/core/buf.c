@@ -1,6 +1,7 @@
 /* Growable, capped byte buffer. */
 #include "core/buf.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,4 +120,21 @@ char *c360_buf_detach(struct c360_buf *b, size_t *len)
 	b->data = NULL;
 	b->len = b->cap = 0;
 	return p;
+}
+
+c360_rc c360_buf_read_file(struct c360_buf *b, const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f)
+		return errno == ENOENT ? C360_ERR_NOT_FOUND : C360_ERR_IO;
+	char chunk[65536];
+	size_t n;
+	c360_rc rc = C360_OK;
+	while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		rc = c360_buf_append(b, chunk, n);
+	if (!rc && ferror(f))
+		rc = C360_ERR_IO;
+	if (f != stdin)
+		fclose(f);
+	return rc;
 }

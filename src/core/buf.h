@@ -34,6 +34,10 @@ c360_rc c360_buf_printf(struct c360_buf *b, const char *fmt, ...)
 c360_rc c360_buf_vprintf(struct c360_buf *b, const char *fmt, va_list ap);
 /* Returns the NUL-terminated contents ("" when empty); valid until the next change. */
 const char *c360_buf_cstr(const struct c360_buf *b);
+/* Appends the whole file at path ("-" = stdin) to b. C360_ERR_NOT_FOUND when
+ * it does not exist, C360_ERR_TOO_BIG past b's cap, C360_ERR_IO otherwise
+ * (errno tells). */
+c360_rc c360_buf_read_file(struct c360_buf *b, const char *path);
 /* Hands the data to the caller (free() it) and empties the buffer; never NULL
  * unless out of memory. *len (optional) receives the length. */
 char *c360_buf_detach(struct c360_buf *b, size_t *len);

@@ -105,9 +105,9 @@ static c360_rc want_string(struct owned *o, const c360_json *v, const char *what
 	return C360_OK;
 }
 
-/* Keys of obj must all be in allowed (NULL-terminated). */
-static c360_rc known_keys(struct owned *o, const c360_json *obj, const char *where,
-			  const char *const *allowed, char *err, size_t errlen)
+c360_rc c360_pipeline_known_keys(const struct c360_pipeline_config *cfg, const c360_json *obj,
+				 const char *where, const char *const *allowed, char *err,
+				 size_t errlen)
 {
 	for (c360_json *m = c360_json_first(obj); m; m = c360_json_next(m)) {
 		size_t klen;
@@ -115,18 +115,24 @@ static c360_rc known_keys(struct owned *o, const c360_json *obj, const char *whe
 		bool ok = false;
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = strlen(*a) == klen && !memcmp(*a, k, klen);
-		if (!ok) {
-			char list[256] = "";
-			size_t n = 0;
-			for (const char *const *a = allowed; *a; a++)
-				n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0,
-						      "%s%s", a == allowed ? "" : ", ", *a);
-			return c360_yaml_fail_key(o->cfg.yaml, m, err, errlen,
-						  "unknown key '%.*s' in %s (expected one of: %s)",
-						  (int)klen, k, where, list);
-		}
+		if (ok)
+			continue;
+		char list[300] = "";
+		size_t n = 0;
+		for (const char *const *a = allowed; *a && n < sizeof list; a++)
+			n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+					      a == allowed ? "" : ", ", *a);
+		return c360_yaml_fail_key(cfg->yaml, m, err, errlen,
+					  "unknown key '%.*s' in %s (expected one of: %s)", (int)klen, k,
+					  where, list);
 	}
 	return C360_OK;
+}
+
+static c360_rc known_keys(struct owned *o, const c360_json *obj, const char *where,
+			  const char *const *allowed, char *err, size_t errlen)
+{
+	return c360_pipeline_known_keys(&o->cfg, obj, where, allowed, err, errlen);
 }
 
 void c360_pipeline_path(const struct c360_pipeline_config *cfg, const char *path, char *out,

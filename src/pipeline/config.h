@@ -91,6 +91,11 @@ void c360_pipeline_free(struct c360_pipeline_config *cfg); /* accepts NULL */
  * paths and files loaded from memory are left as they are) into out. */
 void c360_pipeline_path(const struct c360_pipeline_config *cfg, const char *path, char *out,
 			size_t outlen);
+/* Rejects a key of obj not in allowed (NULL-terminated): "file:line:column:
+ * unknown key 'K' in WHERE (expected one of: …)" at the key. */
+c360_rc c360_pipeline_known_keys(const struct c360_pipeline_config *cfg, const c360_json *obj,
+				 const char *where, const char *const *allowed, char *err,
+				 size_t errlen);
 /* "file:line:column: <message>" about value v of this config. */
 c360_rc c360_pipeline_fail(const struct c360_pipeline_config *cfg, const c360_json *v, char *err,
 			   size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -13,19 +13,9 @@
 
 static c360_rc read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return C360_ERR_NOT_FOUND;
 	struct c360_buf b;
 	c360_buf_init(&b, C360_FN_CODE_MAX);
-	char chunk[16384];
-	size_t n;
-	c360_rc rc = C360_OK;
-	while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		rc = c360_buf_append(&b, chunk, n);
-	if (!rc && ferror(f))
-		rc = C360_ERR_IO;
-	fclose(f);
+	c360_rc rc = c360_buf_read_file(&b, path);
 	if (rc) {
 		c360_buf_release(&b);
 		return rc;

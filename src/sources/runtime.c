@@ -282,24 +282,8 @@ c360_rc c360_source_bool(const struct c360_source_ctx *ctx, const char *key, boo
 c360_rc c360_source_known_keys(const struct c360_source_ctx *ctx, const char *const *allowed,
 			       char *err, size_t errlen)
 {
-	for (c360_json *m = c360_json_first(ctx->src->settings); m; m = c360_json_next(m)) {
-		size_t klen;
-		const char *k = c360_json_key(m, &klen);
-		bool ok = false;
-		for (const char *const *a = allowed; *a && !ok; a++)
-			ok = strlen(*a) == klen && !memcmp(*a, k, klen);
-		if (ok)
-			continue;
-		char list[300] = "";
-		size_t n = 0;
-		for (const char *const *a = allowed; *a && n < sizeof list; a++)
-			n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
-					      a == allowed ? "" : ", ", *a);
-		return c360_yaml_fail_key(ctx->cfg->yaml, m, err, errlen,
-					  "unknown key '%.*s' in the %s source '%s' (expected one "
-					  "of: %s)",
-					  (int)klen, k, c360_source_type_str(ctx->src->type),
-					  ctx->src->name, list);
-	}
-	return C360_OK;
+	char where[128];
+	snprintf(where, sizeof where, "the %s source '%s'", c360_source_type_str(ctx->src->type),
+		 ctx->src->name);
+	return c360_pipeline_known_keys(ctx->cfg, ctx->src->settings, where, allowed, err, errlen);
 }

@@ -54,19 +54,11 @@ static c360_rc build_config(struct kafka_source *k, char *err, size_t errlen)
 	if (!rc && connector) {
 		char path[4096];
 		c360_pipeline_path(ctx->cfg, connector, path, sizeof path);
-		FILE *f = fopen(path, "rb");
 		struct c360_buf b;
 		c360_buf_init(&b, 1u << 20);
-		char chunk[8192];
-		size_t n;
-		if (!f) {
+		if (c360_buf_read_file(&b, path))
 			rc = c360_pipeline_fail(ctx->cfg, c360_json_get(settings, "connector"), err,
-						errlen, "cannot open connector file '%s'", path);
-		} else {
-			while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-				rc = c360_buf_append(&b, chunk, n);
-			fclose(f);
-		}
+						errlen, "cannot read connector file '%s'", path);
 		struct c360_json_error je;
 		if (!rc && c360_json_parse(c360_buf_cstr(&b), b.len, NULL, &file, &je)) {
 			char where[160];
