@@ -245,6 +245,14 @@ int c360_cmd_run(int argc, char **argv)
 	}
 	if ((rc = c360_sources_start(sources, err, sizeof err)))
 		goto fail;
+	/* connectors created over the Kafka Connect API (kept in the store) run
+	 * whether or not this pipeline serves HTTP */
+	if ((rc = c360_kafka_connect_new(st, NULL, &kc)) ||
+	    (rc = c360_kafka_connect_restore(kc, NULL))) {
+		snprintf(err, sizeof err, "cannot restart the stored Kafka connectors: %s",
+			 c360_rc_str(rc));
+		goto fail;
+	}
 	if (cfg->serve) {
 		struct c360_http_opts ho = {.bind = cfg->bind, .port = cfg->port};
 		http = c360_http_new(&ho);
@@ -259,10 +267,7 @@ int c360_cmd_run(int argc, char **argv)
 					  metrics)))
 			goto fail;
 		/* the admin APIs: Eventing's /api/v1/functions, Kafka Connect's /connectors */
-		if ((rc = c360_eventing_routes(http, st)))
-			goto fail;
-		if ((rc = c360_kafka_connect_new(st, NULL, &kc)) ||
-		    (rc = c360_kafka_connect_restore(kc, NULL)) ||
+		if ((rc = c360_eventing_routes(http, st)) ||
 		    (rc = c360_kafka_connect_routes(http, kc)))
 			goto fail;
 		if ((rc = c360_http_start(http, err, sizeof err)))

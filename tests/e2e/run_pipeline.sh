@@ -75,6 +75,8 @@ for _ in $(seq 50); do
 done
 [ -n "$ok" ] || fail "the customer did not appear through the API"
 grep -q '"loyaltyPoints":"47"' "$dir/cust" || fail "API customer: $(cat "$dir/cust")"
+curl -sf "$url/connectors" | grep -q '^\[\]' || fail "Kafka Connect API: GET /connectors"
+curl -sf "$url/api/v1/functions" | grep -q 'customer360' || fail "Eventing API: GET /api/v1/functions"
 curl -sf "$url/metrics" >"$dir/metrics" || fail "/metrics"
 grep -q '^c360_source_records_in_total{source="loyalty",type="csv"} 2$' "$dir/metrics" || fail "metrics: records in"
 grep -q '^# TYPE c360_store_documents gauge$' "$dir/metrics" || fail "metrics: store gauges"
