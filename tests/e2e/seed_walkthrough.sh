@@ -23,7 +23,7 @@ for b in staging customer360 customer360_metadata; do
 done
 
 # 1. home delivery: Debezium events on Kafka, the tutorial's sink connector JSON
-c360 kafka-mock --topic dbserver1.inventory.customers:4 --bootstrap-file "$dir/bs" >/dev/null 2>&1 &
+"$BIN" kafka-mock --topic dbserver1.inventory.customers:4 --bootstrap-file "$dir/bs" >/dev/null 2>&1 &
 pids+=($!)
 wait_file "$dir/bs" || fail "kafka-mock did not start"
 bs=$(cat "$dir/bs")
