@@ -140,8 +140,6 @@ static c360_rc fill_online_store(const struct c360_retailer *r, c360_mockstore *
 		rc = c360_demo_product_json(&prod, &b);
 		if (!rc)
 			rc = c360_mockstore_add_product(ms, prod.product_id, c360_buf_cstr(&b));
-		if (rc == C360_ERR_EXISTS) /* the mock store always generates product 100 */
-			rc = C360_OK;
 	}
 	for (uint32_t i = 0; i < r->customers && !rc; i++) {
 		struct c360_person p;
@@ -343,7 +341,7 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 	uint64_t loyalty_rows = 0, online_customers = 0, online_orders = 0;
 	snprintf(path, sizeof path, "%s/loyalty/loyalty_members.csv", res->dir);
 	rc = c360_demo_write_loyalty_csv(&r, path, &loyalty_rows, err, errlen);
-	struct c360_mockstore_opts mo = {.threads = 4, .products = 1};
+	struct c360_mockstore_opts mo = {.threads = 4};
 	if (!rc)
 		rc = c360_mockstore_new(&mo, &ms, err, errlen);
 	if (!rc)

@@ -73,8 +73,9 @@ c360_rc c360_mockstore_new(const struct c360_mockstore_opts *opts, c360_mockstor
 			   char *err, size_t errlen);
 /* Adds data before _start. Strings are copied. order_json is one order object
  * (the getOrdersByCustomerId element); product_json one product object; they
- * are served as given. C360_ERR_EXISTS for a duplicate email/id,
- * C360_ERR_NOT_FOUND for an order of an unknown customer. */
+ * are served as given. C360_ERR_EXISTS for a duplicate customer email/id,
+ * C360_ERR_NOT_FOUND for an order of an unknown customer; a product replaces
+ * one with the same id (a generated one, say). */
 c360_rc c360_mockstore_add_customer(c360_mockstore *ms, int64_t id, const char *name,
 				    const char *email, const char *password);
 c360_rc c360_mockstore_add_order(c360_mockstore *ms, int64_t customer_id, const char *order_json);

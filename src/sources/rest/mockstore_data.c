@@ -232,8 +232,19 @@ c360_rc ms_data_add_product(struct ms_data *d, int64_t id, const char *json, siz
 {
 	if (d->finished)
 		return C360_ERR_STATE;
-	if (ms_data_product(d, id))
-		return C360_ERR_EXISTS;
+	const struct ms_product *old = ms_data_product(d, id);
+	if (old) { /* a later definition replaces the earlier (e.g. a generated one) */
+		char *copy = malloc(len + 1);
+		if (!copy)
+			return C360_ERR_NOMEM;
+		memcpy(copy, json, len);
+		copy[len] = '\0';
+		struct ms_product *p = &d->prod[old - d->prod];
+		free(p->json);
+		p->json = copy;
+		p->len = len;
+		return C360_OK;
+	}
 	if (d->nprod == d->capprod) {
 		size_t nc = d->capprod ? d->capprod * 2 : 64;
 		struct ms_product *p = realloc(d->prod, nc * sizeof *p);
