@@ -18,7 +18,7 @@ struct csv_source {
 	char dir[4096], errors_log[4096]; /* resolved against the pipeline file's folder */
 	int64_t expiry, threads;
 	bool infer_types, omit_empty;
-	_Atomic uint64_t passes, imported, failed, files, rows;
+	_Atomic uint64_t imported, failed, files, rows;
 };
 
 static c360_rc csv_create(const struct c360_source_ctx *ctx, void **inst, char *err,
@@ -72,7 +72,6 @@ static c360_rc csv_run_once(void *inst, const volatile int *stop, struct c360_so
 			    char *err, size_t errlen)
 {
 	struct csv_source *c = inst;
-	c->passes++;
 	char *path = NULL;
 	c360_rc rc = c360_import_newest(c->dir, &path, NULL, NULL, err, errlen);
 	if (rc == C360_ERR_NOT_FOUND) {
@@ -81,7 +80,6 @@ static c360_rc csv_run_once(void *inst, const volatile int *stop, struct c360_so
 	}
 	if (rc)
 		return rc;
-	volatile sig_atomic_t cancel = 0;
 	struct c360_import_opts o = {
 		.format = C360_IMPORT_CSV,
 		.path = path,
@@ -93,7 +91,6 @@ static c360_rc csv_run_once(void *inst, const volatile int *stop, struct c360_so
 		.threads = (int)c->threads,
 		.expiry = c->expiry,
 		.errors_log = c->errors_log[0] ? c->errors_log : NULL,
-		.cancel = &cancel,
 	};
 	(void)stop; /* an import is short and tracked: it finishes rather than stopping half-way */
 	struct c360_import_stats stats = {0};
