@@ -325,25 +325,238 @@ static uint32_t capped_expiry(uint32_t expiry, uint32_t max_ttl, int64_t now)
 	return exp;
 }
 
+/* A run of this many consecutive upserts (or inserts) to one bucket is tried
+ * as one multi-row INSERT of new keys: one statement (cursors, statement
+ * journal, VDBE setup and teardown) for all of them instead of one each.
+ * Keys that already had a row are then found and written one by one, with
+ * the seqno and CAS they were given, so the result is the same as op by op. */
+#define MULTI_ROWS 64
+
+/* The statements of one (bucket, op type): the op itself, the old-state read
+ * and, for upsert and insert, the new-key inserts (one row and MULTI_ROWS
+ * rows) and the seqno read that tells which rows a multi-row insert wrote. */
+struct op_stmts {
+	int64_t id;
+	enum c360_write_type type;
+	sqlite3_stmt *s, *sel, *ins, *multi, *seq;
+};
+
+static c360_rc op_stmts_get(struct conn *c, int64_t id, enum c360_write_type type,
+			    struct op_stmts *o)
+{
+	char sql[64 + 16 * MULTI_ROWS + 200];
+	memset(o, 0, sizeof *o);
+	/* the statement cache is LRU: fetching one cannot evict the others */
+	snprintf(sql, sizeof sql, OP_SQL[type], (long long)id);
+	if (!(o->s = store_stmt(c, sql)))
+		goto fail;
+	snprintf(sql, sizeof sql, "SELECT value FROM _b%lld WHERE key=?1", (long long)id);
+	if (!(o->sel = store_stmt(c, sql)))
+		goto fail;
+	if (type <= C360_WRITE_INSERT) {
+		snprintf(sql, sizeof sql, NEW_KEY_SQL, (long long)id);
+		if (!(o->ins = store_stmt(c, sql)))
+			goto fail;
+		int n = snprintf(sql, sizeof sql,
+				 "INSERT INTO _b%lld(seqno, key, value, cas, expiry, op) VALUES",
+				 (long long)id);
+		for (int j = 0; j < MULTI_ROWS; j++)
+			n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,1)", j ? "," : "");
+		snprintf(sql + n, sizeof sql - (size_t)n, " ON CONFLICT(key) DO NOTHING");
+		if (!(o->multi = store_stmt(c, sql)))
+			goto fail;
+		snprintf(sql, sizeof sql, "SELECT seqno FROM _b%lld WHERE key=?1", (long long)id);
+		if (!(o->seq = store_stmt(c, sql)))
+			goto fail;
+	}
+	o->id = id;
+	o->type = type;
+	return C360_OK;
+fail:
+	o->s = NULL;
+	return store_rc(sqlite3_errcode(c->db)) ? store_rc(sqlite3_errcode(c->db)) : C360_ERR_INTERNAL;
+}
+
+static void op_stmts_reset(struct op_stmts *o)
+{
+	if (!o->s)
+		return;
+	sqlite3_stmt *all[] = {o->s, o->sel, o->ins, o->multi, o->seq};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (all[i])
+			sqlite3_reset(all[i]);
+}
+
+/* Applies w with the given seqno and cas to a key that may have a row: reads
+ * the key's old state (for the live counters), then runs the op's statement.
+ * *changed is false when the op did not apply (CAS mismatch, no such key…). */
+static c360_rc apply_op(struct conn *c, const struct op_stmts *o, const struct c360_write *w,
+			const struct zval *z, uint64_t seqno, uint64_t cas, uint32_t exp, int64_t now,
+			bool *changed, int64_t *old_present, int64_t *old_bytes)
+{
+	*changed = false;
+	*old_present = *old_bytes = 0;
+	sqlite3_reset(o->sel);
+	sqlite3_bind_text(o->sel, 1, w->key, (int)w->key_len, SQLITE_STATIC);
+	int src = sqlite3_step(o->sel);
+	if (src == SQLITE_ROW && sqlite3_column_type(o->sel, 0) != SQLITE_NULL) {
+		*old_present = 1;
+		*old_bytes = (int64_t)w->key_len + sqlite3_column_bytes(o->sel, 0);
+	} else if (src != SQLITE_ROW && src != SQLITE_DONE) {
+		sqlite3_reset(o->sel);
+		return store_rc(src) ? store_rc(src) : C360_ERR_INTERNAL;
+	}
+	sqlite3_reset(o->sel);
+	sqlite3_reset(o->s);
+	bind_op(o->s, w, z, seqno, cas, exp, now);
+	src = sqlite3_step(o->s);
+	if (src != SQLITE_DONE) {
+		c360_rc hard = store_rc(src);
+		C360_WARN("store", "write of '%.*s' to bucket '%s' failed: %s",
+			  (int)(w->key_len > 64 ? 64 : w->key_len), w->key, w->bucket,
+			  sqlite3_errmsg(c->db));
+		sqlite3_reset(o->s);
+		return hard ? hard : C360_ERR_INTERNAL;
+	}
+	*changed = sqlite3_changes(c->db) != 0;
+	sqlite3_reset(o->s);
+	return C360_OK;
+}
+
+/* Records an applied op: its results, the bucket's seqno/CAS and counters. */
+static void applied(struct write_arg *a, size_t i, struct touched *t, uint64_t seqno,
+		    uint64_t cas, int64_t old_present, int64_t old_bytes)
+{
+	struct c360_write *w = &a->ops[i];
+	if (seqno > t->row.high_seqno)
+		t->row.high_seqno = seqno;
+	if (cas > t->row.last_cas)
+		t->row.last_cas = cas;
+	t->dirty = true;
+	if (w->type == C360_WRITE_DELETE) {
+		t->dcount -= old_present;
+		t->dbytes -= old_bytes;
+	} else if (w->type != C360_WRITE_TOUCH) {
+		size_t stored = a->z && a->z[i].blob ? a->z[i].n : w->value_len;
+		t->dcount += 1 - old_present;
+		t->dbytes += (int64_t)(w->key_len + stored) - old_bytes;
+	}
+	a->applied++;
+	w->new_cas = cas;
+	w->seqno = seqno;
+	w->rc = C360_OK;
+}
+
+/* An op that changed nothing: its result, or a hard error. */
+static c360_rc unchanged(struct conn *c, int64_t id, struct c360_write *w, int64_t now)
+{
+	w->new_cas = w->seqno = 0;
+	w->rc = why_unchanged(c, id, w, now);
+	if (w->rc != C360_ERR_CAS && w->rc != C360_ERR_NOT_FOUND && w->rc != C360_ERR_EXISTS)
+		return w->rc;
+	return C360_OK;
+}
+
+/* Whether ops[i..i+MULTI_ROWS) can go in one multi-row insert. */
+static bool multi_run(const struct write_arg *a, size_t i)
+{
+	if (i + MULTI_ROWS > a->n)
+		return false;
+	const struct c360_write *w = &a->ops[i];
+	for (size_t j = i + 1; j < i + MULTI_ROWS; j++) {
+		const struct c360_write *x = &a->ops[j];
+		if (x->rc || x->type != w->type ||
+		    (x->bucket != w->bucket && strcmp(x->bucket, w->bucket)))
+			return false;
+	}
+	return true;
+}
+
+/* ops[first..first+MULTI_ROWS), all upserts or all inserts to t's bucket:
+ * one INSERT of them all as new keys, then op by op for the keys that
+ * already had a row. *conflicts counts those. */
+static c360_rc multi_insert(c360_store *st, struct conn *c, struct write_arg *a, size_t first,
+			    struct touched *t, struct op_stmts *o, int64_t now, size_t *conflicts)
+{
+	sqlite3_stmt *m = o->multi;
+	uint64_t seqno0 = t->row.high_seqno + 1;
+	sqlite3_reset(m);
+	for (int j = 0; j < MULTI_ROWS; j++) {
+		struct c360_write *w = &a->ops[first + (size_t)j];
+		const struct zval *z = a->z ? &a->z[first + (size_t)j] : NULL;
+		int p = 5 * j;
+		w->seqno = seqno0 + (uint64_t)j;
+		w->new_cas = store_next_cas(st, t->row.last_cas);
+		sqlite3_bind_int64(m, p + 1, (int64_t)w->seqno);
+		sqlite3_bind_text(m, p + 2, w->key, (int)w->key_len, SQLITE_STATIC);
+		if (z && z->blob)
+			sqlite3_bind_blob(m, p + 3, z->p, (int)z->n, SQLITE_STATIC);
+		else
+			sqlite3_bind_text(m, p + 3, w->value, (int)w->value_len, SQLITE_STATIC);
+		sqlite3_bind_int64(m, p + 4, (int64_t)w->new_cas);
+		sqlite3_bind_int64(m, p + 5, capped_expiry(w->expiry, t->row.max_ttl, now));
+	}
+	int src = sqlite3_step(m);
+	int n = src == SQLITE_DONE ? sqlite3_changes(c->db) : 0;
+	sqlite3_reset(m);
+	if (src != SQLITE_DONE)
+		return store_rc(src) ? store_rc(src) : C360_ERR_INTERNAL;
+	*conflicts = (size_t)(MULTI_ROWS - n);
+	for (int j = 0; j < MULTI_ROWS; j++) {
+		size_t i = first + (size_t)j;
+		struct c360_write *w = &a->ops[i];
+		uint64_t seqno = w->seqno, cas = w->new_cas;
+		int64_t old_present = 0, old_bytes = 0;
+		if (*conflicts) {
+			c360_rc rc;
+			if (!o->s && (rc = op_stmts_get(c, t->row.id, w->type, o)))
+				return rc;
+			/* the row went in when the key's row has this op's seqno */
+			sqlite3_reset(o->seq);
+			sqlite3_bind_text(o->seq, 1, w->key, (int)w->key_len, SQLITE_STATIC);
+			src = sqlite3_step(o->seq);
+			bool mine = src == SQLITE_ROW && (uint64_t)sqlite3_column_int64(o->seq, 0) == seqno;
+			sqlite3_reset(o->seq);
+			if (src != SQLITE_ROW && src != SQLITE_DONE)
+				return store_rc(src) ? store_rc(src) : C360_ERR_INTERNAL;
+			if (!mine) {
+				const struct zval *z = a->z ? &a->z[i] : NULL;
+				uint32_t exp = capped_expiry(w->expiry, t->row.max_ttl, now);
+				bool changed;
+				if ((rc = apply_op(c, o, w, z, seqno, cas, exp, now, &changed, &old_present,
+						   &old_bytes)))
+					return rc;
+				if (!changed) {
+					o->s = NULL; /* why_unchanged may use the cache */
+					if ((rc = unchanged(c, t->row.id, w, now)))
+						return rc;
+					continue;
+				}
+			}
+		}
+		applied(a, i, t, seqno, cas, old_present, old_bytes);
+	}
+	return C360_OK;
+}
+
 static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 {
 	struct write_arg *a = arg;
 	struct wstate ws;
 	ws.n = 0;
 	ws.gen = 0;
-	char sql[600];
-	int64_t sql_id = -1;
-	enum c360_write_type sql_type = C360_WRITE_UPSERT;
-	sqlite3_stmt *s = NULL, *sel = NULL, *ins = NULL;
+	struct op_stmts o;
+	memset(&o, 0, sizeof o);
+	bool try_multi = true;
+	c360_rc rc;
 	for (size_t i = 0; i < a->n; i++) {
 		struct c360_write *w = &a->ops[i];
 		if (w->rc) /* refused before the transaction */
 			continue;
-		c360_rc rc;
 		int gen = ws.gen;
 		struct touched *t = touched_get(&ws, c, w->bucket, &rc);
 		if (gen != ws.gen)
-			s = NULL; /* the flush may have evicted it from the cache */
+			o.s = NULL; /* the flush may have evicted them from the cache */
 		if (!t) {
 			if (rc == C360_ERR_NOT_FOUND) {
 				w->rc = rc;
@@ -351,31 +564,18 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 			}
 			return rc;
 		}
-		if (!s || sql_id != t->row.id || sql_type != w->type) {
-			/* the statement cache is LRU: fetching sel cannot evict s */
-			snprintf(sql, sizeof sql, OP_SQL[w->type], (long long)t->row.id);
-			s = store_stmt(c, sql);
-			if (!s)
-				return store_rc(sqlite3_errcode(c->db));
-			snprintf(sql, sizeof sql, "SELECT value FROM _b%lld WHERE key=?1",
-				 (long long)t->row.id);
-			sel = store_stmt(c, sql);
-			if (!sel)
-				return store_rc(sqlite3_errcode(c->db));
-			ins = NULL;
-			if (w->type <= C360_WRITE_INSERT) {
-				snprintf(sql, sizeof sql, NEW_KEY_SQL, (long long)t->row.id);
-				ins = store_stmt(c, sql);
-				if (!ins)
-					return store_rc(sqlite3_errcode(c->db));
-			}
-			sql_id = t->row.id;
-			sql_type = w->type;
-		} else {
-			sqlite3_reset(s);
-			sqlite3_reset(sel);
-			if (ins)
-				sqlite3_reset(ins);
+		if ((!o.s || o.id != t->row.id || o.type != w->type) &&
+		    (rc = op_stmts_get(c, t->row.id, w->type, &o)))
+			return rc;
+		if (o.multi && try_multi && multi_run(a, i)) {
+			size_t conflicts = 0;
+			if ((rc = multi_insert(st, c, a, i, t, &o, now, &conflicts)))
+				return rc;
+			/* existing keys (a re-import): op by op from now on */
+			if (conflicts)
+				try_multi = false;
+			i += MULTI_ROWS - 1;
+			continue;
 		}
 		uint64_t seqno = t->row.high_seqno + 1;
 		uint64_t prev_cas = st->last_cas;
@@ -383,74 +583,35 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		uint32_t exp = capped_expiry(w->expiry, t->row.max_ttl, now);
 		const struct zval *z = a->z ? &a->z[i] : NULL;
 		int64_t old_present = 0, old_bytes = 0;
-		int src;
 		/* a new key (the bulk-load case) is one plain insert; otherwise the
 		 * key's previous state is read first, for the live counters */
-		if (ins) {
-			bind_op(ins, w, z, seqno, cas, exp, now);
-			src = sqlite3_step(ins);
-			int changed = src == SQLITE_DONE ? sqlite3_changes(c->db) : 0;
-			sqlite3_reset(ins);
+		if (o.ins) {
+			sqlite3_reset(o.ins);
+			bind_op(o.ins, w, z, seqno, cas, exp, now);
+			int src = sqlite3_step(o.ins);
+			int n = src == SQLITE_DONE ? sqlite3_changes(c->db) : 0;
+			sqlite3_reset(o.ins);
 			if (src != SQLITE_DONE)
 				return store_rc(src) ? store_rc(src) : C360_ERR_INTERNAL;
-			if (changed) {
-				src = SQLITE_DONE;
-				goto applied;
+			if (n) {
+				applied(a, i, t, seqno, cas, 0, 0);
+				continue;
 			}
 		}
-		sqlite3_bind_text(sel, 1, w->key, (int)w->key_len, SQLITE_STATIC);
-		int ssrc = sqlite3_step(sel);
-		if (ssrc == SQLITE_ROW && sqlite3_column_type(sel, 0) != SQLITE_NULL) {
-			old_present = 1;
-			old_bytes = (int64_t)w->key_len + sqlite3_column_bytes(sel, 0);
-		} else if (ssrc != SQLITE_ROW && ssrc != SQLITE_DONE) {
-			sqlite3_reset(sel);
-			return store_rc(ssrc);
-		}
-		sqlite3_reset(sel);
-		bind_op(s, w, z, seqno, cas, exp, now);
-		src = sqlite3_step(s);
-		if (src != SQLITE_DONE) {
-			c360_rc hard = store_rc(src);
-			C360_WARN("store", "write of '%.*s' to bucket '%s' failed: %s",
-				  (int)(w->key_len > 64 ? 64 : w->key_len), w->key, w->bucket,
-				  sqlite3_errmsg(c->db));
-			sqlite3_reset(s);
-			return hard ? hard : C360_ERR_INTERNAL;
-		}
-		if (sqlite3_changes(c->db) == 0) {
+		bool changed;
+		if ((rc = apply_op(c, &o, w, z, seqno, cas, exp, now, &changed, &old_present,
+				   &old_bytes)))
+			return rc;
+		if (!changed) {
 			st->last_cas = prev_cas;
-			sqlite3_reset(s);
-			s = sel = ins = NULL; /* why_unchanged may use the cache */
-			w->rc = why_unchanged(c, t->row.id, w, now);
-			if (w->rc != C360_ERR_CAS && w->rc != C360_ERR_NOT_FOUND &&
-			    w->rc != C360_ERR_EXISTS)
-				return w->rc;
+			o.s = NULL; /* why_unchanged may use the cache */
+			if ((rc = unchanged(c, t->row.id, w, now)))
+				return rc;
 			continue;
 		}
-applied:
-		t->row.high_seqno = seqno;
-		t->row.last_cas = cas;
-		t->dirty = true;
-		if (w->type == C360_WRITE_DELETE) {
-			t->dcount -= old_present;
-			t->dbytes -= old_bytes;
-		} else if (w->type != C360_WRITE_TOUCH) {
-			size_t stored = a->z && a->z[i].blob ? a->z[i].n : w->value_len;
-			t->dcount += 1 - old_present;
-			t->dbytes += (int64_t)(w->key_len + stored) - old_bytes;
-		}
-		a->applied++;
-		w->new_cas = cas;
-		w->seqno = seqno;
-		w->rc = C360_OK;
+		applied(a, i, t, seqno, cas, old_present, old_bytes);
 	}
-	if (s)
-		sqlite3_reset(s);
-	if (sel)
-		sqlite3_reset(sel);
-	if (ins)
-		sqlite3_reset(ins);
+	op_stmts_reset(&o);
 	return touched_flush(&ws, c);
 }
 
