@@ -21,6 +21,7 @@
 #include "core/metrics.h"
 #include "demo/cdc.h"
 #include "demo/embedded.h"
+#include "demo/outside.h"
 #include "integrate/integrate.h"
 #include "pipeline/config.h"
 #include "serve/api.h"
@@ -107,6 +108,19 @@ static void stage_done(const struct c360_demo_opts *o, struct c360_demo_result *
 		       const char *name, double t0, uint64_t items, const char *unit,
 		       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
+/* resident memory now (MB), from /proc/self/statm; 0 if unknown */
+static double rss_now_mb(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, resident = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
 static void stage_done(const struct c360_demo_opts *o, struct c360_demo_result *res,
 		       const char *name, double t0, uint64_t items, const char *unit,
 		       const char *fmt, ...)
@@ -119,8 +133,8 @@ static void stage_done(const struct c360_demo_opts *o, struct c360_demo_result *
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
-	fprintf(o->out, "  %-10s %7.2f s %9.0f %s/s  %s\n", name, dt,
-		dt > 0 ? (double)items / dt : 0.0, unit, detail);
+	fprintf(o->out, "  %-10s %7.2f s %9.0f %s/s  %4.0f MB  %s\n", name, dt,
+		dt > 0 ? (double)items / dt : 0.0, unit, rss_now_mb(), detail);
 	fflush(o->out);
 }
 
@@ -163,6 +177,57 @@ static c360_rc fill_online_store(const struct c360_retailer *r, c360_mockstore *
 	}
 	c360_buf_release(&b);
 	return rc;
+}
+
+/* ---- the outside world, each in a process of its own ---- */
+
+static c360_rc online_start(void *arg, void **state, char *reply, size_t replylen, char *err,
+			    size_t errlen)
+{
+	const struct c360_retailer *r = arg;
+	struct c360_mockstore_opts mo = {.threads = 4};
+	c360_mockstore *ms = NULL;
+	uint64_t customers = 0, orders = 0;
+	c360_rc rc = c360_mockstore_new(&mo, &ms, err, errlen);
+	if (!rc)
+		rc = fill_online_store(r, ms, &customers, &orders);
+	if (!rc)
+		rc = c360_mockstore_start(ms, err, errlen);
+	if (rc) {
+		c360_mockstore_free(ms);
+		return rc;
+	}
+	snprintf(reply, replylen, "%" PRIu64 " %" PRIu64 " %s", customers, orders,
+		 c360_mockstore_url(ms));
+	*state = ms;
+	return C360_OK;
+}
+
+static void online_stop(void *state)
+{
+	c360_mockstore_free(state);
+}
+
+static c360_rc kafka_start(void *arg, void **state, char *reply, size_t replylen, char *err,
+			   size_t errlen)
+{
+	int partitions = *(const int *)arg;
+	c360_kafka_mock *km = NULL;
+	c360_rc rc = c360_kafka_mock_new(1, &km, err, errlen);
+	if (!rc && (rc = c360_kafka_mock_topic(km, TOPIC, partitions)))
+		snprintf(err, errlen, "cannot create the topic '%s'", TOPIC);
+	if (rc) {
+		c360_kafka_mock_free(km);
+		return rc;
+	}
+	snprintf(reply, replylen, "%s", c360_kafka_mock_bootstraps(km));
+	*state = km;
+	return C360_OK;
+}
+
+static void kafka_stop(void *state)
+{
+	c360_kafka_mock_free(state);
 }
 
 /* ---- the result ---- */
@@ -223,7 +288,10 @@ static void print_summary(const struct c360_demo_opts *o, const struct c360_demo
 		if (res->overlap[b])
 			fprintf(out, "  %s %" PRIu64, combo[b], res->overlap[b]);
 	fprintf(out, "\n  pipeline time    %10.2f s   (ingest + integrate)\n", res->pipeline_seconds);
-	fprintf(out, "  peak memory      %10.1f MB\n", (double)res->peak_rss_kb / 1024.0);
+	fprintf(out, "  peak memory      %10.1f MB  (c360; the outside systems in their own processes: "
+		     "mock Kafka %.1f MB, mock online store %.1f MB)\n",
+		(double)res->peak_rss_kb / 1024.0, (double)res->kafka_rss_kb / 1024.0,
+		(double)res->online_rss_kb / 1024.0);
 	if (res->verify.failures)
 		fprintf(out, "  check            FAILED: %" PRIu64 " differences from the truth; first: %s\n",
 			res->verify.failures, res->verify.first_failure);
@@ -308,8 +376,7 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 		r.seed = o.seed;
 
 	c360_rc rc = C360_OK;
-	c360_mockstore *ms = NULL;
-	c360_kafka_mock *km = NULL;
+	struct c360_outside online = {.pid = -1, .ctl = -1}, kafka = {.pid = -1, .ctl = -1};
 	c360_store *st = NULL;
 	c360_sources *sources = NULL;
 	c360_metrics *metrics = NULL;
@@ -341,20 +408,23 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 	uint64_t loyalty_rows = 0, online_customers = 0, online_orders = 0;
 	snprintf(path, sizeof path, "%s/loyalty/loyalty_members.csv", res->dir);
 	rc = c360_demo_write_loyalty_csv(&r, path, &loyalty_rows, err, errlen);
-	struct c360_mockstore_opts mo = {.threads = 4};
 	if (!rc)
-		rc = c360_mockstore_new(&mo, &ms, err, errlen);
-	if (!rc)
-		rc = fill_online_store(&r, ms, &online_customers, &online_orders);
-	if (!rc)
-		rc = c360_mockstore_start(ms, err, errlen);
+		rc = c360_outside_start(&online, "the mock online store", online_start, online_stop, &r,
+					err, errlen);
 	if (rc)
 		goto out;
-	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
+	char online_url[300] = "";
+	if (sscanf(online.reply, "%" SCNu64 " %" SCNu64 " %299s", &online_customers, &online_orders,
+		   online_url) != 3) {
+		snprintf(err, errlen, "the mock online store answered '%s'", online.reply);
+		rc = C360_ERR_INTERNAL;
+		goto out;
+	}
+	setenv("C360_ONLINE_STORE_URL", online_url, 1);
 	stage_done(&o, res, "generate", t0, loyalty_rows + online_customers, "records",
 		   "loyalty CSV %" PRIu64 " rows; online store %" PRIu64 " customers, %" PRIu64
-		   " orders at %s",
-		   loyalty_rows, online_customers, online_orders, c360_mockstore_url(ms));
+		   " orders at %s (process %ld)",
+		   loyalty_rows, online_customers, online_orders, online_url, (long)online.pid);
 
 	/* 2. kafka: the home-delivery change events on a mock cluster */
 	t0 = now_s();
@@ -367,11 +437,11 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 	/* the mock keeps about 5 MiB per partition: aim at 2 MiB (lz4 helps too) */
 	int partitions = o.partitions > 0 ? o.partitions : (int)(home * 4000 / (2u << 20)) + 4;
 	struct c360_demo_cdc_stats cs;
-	rc = c360_kafka_mock_new(1, &km, err, errlen);
+	rc = c360_outside_start(&kafka, "the mock Kafka cluster", kafka_start, kafka_stop,
+				&partitions, err, errlen);
+	const char *bootstraps = kafka.reply;
 	if (!rc)
-		rc = c360_kafka_mock_topic(km, TOPIC, partitions);
-	if (!rc)
-		rc = c360_demo_cdc_produce(&r, c360_kafka_mock_bootstraps(km), TOPIC, &cs, err, errlen);
+		rc = c360_demo_cdc_produce(&r, bootstraps, TOPIC, &cs, err, errlen);
 	if (rc)
 		goto out;
 	stage_done(&o, res, "kafka", t0, cs.produced, "events",
@@ -407,7 +477,7 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 		 "functions:\n"
 		 "  - native: customer360.yaml\n"
 		 "serve: {bind: '%s', port: %d}\n",
-		 store_path, c360_kafka_mock_bootstraps(km), o.bind ? o.bind : "127.0.0.1", o.port);
+		 store_path, bootstraps, o.bind ? o.bind : "127.0.0.1", o.port);
 	snprintf(path, sizeof path, "%s/pipeline.yaml", res->dir);
 	if (!rc)
 		rc = write_text(path, yaml, err, errlen);
@@ -500,6 +570,8 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	res->peak_rss_kb = ru.ru_maxrss;
+	res->kafka_rss_kb = c360_outside_peak_kb(&kafka);
+	res->online_rss_kb = c360_outside_peak_kb(&online);
 	print_summary(&o, res, st, &r);
 
 	/* 6. serve until Ctrl-C */
@@ -515,7 +587,7 @@ out:
 	c360_metrics_free(metrics);
 	c360_store_close(st);
 	c360_pipeline_free(cfg);
-	c360_kafka_mock_free(km);
-	c360_mockstore_free(ms);
+	c360_outside_stop(&kafka);
+	c360_outside_stop(&online);
 	return rc;
 }

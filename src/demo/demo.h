@@ -43,7 +43,9 @@ struct c360_demo_result {
 	uint64_t by_system[3];   /* customers with a home_delivery, loyalty, online_store xref */
 	uint64_t overlap[8];     /* by xref combination, bit 0 home, 1 loyalty, 2 online */
 	struct c360_demo_verify verify;
-	long peak_rss_kb;
+	long peak_rss_kb;        /* c360's own (this process) */
+	long kafka_rss_kb;       /* the mock Kafka cluster's process */
+	long online_rss_kb;      /* the mock online store's process */
 	char dir[512];
 	char url[128];
 };

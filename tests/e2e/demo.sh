@@ -27,6 +27,28 @@ for stage in generate kafka kafka-sink csv-import integrate check; do
   grep -Eq "^  $stage +[0-9.]+ s" "$dir/out" || fail "no timing line for stage '$stage'"
 done
 
+# the outside systems run in processes of their own, reported, and gone at the end
+grep -Eq 'peak memory +[0-9.]+ MB  \(c360; the outside systems in their own processes: mock Kafka [0-9.]+ MB, mock online store [0-9.]+ MB\)' "$dir/out" ||
+  fail "the summary does not report c360's memory and the outside systems' apart"
+pid=$(sed -n 's/.*(process \([0-9]*\)).*/\1/p' "$dir/out" | head -1)
+[ -n "$pid" ] || fail "the generate line does not name the online store's process"
+[ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ] && fail "the mock online store (process $pid) outlived the demo"
+
+# kill -9 of the demo takes its outside systems with it
+"$BIN" demo --customers 500 --dir "$dir/killed" --port 0 >"$dir/kout" 2>&1 &
+dpid=$!
+for _ in $(seq 1 300); do grep -q 'dashboard and API' "$dir/kout" && break; sleep 0.1; done
+grep -q 'dashboard and API' "$dir/kout" || fail "the demo did not reach serving"
+kids=$(pgrep -P "$dpid" | tr '\n' ' ')
+[ -n "$kids" ] || fail "the serving demo has no outside-system processes"
+kill -9 "$dpid"; wait "$dpid" 2>/dev/null
+sleep 0.5
+alive() { # running, not a zombie left for an init that does not reap
+  local st; st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+for k in $kids; do alive "$k" && { fail "process $k outlived kill -9 of the demo"; kill -9 "$k"; }; done
+
 # what the demo leaves behind is a pipeline a user can check and inspect
 [ -f "$dir/work/pipeline.yaml" ] || fail "no pipeline.yaml in the work folder"
 "$BIN" run --check "$dir/work/pipeline.yaml" >/dev/null 2>&1 || fail "run --check on the demo's pipeline.yaml failed"
