@@ -208,6 +208,63 @@ TEST(emails_are_percent_encoded)
 	c360_mockstore_free(ms);
 }
 
+static void tune_one_slot(struct c360_poller_opts *o)
+{
+	o->concurrency = 1;
+}
+
+/* One handle alternates between URLs under the base URL (path and query
+ * set on the slot's CURLU) and absolute URLs of another form (CURLOPT_URL):
+ * every answer is the one asked for. */
+TEST(absolute_and_base_urls_alternate_on_one_handle)
+{
+	c360_mockstore *ms = start_store();
+	REQUIRE(ms);
+	c360_poller *p = poller_for(ms, tune_one_slot);
+	REQUIRE(p);
+	const char *base = c360_mockstore_url(ms);
+	const char *port = strrchr(base, ':');
+	REQUIRE(port);
+	char abs_url[256];
+	snprintf(abs_url, sizeof abs_url, "http://localhost%s/api/onlineStore/"
+		 "getProductDetailsByProductId?productId=300", port);
+	static struct got g;
+	memset(&g, 0, sizeof g);
+	for (int round = 0; round < 2; round++) {
+		c360_poller_get(p, abs_url, collect, &g);
+		CHECK(c360_poller_run(p, 5000) == C360_OK);
+		c360_poller_customer(p, "a+b@x.com", collect, &g);
+		CHECK(c360_poller_run(p, 5000) == C360_OK);
+		c360_poller_product(p, 200, collect, &g);
+		CHECK(c360_poller_run(p, 5000) == C360_OK);
+	}
+	REQUIRE(g.n == 6);
+	for (int i = 0; i < 6; i += 3) {
+		CHECK_EQ_INT(g.status[i], C360_POLL_OK);
+		CHECK(strstr(g.orders[i], "\"ProductId\":300") != NULL);
+		CHECK_EQ_INT(g.status[i + 1], C360_POLL_OK);
+		CHECK(strstr(g.details[i + 1], "\"Email\":\"a+b@x.com\"") != NULL);
+		CHECK_EQ_INT(g.status[i + 2], C360_POLL_OK);
+		CHECK(strstr(g.details[i + 2], "\"ProductId\":200") != NULL);
+	}
+	c360_poller_free(p);
+	/* a base URL with a path keeps it in every request */
+	struct c360_poller_opts o;
+	c360_poller_opts_init(&o);
+	char prefixed[256];
+	snprintf(prefixed, sizeof prefixed, "%s/elsewhere", base);
+	o.base_url = prefixed;
+	char err[256];
+	REQUIRE(c360_poller_new(&o, &p, err, sizeof err) == C360_OK);
+	memset(&g, 0, sizeof g);
+	c360_poller_customer(p, "a+b@x.com", collect, &g);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	REQUIRE(g.n == 1);
+	CHECK_EQ_INT(g.status[0], C360_POLL_NOT_FOUND);
+	c360_poller_free(p);
+	c360_mockstore_free(ms);
+}
+
 static void tune_timeout(struct c360_poller_opts *o)
 {
 	o->timeout_ms = 150;
@@ -674,6 +731,7 @@ int main(void)
 	RUN(seed_example_details_and_orders);
 	RUN(unknown_email_is_not_found_and_product_and_get);
 	RUN(emails_are_percent_encoded);
+	RUN(absolute_and_base_urls_alternate_on_one_handle);
 	RUN(latency_beyond_the_timeout_times_out_after_retries);
 	RUN(status_500_is_retried);
 	RUN(status_503_honours_retry_after);

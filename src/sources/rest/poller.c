@@ -68,6 +68,7 @@ struct req {
 
 struct slot {
 	CURL *easy;
+	CURLU *url; /* the base URL's origin; path and query set per request */
 	struct req *req;
 	struct c360_buf body;
 	bool too_big;
@@ -82,6 +83,7 @@ struct c360_poller {
 	CURLM *multi;
 	int epfd;              /* the transfers' sockets (curl_multi_socket_action) */
 	int64_t curl_timer_us; /* when libcurl wants its timeout action; -1 = never */
+	size_t origin_len;     /* of "scheme://authority" in base_url */
 	struct slot *slots;
 	int nslots, busy;
 	struct req *ready, *ready_tail, *delayed;
@@ -329,6 +331,10 @@ c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, 
 	size_t bl = strlen(p->base_url);
 	while (bl > 0 && p->base_url[bl - 1] == '/')
 		p->base_url[--bl] = '\0';
+	p->origin_len = (size_t)(strstr(p->base_url, "://") + 3 - p->base_url);
+	p->origin_len += strcspn(p->base_url + p->origin_len, "/?#");
+	char origin[URL_MAX / 2 + 1];
+	snprintf(origin, sizeof origin, "%.*s", (int)p->origin_len, p->base_url);
 	curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)p->nslots * 2);
 	curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
@@ -338,8 +344,14 @@ c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, 
 		struct slot *s = &p->slots[i];
 		c360_buf_init(&s->body, o.max_body);
 		s->easy = curl_easy_init();
-		if (!s->easy)
+		s->url = curl_url();
+		if (!s->easy || !s->url)
 			goto nomem;
+		if (curl_url_set(s->url, CURLUPART_URL, origin, 0) != CURLUE_OK) {
+			snprintf(err, errlen, "base URL '%s' is not a valid URL", p->base_url);
+			c360_poller_free(p);
+			return C360_ERR_INVALID;
+		}
 		curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
 		curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
 		curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
@@ -352,7 +364,6 @@ c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, 
 		curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)o.connect_timeout_ms);
 		curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)o.timeout_ms);
 		curl_easy_setopt(s->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o.max_body);
-		curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "c360/" C360_VERSION);
 		curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 		/* no proxy: libcurl would otherwise read the proxy environment on
 		 * every request */
@@ -401,6 +412,8 @@ void c360_poller_free(c360_poller *p)
 		}
 		if (s->easy)
 			curl_easy_cleanup(s->easy);
+		if (s->url)
+			curl_url_cleanup(s->url);
 		c360_buf_release(&s->body);
 	}
 	for (struct req *lists[2] = {p->ready, p->delayed}, **l = lists; l < lists + 2; l++)
@@ -820,6 +833,38 @@ static void on_done(c360_poller *p, struct slot *s, CURLcode cc)
 	finish(p, r, fail, http, why, NULL, NULL, NULL, 0);
 }
 
+/* Points the slot's handle at url. URLs of the base URL's origin only
+ * change the path and query of the slot's CURLU (parsed once from the
+ * origin) and the request target, so libcurl neither parses nor rebuilds
+ * the whole URL for every request (CURLOPT_URL costs both); other URLs, or
+ * targets with bytes libcurl would have to encode, go through CURLOPT_URL. */
+static void set_url(c360_poller *p, struct slot *s, const char *url)
+{
+	size_t ol = p->origin_len;
+	const char *t = url + ol;
+	if (!strncmp(url, p->base_url, ol) && *t == '/') {
+		const char *q = NULL, *e = t;
+		for (; *e > ' ' && *e < 0x7f && *e != '#'; e++)
+			if (*e == '?' && !q)
+				q = e;
+		char path[URL_MAX];
+		size_t pl = q ? (size_t)(q - t) : (size_t)(e - t);
+		if (!*e && pl < sizeof path) {
+			memcpy(path, t, pl);
+			path[pl] = '\0';
+			if (curl_url_set(s->url, CURLUPART_PATH, path, 0) == CURLUE_OK &&
+			    curl_url_set(s->url, CURLUPART_QUERY, q ? q + 1 : NULL, 0) == CURLUE_OK) {
+				curl_easy_setopt(s->easy, CURLOPT_CURLU, s->url);
+				curl_easy_setopt(s->easy, CURLOPT_REQUEST_TARGET, t);
+				return;
+			}
+		}
+	}
+	curl_easy_setopt(s->easy, CURLOPT_CURLU, NULL);
+	curl_easy_setopt(s->easy, CURLOPT_REQUEST_TARGET, NULL);
+	curl_easy_setopt(s->easy, CURLOPT_URL, url);
+}
+
 /* Starts ready requests while a slot is free; returns the microseconds until
  * the token bucket allows the next one (0 = not waiting on it). */
 static int64_t start_ready(c360_poller *p)
@@ -877,7 +922,7 @@ static int64_t start_ready(c360_poller *p)
 		s->retry_after_ms = -1;
 		s->errbuf[0] = '\0';
 		c360_buf_reset(&s->body);
-		curl_easy_setopt(s->easy, CURLOPT_URL, r->url);
+		set_url(p, s, r->url);
 		if (r->retries == 0) { /* first attempts earn retries, up to a cap */
 			double cap = 10.0 * (p->o.retry_budget_min > 0 ? p->o.retry_budget_min : 1);
 			p->budget += p->o.retry_budget_ratio;
