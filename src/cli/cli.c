@@ -79,3 +79,28 @@ bool c360_cli_is_tty(void)
 {
 	return isatty(STDERR_FILENO) == 1;
 }
+
+int c360_cli_dispatch(const char *parent, const struct c360_subcommand *subs,
+		      void (*usage)(FILE *out), int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return C360_EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+		usage(stdout);
+		return C360_EXIT_OK;
+	}
+	for (const struct c360_subcommand *s = subs; s->name; s++) {
+		if (strcmp(s->name, name))
+			continue;
+		static char cmd[96]; /* one command per process */
+		snprintf(cmd, sizeof cmd, "c360 %s %s", parent, s->name);
+		argv[1] = cmd;
+		return s->run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "c360 %s: unknown command '%s' (see 'c360 %s --help')\n", parent, name,
+		parent);
+	return C360_EXIT_USAGE;
+}

@@ -4,6 +4,7 @@
 #define C360_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "core/opts.h"
 #include "core/rc.h"
@@ -45,6 +46,18 @@ int c360_cli_exit_code(c360_rc rc);
 /* Reads a whole file ("-" = stdin) into a malloc'd NUL-terminated buffer,
  * at most max bytes. Prints the error. */
 c360_rc c360_cli_read_file(const char *path, size_t max, char **out, size_t *len);
+/* A subcommand of a command with several (`c360 bucket create`): run gets
+ * argv[0] = "c360 PARENT NAME", used in its messages and --help. */
+struct c360_subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+/* Runs `c360 PARENT NAME ARGS…` from argv = {"c360 PARENT", NAME, ARGS…}:
+ * no NAME prints the usage to stderr (exit 2); --help, -h and help print it
+ * to stdout (exit 0); an unknown NAME is a usage error that says where to
+ * look. subs ends with a {NULL} entry. */
+int c360_cli_dispatch(const char *parent, const struct c360_subcommand *subs,
+		      void (*usage)(FILE *out), int argc, char **argv);
 /* True when stderr is a terminal (progress bars are drawn only then). */
 bool c360_cli_is_tty(void);
 

@@ -52,8 +52,9 @@ static void usage(FILE *out)
 		     "\n'c360 bucket COMMAND --help' describes a command.\n");
 }
 
-static int cmd_create(const char *cmd, int argc, char **argv)
+static int cmd_create(int argc, char **argv)
 {
+	const char *cmd = argv[0];
 	int n = c360_opts_parse(&create_spec, argc, argv);
 	if (n == C360_OPTS_HELP)
 		return 0;
@@ -85,8 +86,9 @@ static int cmd_create(const char *cmd, int argc, char **argv)
 	return ex;
 }
 
-static int cmd_list(const char *cmd, int argc, char **argv)
+static int cmd_list(int argc, char **argv)
 {
+	const char *cmd = argv[0];
 	int n = c360_opts_parse(&list_spec, argc, argv);
 	if (n == C360_OPTS_HELP)
 		return 0;
@@ -144,8 +146,9 @@ static int cmd_list(const char *cmd, int argc, char **argv)
 	return fflush(stdout) ? C360_EXIT_FAILED : 0;
 }
 
-static int cmd_drop(const char *cmd, int argc, char **argv)
+static int cmd_drop(int argc, char **argv)
 {
+	const char *cmd = argv[0];
 	int n = c360_opts_parse(&drop_spec, argc, argv);
 	if (n == C360_OPTS_HELP)
 		return 0;
@@ -175,26 +178,11 @@ static int cmd_drop(const char *cmd, int argc, char **argv)
 
 int c360_cmd_bucket(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return C360_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	char cmd[32];
-	snprintf(cmd, sizeof cmd, "c360 bucket %.16s", sub);
-	argc--;
-	argv++;
-	argv[0] = cmd;
-	if (!strcmp(sub, "create"))
-		return cmd_create(cmd, argc, argv);
-	if (!strcmp(sub, "list"))
-		return cmd_list(cmd, argc, argv);
-	if (!strcmp(sub, "drop"))
-		return cmd_drop(cmd, argc, argv);
-	fprintf(stderr, "c360 bucket: unknown command '%s' (see 'c360 bucket --help')\n", sub);
-	return C360_EXIT_USAGE;
+	static const struct c360_subcommand subs[] = {
+		{"create", cmd_create},
+		{"list", cmd_list},
+		{"drop", cmd_drop},
+		{NULL, NULL},
+	};
+	return c360_cli_dispatch("bucket", subs, usage, argc, argv);
 }

@@ -221,47 +221,10 @@ static int do_get(const char *cmd, c360_store *st, const char *bucket, const cha
 	return fflush(stdout) ? C360_EXIT_FAILED : 0;
 }
 
-int c360_cmd_doc(int argc, char **argv)
+static int doc_op(const struct c360_cmd_spec *spec, enum c360_write_type type, bool is_get,
+		  int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return C360_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	const struct c360_cmd_spec *spec = NULL;
-	enum c360_write_type type = C360_WRITE_UPSERT;
-	bool is_get = false;
-	if (!strcmp(sub, "get")) {
-		spec = &get_spec;
-		is_get = true;
-	} else if (!strcmp(sub, "insert")) {
-		spec = &insert_spec;
-		type = C360_WRITE_INSERT;
-	} else if (!strcmp(sub, "upsert")) {
-		spec = &upsert_spec;
-		type = C360_WRITE_UPSERT;
-	} else if (!strcmp(sub, "replace")) {
-		spec = &replace_spec;
-		type = C360_WRITE_REPLACE;
-	} else if (!strcmp(sub, "delete")) {
-		spec = &delete_spec;
-		type = C360_WRITE_DELETE;
-	} else if (!strcmp(sub, "touch")) {
-		spec = &touch_spec;
-		type = C360_WRITE_TOUCH;
-	} else {
-		fprintf(stderr, "c360 doc: unknown command '%s' (see 'c360 doc --help')\n", sub);
-		return C360_EXIT_USAGE;
-	}
-	char cmd[32];
-	snprintf(cmd, sizeof cmd, "c360 doc %s", sub);
-	argc--;
-	argv++;
-	argv[0] = cmd;
+	const char *cmd = argv[0];
 	int n = c360_opts_parse(spec, argc, argv);
 	if (n == C360_OPTS_HELP)
 		return 0;
@@ -396,4 +359,44 @@ out:
 	c360_store_close(st);
 	free(value);
 	return ex;
+}
+
+static int doc_get(int argc, char **argv)
+{
+	return doc_op(&get_spec, C360_WRITE_UPSERT, true, argc, argv);
+}
+
+static int doc_insert(int argc, char **argv)
+{
+	return doc_op(&insert_spec, C360_WRITE_INSERT, false, argc, argv);
+}
+
+static int doc_upsert(int argc, char **argv)
+{
+	return doc_op(&upsert_spec, C360_WRITE_UPSERT, false, argc, argv);
+}
+
+static int doc_replace(int argc, char **argv)
+{
+	return doc_op(&replace_spec, C360_WRITE_REPLACE, false, argc, argv);
+}
+
+static int doc_delete(int argc, char **argv)
+{
+	return doc_op(&delete_spec, C360_WRITE_DELETE, false, argc, argv);
+}
+
+static int doc_touch(int argc, char **argv)
+{
+	return doc_op(&touch_spec, C360_WRITE_TOUCH, false, argc, argv);
+}
+
+int c360_cmd_doc(int argc, char **argv)
+{
+	static const struct c360_subcommand subs[] = {
+		{"get", doc_get},	{"insert", doc_insert}, {"upsert", doc_upsert},
+		{"replace", doc_replace}, {"delete", doc_delete}, {"touch", doc_touch},
+		{NULL, NULL},
+	};
+	return c360_cli_dispatch("doc", subs, usage, argc, argv);
 }

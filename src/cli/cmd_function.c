@@ -553,33 +553,43 @@ static void usage(FILE *out)
 		"\n'c360 function COMMAND --help' describes a command.\n");
 }
 
+static int cmd_undeploy(int argc, char **argv)
+{
+	return cmd_state(argc, argv, "undeploy");
+}
+
+static int cmd_pause(int argc, char **argv)
+{
+	return cmd_state(argc, argv, "pause");
+}
+
+static int cmd_resume(int argc, char **argv)
+{
+	return cmd_state(argc, argv, "resume");
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+	return cmd_state(argc, argv, "delete");
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	return cmd_list_status(argc, argv, false);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	return cmd_list_status(argc, argv, true);
+}
+
 int c360_cmd_function(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return C360_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	argc--;
-	argv++;
-	if (!strcmp(sub, "deploy"))
-		return cmd_deploy(argc, argv);
-	if (!strcmp(sub, "undeploy") || !strcmp(sub, "pause") || !strcmp(sub, "resume") || !strcmp(sub, "delete"))
-		return cmd_state(argc, argv, sub);
-	if (!strcmp(sub, "list"))
-		return cmd_list_status(argc, argv, false);
-	if (!strcmp(sub, "status"))
-		return cmd_list_status(argc, argv, true);
-	if (!strcmp(sub, "log"))
-		return cmd_log(argc, argv);
-	if (!strcmp(sub, "run"))
-		return cmd_run(argc, argv);
-	if (!strcmp(sub, "export"))
-		return cmd_export(argc, argv);
-	fprintf(stderr, "c360 function: unknown command '%s' (see 'c360 function --help')\n", sub);
-	return C360_EXIT_USAGE;
+	static const struct c360_subcommand subs[] = {
+		{"deploy", cmd_deploy}, {"undeploy", cmd_undeploy}, {"pause", cmd_pause},
+		{"resume", cmd_resume}, {"delete", cmd_delete},	    {"list", cmd_list},
+		{"status", cmd_status}, {"log", cmd_log},	    {"run", cmd_run},
+		{"export", cmd_export}, {NULL, NULL},
+	};
+	return c360_cli_dispatch("function", subs, usage, argc, argv);
 }

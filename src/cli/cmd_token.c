@@ -54,8 +54,9 @@ static void usage(FILE *out)
 		     "\n'c360 token COMMAND --help' describes a command.\n");
 }
 
-static int cmd_create(const char *cmd, int argc, char **argv)
+static int cmd_create(int argc, char **argv)
 {
+	const char *cmd = argv[0];
 	int n = c360_opts_parse(&create_spec, argc, argv);
 	if (n == C360_OPTS_HELP)
 		return 0;
@@ -93,8 +94,9 @@ static int cmd_create(const char *cmd, int argc, char **argv)
 	return ex;
 }
 
-static int cmd_list(const char *cmd, int argc, char **argv)
+static int cmd_list(int argc, char **argv)
 {
+	const char *cmd = argv[0];
 	int n = c360_opts_parse(&list_spec, argc, argv);
 	if (n == C360_OPTS_HELP)
 		return 0;
@@ -147,8 +149,9 @@ out:
 	return ex;
 }
 
-static int cmd_revoke(const char *cmd, int argc, char **argv)
+static int cmd_revoke(int argc, char **argv)
 {
+	const char *cmd = argv[0];
 	int n = c360_opts_parse(&revoke_spec, argc, argv);
 	if (n == C360_OPTS_HELP)
 		return 0;
@@ -177,24 +180,11 @@ static int cmd_revoke(const char *cmd, int argc, char **argv)
 
 int c360_cmd_token(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return C360_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	char cmd[64];
-	snprintf(cmd, sizeof cmd, "c360 token %s", sub);
-	argv[1] = cmd;
-	if (!strcmp(sub, "create"))
-		return cmd_create(cmd, argc - 1, argv + 1);
-	if (!strcmp(sub, "list"))
-		return cmd_list(cmd, argc - 1, argv + 1);
-	if (!strcmp(sub, "revoke"))
-		return cmd_revoke(cmd, argc - 1, argv + 1);
-	fprintf(stderr, "c360 token: unknown command '%s' (create, list, revoke)\n", sub);
-	return C360_EXIT_USAGE;
+	static const struct c360_subcommand subs[] = {
+		{"create", cmd_create},
+		{"list", cmd_list},
+		{"revoke", cmd_revoke},
+		{NULL, NULL},
+	};
+	return c360_cli_dispatch("token", subs, usage, argc, argv);
 }

@@ -30,8 +30,18 @@ for c in "bucket" "bucket create" "bucket list" "bucket drop" "doc" "doc get" "d
   expect 0 "$BIN" $c --help
   contains "$out" "usage: c360 ${c%% *}" "help of $c"
 done
-expect 2 "$BIN" bucket
-expect 2 "$BIN" bucket frobnicate
+# commands with subcommands (one dispatcher): none is a usage error, an
+# unknown one says where to look, help is not an error
+for c in bucket doc function token; do
+  expect 2 "$BIN" $c
+  contains "$err" "usage: c360 $c" "no subcommand of $c"
+  expect 2 "$BIN" $c frobnicate
+  contains "$err" "c360 $c: unknown command 'frobnicate' (see 'c360 $c --help')" "unknown subcommand of $c"
+  expect 0 "$BIN" $c help
+  contains "$out" "usage: c360 $c" "help of $c"
+done
+expect 2 "$BIN" bucket create --bogus
+contains "$err" "c360 bucket create: unknown option '--bogus'" "a subcommand's messages name it"
 expect 2 "$BIN" doc get onlybucket
 expect 2 "$BIN" doc upsert b k --bogus
 
