@@ -23,6 +23,7 @@ static bool r_idle, r_from_start, r_no_online, r_quiet;
 static const char *r_name = "customer360", *r_cursor;
 static int64_t r_batch = 2048;
 static int64_t r_zlevel = -1;
+static int64_t r_cache_mb = 64;
 
 static const struct c360_opt run_opts[] = {
 	C360_CLI_STORE_OPT,
@@ -38,6 +39,10 @@ static const struct c360_opt run_opts[] = {
 	{"compress", 0, C360_OPT_INT, &r_zlevel, "LEVEL",
 	 "zstd level of the documents this run writes (0 = off: less CPU, more disk)",
 	 "the store's (1)"},
+	{"cache-mb", 0, C360_OPT_INT, &r_cache_mb, "MB",
+	 "memory for metadata documents kept between batches (bounded, whatever the number of "
+	 "customers)",
+	 "64"},
 	{"quiet", 'q', C360_OPT_FLAG, &r_quiet, NULL, "no progress and no summary", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
@@ -123,6 +128,10 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "c360 integrate run: --batch must be 1..100000\n");
 		return C360_EXIT_USAGE;
 	}
+	if (r_cache_mb < 1 || r_cache_mb > 65536) {
+		fprintf(stderr, "c360 integrate run: --cache-mb must be 1..65536\n");
+		return C360_EXIT_USAGE;
+	}
 	char err[1024] = "";
 	c360_imap *m = NULL;
 	c360_store *st = NULL;
@@ -141,7 +150,8 @@ static int cmd_run(int argc, char **argv)
 		C360_WARN("integrate", "'%s' stores source-system secrets in plain text (secrets: "
 				       "plain): unsafe", argv[0]);
 	struct c360_integrate_opts io = {
-		.name = r_name, .batch_max = (size_t)r_batch, .no_online = r_no_online};
+		.name = r_name, .batch_max = (size_t)r_batch, .no_online = r_no_online,
+		.cache_bytes = (size_t)r_cache_mb << 20};
 	if ((rc = c360_integrate_new(st, m, &io, &ig, err, sizeof err))) {
 		fprintf(stderr, "c360 integrate run: %s\n", err);
 		ex = c360_cli_exit_code(rc);

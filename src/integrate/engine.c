@@ -177,94 +177,198 @@ static const char *bucket_name(const struct c360_integrate *ig, int b)
  *
  * In batched use (`integrate run`, one engine owning the mapping's state) the
  * metadata documents a batch commits are kept as text, so later batches parse
- * them instead of reading the store. When the engine started on a metadata
- * bucket without any state, the cache is complete: a key it does not hold
- * does not exist, and no read goes to the store at all. Past WARM_MAX bytes
- * the cache is dropped (and is no longer complete). */
+ * them instead of reading the store. The cache is bounded (opts.cache_bytes,
+ * default 64 MiB, whatever the number of customers): past it the least
+ * recently used documents are dropped, never one whose commit is still in
+ * flight (a store read would see the older version). An eighth of the
+ * budget is a Bloom filter of every metadata key the engine has written:
+ * when the engine started on a metadata bucket without any state, a key the
+ * filter does not hold does not exist, so no read goes to the store for new
+ * customers and new staging keys even after their documents left the cache. */
 
-#define WARM_MAX (512u << 20)
+#define CACHE_DEFAULT (64u << 20)
+#define CACHE_MIN (64u << 10)
+#define ENTRY_OVERHEAD 16 /* malloc's */
 
 struct wentry {
-	char *key; /* NULL = empty slot */
-	size_t key_len;
-	char *text;
-	size_t text_len;
+	struct wentry *hnext;       /* hash chain */
+	struct wentry *prev, *next; /* LRU list, oldest first */
+	uint64_t gen;               /* batch that put it */
+	uint64_t hash;
+	size_t key_len, text_len;
+	char data[];                /* key NUL text NUL */
 };
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static size_t wentry_size(const struct wentry *w)
+{
+	return sizeof *w + w->key_len + w->text_len + 2 + ENTRY_OVERHEAD;
+}
+
+static void lru_unlink(struct c360_integrate *ig, struct wentry *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		ig->lru_head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		ig->lru_tail = w->prev;
+	w->prev = w->next = NULL;
+}
+
+static void lru_append(struct c360_integrate *ig, struct wentry *w)
+{
+	w->prev = ig->lru_tail;
+	w->next = NULL;
+	if (ig->lru_tail)
+		ig->lru_tail->next = w;
+	else
+		ig->lru_head = w;
+	ig->lru_tail = w;
+}
 
 static void warm_clear(struct c360_integrate *ig)
 {
-	for (size_t i = 0; i < ig->warmcap; i++) {
-		free(ig->warm[i].key);
-		free(ig->warm[i].text);
+	for (struct wentry *w = ig->lru_head, *n; w; w = n) {
+		n = w->next;
+		free(w);
 	}
 	free(ig->warm);
 	ig->warm = NULL;
+	ig->lru_head = ig->lru_tail = NULL;
 	ig->nwarm = ig->warmcap = 0;
 	ig->warm_bytes = 0;
 }
 
-static struct wentry *warm_slot(struct c360_integrate *ig, const char *k, size_t n)
+/* The cache can no longer be trusted (a failed commit): empty it and stop
+ * believing the filter's "absent". */
+static void warm_drop(struct c360_integrate *ig)
 {
-	if (!ig->warmcap)
-		return NULL;
-	size_t h = hash_key(B_META, k, n) & (ig->warmcap - 1);
-	while (ig->warm[h].key) {
-		if (ig->warm[h].key_len == n && !memcmp(ig->warm[h].key, k, n))
-			return &ig->warm[h];
-		h = (h + 1) & (ig->warmcap - 1);
-	}
-	return &ig->warm[h];
+	warm_clear(ig);
+	ig->warm_complete = false;
 }
 
-/* Takes ownership of text (freed on failure). */
-static void warm_put(struct c360_integrate *ig, const char *k, size_t n, char *text,
-		     size_t text_len)
+static struct wentry **warm_link(struct c360_integrate *ig, uint64_t h, const char *k, size_t n)
 {
-	if (ig->warm_bytes + n + text_len + 64 > WARM_MAX) {
-		warm_clear(ig);
-		ig->warm_complete = false;
+	struct wentry **p = &ig->warm[h & (ig->warmcap - 1)];
+	while (*p && !((*p)->hash == h && (*p)->key_len == n && !memcmp((*p)->data, k, n)))
+		p = &(*p)->hnext;
+	return p;
+}
+
+static struct wentry *warm_get(struct c360_integrate *ig, const char *k, size_t n)
+{
+	if (!ig->nwarm)
+		return NULL;
+	struct wentry *w = *warm_link(ig, hash_key(B_META, k, n), k, n);
+	if (w && w != ig->lru_tail) {
+		lru_unlink(ig, w);
+		lru_append(ig, w);
 	}
-	if ((ig->nwarm + 1) * 2 > ig->warmcap) {
+	return w;
+}
+
+static void warm_remove(struct c360_integrate *ig, struct wentry *w)
+{
+	struct wentry **p = warm_link(ig, w->hash, w->data, w->key_len);
+	*p = w->hnext;
+	lru_unlink(ig, w);
+	ig->warm_bytes -= wentry_size(w);
+	ig->nwarm--;
+	free(w);
+}
+
+/* Drops the least recently used documents until the cache fits its budget;
+ * documents of batches not yet committed (gen > committed) stay. */
+static void warm_evict(struct c360_integrate *ig, uint64_t committed)
+{
+	while (ig->warm_bytes > ig->warm_max && ig->lru_head && ig->lru_head->gen <= committed) {
+		warm_remove(ig, ig->lru_head);
+		ig->stats.cache_evictions++;
+	}
+}
+
+/* Keeps a copy of metadata document k (from batch gen). False when out of
+ * memory (the document is then not cached: the caller must commit it before
+ * anything reads the store). */
+static bool warm_put(struct c360_integrate *ig, const char *k, size_t n, const char *text,
+		     size_t text_len, uint64_t gen)
+{
+	if (ig->nwarm + 1 > ig->warmcap) {
 		size_t cap = ig->warmcap ? ig->warmcap * 2 : 4096;
-		struct wentry *nw = calloc(cap, sizeof *nw);
-		if (!nw) {
-			free(text);
-			warm_clear(ig);
-			ig->warm_complete = false;
-			return;
+		struct wentry **nw = calloc(cap, sizeof *nw);
+		if (!nw)
+			return false;
+		for (struct wentry *w = ig->lru_head; w; w = w->next) {
+			struct wentry **b = &nw[w->hash & (cap - 1)];
+			w->hnext = *b;
+			*b = w;
 		}
-		for (size_t i = 0; i < ig->warmcap; i++) {
-			if (!ig->warm[i].key)
-				continue;
-			size_t h = hash_key(B_META, ig->warm[i].key, ig->warm[i].key_len) & (cap - 1);
-			while (nw[h].key)
-				h = (h + 1) & (cap - 1);
-			nw[h] = ig->warm[i];
-		}
+		ig->warm_bytes += (cap - ig->warmcap) * sizeof *nw;
 		free(ig->warm);
 		ig->warm = nw;
 		ig->warmcap = cap;
 	}
-	struct wentry *w = warm_slot(ig, k, n);
-	if (w->key) {
-		ig->warm_bytes -= w->text_len;
-		free(w->text);
-	} else {
-		w->key = malloc(n + 1);
-		if (!w->key) {
-			free(text);
-			ig->warm_complete = false;
-			return;
-		}
-		memcpy(w->key, k, n);
-		w->key[n] = '\0';
-		w->key_len = n;
-		ig->nwarm++;
-		ig->warm_bytes += n + 64;
-	}
-	w->text = text;
+	uint64_t h = hash_key(B_META, k, n);
+	struct wentry **p = warm_link(ig, h, k, n);
+	if (*p)
+		warm_remove(ig, *p);
+	struct wentry *w = malloc(sizeof *w + n + text_len + 2);
+	if (!w)
+		return false;
+	w->hash = h;
+	w->gen = gen;
+	w->key_len = n;
 	w->text_len = text_len;
-	ig->warm_bytes += text_len;
+	memcpy(w->data, k, n);
+	w->data[n] = '\0';
+	memcpy(w->data + n + 1, text, text_len);
+	w->data[n + 1 + text_len] = '\0';
+	p = warm_link(ig, h, k, n); /* the chain may have changed */
+	w->hnext = *p;
+	*p = w;
+	lru_append(ig, w);
+	ig->nwarm++;
+	ig->warm_bytes += wentry_size(w);
+	return true;
+}
+
+/* ---- the filter of written metadata keys ---- */
+
+static void known_add(struct c360_integrate *ig, const char *k, size_t n)
+{
+	if (!ig->known)
+		return;
+	uint64_t h1 = mix64(hash_key(B_META, k, n)), h2 = mix64(h1) | 1;
+	for (int i = 0; i < 4; i++) {
+		uint64_t b = (h1 + (uint64_t)i * h2) & (ig->known_bits - 1);
+		ig->known[b >> 6] |= 1ull << (b & 63);
+	}
+}
+
+/* False when k was certainly never written (with warm_complete: absent). */
+static bool known_maybe(const struct c360_integrate *ig, const char *k, size_t n)
+{
+	if (!ig->known)
+		return true;
+	uint64_t h1 = mix64(hash_key(B_META, k, n)), h2 = mix64(h1) | 1;
+	for (int i = 0; i < 4; i++) {
+		uint64_t b = (h1 + (uint64_t)i * h2) & (ig->known_bits - 1);
+		if (!(ig->known[b >> 6] & (1ull << (b & 63))))
+			return false;
+	}
+	return true;
 }
 
 /* Loads a metadata document into the overlay (doc NULL when absent). */
@@ -278,23 +382,20 @@ static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, str
 	c360_rc rc = overlay_add(ig, B_META, k, n, &e);
 	if (rc)
 		return rc;
-	struct wentry *w = warm_slot(ig, k, n);
-	if (w && w->key) {
-		if (!c360_json_parse(w->text, w->text_len, NULL, &e->doc, NULL)) {
-			*out = e;
+	*out = e;
+	struct wentry *w = warm_get(ig, k, n);
+	if (w) {
+		if (!c360_json_parse(w->data + n + 1, w->text_len, NULL, &e->doc, NULL))
 			return C360_OK;
-		}
 		e->doc = NULL;
-	} else if (ig->warm_complete) {
-		*out = e; /* absent */
-		return C360_OK;
+	} else if (ig->warm_complete && !known_maybe(ig, k, n)) {
+		return C360_OK; /* absent */
 	}
 	struct c360_doc d = {0};
+	ig->stats.meta_reads++;
 	rc = ig->read(ig->read_ctx, ig->meta_bucket, k, n, &d);
-	if (rc == C360_ERR_NOT_FOUND) {
-		*out = e;
+	if (rc == C360_ERR_NOT_FOUND)
 		return C360_OK;
-	}
 	if (rc)
 		return rc;
 	struct c360_json_error je;
@@ -305,7 +406,6 @@ static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, str
 			   je.reason);
 		e->doc = NULL;
 	}
-	*out = e;
 	return C360_OK;
 }
 
@@ -821,6 +921,20 @@ c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_le
 
 /* ---- flush ---- */
 
+/* Commit order: by bucket, then key (SQLite's key index is then written in
+ * order, page by page). */
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct ent *x = *(struct ent *const *)a, *y = *(struct ent *const *)b;
+	if (x->bucket != y->bucket)
+		return x->bucket - y->bucket;
+	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
 static c360_rc serialize_meta(struct ent *e, char **out, size_t *len)
 {
 	*out = c360_json_write_str(c360_json_doc_root(e->doc), C360_JSON_COMPACT, len);
@@ -843,6 +957,7 @@ struct commit {
 	const char *cursor_bucket;
 	char cursor[200];
 	uint64_t seqno;
+	uint64_t gen;
 	c360_rc rc;
 	pthread_t th;
 	bool threaded;
@@ -869,11 +984,8 @@ static c360_rc commit_finish(struct c360_integrate *ig, struct commit *c)
 		struct c360_write *w = &c->ops[i];
 		bool failed = rc || (w->rc && !(w->type == C360_WRITE_DELETE &&
 						 w->rc == C360_ERR_NOT_FOUND));
-		if (failed && w->bucket == ig->meta_bucket && ig->warmcap) {
-			/* the warm cache holds what was not committed */
-			warm_clear(ig);
-			ig->warm_complete = false;
-		}
+		if (failed && w->bucket == ig->meta_bucket && ig->nwarm)
+			warm_drop(ig); /* the cache holds what was not committed */
 		if (rc || (w->type == C360_WRITE_DELETE && w->rc == C360_ERR_NOT_FOUND))
 			continue;
 		if (w->rc) {
@@ -892,6 +1004,8 @@ static c360_rc commit_finish(struct c360_integrate *ig, struct commit *c)
 	}
 	if (rc)
 		C360_ERROR(ig->who, "cannot commit a batch of %zu writes: %s", c->n, c360_rc_str(rc));
+	else if (c->gen > ig->committed)
+		ig->committed = c->gen;
 	for (size_t i = 0; i < c->n; i++)
 		free(c->vals[i]);
 	free(c->vals);
@@ -960,6 +1074,7 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		goto fail;
 	}
 	c->ig = ig;
+	qsort(ig->ents, ig->nents, sizeof *ig->ents, ent_cmp);
 	size_t nops = 0;
 	for (size_t i = 0; i < ig->nents; i++)
 		nops += ig->ents[i]->dirty;
@@ -994,6 +1109,12 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		}
 		c->n++;
 	}
+	/* the parsed documents are not needed any more: free them now rather
+	 * than when the commit is done (two batches' worth otherwise) */
+	for (size_t i = 0; i < ig->nents; i++) {
+		c360_json_doc_free(ig->ents[i]->doc);
+		ig->ents[i]->doc = NULL;
+	}
 	/* the batch's entries go with the commit; the overlay starts empty */
 	c->ents = ig->ents;
 	c->nents = ig->nents;
@@ -1008,31 +1129,23 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		snprintf(c->cursor, sizeof c->cursor, "%s", cursor);
 		c->seqno = seqno;
 	}
+	/* the next batch reads this one's metadata documents from the cache,
+	 * committed or not */
 	bool warm_ok = true;
+	c->gen = ++ig->gen;
 	if (!ig->locking) {
 		for (size_t i = 0; i < c->n; i++) {
 			struct c360_write *w = &c->ops[i];
 			if (w->bucket != ig->meta_bucket)
 				continue;
-			char *copy = malloc(w->value_len + 1);
-			if (!copy) {
-				warm_clear(ig);
-				ig->warm_complete = false;
-				warm_ok = false;
-				break;
-			}
-			memcpy(copy, w->value, w->value_len + 1);
-			bool was = ig->warm_complete;
-			size_t before = ig->nwarm;
-			warm_put(ig, w->key, w->key_len, copy, w->value_len);
-			if (was && !ig->warm_complete)
-				warm_ok = false; /* overflowed: reads go to the store again */
-			if (ig->nwarm < before)
-				warm_ok = false;
+			known_add(ig, w->key, w->key_len);
+			if (!warm_put(ig, w->key, w->key_len, w->value, w->value_len, c->gen))
+				warm_ok = false; /* not cached: commit it before the next batch */
 		}
 	}
 	/* batches commit in order */
 	c360_rc prc = c360_integrate_wait(ig);
+	warm_evict(ig, ig->committed);
 	if (async && warm_ok && !ig->locking && !prc &&
 	    !pthread_create(&c->th, NULL, commit_run, c)) {
 		c->threaded = true;
@@ -1041,6 +1154,7 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 	}
 	commit_run(c);
 	rc = commit_finish(ig, c);
+	warm_evict(ig, ig->committed);
 	return prc ? prc : rc;
 fail:
 	if (c) {
@@ -1157,6 +1271,14 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 	ig->batch_max = opts && opts->batch_max ? opts->batch_max : 2048;
 	ig->locking = ig->batch_max == 1;
 	c360_buf_init(&ig->rkey, 2 * C360_KEY_MAX);
+	size_t cache = opts && opts->cache_bytes ? opts->cache_bytes : CACHE_DEFAULT;
+	if (cache < CACHE_MIN)
+		cache = CACHE_MIN;
+	/* the filter: a power of two of bits, an eighth of the budget */
+	ig->known_bits = 1u << 16;
+	while (ig->known_bits * 2 / 8 <= cache / 8)
+		ig->known_bits *= 2;
+	ig->warm_max = cache - ig->known_bits / 8;
 	ig->write = opts && opts->write ? opts->write : store_write_fn;
 	ig->write_ctx = opts && opts->write ? opts->write_ctx : st;
 	ig->read = opts && opts->read ? opts->read : store_read_fn;
@@ -1189,6 +1311,11 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 		    !c360_json_parse(q.data, q.len, NULL, &qd, NULL))
 			c360_json_int64(c360_json_ptr_get(c360_json_doc_root(qd), "/rows/0/0"), &cnt);
 		ig->warm_complete = cnt == 0;
+		if (ig->warm_complete &&
+		    !(ig->known = calloc(ig->known_bits / 64, sizeof *ig->known))) {
+			ig->warm_complete = false;
+			ig->known_bits = 0;
+		}
 		c360_json_doc_free(qd);
 		c360_buf_release(&q);
 	}
@@ -1225,6 +1352,7 @@ void c360_integrate_free(c360_integrate *ig)
 	free(ig->fetch);
 	c360_buf_release(&ig->rkey);
 	warm_clear(ig);
+	free(ig->known);
 	c360_poller_free(ig->poller);
 	sodium_memzero(ig->key, sizeof ig->key);
 	free(ig);
@@ -1245,8 +1373,10 @@ c360_rc c360_integrate_stats_json(const c360_integrate *ig, struct c360_buf *out
 		",\"expirations\":%" PRIu64 ",\"customers_written\":%" PRIu64
 		",\"customers_deleted\":%" PRIu64 ",\"online_fetches\":%" PRIu64
 		",\"online_failures\":%" PRIu64 ",\"orders_written\":%" PRIu64
-		",\"merge_failures\":%" PRIu64,
+		",\"merge_failures\":%" PRIu64 ",\"meta_reads\":%" PRIu64
+		",\"cache_evictions\":%" PRIu64,
 		s->processed, s->ignored, s->no_identity, s->upserts, s->stale, s->deletes,
 		s->expirations, s->customers_written, s->customers_deleted, s->online_fetches,
-		s->online_failures, s->orders_written, s->failures);
+		s->online_failures, s->orders_written, s->failures, s->meta_reads,
+		s->cache_evictions);
 }

@@ -31,10 +31,16 @@ struct c360_integrate {
 	struct c360_buf rkey;
 	/* batched use only: committed metadata documents kept as text (see
 	 * engine.c, "warm cache") */
-	struct wentry *warm;
+	struct wentry **warm;          /* hash buckets */
+	struct wentry *lru_head, *lru_tail;
 	size_t nwarm, warmcap;
-	size_t warm_bytes;
-	bool warm_complete; /* the cache holds every state/index document */
+	size_t warm_bytes, warm_max;
+	uint64_t *known;               /* Bloom filter of metadata keys written */
+	size_t known_bits;
+	bool warm_complete; /* the metadata bucket held no state at the start: a key
+			     * the filter lacks does not exist */
+	uint64_t gen;       /* batches handed over so far */
+	uint64_t committed; /* batches committed (their documents may leave the cache) */
 	struct commit *inflight; /* the previous batch, committing in a writer thread */
 	/* customers to fetch from the online store at the next flush */
 	struct c360_poller *poller;

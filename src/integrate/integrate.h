@@ -165,6 +165,10 @@ struct c360_integrate_opts {
 	void *write_ctx;
 	c360_integrate_read_fn read;   /* NULL = c360_store_get */
 	void *read_ctx;
+	size_t cache_bytes;   /* batched use: memory for committed metadata documents kept
+			       * to skip store reads (an eighth of it a filter of the keys
+			       * written); default 64 MiB, at least 1 MiB; does not grow with
+			       * the number of customers */
 };
 
 struct c360_integrate_stats {
@@ -181,6 +185,8 @@ struct c360_integrate_stats {
 	uint64_t online_failures;
 	uint64_t orders_written;
 	uint64_t failures;      /* store or other errors */
+	uint64_t meta_reads;    /* metadata documents read from the store (not cached) */
+	uint64_t cache_evictions; /* metadata documents dropped from the bounded cache */
 };
 
 /* Creates an engine writing through st (borrowed, must outlive it). The

@@ -268,6 +268,9 @@ TEST(secrets_are_hashed_by_default)
 	char h[73];
 	c360_imap_hash_secret(key, "loyalty", "xrinn5xp.swd", 12, h);
 	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
+	/* loyalty's clock is the staging CAS in ms: in the same millisecond as
+	 * key::1 the tie would go by the records' bytes, not to key::2 */
+	usleep(5000);
 	stage("key::2", "{\"id\":\"27\",\"password\":\"xrinn5xp.swd\",\"firstName\":\"Matthew\","
 			"\"lastName\":\"Groves\",\"email\":\"matthew.groves@couchbase.com\",\"points\":\"48\"}");
 	REQUIRE(follow(ig) == 0);
@@ -786,6 +789,133 @@ TEST(native_kind_with_workers_equals_batched_run)
 	close_store();
 }
 
+/* The bounded cache: a tiny one (documents evicted all the time, reads go to
+ * the store) gives the same customer and metadata documents as a large one,
+ * through integrate run's path (feed, commits in a writer thread), and so
+ * does a restart on the existing state (the key filter then is not trusted). */
+/* The shipped mapping with loyalty's clock (the staging CAS, which differs
+ * from run to run) replaced by arrival order. */
+static c360_imap *mapping_no_cas(void)
+{
+	char *text = slurp("functions/customer360.yaml");
+	char *p = text ? strstr(text, "timestamp: cas") : NULL;
+	c360_imap *m = NULL;
+	char err[512];
+	if (p) {
+		struct c360_buf b;
+		c360_buf_init(&b, 0);
+		c360_buf_append(&b, text, (size_t)(p - text));
+		c360_buf_puts(&b, "timestamp: none");
+		c360_buf_puts(&b, p + 14);
+		if (c360_imap_load("customer360.yaml", b.data, b.len, &m, err, sizeof err))
+			printf("  %s\n", err);
+		c360_buf_release(&b);
+	}
+	free(text);
+	return m;
+}
+
+/* A writer that takes its time: the next batch is merged while a commit is
+ * still in flight (its documents must come from the cache, not the store). */
+static c360_rc slow_write(void *ctx, struct c360_write *ops, size_t n)
+{
+	usleep(3000);
+	return c360_store_write(ctx, ops, n);
+}
+
+static char *run_follow(const struct changes *c, size_t cache_bytes, bool restart,
+			struct c360_integrate_stats *s)
+{
+	open_store();
+	c360_imap *m = mapping_no_cas();
+	setenv("C360_SECRET_KEY", "bounded-cache-test-key", 1);
+	char err[256];
+	struct c360_integrate_opts o = {.no_online = true, .batch_max = 80,
+					.cache_bytes = cache_bytes, .write = slow_write,
+					.write_ctx = st};
+	struct c360_integrate_follow_opts fo = {.exit_when_idle = true};
+	memset(s, 0, sizeof *s);
+	c360_integrate *ig = NULL;
+	for (size_t i = 0; m && i < c->n;) {
+		/* a slice of changes into staging (every other one first, so one
+		 * person's changes land in consecutive batches), then follow it */
+		size_t end = i + 150 < c->n ? i + 150 : c->n;
+		for (size_t j = 0; j < end - i; j++) {
+			size_t h = (end - i + 1) / 2;
+			const struct change *x = &c->v[i + (j < h ? 2 * j : 2 * (j - h) + 1)];
+			if (x->value)
+				c360_store_upsert(st, "staging", x->key, strlen(x->key), x->value,
+						  strlen(x->value), 0, NULL);
+			else
+				c360_store_delete(st, "staging", x->key, strlen(x->key), 0);
+		}
+		i = end;
+		if (!ig && c360_integrate_new(st, m, &o, &ig, err, sizeof err)) {
+			printf("  engine: %s\n", err);
+			break;
+		}
+		if (c360_integrate_follow(ig, &fo, err, sizeof err))
+			printf("  follow: %s\n", err);
+		if (restart) {
+			struct c360_integrate_stats t;
+			c360_integrate_get_stats(ig, &t);
+			s->meta_reads += t.meta_reads;
+			s->cache_evictions += t.cache_evictions;
+			c360_integrate_free(ig);
+			ig = NULL;
+		}
+	}
+	if (ig) {
+		c360_integrate_get_stats(ig, s);
+		c360_integrate_free(ig);
+	}
+	char *a = dump_bucket("customer360");
+	char *b = dump_bucket("customer360_metadata");
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	c360_buf_puts(&out, a ? a : "");
+	c360_buf_puts(&out, "--\n");
+	c360_buf_puts(&out, b ? b : "");
+	free(a);
+	free(b);
+	c360_imap_free(m);
+	close_store();
+	unsetenv("C360_SECRET_KEY");
+	return c360_buf_detach(&out, NULL);
+}
+
+TEST(bounded_cache_gives_the_same_documents)
+{
+	struct changes c = {0};
+	generate(&c, 600);
+	/* staging deletions too: every 7th loyalty row goes away later */
+	size_t n0 = c.n;
+	for (size_t i = 0; i < n0; i += 7)
+		if (!strncmp(c.v[i].key, "loyalty-member-", 15))
+			add(&c, c.v[i].key, NULL, 0);
+	struct c360_integrate_stats big, tiny, restart;
+	char *a = run_follow(&c, 256u << 20, false, &big);
+	char *b = run_follow(&c, 1, false, &tiny); /* raised to the minimum */
+	char *r = run_follow(&c, 256u << 20, true, &restart);
+	REQUIRE(a && b && r && strlen(a) > 10000);
+	CHECK(strstr(a, "\"lineage\"") != NULL);
+	CHECK(!strcmp(a, b));
+	CHECK(!strcmp(a, r));
+	/* the large cache never reads the store (it started empty: absent keys
+	 * are known absent); the tiny one evicts and reads */
+	CHECK_EQ_INT(big.meta_reads, 0);
+	CHECK_EQ_INT(big.cache_evictions, 0);
+	CHECK(tiny.cache_evictions > 0);
+	CHECK(tiny.meta_reads > 0);
+	CHECK(restart.meta_reads > 0);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].value);
+	free(c.v);
+	free(a);
+	free(b);
+	free(r);
+}
+
 int main(void)
 {
 	RUN(matthew_groves_gives_the_seed_documents);
@@ -796,5 +926,6 @@ int main(void)
 	RUN(email_change_moves_the_record);
 	RUN(native_kind_runs_under_eventing);
 	RUN(native_kind_with_workers_equals_batched_run);
+	RUN(bounded_cache_gives_the_same_documents);
 	return test_summary();
 }
