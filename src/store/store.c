@@ -443,6 +443,8 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 	pthread_mutex_init(&st->smu, NULL);
 	pthread_cond_init(&st->scond, NULL);
 	pthread_mutex_init(&st->zmu, NULL);
+	pthread_mutex_init(&st->cmu, NULL);
+	pthread_cond_init(&st->ccond, NULL);
 	st->zlevel = 1;
 	c360_rc rc = C360_OK;
 	st->path = strdup(path);
@@ -485,6 +487,10 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 			errf(err, errlen, "cannot add document counters: %s", sqlite3_errmsg(st->wconn->db));
 			goto out;
 		}
+		if ((rc = store_ckpt_start(st))) {
+			errf(err, errlen, "cannot start the checkpointer");
+			goto out;
+		}
 		if (st->opts.sweep_interval_ms >= 0 && (rc = store_sweeper_start(st))) {
 			errf(err, errlen, "cannot start the expiry sweeper");
 			goto out;
@@ -502,6 +508,8 @@ void c360_store_close(c360_store *st)
 	if (!st)
 		return;
 	store_sweeper_stop(st);
+	/* before the writer: the last connection closed checkpoints the WAL */
+	store_ckpt_stop(st);
 	for (int i = 0; i < st->nrall; i++)
 		store_conn_close(st->rall[i]);
 	store_conn_close(st->wconn);
@@ -512,6 +520,8 @@ void c360_store_close(c360_store *st)
 	pthread_mutex_destroy(&st->rmu);
 	pthread_mutex_destroy(&st->smu);
 	pthread_cond_destroy(&st->scond);
+	pthread_mutex_destroy(&st->cmu);
+	pthread_cond_destroy(&st->ccond);
 	free(st->path);
 	free(st);
 }

@@ -70,6 +70,13 @@ struct c360_store {
 	bool sweeper_running, stopping;
 	pthread_mutex_t smu;
 	pthread_cond_t scond;
+	/* checkpointer: copies committed WAL frames into the database file on
+	 * its own connection and thread, off the writer's path */
+	pthread_t ckpt;
+	bool ckpt_running, ckpt_stop, ckpt_want;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccond;
+	int ckpt_frames, ckpt_writer_frames; /* WAL sizes (frames) that trigger it */
 };
 
 /* Bucket row as loaded inside a transaction. */
@@ -108,5 +115,9 @@ c360_rc store_z_decompress(c360_store *st, const void *src, size_t n, char **out
 void store_z_release(c360_store *st);
 c360_rc store_sweeper_start(c360_store *st);
 void store_sweeper_stop(c360_store *st);
+/* Replaces SQLite's auto-checkpoint of the writer connection by the
+ * checkpointer thread (writable stores). */
+c360_rc store_ckpt_start(c360_store *st);
+void store_ckpt_stop(c360_store *st);
 
 #endif

@@ -1008,3 +1008,89 @@ void store_sweeper_stop(c360_store *st)
 	pthread_join(st->sweeper, NULL);
 	st->sweeper_running = false;
 }
+
+/* ---- checkpointer thread ----
+ *
+ * SQLite's auto-checkpoint runs in the committing thread, right after a
+ * commit that leaves the WAL at 1000 frames or more: the writer copies the
+ * frames into the database file and syncs it before it can start its next
+ * transaction. Here the writer only signals, and this thread checkpoints
+ * (PASSIVE: never blocks the writer or readers) on its own connection.
+ * Durability does not depend on it (a commit is durable once its WAL frames
+ * are synced). Should it fall far behind, the writer checkpoints itself past
+ * CKPT_WRITER_BYTES of WAL, which bounds the WAL's size as before. */
+#define CKPT_BYTES (4 << 20)
+#define CKPT_WRITER_BYTES (64 << 20)
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	c360_store *st = arg;
+	if (frames >= st->ckpt_writer_frames) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	} else if (frames >= st->ckpt_frames) {
+		pthread_mutex_lock(&st->cmu);
+		st->ckpt_want = true;
+		pthread_cond_signal(&st->ccond);
+		pthread_mutex_unlock(&st->cmu);
+	}
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	c360_store *st = arg;
+	struct conn *c = NULL;
+	pthread_mutex_lock(&st->cmu);
+	for (;;) {
+		while (!st->ckpt_want && !st->ckpt_stop)
+			pthread_cond_wait(&st->ccond, &st->cmu);
+		if (st->ckpt_stop)
+			break;
+		st->ckpt_want = false;
+		pthread_mutex_unlock(&st->cmu);
+		if (!c && store_conn_open(st, &c, false, NULL, 0))
+			c = NULL;
+		int src = c ? sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+			    : SQLITE_CANTOPEN;
+		if (src != SQLITE_OK && src != SQLITE_BUSY)
+			C360_DEBUG("store", "checkpoint of '%s' failed: %s", st->path,
+				   c ? sqlite3_errmsg(c->db) : "cannot open a connection");
+		pthread_mutex_lock(&st->cmu);
+	}
+	pthread_mutex_unlock(&st->cmu);
+	store_conn_close(c);
+	return NULL;
+}
+
+c360_rc store_ckpt_start(c360_store *st)
+{
+	int64_t page = 4096;
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(st->wconn->db, "PRAGMA page_size", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) > 0)
+		page = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	st->ckpt_frames = (int)(CKPT_BYTES / page);
+	st->ckpt_writer_frames = (int)(CKPT_WRITER_BYTES / page);
+	st->ckpt_stop = st->ckpt_want = false;
+	if (pthread_create(&st->ckpt, NULL, ckpt_main, st))
+		return C360_ERR_NOMEM;
+	st->ckpt_running = true;
+	/* replaces the auto-checkpoint (which is a WAL hook too) */
+	sqlite3_wal_hook(st->wconn->db, wal_hook, st);
+	return C360_OK;
+}
+
+void store_ckpt_stop(c360_store *st)
+{
+	if (!st->ckpt_running)
+		return;
+	sqlite3_wal_hook(st->wconn->db, NULL, NULL);
+	sqlite3_wal_autocheckpoint(st->wconn->db, 1000);
+	pthread_mutex_lock(&st->cmu);
+	st->ckpt_stop = true;
+	pthread_cond_signal(&st->ccond);
+	pthread_mutex_unlock(&st->cmu);
+	pthread_join(st->ckpt, NULL);
+	st->ckpt_running = false;
+}

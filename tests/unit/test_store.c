@@ -1137,6 +1137,44 @@ TEST(batch_runs_same_as_one_by_one)
 	c360_store_close(one);
 }
 
+/* Committed pages reach the database file while the store stays open (the
+ * checkpointer thread), and the WAL does not keep growing. */
+TEST(checkpoints_while_open)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	c360_store_set_compression(st, 0);
+	static char val[1002];
+	memset(val, 'v', sizeof val);
+	val[0] = '"';
+	val[sizeof val - 2] = '"';
+	val[sizeof val - 1] = '\0';
+	static struct c360_write ops[100];
+	static char keys[100][16];
+	for (int round = 0; round < 120; round++) {
+		for (int i = 0; i < 100; i++) {
+			snprintf(keys[i], sizeof keys[i], "k%d", round * 100 + i);
+			ops[i] = (struct c360_write){.type = C360_WRITE_UPSERT, .bucket = "b",
+						     .key = keys[i], .key_len = strlen(keys[i]),
+						     .value = val, .value_len = strlen(val)};
+		}
+		REQUIRE(c360_store_write(st, ops, 100) == C360_OK);
+	}
+	char wal[320];
+	snprintf(wal, sizeof wal, "%s-wal", c360_store_path(st));
+	struct stat sb, wb;
+	bool in_db = false;
+	for (int i = 0; i < 500 && !in_db; i++) {
+		in_db = stat(c360_store_path(st), &sb) == 0 && sb.st_size > (8 << 20);
+		if (!in_db)
+			usleep(10000);
+	}
+	CHECK(in_db);
+	CHECK(stat(wal, &wb) == 0 && wb.st_size < (64 << 20));
+	c360_store_close(st);
+}
+
 struct waiter {
 	c360_store *st;
 	c360_rc rc;
@@ -1446,6 +1484,7 @@ int main(void)
 	RUN(tombstone_purge);
 	RUN(counters_match_a_scan);
 	RUN(batch_runs_same_as_one_by_one);
+	RUN(checkpoints_while_open);
 	RUN(query_reads);
 	RUN(query_refuses_writes);
 	RUN(compression);
