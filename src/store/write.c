@@ -252,10 +252,14 @@ static const char *const OP_SQL[] = {
 			     " WHERE key=?2 AND " LIVE " AND (?8 = 0 OR cas = ?8)",
 };
 
-/* Insert of a key that has no row at all (no conflict handling needed). */
-#define NEW_KEY_SQL                                                                   \
-	"INSERT INTO _b%lld(seqno, key, value, cas, expiry, op) VALUES(?1, ?2, ?3, ?4, ?5, 1)" \
-	" ON CONFLICT(key) DO NOTHING"
+/* Insert of a key that has no row at all; a key that has one is skipped
+ * (no change). OR IGNORE rather than ON CONFLICT(key) DO NOTHING: with no
+ * constraint left that aborts, SQLite needs no statement journal (a copy of
+ * every page the statement touches). The seqno cannot conflict (it is above
+ * every row's), and nothing is NULL. */
+#define NEW_KEY_SQL                                                                          \
+	"INSERT OR IGNORE INTO _b%lld(seqno, key, value, cas, expiry, op)"                 \
+	" VALUES(?1, ?2, ?3, ?4, ?5, 1)"
 
 /* After an op changed nothing: tells C360_ERR_CAS from C360_ERR_NOT_FOUND. */
 static c360_rc why_unchanged(struct conn *c, int64_t id, const struct c360_write *w, int64_t now)
@@ -358,11 +362,10 @@ static c360_rc op_stmts_get(struct conn *c, int64_t id, enum c360_write_type typ
 		if (!(o->ins = store_stmt(c, sql)))
 			goto fail;
 		int n = snprintf(sql, sizeof sql,
-				 "INSERT INTO _b%lld(seqno, key, value, cas, expiry, op) VALUES",
+				 "INSERT OR IGNORE INTO _b%lld(seqno, key, value, cas, expiry, op) VALUES",
 				 (long long)id);
 		for (int j = 0; j < MULTI_ROWS; j++)
 			n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,1)", j ? "," : "");
-		snprintf(sql + n, sizeof sql - (size_t)n, " ON CONFLICT(key) DO NOTHING");
 		if (!(o->multi = store_stmt(c, sql)))
 			goto fail;
 		snprintf(sql, sizeof sql, "SELECT seqno FROM _b%lld WHERE key=?1", (long long)id);
