@@ -208,6 +208,46 @@ TEST(emails_are_percent_encoded)
 	c360_mockstore_free(ms);
 }
 
+struct taken {
+	c360_json_doc *a, *b, *again;
+};
+
+static void take_docs(const struct c360_poll_result *r, void *ctx)
+{
+	struct taken *t = ctx;
+	c360_poll_result_take(r, &t->a, &t->b);
+	c360_json_doc *x = NULL;
+	c360_poll_result_take(r, &x, NULL); /* already taken: NULL */
+	t->again = x;
+}
+
+/* The callback keeps the parsed answers (no copy, no re-parse). */
+TEST(callbacks_take_the_parsed_documents)
+{
+	c360_mockstore *ms = start_store();
+	REQUIRE(ms);
+	c360_poller *p = poller_for(ms, NULL);
+	REQUIRE(p);
+	struct taken c = {0}, pr = {0};
+	c360_poller_customer(p, "matthew.groves@couchbase.com", take_docs, &c);
+	c360_poller_product(p, 200, take_docs, &pr);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	c360_poller_free(p);
+	REQUIRE(c.a && c.b && pr.a);
+	CHECK(!c.again && !pr.again && !pr.b);
+	char *s = c360_json_write_str(c360_json_doc_root(c.b), 0, NULL);
+	CHECK_EQ_STR(s, SEED_ORDERS);
+	free(s);
+	int64_t id = 0;
+	CHECK(c360_json_int64(c360_json_get(c360_json_doc_root(c.a), "Id"), &id) && id == 1);
+	CHECK(c360_json_int64(c360_json_get(c360_json_doc_root(pr.a), "ProductId"), &id) &&
+	      id == 200);
+	c360_json_doc_free(c.a);
+	c360_json_doc_free(c.b);
+	c360_json_doc_free(pr.a);
+	c360_mockstore_free(ms);
+}
+
 static void tune_one_slot(struct c360_poller_opts *o)
 {
 	o->concurrency = 1;
@@ -732,6 +772,7 @@ int main(void)
 	RUN(unknown_email_is_not_found_and_product_and_get);
 	RUN(emails_are_percent_encoded);
 	RUN(absolute_and_base_urls_alternate_on_one_handle);
+	RUN(callbacks_take_the_parsed_documents);
 	RUN(latency_beyond_the_timeout_times_out_after_retries);
 	RUN(status_500_is_retried);
 	RUN(status_503_honours_retry_after);

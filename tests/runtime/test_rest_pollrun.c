@@ -314,6 +314,42 @@ TEST(unknown_customers_and_special_emails)
 	c360_store_close(st);
 }
 
+/* A stored value that is not JSON (written as trusted) makes the fast
+ * enumeration queries fail; the guarded ones skip it. */
+TEST(malformed_stored_documents_are_skipped)
+{
+	c360_store *st = open_store("badjson");
+	REQUIRE(st);
+	c360_store_bucket_ensure(st, "staging", 0);
+	c360_store_bucket_ensure(st, "customer360", 0);
+	const char *a = "{\"email\":\"a+b@x.com\"}";
+	c360_store_upsert(st, "staging", "1", 1, a, strlen(a), 0, NULL);
+	const char *u = "{\"type\":\"user\"}";
+	c360_store_upsert(st, "customer360", "matthew.groves@couchbase.com", 28, u, strlen(u), 0,
+			  NULL);
+	struct c360_write w[2] = {
+		{.type = C360_WRITE_UPSERT, .bucket = "staging", .key = "0", .key_len = 1,
+		 .value = "{not json", .value_len = 9, .flags = C360_WRITE_TRUSTED_JSON},
+		{.type = C360_WRITE_UPSERT, .bucket = "customer360", .key = "a", .key_len = 1,
+		 .value = "{not json", .value_len = 9, .flags = C360_WRITE_TRUSTED_JSON},
+	};
+	REQUIRE(c360_store_write(st, w, 2) == C360_OK);
+	REQUIRE(w[0].rc == C360_OK && w[1].rc == C360_OK);
+	struct c360_pollrun_opts o;
+	opts_for(&o, "staging");
+	struct c360_pollrun_stats s;
+	REQUIRE(run(st, &o, &s) == C360_OK);
+	CHECK_EQ_INT(s.candidates, 1);
+	CHECK_EQ_INT(s.polled, 1);
+	opts_for(&o, NULL);
+	o.force = true;
+	REQUIRE(run(st, &o, &s) == C360_OK);
+	/* a+b@x.com (now a user document) and matthew.groves */
+	CHECK_EQ_INT(s.candidates, 2);
+	CHECK_EQ_INT(s.polled, 2);
+	c360_store_close(st);
+}
+
 TEST(rate_limit_holds_across_poller_threads)
 {
 	c360_store *st = open_store("rate");
@@ -363,6 +399,7 @@ int main(void)
 	RUN(refresh_policy);
 	RUN(malformed_answers_leave_documents_unchanged);
 	RUN(unknown_customers_and_special_emails);
+	RUN(malformed_stored_documents_are_skipped);
 	RUN(rate_limit_holds_across_poller_threads);
 	c360_mockstore_free(ms);
 	char cmd[128];

@@ -558,12 +558,15 @@ void c360_poller_stats(const c360_poller *p, struct c360_poller_stats *out)
 
 /* ---- finishing jobs ---- */
 
-static void finish(c360_poller *p, struct req *r, enum c360_poll_status status, int http,
-		   const char *reason, const c360_json *a, const c360_json *b, const char *body,
-		   size_t body_len)
+static void finish_owned(c360_poller *p, struct req *r, enum c360_poll_status status, int http,
+			 const char *reason, const c360_json *a, const c360_json *b,
+			 const char *body, size_t body_len, c360_json_doc **own_a,
+			 c360_json_doc **own_b)
 {
 	struct job *j = r->job;
 	struct c360_poll_result res = {
+		.owned_a = own_a,
+		.owned_b = own_b,
 		.status = status,
 		.email = j->email,
 		.product_id = j->product_id,
@@ -589,6 +592,28 @@ static void finish(c360_poller *p, struct req *r, enum c360_poll_status status, 
 		j->cb(&res, j->ctx);
 	job_free(j);
 	req_free(r);
+}
+
+static void finish(c360_poller *p, struct req *r, enum c360_poll_status status, int http,
+		   const char *reason, const c360_json *a, const c360_json *b, const char *body,
+		   size_t body_len)
+{
+	finish_owned(p, r, status, http, reason, a, b, body, body_len, NULL, NULL);
+}
+
+void c360_poll_result_take(const struct c360_poll_result *res, c360_json_doc **a,
+			   c360_json_doc **b)
+{
+	if (a) {
+		*a = res->owned_a ? *res->owned_a : NULL;
+		if (res->owned_a)
+			*res->owned_a = NULL;
+	}
+	if (b) {
+		*b = res->owned_b ? *res->owned_b : NULL;
+		if (res->owned_b)
+			*res->owned_b = NULL;
+	}
 }
 
 static void malformed(c360_poller *p, struct req *r, int http, const char *fmt, ...)
@@ -642,7 +667,7 @@ static void on_answer(c360_poller *p, struct req *r, int http, struct c360_buf *
 		else if (!c360_json_int64(c360_json_get(root, "ProductId"), &id))
 			malformed(p, r, http, "no whole-number \"ProductId\"");
 		else
-			finish(p, r, C360_POLL_OK, http, NULL, root, NULL, NULL, 0);
+			finish_owned(p, r, C360_POLL_OK, http, NULL, root, NULL, NULL, 0, &doc, NULL);
 		c360_json_doc_free(doc);
 		return;
 	}
@@ -708,7 +733,8 @@ static void on_answer(c360_poller *p, struct req *r, int http, struct c360_buf *
 			}
 		}
 	}
-	finish(p, r, C360_POLL_OK, http, NULL, c360_json_doc_root(j->details), root, NULL, 0);
+	finish_owned(p, r, C360_POLL_OK, http, NULL, c360_json_doc_root(j->details), root, NULL, 0,
+		     &j->details, &doc);
 	c360_json_doc_free(doc);
 }
 

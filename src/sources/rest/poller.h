@@ -82,7 +82,19 @@ struct c360_poll_result {
 	const char *url;          /* the last URL requested */
 	const char *reason;       /* detail when status != OK ("" otherwise) */
 	int attempts;             /* HTTP requests this job sent */
+	/* private: the documents c360_poll_result_take() hands over */
+	c360_json_doc **owned_a, **owned_b;
 };
+
+/* Inside an OK customer or product callback: takes the parsed documents out
+ * of the result, so the caller keeps them without copying or re-parsing
+ * (free them with c360_json_doc_free()). *a: the document whose root is
+ * res->details (customer) or res->product; *b: the one whose root is
+ * res->orders. Either pointer may be NULL. Gives NULLs in other callbacks
+ * or when already taken. res->details, ->orders and ->product stay valid
+ * until the callback returns. */
+void c360_poll_result_take(const struct c360_poll_result *res, c360_json_doc **a,
+			   c360_json_doc **b);
 
 typedef void (*c360_poll_cb)(const struct c360_poll_result *res, void *ctx);
 

@@ -134,9 +134,8 @@ struct item {
 	char *email;
 	uint64_t seqno;
 	int64_t id;     /* customer Id or ProductId */
-	char *details;  /* customer: the details object; product: the product object */
-	char *orders;   /* customer: the orders array */
-	c360_json_doc *od; /* the orders, parsed by the writer */
+	c360_json_doc *dd; /* customer: the details object; product: the product object */
+	c360_json_doc *od; /* customer: the orders array */
 	struct item *next;
 };
 
@@ -176,8 +175,7 @@ static void item_free(struct item *it)
 {
 	if (it) {
 		free(it->email);
-		free(it->details);
-		free(it->orders);
+		c360_json_doc_free(it->dd);
 		c360_json_doc_free(it->od);
 		free(it);
 	}
@@ -207,34 +205,6 @@ struct batch {
 	char **vals;         /* owned values and keys, freed after the write */
 	size_t n, cap, nvals, capvals;
 };
-
-/* The current documents of a batch's keys, read in one query (one read
- * transaction instead of one per key). */
-struct prefetch {
-	c360_json_doc *doc;
-	c360_json *rows;
-	struct smap idx; /* key → row index + 1 */
-};
-
-/* Looks key up: true when prefetched (then *v is NULL when the document
- * does not exist); false when the caller must read it itself. */
-static bool pf_get(const struct prefetch *pf, const char *key, const c360_json **v,
-		   uint64_t *cas)
-{
-	if (!pf || !pf->doc)
-		return false;
-	uint64_t i;
-	*v = NULL;
-	*cas = 0;
-	if (smap_get(&pf->idx, key, &i)) {
-		c360_json *row = c360_json_at(pf->rows, (size_t)i - 1);
-		int64_t c = 0;
-		c360_json_int64(c360_json_at(row, 2), &c);
-		*v = c360_json_at(row, 1);
-		*cas = (uint64_t)c;
-	}
-	return true;
-}
 
 static c360_rc own(struct batch *b, char *s)
 {
@@ -306,52 +276,42 @@ static c360_rc put_op(struct batch *b, struct item *it, enum c360_write_type typ
 static char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dupf(const char *fmt, ...)
 {
-	struct c360_buf b;
-	c360_buf_init(&b, 1 << 20);
+	char small[256];
 	va_list ap;
 	va_start(ap, fmt);
-	c360_rc rc = c360_buf_vprintf(&b, fmt, ap);
+	int n = vsnprintf(small, sizeof small, fmt, ap);
 	va_end(ap);
-	if (rc) {
-		c360_buf_release(&b);
+	if (n < 0)
 		return NULL;
-	}
-	return c360_buf_detach(&b, NULL);
+	if ((size_t)n < sizeof small)
+		return strdup(small);
+	char *out = malloc((size_t)n + 1);
+	if (!out)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(out, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return out;
 }
 
 /* Prepares the customer360 op for it: xref merged into the current
  * document (or a new document). Adds nothing when the xref is already there.
  * *kind: 0 unchanged, 1 created, 2 updated. */
-static c360_rc merge_customer(struct run *r, struct batch *b, struct item *it,
-			      const struct prefetch *pf, int *kind)
+static c360_rc merge_customer(struct run *r, struct batch *b, struct item *it, int *kind)
 {
 	*kind = 0;
-	c360_json_doc *src = NULL, *cur = NULL;
+	c360_json_doc *cur = NULL;
 	struct c360_doc d = {0};
-	c360_rc rc = c360_json_parse(it->details, strlen(it->details), NULL, &src, NULL);
-	if (rc)
-		return rc;
-	c360_json *det = c360_json_doc_root(src);
+	c360_rc rc = C360_OK;
+	const c360_json *det = c360_json_doc_root(it->dd);
 	size_t klen = strlen(it->email);
-	const c360_json *pv;
-	bool exists;
-	if (pf_get(pf, it->email, &pv, &d.cas)) {
-		exists = pv != NULL;
-		if (exists) {
-			c360_json *copy;
-			if (!(cur = c360_json_doc_new()) || !(copy = c360_json_copy(cur, pv)))
-				goto out_nomem;
-			c360_json_doc_set_root(cur, copy);
-		}
-	} else {
-		rc = c360_store_get(r->st, r->o->bucket, it->email, klen, &d);
-		exists = rc == C360_OK;
-		if (rc && rc != C360_ERR_NOT_FOUND)
-			goto out;
-		rc = C360_OK;
-		if (exists && (rc = c360_json_parse(d.value, d.value_len, NULL, &cur, NULL)))
-			goto out;
-	}
+	rc = c360_store_get(r->st, r->o->bucket, it->email, klen, &d);
+	bool exists = rc == C360_OK;
+	if (rc && rc != C360_ERR_NOT_FOUND)
+		goto out;
+	rc = C360_OK;
+	if (exists && (rc = c360_json_parse(d.value, d.value_len, NULL, &cur, NULL)))
+		goto out;
 	if (!exists) {
 		if (!(cur = c360_json_doc_new())) {
 			rc = C360_ERR_NOMEM;
@@ -421,47 +381,44 @@ out_nomem:
 	rc = C360_ERR_NOMEM;
 out:
 	c360_doc_release(&d);
-	c360_json_doc_free(src);
 	c360_json_doc_free(cur);
 	return rc;
 }
 
-/* Adds an upsert of key unless the stored document already equals v. */
+/* Adds an upsert of key unless the stored document already equals v: the
+ * same text (what this pass wrote before) or, failing that, the same JSON. */
 static c360_rc upsert_if_changed(struct run *r, struct batch *b, struct item *it,
-				 const char *bucket, char *key, const c360_json *v,
-				 const struct prefetch *pf, bool *written)
+				 const char *bucket, char *key, const c360_json *v, bool *written)
 {
 	*written = false;
-	struct c360_doc d = {0};
-	const c360_json *pv;
-	uint64_t pcas;
-	if (key && pf_get(pf, key, &pv, &pcas)) {
-		if (pv && c360_json_equal(pv, v)) {
-			free(key);
-			return C360_OK;
-		}
-		c360_rc prc = put_op(b, it, C360_WRITE_UPSERT, bucket, key,
-				     c360_json_write_str(v, C360_JSON_COMPACT, NULL), 0);
-		*written = !prc;
-		return prc;
+	size_t tlen = 0;
+	char *text = key ? c360_json_write_str(v, C360_JSON_COMPACT, &tlen) : NULL;
+	if (!text) {
+		free(key);
+		return C360_ERR_NOMEM;
 	}
-	c360_rc rc = key ? c360_store_get(r->st, bucket, key, strlen(key), &d) : C360_ERR_NOMEM;
+	struct c360_doc d = {0};
+	c360_rc rc = c360_store_get(r->st, bucket, key, strlen(key), &d);
 	if (rc == C360_OK) {
-		c360_json_doc *old = NULL;
-		bool same = !c360_json_parse(d.value, d.value_len, NULL, &old, NULL) &&
-			    c360_json_equal(c360_json_doc_root(old), v);
-		c360_json_doc_free(old);
+		bool same = d.value_len == tlen && !memcmp(d.value, text, tlen);
+		if (!same) {
+			c360_json_doc *old = NULL;
+			same = !c360_json_parse(d.value, d.value_len, NULL, &old, NULL) &&
+			       c360_json_equal(c360_json_doc_root(old), v);
+			c360_json_doc_free(old);
+		}
 		c360_doc_release(&d);
 		if (same) {
 			free(key);
+			free(text);
 			return C360_OK;
 		}
 	} else if (rc != C360_ERR_NOT_FOUND) {
 		free(key);
+		free(text);
 		return rc;
 	}
-	rc = put_op(b, it, C360_WRITE_UPSERT, bucket, key,
-		    c360_json_write_str(v, C360_JSON_COMPACT, NULL), 0);
+	rc = put_op(b, it, C360_WRITE_UPSERT, bucket, key, text, 0);
 	*written = !rc;
 	return rc;
 }
@@ -496,16 +453,16 @@ static void count(struct run *r, uint64_t *field, uint64_t n)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void prepare(struct run *r, struct batch *b, struct item *it, const struct prefetch *pf)
+static void prepare(struct run *r, struct batch *b, struct item *it)
 {
 	c360_rc rc = C360_OK;
 	if (it->kind == IT_CUSTOMER) {
 		int kind;
-		if (!it->od) {
+		if (!it->od || !it->dd) {
 			count(r, &r->stats.write_errors, 1);
 			return;
 		}
-		rc = merge_customer(r, b, it, pf, &kind);
+		rc = merge_customer(r, b, it, &kind);
 		if (rc) {
 			count(r, &r->stats.write_errors, 1);
 			C360_WARN(WHO, "cannot merge customer '%s': %s", it->email, c360_rc_str(rc));
@@ -518,20 +475,14 @@ static void prepare(struct run *r, struct batch *b, struct item *it, const struc
 			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
 			bool w;
 			rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("order::%" PRId64, oid), o,
-					       pf, &w);
+					       &w);
 			n += w;
 		}
 		count(r, &r->stats.orders, n);
 	} else if (it->kind == IT_PRODUCT) {
-		c360_json_doc *pd = NULL;
-		if (c360_json_parse(it->details, strlen(it->details), NULL, &pd, NULL)) {
-			count(r, &r->stats.write_errors, 1);
-			return;
-		}
 		bool w;
 		rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("product::%" PRId64, it->id),
-				       c360_json_doc_root(pd), NULL, &w);
-		c360_json_doc_free(pd);
+				       c360_json_doc_root(it->dd), &w);
 		if (w)
 			count(r, &r->stats.products, 1);
 	}
@@ -610,7 +561,7 @@ static void write_batch(struct run *r, struct batch *b)
 			for (int t = 0; t < 5 && rc2; t++) {
 				struct batch one = {0};
 				int kind = 0;
-				rc2 = merge_customer(r, &one, it, NULL, &kind);
+				rc2 = merge_customer(r, &one, it, &kind);
 				if (!rc2 && one.n) {
 					rc2 = c360_store_write(r->st, one.ops, 1);
 					if (!rc2)
@@ -635,60 +586,6 @@ static void write_batch(struct run *r, struct batch *b)
 	r->stats.updated += updated;
 	r->stats.write_errors += errors;
 	pthread_mutex_unlock(&r->mu);
-}
-
-static void sql_quote(struct c360_buf *b, const char *s);
-
-/* Parses each customer's orders, then reads the customers and orders of the
- * batch in one query. On any failure pf stays empty (per-key reads). */
-static void prefetch(struct run *r, struct item *list, struct prefetch *pf)
-{
-	memset(pf, 0, sizeof *pf);
-	struct c360_buf q, out;
-	c360_buf_init(&q, 8u << 20);
-	c360_buf_init(&out, 256u << 20);
-	size_t nkeys = 0;
-	c360_rc rc = c360_buf_printf(&q, "SELECT key, doc, cas FROM \"%s\" WHERE key IN (",
-				     r->o->bucket);
-	for (struct item *it = list; it && !rc; it = it->next) {
-		if (it->kind != IT_CUSTOMER)
-			continue;
-		if (!it->od && c360_json_parse(it->orders, strlen(it->orders), NULL, &it->od, NULL))
-			continue;
-		if (nkeys++)
-			c360_buf_putc(&q, ',');
-		sql_quote(&q, it->email);
-		for (c360_json *o = c360_json_first(c360_json_doc_root(it->od)); o;
-		     o = c360_json_next(o)) {
-			int64_t oid = 0;
-			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
-			rc = c360_buf_printf(&q, ",'order::%" PRId64 "'", oid);
-			nkeys++;
-		}
-	}
-	if (!rc)
-		rc = c360_buf_putc(&q, ')');
-	if (rc || !nkeys)
-		goto out;
-	char err[256];
-	struct c360_query_opts qo = {.max_rows = nkeys + 1, .timeout_ms = 60000};
-	if (c360_store_query(r->st, q.data, &qo, &out, err, sizeof err) ||
-	    c360_json_parse(out.data, out.len, NULL, &pf->doc, NULL))
-		goto out;
-	pf->rows = c360_json_get(c360_json_doc_root(pf->doc), "rows");
-	size_t i = 0;
-	for (c360_json *row = c360_json_first(pf->rows); row; row = c360_json_next(row), i++) {
-		const char *k = c360_json_str(c360_json_at(row, 0), NULL);
-		if (!k || smap_put(&pf->idx, k, i + 1)) {
-			c360_json_doc_free(pf->doc);
-			smap_free(&pf->idx);
-			memset(pf, 0, sizeof *pf);
-			break;
-		}
-	}
-out:
-	c360_buf_release(&q);
-	c360_buf_release(&out);
 }
 
 static void *writer_main(void *arg)
@@ -721,12 +618,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 
 		double t0 = mono();
-		struct prefetch pf;
-		prefetch(r, list, &pf);
 		for (struct item *it = list; it; it = it->next)
-			prepare(r, &b, it, &pf);
-		c360_json_doc_free(pf.doc);
-		smap_free(&pf.idx);
+			prepare(r, &b, it);
 		double t1 = mono();
 		write_batch(r, &b);
 		t_prep += t1 - t0;
@@ -824,8 +717,8 @@ static void on_product(const struct c360_poll_result *res, void *ctx)
 		return;
 	it->kind = IT_PRODUCT;
 	it->id = res->product_id;
-	it->details = c360_json_write_str(res->product, C360_JSON_COMPACT, NULL);
-	if (!it->details) {
+	c360_poll_result_take(res, &it->dd, NULL);
+	if (!it->dd) {
 		item_free(it);
 		return;
 	}
@@ -894,13 +787,12 @@ static void on_customer(const struct c360_poll_result *res, void *ctx)
 	} else {
 		it->kind = IT_CUSTOMER;
 		c360_json_int64(c360_json_get(res->details, "Id"), &it->id);
-		it->details = c360_json_write_str(res->details, C360_JSON_COMPACT, NULL);
-		it->orders = c360_json_write_str(res->orders, C360_JSON_COMPACT, NULL);
-		if (!it->details || !it->orders) {
+		want_products(w, res->orders);
+		c360_poll_result_take(res, &it->dd, &it->od);
+		if (!it->dd || !it->od) {
 			item_free(it);
 			return;
 		}
-		want_products(w, res->orders);
 	}
 	enqueue(r, it);
 }
@@ -1057,9 +949,12 @@ static void sql_quote(struct c360_buf *b, const char *s)
 }
 
 /* Runs a paged query; for each row calls fn(row array). The SQL has "%s" for
- * the quoted last key; rows come ordered by their first column. */
-static c360_rc paged(struct run *r, const char *fmt, c360_rc (*fn)(struct run *, c360_json *row),
-		     char *err, size_t errlen)
+ * the quoted last key; rows come ordered by their first column. fast is the
+ * query without json_valid() guards (each guard decompresses and parses
+ * every document once more): it fails on a malformed document, and from
+ * that page on the guarded query (safe) runs instead. */
+static c360_rc paged(struct run *r, const char *fast, const char *safe,
+		     c360_rc (*fn)(struct run *, c360_json *row), char *err, size_t errlen)
 {
 	char *last = strdup("");
 	c360_rc rc = last ? C360_OK : C360_ERR_NOMEM;
@@ -1068,10 +963,19 @@ static c360_rc paged(struct run *r, const char *fmt, c360_rc (*fn)(struct run *,
 		c360_buf_init(&q, 1 << 16);
 		c360_buf_init(&out, 256u << 20);
 		sql_quote(&q, last);
-		char *sql = dupf(fmt, c360_buf_cstr(&q), PAGE);
 		struct c360_query_opts qo = {.max_rows = PAGE, .timeout_ms = 600000};
 		double tq = mono();
+		char *sql = dupf(fast ? fast : safe, c360_buf_cstr(&q), PAGE);
 		rc = sql ? c360_store_query(r->st, sql, &qo, &out, err, errlen) : C360_ERR_NOMEM;
+		if (rc && rc != C360_ERR_NOMEM && fast) {
+			C360_DEBUG(WHO, "unguarded page query failed (%s): guarded from now on", err);
+			fast = NULL;
+			c360_buf_reset(&out);
+			err[0] = '\0';
+			free(sql);
+			sql = dupf(safe, c360_buf_cstr(&q), PAGE);
+			rc = sql ? c360_store_query(r->st, sql, &qo, &out, err, errlen) : C360_ERR_NOMEM;
+		}
 		C360_DEBUG(WHO, "query page after '%s': %.3f s", last, mono() - tq);
 		free(sql);
 		c360_buf_release(&q);
@@ -1167,12 +1071,15 @@ static bool bucket_exists(c360_store *st, const char *name)
 	return c360_store_bucket_info(st, name, &bi) == C360_OK;
 }
 
-#define STAGING_SQL                                                                          \
+#define STAGING_SQL(guard)                                                                   \
 	"SELECT e, max(seqno) FROM (SELECT lower(trim(coalesce("                              \
 	"json_extract(doc, '$.payload.after.email'), json_extract(doc, '$.after.email'), "   \
 	"json_extract(doc, '$.email')))) AS e, "                                            \
-	"seqno FROM \"%s\" WHERE json_valid(doc)) WHERE e IS NOT NULL AND e <> '' AND e > %%s " \
+	"seqno FROM \"%s\"" guard ") WHERE e IS NOT NULL AND e <> '' AND e > %%s "            \
 	"GROUP BY e ORDER BY e LIMIT %%d"
+#define CUSTOMERS_SQL(guard)                                                                 \
+	"SELECT key FROM \"%s\" WHERE key > %%s AND " guard                                     \
+	"json_extract(doc, '$.type') = 'user' ORDER BY key LIMIT %%d"
 
 c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 		     struct c360_pollrun_stats *stats, char *err, size_t errlen)
@@ -1228,22 +1135,17 @@ c360_rc c360_pollrun(c360_store *st, const struct c360_pollrun_opts *o,
 			snprintf(err, errlen, "cannot start the poller threads");
 			goto out;
 		}
-	char sql[1024];
-	if (o->emails_from) {
-		snprintf(sql, sizeof sql, STAGING_SQL, sbucket);
-		rc = paged(&r, sql, staging_candidate, err, errlen);
-	} else {
-		if (bucket_exists(st, sbucket)) {
-			snprintf(sql, sizeof sql, STAGING_SQL, sbucket);
-			rc = paged(&r, sql, staging_row, err, errlen);
-		}
-		if (!rc) {
-			snprintf(sql, sizeof sql,
-				 "SELECT key FROM \"%s\" WHERE key > %%s AND json_valid(doc) AND "
-				 "json_extract(doc, '$.type') = 'user' ORDER BY key LIMIT %%d",
-				 o->bucket);
-			rc = paged(&r, sql, customer_row, err, errlen);
-		}
+	char fast[1024], safe[1024];
+	if (o->emails_from || bucket_exists(st, sbucket)) {
+		snprintf(fast, sizeof fast, STAGING_SQL(""), sbucket);
+		snprintf(safe, sizeof safe, STAGING_SQL(" WHERE json_valid(doc)"), sbucket);
+		rc = paged(&r, fast, safe, o->emails_from ? staging_candidate : staging_row, err,
+			   errlen);
+	}
+	if (!rc && !o->emails_from) {
+		snprintf(fast, sizeof fast, CUSTOMERS_SQL(""), o->bucket);
+		snprintf(safe, sizeof safe, CUSTOMERS_SQL("json_valid(doc) AND "), o->bucket);
+		rc = paged(&r, fast, safe, customer_row, err, errlen);
 	}
 out:
 	pthread_mutex_lock(&r.mu);
