@@ -404,6 +404,36 @@ TEST(status_503_honours_retry_after)
 	CHECK(el < 3.0);
 }
 
+/* Retry-After belongs to its answer: a later 500 without one, on the same
+ * handle, waits only the backoff. */
+TEST(retry_after_does_not_outlive_its_answer)
+{
+	c360_mockstore *ms = start_store();
+	REQUIRE(ms);
+	c360_poller *p = poller_for(ms, tune_one_slot);
+	REQUIRE(p);
+	static struct got g;
+	memset(&g, 0, sizeof g);
+	struct c360_mockstore_faults f = {.error_503 = 1, .first_n = 1, .retry_after_s = 1};
+	c360_mockstore_set_faults(ms, &f);
+	double t0 = now_s();
+	c360_poller_product(p, 200, collect, &g);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	CHECK(now_s() - t0 >= 0.95);
+	f = (struct c360_mockstore_faults){.error_500 = 1, .first_n = 1};
+	c360_mockstore_set_faults(ms, &f);
+	t0 = now_s();
+	c360_poller_product(p, 200, collect, &g);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	CHECK(now_s() - t0 < 0.5); /* the 10 ms backoff, not the earlier second */
+	REQUIRE(g.n == 2);
+	CHECK_EQ_INT(g.status[0], C360_POLL_OK);
+	CHECK_EQ_INT(g.status[1], C360_POLL_OK);
+	CHECK_EQ_INT(g.attempts[1], 2);
+	c360_poller_free(p);
+	c360_mockstore_free(ms);
+}
+
 TEST(status_429_is_retried_after_retry_after)
 {
 	static struct got g;
@@ -776,6 +806,7 @@ int main(void)
 	RUN(latency_beyond_the_timeout_times_out_after_retries);
 	RUN(status_500_is_retried);
 	RUN(status_503_honours_retry_after);
+	RUN(retry_after_does_not_outlive_its_answer);
 	RUN(status_429_is_retried_after_retry_after);
 	RUN(malformed_json_is_reported_not_retried);
 	RUN(dropped_connection_is_retried);

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,7 +72,6 @@ struct slot {
 	struct c360_buf body;
 	bool too_big;
 	bool probe;
-	int64_t retry_after_ms; /* -1 = none */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -175,39 +173,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
 	}
 	return size * n;
-}
-
-/* Retry-After: delta-seconds or an HTTP-date. */
-static size_t on_header(char *data, size_t size, size_t n, void *ud)
-{
-	struct slot *s = ud;
-	size_t len = size * n;
-	if (len > 12 && !strncasecmp(data, "Retry-After:", 12)) {
-		char v[128];
-		size_t vl = len - 12;
-		if (vl >= sizeof v)
-			vl = sizeof v - 1;
-		memcpy(v, data + 12, vl);
-		v[vl] = '\0';
-		char *b = v;
-		while (*b == ' ' || *b == '\t')
-			b++;
-		char *e = b + strlen(b);
-		while (e > b && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
-			*--e = '\0';
-		char *end;
-		long long secs = strtoll(b, &end, 10);
-		if (end != b && !*end && secs >= 0) {
-			s->retry_after_ms = secs > 86400 ? 86400000 : secs * 1000;
-		} else {
-			time_t t = curl_getdate(b, NULL);
-			if (t >= 0) {
-				time_t now = time(NULL);
-				s->retry_after_ms = t > now ? (int64_t)(t - now) * 1000 : 0;
-			}
-		}
-	}
-	return len;
 }
 
 static struct host *host_of(c360_poller *p, const char *url)
@@ -355,8 +320,6 @@ c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, 
 		curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
 		curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
 		curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
-		curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, on_header);
-		curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
 		curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
 		curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -850,7 +813,13 @@ static void on_done(c360_poller *p, struct slot *s, CURLcode cc)
 		snprintf(why, sizeof why, "%s", *s->errbuf ? s->errbuf : curl_easy_strerror(cc));
 	}
 	breaker_result(p, r->host, s->probe, breaker_fail);
-	if (retryable && retry(p, r, s->retry_after_ms))
+	/* Retry-After (delta-seconds or an HTTP-date), parsed by libcurl: 0 when
+	 * absent or past, which waits the backoff as "none" would */
+	curl_off_t ra = 0;
+	int64_t retry_after_ms = -1;
+	if (curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+		retry_after_ms = ra > 86400 ? 86400000 : (int64_t)ra * 1000;
+	if (retryable && retry(p, r, retry_after_ms))
 		return;
 	if (r->retries)
 		C360_WARN(p->who, "giving up on '%s' after %d retries: %s", r->url, r->retries, why);
@@ -945,7 +914,6 @@ static int64_t start_ready(c360_poller *p)
 			C360_INFO(p->who, "probing '%s' before closing its circuit", h->name);
 		}
 		s->too_big = false;
-		s->retry_after_ms = -1;
 		s->errbuf[0] = '\0';
 		c360_buf_reset(&s->body);
 		set_url(p, s, r->url);

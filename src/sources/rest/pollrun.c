@@ -206,6 +206,34 @@ struct batch {
 	size_t n, cap, nvals, capvals;
 };
 
+/* The current documents of a batch's keys, read in one query (one read
+ * transaction instead of one per key). */
+struct prefetch {
+	c360_json_doc *doc;
+	c360_json *rows;
+	struct smap idx; /* key → row index + 1 */
+};
+
+/* Looks key up: true when prefetched (then *v is NULL when the document
+ * does not exist); false when the caller must read it itself. */
+static bool pf_get(const struct prefetch *pf, const char *key, const c360_json **v,
+		   uint64_t *cas)
+{
+	if (!pf || !pf->doc)
+		return false;
+	uint64_t i;
+	*v = NULL;
+	*cas = 0;
+	if (smap_get(&pf->idx, key, &i)) {
+		c360_json *row = c360_json_at(pf->rows, (size_t)i - 1);
+		int64_t c = 0;
+		c360_json_int64(c360_json_at(row, 2), &c);
+		*v = c360_json_at(row, 1);
+		*cas = (uint64_t)c;
+	}
+	return true;
+}
+
 static c360_rc own(struct batch *b, char *s)
 {
 	if (!s)
@@ -297,7 +325,8 @@ static char *dupf(const char *fmt, ...)
 /* Prepares the customer360 op for it: xref merged into the current
  * document (or a new document). Adds nothing when the xref is already there.
  * *kind: 0 unchanged, 1 created, 2 updated. */
-static c360_rc merge_customer(struct run *r, struct batch *b, struct item *it, int *kind)
+static c360_rc merge_customer(struct run *r, struct batch *b, struct item *it,
+			      const struct prefetch *pf, int *kind)
 {
 	*kind = 0;
 	c360_json_doc *cur = NULL;
@@ -305,13 +334,25 @@ static c360_rc merge_customer(struct run *r, struct batch *b, struct item *it, i
 	c360_rc rc = C360_OK;
 	const c360_json *det = c360_json_doc_root(it->dd);
 	size_t klen = strlen(it->email);
-	rc = c360_store_get(r->st, r->o->bucket, it->email, klen, &d);
-	bool exists = rc == C360_OK;
-	if (rc && rc != C360_ERR_NOT_FOUND)
-		goto out;
-	rc = C360_OK;
-	if (exists && (rc = c360_json_parse(d.value, d.value_len, NULL, &cur, NULL)))
-		goto out;
+	const c360_json *pv;
+	bool exists;
+	if (pf_get(pf, it->email, &pv, &d.cas)) {
+		exists = pv != NULL;
+		if (exists) {
+			c360_json *copy;
+			if (!(cur = c360_json_doc_new()) || !(copy = c360_json_copy(cur, pv)))
+				goto out_nomem;
+			c360_json_doc_set_root(cur, copy);
+		}
+	} else {
+		rc = c360_store_get(r->st, r->o->bucket, it->email, klen, &d);
+		exists = rc == C360_OK;
+		if (rc && rc != C360_ERR_NOT_FOUND)
+			goto out;
+		rc = C360_OK;
+		if (exists && (rc = c360_json_parse(d.value, d.value_len, NULL, &cur, NULL)))
+			goto out;
+	}
 	if (!exists) {
 		if (!(cur = c360_json_doc_new())) {
 			rc = C360_ERR_NOMEM;
@@ -385,12 +426,26 @@ out:
 	return rc;
 }
 
-/* Adds an upsert of key unless the stored document already equals v: the
- * same text (what this pass wrote before) or, failing that, the same JSON. */
+/* Adds an upsert of key unless the stored document (prefetched, else read
+ * now) already equals v: the same text (what a pass wrote before) or,
+ * failing that, the same JSON. */
 static c360_rc upsert_if_changed(struct run *r, struct batch *b, struct item *it,
-				 const char *bucket, char *key, const c360_json *v, bool *written)
+				 const char *bucket, char *key, const c360_json *v,
+				 const struct prefetch *pf, bool *written)
 {
 	*written = false;
+	const c360_json *pv;
+	uint64_t pcas;
+	if (key && pf_get(pf, key, &pv, &pcas)) {
+		if (pv && c360_json_equal(pv, v)) {
+			free(key);
+			return C360_OK;
+		}
+		c360_rc prc = put_op(b, it, C360_WRITE_UPSERT, bucket, key,
+				     c360_json_write_str(v, C360_JSON_COMPACT, NULL), 0);
+		*written = !prc;
+		return prc;
+	}
 	size_t tlen = 0;
 	char *text = key ? c360_json_write_str(v, C360_JSON_COMPACT, &tlen) : NULL;
 	if (!text) {
@@ -453,7 +508,7 @@ static void count(struct run *r, uint64_t *field, uint64_t n)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void prepare(struct run *r, struct batch *b, struct item *it)
+static void prepare(struct run *r, struct batch *b, struct item *it, const struct prefetch *pf)
 {
 	c360_rc rc = C360_OK;
 	if (it->kind == IT_CUSTOMER) {
@@ -462,7 +517,7 @@ static void prepare(struct run *r, struct batch *b, struct item *it)
 			count(r, &r->stats.write_errors, 1);
 			return;
 		}
-		rc = merge_customer(r, b, it, &kind);
+		rc = merge_customer(r, b, it, pf, &kind);
 		if (rc) {
 			count(r, &r->stats.write_errors, 1);
 			C360_WARN(WHO, "cannot merge customer '%s': %s", it->email, c360_rc_str(rc));
@@ -475,14 +530,14 @@ static void prepare(struct run *r, struct batch *b, struct item *it)
 			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
 			bool w;
 			rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("order::%" PRId64, oid), o,
-					       &w);
+					       pf, &w);
 			n += w;
 		}
 		count(r, &r->stats.orders, n);
 	} else if (it->kind == IT_PRODUCT) {
 		bool w;
 		rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("product::%" PRId64, it->id),
-				       c360_json_doc_root(it->dd), &w);
+				       c360_json_doc_root(it->dd), NULL, &w);
 		if (w)
 			count(r, &r->stats.products, 1);
 	}
@@ -561,7 +616,7 @@ static void write_batch(struct run *r, struct batch *b)
 			for (int t = 0; t < 5 && rc2; t++) {
 				struct batch one = {0};
 				int kind = 0;
-				rc2 = merge_customer(r, &one, it, &kind);
+				rc2 = merge_customer(r, &one, it, NULL, &kind);
 				if (!rc2 && one.n) {
 					rc2 = c360_store_write(r->st, one.ops, 1);
 					if (!rc2)
@@ -586,6 +641,60 @@ static void write_batch(struct run *r, struct batch *b)
 	r->stats.updated += updated;
 	r->stats.write_errors += errors;
 	pthread_mutex_unlock(&r->mu);
+}
+
+static void sql_quote(struct c360_buf *b, const char *s);
+
+/* Reads the customers and orders of the batch in one query. On any failure
+ * pf stays empty (per-key reads). */
+static void prefetch(struct run *r, struct item *list, struct prefetch *pf)
+{
+	memset(pf, 0, sizeof *pf);
+	struct c360_buf q, out;
+	c360_buf_init(&q, 8u << 20);
+	c360_buf_init(&out, 256u << 20);
+	size_t nkeys = 0;
+	c360_rc rc = c360_buf_printf(&q, "SELECT key, doc, cas FROM \"%s\" WHERE key IN (",
+				     r->o->bucket);
+	for (struct item *it = list; it && !rc; it = it->next) {
+		if (it->kind != IT_CUSTOMER)
+			continue;
+		if (!it->od)
+			continue;
+		if (nkeys++)
+			c360_buf_putc(&q, ',');
+		sql_quote(&q, it->email);
+		for (c360_json *o = c360_json_first(c360_json_doc_root(it->od)); o;
+		     o = c360_json_next(o)) {
+			int64_t oid = 0;
+			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
+			rc = c360_buf_printf(&q, ",'order::%" PRId64 "'", oid);
+			nkeys++;
+		}
+	}
+	if (!rc)
+		rc = c360_buf_putc(&q, ')');
+	if (rc || !nkeys)
+		goto out;
+	char err[256];
+	struct c360_query_opts qo = {.max_rows = nkeys + 1, .timeout_ms = 60000};
+	if (c360_store_query(r->st, q.data, &qo, &out, err, sizeof err) ||
+	    c360_json_parse(out.data, out.len, NULL, &pf->doc, NULL))
+		goto out;
+	pf->rows = c360_json_get(c360_json_doc_root(pf->doc), "rows");
+	size_t i = 0;
+	for (c360_json *row = c360_json_first(pf->rows); row; row = c360_json_next(row), i++) {
+		const char *k = c360_json_str(c360_json_at(row, 0), NULL);
+		if (!k || smap_put(&pf->idx, k, i + 1)) {
+			c360_json_doc_free(pf->doc);
+			smap_free(&pf->idx);
+			memset(pf, 0, sizeof *pf);
+			break;
+		}
+	}
+out:
+	c360_buf_release(&q);
+	c360_buf_release(&out);
 }
 
 static void *writer_main(void *arg)
@@ -618,8 +727,12 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 
 		double t0 = mono();
+		struct prefetch pf;
+		prefetch(r, list, &pf);
 		for (struct item *it = list; it; it = it->next)
-			prepare(r, &b, it);
+			prepare(r, &b, it, &pf);
+		c360_json_doc_free(pf.doc);
+		smap_free(&pf.idx);
 		double t1 = mono();
 		write_batch(r, &b);
 		t_prep += t1 - t0;
