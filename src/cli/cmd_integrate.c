@@ -183,10 +183,12 @@ static int cmd_run(int argc, char **argv)
 			" deletes, %" PRIu64 " stale, %" PRIu64 " expirations (kept), %" PRIu64
 			" ignored, %" PRIu64 " without identity, %" PRIu64 " failed; %" PRIu64
 			" customers written, %" PRIu64 " deleted; online store: %" PRIu64
-			" fetches, %" PRIu64 " failed, %" PRIu64 " orders\n",
+			" fetches, %" PRIu64 " failed, %" PRIu64 " orders; CPU seconds: reading %.2f,"
+			" merging %.2f, committing %.2f\n",
 			s.processed, s.upserts, s.deletes, s.stale, s.expirations, s.ignored,
 			s.no_identity, s.failures, s.customers_written, s.customers_deleted,
-			s.online_fetches, s.online_failures, s.orders_written);
+			s.online_fetches, s.online_failures, s.orders_written, s.cpu_us_read / 1e6,
+			s.cpu_us_merge / 1e6, s.cpu_us_write / 1e6);
 	if (!ex && s.failures)
 		ex = C360_EXIT_FAILED;
 out:

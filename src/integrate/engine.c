@@ -59,6 +59,14 @@ struct ent {
 	bool is_state;
 };
 
+uint64_t c360_integrate_thread_cpu_us(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -921,20 +929,6 @@ c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_le
 
 /* ---- flush ---- */
 
-/* Commit order: by bucket, then key (SQLite's key index is then written in
- * order, page by page). */
-static int ent_cmp(const void *a, const void *b)
-{
-	const struct ent *x = *(struct ent *const *)a, *y = *(struct ent *const *)b;
-	if (x->bucket != y->bucket)
-		return x->bucket - y->bucket;
-	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-	int c = memcmp(x->key, y->key, n);
-	if (c)
-		return c;
-	return (x->key_len > y->key_len) - (x->key_len < y->key_len);
-}
-
 static c360_rc serialize_meta(struct ent *e, char **out, size_t *len)
 {
 	*out = c360_json_write_str(c360_json_doc_root(e->doc), C360_JSON_COMPACT, len);
@@ -958,19 +952,43 @@ struct commit {
 	char cursor[200];
 	uint64_t seqno;
 	uint64_t gen;
+	uint64_t cpu_us; /* the writer thread's */
 	c360_rc rc;
 	pthread_t th;
 	bool threaded;
 	struct c360_integrate *ig;
 };
 
+/* Commit order: by bucket, then key (SQLite's key index is then written in
+ * order, page by page: fewer pages touched and written per batch). */
+static int op_cmp(const void *a, const void *b)
+{
+	const struct c360_write *x = a, *y = b;
+	if (x->bucket != y->bucket)
+		return strcmp(x->bucket, y->bucket);
+	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+	int c = memcmp(x->key, y->key, n);
+	if (c)
+		return c;
+	return (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
 static void *commit_run(void *p)
 {
 	struct commit *c = p;
 	struct c360_integrate *ig = c->ig;
+	/* in the writer thread: the parsed documents are not needed any more
+	 * (the values are serialized), and the ops are sorted */
+	for (size_t i = 0; i < c->nents; i++) {
+		c360_json_doc_free(c->ents[i]->doc);
+		c->ents[i]->doc = NULL;
+	}
+	qsort(c->ops, c->n, sizeof *c->ops, op_cmp);
 	c->rc = c->n ? ig->write(ig->write_ctx, c->ops, c->n) : C360_OK;
 	if (!c->rc && c->set_cursor)
 		c->rc = c360_feed_cursor_set(ig->st, c->cursor_bucket, c->cursor, c->seqno);
+	if (c->threaded)
+		c->cpu_us = c360_integrate_thread_cpu_us();
 	return NULL;
 }
 
@@ -980,6 +998,7 @@ static c360_rc commit_finish(struct c360_integrate *ig, struct commit *c)
 	if (c->threaded)
 		pthread_join(c->th, NULL);
 	c360_rc rc = c->rc;
+	ig->stats.cpu_us_write += c->cpu_us;
 	for (size_t i = 0; i < c->n; i++) {
 		struct c360_write *w = &c->ops[i];
 		bool failed = rc || (w->rc && !(w->type == C360_WRITE_DELETE &&
@@ -1074,7 +1093,6 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		goto fail;
 	}
 	c->ig = ig;
-	qsort(ig->ents, ig->nents, sizeof *ig->ents, ent_cmp);
 	size_t nops = 0;
 	for (size_t i = 0; i < ig->nents; i++)
 		nops += ig->ents[i]->dirty;
@@ -1109,12 +1127,6 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		}
 		c->n++;
 	}
-	/* the parsed documents are not needed any more: free them now rather
-	 * than when the commit is done (two batches' worth otherwise) */
-	for (size_t i = 0; i < ig->nents; i++) {
-		c360_json_doc_free(ig->ents[i]->doc);
-		ig->ents[i]->doc = NULL;
-	}
 	/* the batch's entries go with the commit; the overlay starts empty */
 	c->ents = ig->ents;
 	c->nents = ig->nents;
@@ -1146,11 +1158,13 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 	/* batches commit in order */
 	c360_rc prc = c360_integrate_wait(ig);
 	warm_evict(ig, ig->committed);
-	if (async && warm_ok && !ig->locking && !prc &&
-	    !pthread_create(&c->th, NULL, commit_run, c)) {
+	if (async && warm_ok && !ig->locking && !prc) {
 		c->threaded = true;
-		ig->inflight = c;
-		return C360_OK;
+		if (!pthread_create(&c->th, NULL, commit_run, c)) {
+			ig->inflight = c;
+			return C360_OK;
+		}
+		c->threaded = false;
 	}
 	commit_run(c);
 	rc = commit_finish(ig, c);

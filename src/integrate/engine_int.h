@@ -50,4 +50,7 @@ struct c360_integrate {
 	struct c360_integrate_stats stats;
 };
 
+/* CPU time of the calling thread, in µs. */
+uint64_t c360_integrate_thread_cpu_us(void);
+
 #endif

@@ -1,6 +1,15 @@
 /* `c360 integrate run`'s loop: the source bucket's change feed, in batches,
- * into the engine, with a cursor kept in the store after every commit. */
+ * into the engine, with a cursor kept in the store after every commit.
+ *
+ * Three threads share the work: a reader thread reads the next batch from
+ * the feed (SQLite reads and zstd decompression, about a quarter of the
+ * CPU) while the calling thread merges the current one and the engine's
+ * writer thread commits the previous one. Batches are merged and committed
+ * in feed order; the cursor of a batch is set once its documents are
+ * committed. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,22 +24,170 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-struct ctx {
-	c360_integrate *ig;
+/* ---- the reader thread ---- */
+
+struct fev {
+	enum c360_feed_op op;
+	uint64_t cas;
+	size_t key_off, key_len, val_off, val_len;
+	bool has_val;
 };
 
-static int on_event(const struct c360_feed_event *ev, void *p)
+enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_FILLED, SLOT_BUSY };
+#define NSLOTS 3 /* one being merged, one read ahead, one being read */
+
+/* One batch of feed events, copied out of the store. */
+struct slot {
+	int state;
+	uint64_t seq;  /* order of the batches */
+	struct fev *evs;
+	size_t nev, evcap;
+	struct c360_buf data; /* keys and values */
+	uint64_t after, last; /* the batch covers seqnos (after, last] */
+	c360_rc rc;           /* reading failed */
+	c360_rc wait_rc;      /* waiting for changes failed */
+	bool idle;            /* nothing new */
+};
+
+struct reader {
+	c360_store *st;
+	const char *bucket;
+	size_t max;
+	int idle_ms;
+	bool exit_when_idle;
+	uint64_t after;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot slots[NSLOTS];
+	uint64_t next_seq;
+	bool quit; /* set by the merging thread */
+	bool done; /* the reader has ended */
+	uint64_t cpu_us;
+};
+
+static int copy_event(const struct c360_feed_event *ev, void *p)
 {
-	struct ctx *c = p;
-	/* a failed record is counted and logged by the engine; go on */
-	if (ev->op == C360_FEED_MUTATION)
-		(void)c360_integrate_update(c->ig, ev->key, ev->key_len, ev->value, ev->value_len,
-					    ev->cas);
-	else
-		(void)c360_integrate_delete(c->ig, ev->key, ev->key_len,
-					    ev->op == C360_FEED_EXPIRATION);
+	struct slot *s = p;
+	if (s->nev == s->evcap) {
+		size_t cap = s->evcap ? s->evcap * 2 : 256;
+		struct fev *n = realloc(s->evs, cap * sizeof *n);
+		if (!n) {
+			s->rc = C360_ERR_NOMEM;
+			return 1;
+		}
+		s->evs = n;
+		s->evcap = cap;
+	}
+	struct fev *e = &s->evs[s->nev];
+	e->op = ev->op;
+	e->cas = ev->cas;
+	e->key_off = s->data.len;
+	e->key_len = ev->key_len;
+	e->has_val = ev->value != NULL;
+	if (c360_buf_append(&s->data, ev->key, ev->key_len) || c360_buf_putc(&s->data, '\0')) {
+		s->rc = C360_ERR_NOMEM;
+		return 1;
+	}
+	e->val_off = s->data.len;
+	e->val_len = ev->value_len;
+	if (e->has_val &&
+	    (c360_buf_append(&s->data, ev->value, ev->value_len) || c360_buf_putc(&s->data, '\0'))) {
+		s->rc = C360_ERR_NOMEM;
+		return 1;
+	}
+	s->nev++;
+	s->last = ev->seqno;
 	return 0;
 }
+
+static void *reader_run(void *p)
+{
+	struct reader *r = p;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		struct slot *s = NULL;
+		while (!r->quit) {
+			for (int i = 0; i < NSLOTS && !s; i++)
+				if (r->slots[i].state == SLOT_FREE)
+					s = &r->slots[i];
+			if (s)
+				break;
+			pthread_cond_wait(&r->cv, &r->mu);
+		}
+		if (r->quit) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
+		s->state = SLOT_FILLING;
+		pthread_mutex_unlock(&r->mu);
+
+		s->nev = 0;
+		c360_buf_reset(&s->data);
+		s->rc = s->wait_rc = C360_OK;
+		s->after = r->after;
+		uint64_t last = r->after;
+		c360_rc rc = c360_feed_read(r->st, r->bucket, r->after, r->max, copy_event, s, &last);
+		if (!s->rc)
+			s->rc = rc;
+		/* a copy that failed midway: the batch ends at its last event */
+		s->last = s->rc == C360_ERR_NOMEM && s->nev ? s->last : last;
+		if (s->rc == C360_ERR_NOMEM && s->nev)
+			s->rc = C360_OK;
+		s->idle = !s->rc && s->last == r->after;
+		bool stop = s->rc || (s->idle && r->exit_when_idle);
+		if (s->idle && !r->exit_when_idle && !r->quit) {
+			c360_rc w = c360_feed_wait(r->st, r->bucket, r->after, r->idle_ms);
+			if (w && w != C360_ERR_TIMEOUT) {
+				s->wait_rc = w;
+				stop = true;
+			}
+		}
+		r->after = s->last;
+
+		pthread_mutex_lock(&r->mu);
+		s->seq = r->next_seq++;
+		s->state = SLOT_FILLED;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->cpu_us = c360_integrate_thread_cpu_us();
+	r->done = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* The next batch in order, or NULL once the reader has ended. */
+static struct slot *reader_next(struct reader *r, uint64_t seq)
+{
+	pthread_mutex_lock(&r->mu);
+	struct slot *s = NULL;
+	for (;;) {
+		for (int i = 0; i < NSLOTS && !s; i++)
+			if (r->slots[i].state == SLOT_FILLED && r->slots[i].seq == seq)
+				s = &r->slots[i];
+		if (s || r->done)
+			break;
+		pthread_cond_wait(&r->cv, &r->mu);
+	}
+	if (s)
+		s->state = SLOT_BUSY;
+	pthread_mutex_unlock(&r->mu);
+	return s;
+}
+
+static void reader_release(struct reader *r, struct slot *s)
+{
+	pthread_mutex_lock(&r->mu);
+	s->state = SLOT_FREE;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the loop ---- */
 
 c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_follow_opts *o,
 			      char *err, size_t errlen)
@@ -53,22 +210,61 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 			return rc;
 		}
 	}
-	struct ctx c = {ig};
+	struct reader *r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return C360_ERR_NOMEM;
+	}
+	r->st = ig->st;
+	r->bucket = bucket;
+	r->max = ig->batch_max;
+	r->idle_ms = o->idle_wait_ms > 0 ? o->idle_wait_ms : 500;
+	r->exit_when_idle = o->exit_when_idle;
+	r->after = after;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	for (int i = 0; i < NSLOTS; i++)
+		c360_buf_init(&r->slots[i].data, 0);
+	pthread_t th;
+	if (pthread_create(&th, NULL, reader_run, r)) {
+		snprintf(err, errlen, "cannot start the feed reader thread");
+		rc = C360_ERR_INTERNAL;
+		goto out;
+	}
+
+	uint64_t cpu0 = c360_integrate_thread_cpu_us();
 	double t0 = now_s(), last_prog = 0;
 	struct c360_integrate_progress pr = {.seqno = after};
-	int idle = o->idle_wait_ms > 0 ? o->idle_wait_ms : 500;
-	for (;;) {
+	for (uint64_t seq = 0;; seq++) {
 		if (o->stop && *o->stop)
 			break;
-		uint64_t last = after;
-		rc = c360_feed_read(ig->st, bucket, after, ig->batch_max, on_event, &c, &last);
-		if (rc) {
-			snprintf(err, errlen, "cannot read the feed of bucket '%s': %s", bucket,
-				 c360_rc_str(rc));
+		struct slot *s = reader_next(r, seq);
+		if (!s)
+			break;
+		if (s->rc || s->wait_rc) {
+			rc = s->rc ? s->rc : s->wait_rc;
+			snprintf(err, errlen, s->rc ? "cannot read the feed of bucket '%s': %s"
+						    : "cannot wait on the feed of bucket '%s': %s",
+				 bucket, c360_rc_str(rc));
+			reader_release(r, s);
 			break;
 		}
-		bool worked = last != after;
-		if (worked) {
+		bool idle = s->idle;
+		if (!idle) {
+			/* a failed record is counted and logged by the engine; go on */
+			for (size_t i = 0; i < s->nev; i++) {
+				const struct fev *e = &s->evs[i];
+				const char *key = s->data.data + e->key_off;
+				if (e->op == C360_FEED_MUTATION && e->has_val)
+					(void)c360_integrate_update(ig, key, e->key_len,
+								    s->data.data + e->val_off,
+								    e->val_len, e->cas);
+				else if (e->op != C360_FEED_MUTATION)
+					(void)c360_integrate_delete(ig, key, e->key_len,
+								    e->op == C360_FEED_EXPIRATION);
+			}
+			uint64_t last = s->last;
+			reader_release(r, s);
 			/* commits in a writer thread while the next batch is merged */
 			if ((rc = c360_integrate_commit(ig, bucket, cursor, last))) {
 				snprintf(err, errlen, "cannot commit to '%s': %s",
@@ -76,6 +272,8 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 				break;
 			}
 			after = last;
+		} else {
+			reader_release(r, s);
 		}
 		double t = now_s();
 		if (o->progress && t - last_prog >= 0.2) {
@@ -85,7 +283,7 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 			o->progress(&pr, &ig->stats, o->progress_ctx);
 			last_prog = t;
 		}
-		if (worked)
+		if (!idle)
 			continue;
 		/* idle: let the last batch commit */
 		if ((rc = c360_integrate_wait(ig))) {
@@ -95,13 +293,13 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 		}
 		if (o->exit_when_idle)
 			break;
-		c360_rc w = c360_feed_wait(ig->st, bucket, after, idle);
-		if (w && w != C360_ERR_TIMEOUT) {
-			rc = w;
-			snprintf(err, errlen, "cannot wait on the feed: %s", c360_rc_str(rc));
-			break;
-		}
 	}
+	pthread_mutex_lock(&r->mu);
+	r->quit = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(th, NULL);
+	ig->stats.cpu_us_read += r->cpu_us;
 	c360_rc wrc = c360_integrate_wait(ig);
 	if (!rc && wrc) {
 		rc = wrc;
@@ -110,6 +308,7 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 	}
 	if (!rc)
 		rc = c360_integrate_flush(ig);
+	ig->stats.cpu_us_merge += c360_integrate_thread_cpu_us() - cpu0;
 	if (o->progress) {
 		pr.seqno = after;
 		c360_feed_high_seqno(ig->st, bucket, &pr.high);
@@ -117,5 +316,13 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 		pr.final = true;
 		o->progress(&pr, &ig->stats, o->progress_ctx);
 	}
+out:
+	for (int i = 0; i < NSLOTS; i++) {
+		free(r->slots[i].evs);
+		c360_buf_release(&r->slots[i].data);
+	}
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
 	return rc;
 }

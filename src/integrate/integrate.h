@@ -187,6 +187,9 @@ struct c360_integrate_stats {
 	uint64_t failures;      /* store or other errors */
 	uint64_t meta_reads;    /* metadata documents read from the store (not cached) */
 	uint64_t cache_evictions; /* metadata documents dropped from the bounded cache */
+	/* CPU time (µs) of integrate run's threads: the feed reader, the merging
+	 * thread (c360_integrate_follow's caller) and the commits */
+	uint64_t cpu_us_read, cpu_us_merge, cpu_us_write;
 };
 
 /* Creates an engine writing through st (borrowed, must outlive it). The

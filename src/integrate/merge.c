@@ -424,9 +424,25 @@ static c360_rc set_str(c360_json_doc *d, c360_json *obj, const char *k, const ch
 	return c360_json_set(d, obj, k, strlen(k), v);
 }
 
+/* c360_json_new_int without snprintf (timestamps are formatted for every
+ * lineage entry of every customer built) */
+static c360_json *new_i64(c360_json_doc *d, int64_t i)
+{
+	char buf[24];
+	char *p = buf + sizeof buf;
+	uint64_t u = i < 0 ? 0u - (uint64_t)i : (uint64_t)i;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (i < 0)
+		*--p = '-';
+	return c360_json_new_number(d, p, (size_t)(buf + sizeof buf - p));
+}
+
 static c360_rc set_int(c360_json_doc *d, c360_json *obj, const char *k, int64_t i)
 {
-	c360_json *v = c360_json_new_int(d, i);
+	c360_json *v = new_i64(d, i);
 	if (!v)
 		return C360_ERR_NOMEM;
 	return c360_json_set(d, obj, k, strlen(k), v);
