@@ -6,6 +6,7 @@
 #include "demo/demo.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -126,6 +127,9 @@ static void stage_done(const struct c360_demo_opts *o, struct c360_demo_result *
 		       const char *fmt, ...)
 {
 	double dt = now_s() - t0;
+	/* what the stage freed (much of it in its threads' malloc arenas, which
+	 * the next stage does not use) goes back to the system */
+	malloc_trim(0);
 	if (res->nstages < (int)(sizeof res->stages / sizeof *res->stages))
 		res->stages[res->nstages++] = (struct c360_demo_stage){name, dt, items, unit};
 	char detail[400];

@@ -6,6 +6,7 @@
 #include "sources/source.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,10 @@ static void *schedule_thread(void *arg)
 		else
 			C360_DEBUG(sl->who, "pass: nothing new%s%s", pass.note[0] ? ": " : "",
 				   pass.note);
+		/* a pass's buffers were freed in this thread's malloc arena,
+		 * which no one else uses until the next pass: give them back */
+		if (pass.records || pass.failed)
+			malloc_trim(0);
 		int64_t next = c360_schedule_next(&sched, (int64_t)time(NULL));
 		if (wait_until(s, next))
 			break;
