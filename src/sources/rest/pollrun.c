@@ -27,6 +27,8 @@
 #define MAX_QUEUED 2048 /* jobs in the poller */
 #define MAX_ITEMS 8192  /* answers waiting for the writers */
 #define BATCH 512
+#define BATCH_MIN 256   /* a writer waits up to LINGER_MS for this many answers */
+#define LINGER_MS 20
 #define POLLERS 2       /* poller threads, each with its own libcurl multi */
 #define WRITERS 2       /* customers of one pass are distinct: no conflicts */
 
@@ -166,6 +168,7 @@ struct run {
 	size_t ncands, capcands, next_cand;
 	bool enum_done;
 	pthread_cond_t cv_cands;
+	int cand_waiters; /* poller threads waiting on cv_cands */
 	uint64_t submitted; /* customers handed to a poller (for --limit) */
 	struct c360_poller_stats http[POLLERS]; /* each poller thread's, under mu */
 	c360_rc poll_rc;
@@ -181,9 +184,19 @@ static void item_free(struct item *it)
 	}
 }
 
-static void enqueue(struct run *r, struct item *it)
+struct cust_count {
+	enum c360_poll_status status;
+};
+
+static void count_customer(struct run *r, const struct cust_count *c);
+
+/* Queues it for the writers; a customer's counters (c, when given) are
+ * updated under the same lock. */
+static void enqueue_locked(struct run *r, struct item *it, const struct cust_count *c)
 {
 	pthread_mutex_lock(&r->mu);
+	if (c)
+		count_customer(r, c);
 	while (r->nitems >= MAX_ITEMS)
 		pthread_cond_wait(&r->cv_space, &r->mu);
 	it->next = NULL;
@@ -193,8 +206,16 @@ static void enqueue(struct run *r, struct item *it)
 		r->head = it;
 	r->tail = it;
 	r->nitems++;
-	pthread_cond_signal(&r->cv_items);
+	/* wake a writer for the first answer and for each full batch, not for
+	 * every answer (lingering writers look again after LINGER_MS anyway) */
+	if (r->nitems == 1 || r->nitems % BATCH_MIN == 0)
+		pthread_cond_signal(&r->cv_items);
 	pthread_mutex_unlock(&r->mu);
+}
+
+static void enqueue(struct run *r, struct item *it)
+{
+	enqueue_locked(r, it, NULL);
 }
 
 /* ---- writer ---- */
@@ -711,6 +732,24 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&r->mu);
 			break;
 		}
+		/* fuller batches: one prefetch query and one commit carry more
+		 * customers (the poller threads keep answering meanwhile) */
+		if (r->nitems < BATCH_MIN && !r->closing) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += LINGER_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (r->head && r->nitems < BATCH_MIN && !r->closing)
+				if (pthread_cond_timedwait(&r->cv_items, &r->mu, &until))
+					break;
+			if (!r->head) { /* another writer took them */
+				pthread_mutex_unlock(&r->mu);
+				continue;
+			}
+		}
 		struct item *list = r->head, *last = list;
 		size_t n = 1;
 		while (last->next && n < BATCH) {
@@ -844,32 +883,69 @@ struct worker {
 	int index;
 };
 
+static void want_product(struct worker *w, int64_t pid)
+{
+	char key[64];
+	snprintf(key, sizeof key, "poll::product::%" PRId64, pid);
+	if (!fresh(w->r, key, 0, true))
+		c360_poller_product(w->p, pid, on_product, w->r);
+}
+
+/* Fetches the products of orders not seen yet this pass (the set is
+ * checked under one lock per customer). */
 static void want_products(struct worker *w, const c360_json *orders)
 {
 	struct run *r = w->r;
+	int64_t fresh_ids[64];
+	size_t n = 0;
+	bool locked = false;
 	for (c360_json *o = c360_json_first(orders); o; o = c360_json_next(o))
 		for (c360_json *i = c360_json_first(c360_json_get(o, "Items")); i;
 		     i = c360_json_next(i)) {
 			int64_t pid;
 			if (!c360_json_int64(c360_json_get(i, "ProductId"), &pid))
 				continue;
-			pthread_mutex_lock(&r->mu);
-			bool added = pset_add(r, pid);
-			pthread_mutex_unlock(&r->mu);
-			if (!added)
+			if (!locked) {
+				pthread_mutex_lock(&r->mu);
+				locked = true;
+			}
+			if (!pset_add(r, pid))
 				continue;
-			char key[64];
-			snprintf(key, sizeof key, "poll::product::%" PRId64, pid);
-			if (fresh(r, key, 0, true))
+			if (n < sizeof fresh_ids / sizeof *fresh_ids) {
+				fresh_ids[n++] = pid;
 				continue;
-			c360_poller_product(w->p, pid, on_product, r);
+			}
+			pthread_mutex_unlock(&r->mu); /* many new products: one at a time */
+			locked = false;
+			want_product(w, pid);
 		}
+	if (locked)
+		pthread_mutex_unlock(&r->mu);
+	for (size_t k = 0; k < n; k++)
+		want_product(w, fresh_ids[k]);
 }
 
 struct cust_ctx {
 	struct worker *w;
 	uint64_t seqno;
 };
+
+/* Call with r->mu held. */
+static void count_customer(struct run *r, const struct cust_count *c)
+{
+	r->stats.by_status[c->status]++;
+	if (c->status == C360_POLL_OK)
+		r->stats.polled++;
+	else if (c->status == C360_POLL_NOT_FOUND)
+		r->stats.not_found++;
+	else
+		r->stats.failed++;
+}
+
+static void enqueue_counted(struct run *r, struct item *it, const struct cust_count *c)
+{
+	enqueue_locked(r, it, c);
+}
 
 static void on_customer(const struct c360_poll_result *res, void *ctx)
 {
@@ -878,21 +954,21 @@ static void on_customer(const struct c360_poll_result *res, void *ctx)
 	struct run *r = w->r;
 	uint64_t seqno = cc->seqno;
 	free(cc);
-	pthread_mutex_lock(&r->mu);
-	r->stats.by_status[res->status]++;
-	if (res->status == C360_POLL_OK)
-		r->stats.polled++;
-	else if (res->status == C360_POLL_NOT_FOUND)
-		r->stats.not_found++;
-	else
-		r->stats.failed++;
-	pthread_mutex_unlock(&r->mu);
-	if (res->status != C360_POLL_OK && res->status != C360_POLL_NOT_FOUND)
-		return; /* documents unchanged; the next pass tries again */
-	struct item *it = calloc(1, sizeof *it);
-	if (!it || !(it->email = strdup(res->email))) {
-		item_free(it);
-		return;
+	struct item *it = NULL;
+	if (res->status == C360_POLL_OK || res->status == C360_POLL_NOT_FOUND) {
+		it = calloc(1, sizeof *it);
+		if (it && !(it->email = strdup(res->email))) {
+			free(it);
+			it = NULL;
+		}
+	}
+	/* the counters are updated by enqueue(), under its lock */
+	struct cust_count cnt = {.status = res->status};
+	if (!it) {
+		pthread_mutex_lock(&r->mu);
+		count_customer(r, &cnt);
+		pthread_mutex_unlock(&r->mu);
+		return; /* failed: documents unchanged; the next pass tries again */
 	}
 	it->seqno = seqno;
 	if (res->status == C360_POLL_NOT_FOUND) {
@@ -904,10 +980,13 @@ static void on_customer(const struct c360_poll_result *res, void *ctx)
 		c360_poll_result_take(res, &it->dd, &it->od);
 		if (!it->dd || !it->od) {
 			item_free(it);
+			pthread_mutex_lock(&r->mu);
+			count_customer(r, &cnt);
+			pthread_mutex_unlock(&r->mu);
 			return;
 		}
 	}
-	enqueue(r, it);
+	enqueue_counted(r, it, &cnt);
 }
 
 /* The poller threads' HTTP counters, added up. Call with r->mu held. */
@@ -983,13 +1062,15 @@ static c360_rc submit_one(struct worker *w, const char *email, uint64_t seqno)
 		pthread_mutex_unlock(&r->mu);
 		return C360_OK;
 	}
-	pthread_mutex_lock(&r->mu);
-	bool over = r->o->limit && r->submitted >= r->o->limit;
-	if (!over)
-		r->submitted++;
-	pthread_mutex_unlock(&r->mu);
-	if (over)
-		return C360_OK;
+	if (r->o->limit) {
+		pthread_mutex_lock(&r->mu);
+		bool over = r->submitted >= r->o->limit;
+		if (!over)
+			r->submitted++;
+		pthread_mutex_unlock(&r->mu);
+		if (over)
+			return C360_OK;
+	}
 	struct cust_ctx *cc = malloc(sizeof *cc);
 	if (!cc)
 		return C360_ERR_NOMEM;
@@ -1014,24 +1095,29 @@ static void *poller_main(void *arg)
 	struct worker *w = arg;
 	struct run *r = w->r;
 	c360_rc rc = C360_OK;
+	struct cand chunk[64];
 	while (!rc) {
 		pthread_mutex_lock(&r->mu);
-		while (r->next_cand >= r->ncands && !r->enum_done)
+		while (r->next_cand >= r->ncands && !r->enum_done) {
+			r->cand_waiters++;
 			pthread_cond_wait(&r->cv_cands, &r->mu);
+			r->cand_waiters--;
+		}
 		size_t from = r->next_cand, to = from + 64 < r->ncands ? from + 64 : r->ncands;
 		r->next_cand = to;
 		bool end = from == to && r->enum_done;
+		/* the array may move once unlocked: copy the chunk */
+		for (size_t i = from; i < to; i++) {
+			chunk[i - from] = r->cands[i];
+			r->cands[i].email = NULL;
+		}
 		pthread_mutex_unlock(&r->mu);
 		if (end)
 			break;
-		for (size_t i = from; i < to && !rc; i++) {
-			/* the array may move while we read: copy the entry under the lock */
-			pthread_mutex_lock(&r->mu);
-			struct cand c = r->cands[i];
-			r->cands[i].email = NULL;
-			pthread_mutex_unlock(&r->mu);
-			rc = submit_one(w, c.email, c.seqno);
-			free(c.email);
+		for (size_t i = 0; i < to - from; i++) {
+			if (!rc)
+				rc = submit_one(w, chunk[i].email, chunk[i].seqno);
+			free(chunk[i].email);
 		}
 		if (!rc && c360_poller_pending(w->p) >= MAX_QUEUED / POLLERS)
 			rc = drain(w, MAX_QUEUED / POLLERS / 2);
@@ -1147,7 +1233,8 @@ static c360_rc poll_one(struct run *r, const char *email, uint64_t seqno)
 		r->cands[r->ncands++] = (struct cand){e, seqno};
 		r->stats.candidates++;
 		e = NULL;
-		pthread_cond_broadcast(&r->cv_cands);
+		if (r->cand_waiters) /* no wake-up call per candidate */
+			pthread_cond_broadcast(&r->cv_cands);
 	}
 	pthread_mutex_unlock(&r->mu);
 	free(e);
