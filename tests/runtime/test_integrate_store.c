@@ -890,9 +890,12 @@ TEST(bounded_cache_gives_the_same_documents)
 	generate(&c, 600);
 	/* staging deletions too: every 7th loyalty row goes away later */
 	size_t n0 = c.n;
-	for (size_t i = 0; i < n0; i += 7)
-		if (!strncmp(c.v[i].key, "loyalty-member-", 15))
-			add(&c, c.v[i].key, NULL, 0);
+	for (size_t i = 0; i < n0; i += 7) {
+		char key[64]; /* add() may move c.v */
+		snprintf(key, sizeof key, "%s", c.v[i].key);
+		if (!strncmp(key, "loyalty-member-", 15))
+			add(&c, key, NULL, 0);
+	}
 	struct c360_integrate_stats big, tiny, restart;
 	char *a = run_follow(&c, 256u << 20, false, &big);
 	char *b = run_follow(&c, 1, false, &tiny); /* raised to the minimum */
