@@ -197,7 +197,9 @@ c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char 
 		return C360_ERR_NOMEM;
 	int flags = SQLITE_OPEN_NOMUTEX |
 		    (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-	int src = sqlite3_open_v2(st->path, &c->db, flags, NULL);
+	/* a writer with synchronous=FULL gathers its WAL writes (walbuf.c) */
+	const char *vfs = !read_only && st->opts.synchronous == C360_SYNC_FULL ? store_walbuf_vfs() : NULL;
+	int src = sqlite3_open_v2(st->path, &c->db, flags, vfs);
 	if (src != SQLITE_OK) {
 		errf(err, errlen, "%s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
 		c360_rc rc = store_rc(src);
@@ -417,9 +419,20 @@ done:
 	return exec(c, "COMMIT");
 }
 
+/* Process-wide SQLite settings, before its first use: no memory statistics
+ * (a global mutex and counters on every allocation; c360 never reads them).
+ * Only the store uses SQLite, so this runs before anything else touches it;
+ * were it too late, SQLite refuses it and keeps its defaults. */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c360_store **out,
 			char *err, size_t errlen)
 {
+	pthread_once(&sqlite_once, sqlite_setup);
 	*out = NULL;
 	if (err && errlen)
 		err[0] = '\0';

@@ -115,6 +115,9 @@ c360_rc store_z_decompress(c360_store *st, const void *src, size_t n, char **out
 void store_z_release(c360_store *st);
 c360_rc store_sweeper_start(c360_store *st);
 void store_sweeper_stop(c360_store *st);
+/* Name of the VFS that gathers the WAL writes of a connection (walbuf.c),
+ * NULL when it cannot be registered. */
+const char *store_walbuf_vfs(void);
 /* Replaces SQLite's auto-checkpoint of the writer connection by the
  * checkpointer thread (writable stores). */
 c360_rc store_ckpt_start(c360_store *st);
