@@ -4,6 +4,8 @@
 # concurrency on the same endpoint in the same run.
 #   bench/rest/run.sh BUILD_DIR        (env: CUSTOMERS, CONCURRENCY, WRK_SECONDS, MOCK_THREADS)
 # Prints requests/s of both, the ratio (target >= 0.7) and the error count (target 0).
+# bench_poller is the HTTP side alone (no store), split over 2 poller threads
+# with 8 + 8 transfers like c360 poll (wrk runs -t2 as well).
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 n=${CUSTOMERS:-50000}
@@ -60,7 +62,7 @@ if [ -x "$bp" ]; then
   bp_req=$(echo "$bp_out" | sed -n 's/.* \([0-9]*\) requests in .*/\1/p')
   bp_us=$(python3 -c "u,s=open('$tmp/cpu').read().split()[-2:]; print(f'{(float(u)+float(s))*1e6/${bp_req:-1}:.1f}')")
   echo "$bp_out"
-  echo "poller alone (no store): ${bp_rps:-?} requests/s, $bp_us us CPU per request; ratio to wrk: $(python3 -c "print(f'{float(\"${bp_rps:-0}\") / float(\"$wrk_rps\"):.2f}')")"
+  echo "poller alone (no store, 2 threads): ${bp_rps:-?} requests/s, $bp_us us CPU per request; ratio to wrk: $(python3 -c "print(f'{float(\"${bp_rps:-0}\") / float(\"$wrk_rps\"):.2f}')")"
 fi
 
 # pass 1 writes every xref, order and product; pass 2 (--force over unchanged

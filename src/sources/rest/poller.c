@@ -424,18 +424,16 @@ static struct req *new_req(c360_poller *p, struct job *j, int step, const char *
 	struct req *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
-	struct c360_buf b;
-	c360_buf_init(&b, URL_MAX);
+	char url[URL_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	c360_rc rc = c360_buf_vprintf(&b, fmt, ap);
+	int n = vsnprintf(url, sizeof url, fmt, ap);
 	va_end(ap);
-	if (rc) {
-		c360_buf_release(&b);
+	if (n < 0 || (size_t)n >= sizeof url) {
 		free(r);
 		return NULL;
 	}
-	r->url = c360_buf_detach(&b, NULL);
+	r->url = strdup(url);
 	r->job = j;
 	r->step = step;
 	r->host = r->url ? host_of(p, r->url) : NULL;

@@ -737,7 +737,8 @@ static void *writer_main(void *arg)
 		if (r->nitems < BATCH_MIN && !r->closing) {
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += LINGER_MS * 1000000L;
+			until.tv_sec += LINGER_MS / 1000;
+			until.tv_nsec += LINGER_MS % 1000 * 1000000L;
 			if (until.tv_nsec >= 1000000000L) {
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
