@@ -674,7 +674,6 @@ static c360_rc index_set(struct ent *ie, const char *email, size_t elen, const c
 static c360_rc record_key(const c360_imap *m, const struct c360_imap_rec *rec, const char *key,
 			  size_t klen, struct c360_buf *out)
 {
-	c360_buf_reset(out);
 	const char *sys = c360_imap_source_system(m, (size_t)rec->source);
 	c360_json *id = c360_json_get(rec->contrib, "id");
 	const char *t = NULL;
@@ -740,7 +739,7 @@ static void unlock_customers(struct locks *l)
  * deletion). prev/prevr: the customer and record key the staging key went
  * to last time. Runs under the customers' locks in locking mode. */
 static c360_rc apply_record(struct c360_integrate *ig, const char *key, size_t klen,
-			    struct c360_imap_rec *rec, const char *rkey, size_t rlen,
+			    const struct c360_imap_rec *rec, const char *rkey, size_t rlen,
 			    struct ent *ie, const char *prev, size_t prevlen, const char *prevr,
 			    size_t prevrlen)
 {
@@ -820,47 +819,71 @@ static c360_rc apply_record(struct c360_integrate *ig, const char *key, size_t k
 	return C360_OK;
 }
 
-static c360_rc handle(struct c360_integrate *ig, const char *key, size_t klen, const char *value,
-		      size_t vlen, uint64_t cas)
+/* Phase one of a staging mutation: parse and extract (see engine_int.h). */
+void c360_integrate_prepare(const c360_integrate *ig, const char *key, size_t klen,
+			    const char *value, size_t vlen, uint64_t cas, c360_json_doc *into,
+			    struct c360_buf *buf, struct c360_integrate_prep *p)
+{
+	p->rc = C360_OK;
+	p->not_json = false;
+	p->off = buf->len;
+	p->len = 0;
+	if (!into) {
+		p->rc = C360_ERR_NOMEM;
+		return;
+	}
+	c360_json_doc *vd = NULL;
+	if (c360_json_parse(value, vlen, NULL, &vd, NULL)) {
+		p->not_json = true;
+		p->rec.what = C360_IMAP_IGNORED;
+		return;
+	}
+	char why[200];
+	int64_t meta_ms = (int64_t)(cas / 1000000u);
+	c360_rc rc = c360_imap_extract(ig->m, c360_json_doc_root(vd), -1, ig->key, meta_ms, into,
+				       &p->rec, why, sizeof why);
+	c360_json_doc_free(vd);
+	if (!rc && p->rec.what == C360_IMAP_NO_IDENTITY) {
+		rc = c360_buf_puts(buf, why);
+	} else if (!rc && p->rec.what != C360_IMAP_IGNORED) {
+		c360_json *kv = c360_json_new_str(into, key, klen);
+		if (!kv || c360_json_set(into, p->rec.contrib, "k", 1, kv))
+			rc = C360_ERR_NOMEM;
+		else
+			rc = record_key(ig->m, &p->rec, key, klen, buf);
+	}
+	p->len = buf->len - p->off;
+	p->rc = rc;
+}
+
+/* Phase two: everything else (rec NULL: a staging deletion). */
+static c360_rc apply_prepared(struct c360_integrate *ig, const char *key, size_t klen,
+			      const struct c360_integrate_prep *pp, const char *pbuf)
 {
 	c360_rc rc = C360_OK;
-	c360_json_doc *vd = NULL, *into = NULL;
-	struct c360_imap_rec rec, *recp = NULL;
+	const struct c360_imap_rec *rec = NULL;
 	struct locks lk = {.n = 0};
 	ig->stats.processed++;
-	if (value) {
-		struct c360_json_error je;
-		if (c360_json_parse(value, vlen, NULL, &vd, &je)) {
+	if (pp) {
+		if ((rc = pp->rc))
+			goto out;
+		if (pp->not_json) {
 			ig->stats.ignored++;
 			C360_DEBUG(ig->who, "staging document '%.*s' is not JSON: ignored",
 				   (int)(klen > 200 ? 200 : klen), key);
 			return C360_OK;
 		}
-		if (!(into = c360_json_doc_new())) {
-			rc = C360_ERR_NOMEM;
-			goto out;
-		}
-		char why[200];
-		int64_t meta_ms = (int64_t)(cas / 1000000u);
-		if ((rc = c360_imap_extract(ig->m, c360_json_doc_root(vd), -1, ig->key, meta_ms, into,
-					    &rec, why, sizeof why)))
-			goto out;
-		if (rec.what == C360_IMAP_IGNORED) {
+		if (pp->rec.what == C360_IMAP_IGNORED) {
 			ig->stats.ignored++;
-			goto out;
+			return C360_OK;
 		}
-		if (rec.what == C360_IMAP_NO_IDENTITY) {
+		if (pp->rec.what == C360_IMAP_NO_IDENTITY) {
+			char why[200];
+			snprintf(why, sizeof why, "%.*s", (int)pp->len, pbuf + pp->off);
 			count_no_identity(ig, key, klen, why);
-			goto out;
+			return C360_OK;
 		}
-		recp = &rec;
-		c360_json *kv = c360_json_new_str(into, key, klen);
-		if (!kv || c360_json_set(into, rec.contrib, "k", 1, kv)) {
-			rc = C360_ERR_NOMEM;
-			goto out;
-		}
-		if ((rc = record_key(ig->m, &rec, key, klen, &ig->rkey)))
-			goto out;
+		rec = &pp->rec;
 	}
 	struct ent *ie;
 	if ((rc = index_load(ig, key, klen, &ie)))
@@ -881,10 +904,10 @@ static c360_rc handle(struct c360_integrate *ig, const char *key, size_t klen, c
 		rc = C360_ERR_NOMEM;
 		goto out;
 	}
-	lock_customers(ig, &lk, p ? prev : NULL, prevlen, recp ? rec.email : NULL,
-		       recp ? rec.email_len : 0);
-	rc = apply_record(ig, key, klen, recp, recp ? ig->rkey.data : NULL,
-			  recp ? ig->rkey.len : 0, ie, p ? prev : NULL, prevlen, prevr, prevrlen);
+	lock_customers(ig, &lk, p ? prev : NULL, prevlen, rec ? rec->email : NULL,
+		       rec ? rec->email_len : 0);
+	rc = apply_record(ig, key, klen, rec, rec ? pbuf + pp->off : NULL, rec ? pp->len : 0, ie,
+			  p ? prev : NULL, prevlen, prevr, prevrlen);
 	free(prevr);
 	if (!rc)
 		ig->nrecs++;
@@ -899,8 +922,34 @@ out:
 		if (ig->locking)
 			overlay_reset(ig);
 	}
-	c360_json_doc_free(vd);
+	return rc;
+}
+
+static c360_rc handle(struct c360_integrate *ig, const char *key, size_t klen, const char *value,
+		      size_t vlen, uint64_t cas)
+{
+	if (!value)
+		return apply_prepared(ig, key, klen, NULL, NULL);
+	c360_json_doc *into = c360_json_doc_new();
+	struct c360_integrate_prep p;
+	if (!into) {
+		p.rc = C360_ERR_NOMEM;
+		p.not_json = false;
+		return apply_prepared(ig, key, klen, &p, NULL);
+	}
+	c360_buf_reset(&ig->rkey);
+	c360_integrate_prepare(ig, key, klen, value, vlen, cas, into, &ig->rkey, &p);
+	c360_rc rc = apply_prepared(ig, key, klen, &p, ig->rkey.data);
 	c360_json_doc_free(into);
+	return rc;
+}
+
+c360_rc c360_integrate_update_prepared(c360_integrate *ig, const char *key, size_t key_len,
+				       const struct c360_integrate_prep *p, const char *buf)
+{
+	c360_rc rc = apply_prepared(ig, key, key_len, p, buf);
+	if (!rc && !ig->locking && ig->nrecs > ig->batch_max)
+		rc = c360_integrate_flush(ig);
 	return rc;
 }
 

@@ -50,6 +50,25 @@ struct c360_integrate {
 	struct c360_integrate_stats stats;
 };
 
+/* A staging mutation in two phases, so integrate run's reader thread can do
+ * the first: c360_integrate_prepare() parses the value and extracts its
+ * contribution into `into` (any thread: it reads only the mapping and the
+ * secret key), appending the record key (or, for no_identity, the reason) to
+ * buf at p->off, p->len bytes; c360_integrate_update_prepared() does the rest
+ * like c360_integrate_update() (buf as it was then; into kept until it
+ * returns). */
+struct c360_integrate_prep {
+	c360_rc rc;
+	bool not_json;
+	struct c360_imap_rec rec;
+	size_t off, len;
+};
+void c360_integrate_prepare(const c360_integrate *ig, const char *key, size_t klen,
+			    const char *value, size_t vlen, uint64_t cas, c360_json_doc *into,
+			    struct c360_buf *buf, struct c360_integrate_prep *p);
+c360_rc c360_integrate_update_prepared(c360_integrate *ig, const char *key, size_t key_len,
+				       const struct c360_integrate_prep *p, const char *buf);
+
 /* CPU time of the calling thread, in µs. */
 uint64_t c360_integrate_thread_cpu_us(void);
 

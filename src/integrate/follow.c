@@ -2,9 +2,9 @@
  * into the engine, with a cursor kept in the store after every commit.
  *
  * Three threads share the work: a reader thread reads the next batch from
- * the feed (SQLite reads and zstd decompression, about a quarter of the
- * CPU) while the calling thread merges the current one and the engine's
- * writer thread commits the previous one. Batches are merged and committed
+ * the feed (SQLite reads, zstd decompression) and parses and extracts its
+ * documents (c360_integrate_prepare) while the calling thread merges the
+ * current one and the engine's writer thread commits the previous one. Batches are merged and committed
  * in feed order; the cursor of a batch is set once its documents are
  * committed. */
 #include <pthread.h>
@@ -28,9 +28,9 @@ static double now_s(void)
 
 struct fev {
 	enum c360_feed_op op;
-	uint64_t cas;
-	size_t key_off, key_len, val_off, val_len;
+	size_t key_off, key_len;
 	bool has_val;
+	struct c360_integrate_prep prep; /* mutations */
 };
 
 enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_FILLED, SLOT_BUSY };
@@ -42,7 +42,9 @@ struct slot {
 	uint64_t seq;  /* order of the batches */
 	struct fev *evs;
 	size_t nev, evcap;
-	struct c360_buf data; /* keys and values */
+	struct c360_buf data;  /* keys */
+	struct c360_buf pdata; /* record keys and reasons (c360_integrate_prepare) */
+	c360_json_doc *into;   /* the batch's contributions */
 	uint64_t after, last; /* the batch covers seqnos (after, last] */
 	c360_rc rc;           /* reading failed */
 	c360_rc wait_rc;      /* waiting for changes failed */
@@ -50,6 +52,7 @@ struct slot {
 };
 
 struct reader {
+	const c360_integrate *ig;
 	c360_store *st;
 	const char *bucket;
 	size_t max;
@@ -65,9 +68,15 @@ struct reader {
 	uint64_t cpu_us;
 };
 
+struct fill {
+	struct reader *r;
+	struct slot *s;
+};
+
 static int copy_event(const struct c360_feed_event *ev, void *p)
 {
-	struct slot *s = p;
+	struct fill *f = p;
+	struct slot *s = f->s;
 	if (s->nev == s->evcap) {
 		size_t cap = s->evcap ? s->evcap * 2 : 256;
 		struct fev *n = realloc(s->evs, cap * sizeof *n);
@@ -80,21 +89,16 @@ static int copy_event(const struct c360_feed_event *ev, void *p)
 	}
 	struct fev *e = &s->evs[s->nev];
 	e->op = ev->op;
-	e->cas = ev->cas;
 	e->key_off = s->data.len;
 	e->key_len = ev->key_len;
-	e->has_val = ev->value != NULL;
+	e->has_val = ev->op == C360_FEED_MUTATION && ev->value != NULL;
 	if (c360_buf_append(&s->data, ev->key, ev->key_len) || c360_buf_putc(&s->data, '\0')) {
 		s->rc = C360_ERR_NOMEM;
 		return 1;
 	}
-	e->val_off = s->data.len;
-	e->val_len = ev->value_len;
-	if (e->has_val &&
-	    (c360_buf_append(&s->data, ev->value, ev->value_len) || c360_buf_putc(&s->data, '\0'))) {
-		s->rc = C360_ERR_NOMEM;
-		return 1;
-	}
+	if (e->has_val)
+		c360_integrate_prepare(f->r->ig, ev->key, ev->key_len, ev->value, ev->value_len,
+				       ev->cas, s->into, &s->pdata, &e->prep);
 	s->nev++;
 	s->last = ev->seqno;
 	return 0;
@@ -123,10 +127,14 @@ static void *reader_run(void *p)
 
 		s->nev = 0;
 		c360_buf_reset(&s->data);
+		c360_buf_reset(&s->pdata);
+		c360_json_doc_free(s->into);
+		s->into = c360_json_doc_new(); /* NULL: every prepare fails with NOMEM */
 		s->rc = s->wait_rc = C360_OK;
 		s->after = r->after;
 		uint64_t last = r->after;
-		c360_rc rc = c360_feed_read(r->st, r->bucket, r->after, r->max, copy_event, s, &last);
+		struct fill f = {r, s};
+		c360_rc rc = c360_feed_read(r->st, r->bucket, r->after, r->max, copy_event, &f, &last);
 		if (!s->rc)
 			s->rc = rc;
 		/* a copy that failed midway: the batch ends at its last event */
@@ -215,6 +223,7 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 		snprintf(err, errlen, "out of memory");
 		return C360_ERR_NOMEM;
 	}
+	r->ig = ig;
 	r->st = ig->st;
 	r->bucket = bucket;
 	r->max = ig->batch_max;
@@ -223,8 +232,10 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 	r->after = after;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	for (int i = 0; i < NSLOTS; i++)
+	for (int i = 0; i < NSLOTS; i++) {
 		c360_buf_init(&r->slots[i].data, 0);
+		c360_buf_init(&r->slots[i].pdata, 0);
+	}
 	pthread_t th;
 	if (pthread_create(&th, NULL, reader_run, r)) {
 		snprintf(err, errlen, "cannot start the feed reader thread");
@@ -255,10 +266,9 @@ c360_rc c360_integrate_follow(c360_integrate *ig, const struct c360_integrate_fo
 			for (size_t i = 0; i < s->nev; i++) {
 				const struct fev *e = &s->evs[i];
 				const char *key = s->data.data + e->key_off;
-				if (e->op == C360_FEED_MUTATION && e->has_val)
-					(void)c360_integrate_update(ig, key, e->key_len,
-								    s->data.data + e->val_off,
-								    e->val_len, e->cas);
+				if (e->has_val)
+					(void)c360_integrate_update_prepared(ig, key, e->key_len,
+									     &e->prep, s->pdata.data);
 				else if (e->op != C360_FEED_MUTATION)
 					(void)c360_integrate_delete(ig, key, e->key_len,
 								    e->op == C360_FEED_EXPIRATION);
@@ -320,6 +330,8 @@ out:
 	for (int i = 0; i < NSLOTS; i++) {
 		free(r->slots[i].evs);
 		c360_buf_release(&r->slots[i].data);
+		c360_buf_release(&r->slots[i].pdata);
+		c360_json_doc_free(r->slots[i].into);
 	}
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
