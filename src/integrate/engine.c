@@ -55,6 +55,8 @@ struct ent {
 	size_t key_len;
 	c360_json_doc *doc; /* parsed value (meta docs); NULL when absent */
 	char *raw;          /* target docs to write: serialized value, NULL = delete */
+	bool inbuf;         /* target docs built by the flush: value in its commit's buffer */
+	size_t voff, vlen;
 	bool dirty;
 	bool is_state;
 };
@@ -527,6 +529,24 @@ static c360_rc put_target(struct c360_integrate *ig, const char *k, size_t n, ch
 	}
 	free(e->raw);
 	e->raw = raw;
+	e->inbuf = false;
+	e->dirty = true;
+	return C360_OK;
+}
+
+/* A customer document serialized at voff in the batch's value buffer. */
+static c360_rc put_target_buf(struct c360_integrate *ig, const char *k, size_t n, size_t voff,
+			      size_t vlen)
+{
+	struct ent *e = overlay_find(ig, B_TARGET, k, n);
+	c360_rc rc = C360_OK;
+	if (!e && (rc = overlay_add(ig, B_TARGET, k, n, &e)))
+		return rc;
+	free(e->raw);
+	e->raw = NULL;
+	e->inbuf = true;
+	e->voff = voff;
+	e->vlen = vlen;
 	e->dirty = true;
 	return C360_OK;
 }
@@ -978,12 +998,6 @@ c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_le
 
 /* ---- flush ---- */
 
-static c360_rc serialize_meta(struct ent *e, char **out, size_t *len)
-{
-	*out = c360_json_write_str(c360_json_doc_root(e->doc), C360_JSON_COMPACT, len);
-	return *out ? C360_OK : C360_ERR_NOMEM;
-}
-
 /* One batch's writes, committed in the calling thread or, in batched use, in
  * a writer thread while the next batch is merged (the store's write path is
  * about half of the CPU). Batches commit in order: a commit waits for the
@@ -994,7 +1008,7 @@ struct commit {
 	struct ent **ents; /* the batch's overlay entries (keys and raw values) */
 	size_t nents;
 	struct c360_write *ops;
-	char **vals;
+	struct c360_buf vbuf; /* the serialized values: one buffer for the batch */
 	size_t n;
 	bool set_cursor;
 	const char *cursor_bucket;
@@ -1074,9 +1088,7 @@ static c360_rc commit_finish(struct c360_integrate *ig, struct commit *c)
 		C360_ERROR(ig->who, "cannot commit a batch of %zu writes: %s", c->n, c360_rc_str(rc));
 	else if (c->gen > ig->committed)
 		ig->committed = c->gen;
-	for (size_t i = 0; i < c->n; i++)
-		free(c->vals[i]);
-	free(c->vals);
+	c360_buf_release(&c->vbuf);
 	free(c->ops);
 	for (size_t i = 0; i < c->nents; i++) {
 		ent_clear(c->ents[i]);
@@ -1102,7 +1114,16 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		C360_WARN(ig->who, "online store: %s (the customers are fetched again on their next "
 				   "change)", c360_rc_str(rc));
 	rc = C360_OK;
-	struct commit *c = NULL;
+	struct commit *c = calloc(1, sizeof *c);
+	size_t *voff = NULL;
+	if (!c) {
+		rc = C360_ERR_NOMEM;
+		goto fail;
+	}
+	c->ig = ig;
+	/* every value of the batch goes into one buffer (no growing and
+	 * copying of one small buffer per document) */
+	c360_buf_init(&c->vbuf, 0);
 	/* build every changed customer */
 	size_t nstate = ig->nents;
 	for (size_t i = 0; i < nstate; i++) {
@@ -1121,33 +1142,26 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		}
 		c360_json *cust;
 		rc = c360_imap_build(ig->m, root, cd, &cust);
-		char *raw = NULL;
-		if (!rc && cust && !(raw = c360_json_write_str(cust, C360_JSON_COMPACT, NULL)))
-			rc = C360_ERR_NOMEM;
+		size_t off = c->vbuf.len;
+		if (!rc && cust)
+			rc = c360_json_write(cust, C360_JSON_COMPACT, &c->vbuf);
 		c360_json_doc_free(cd);
 		if (!rc) {
 			char k[C360_KEY_MAX + 1];
 			memcpy(k, email, elen);
 			k[elen] = '\0';
-			rc = put_target(ig, k, elen, raw);
-		} else {
-			free(raw);
+			rc = cust ? put_target_buf(ig, k, elen, off, c->vbuf.len - off)
+				  : put_target(ig, k, elen, NULL);
 		}
 		if (rc)
 			goto fail;
 	}
-	c = calloc(1, sizeof *c);
-	if (!c) {
-		rc = C360_ERR_NOMEM;
-		goto fail;
-	}
-	c->ig = ig;
 	size_t nops = 0;
 	for (size_t i = 0; i < ig->nents; i++)
 		nops += ig->ents[i]->dirty;
 	c->ops = calloc(nops ? nops : 1, sizeof *c->ops);
-	c->vals = calloc(nops ? nops : 1, sizeof *c->vals);
-	if (!c->ops || !c->vals) {
+	voff = malloc((nops ? nops : 1) * sizeof *voff);
+	if (!c->ops || !voff) {
 		rc = C360_ERR_NOMEM;
 		goto fail;
 	}
@@ -1160,13 +1174,18 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		w->key = e->key;
 		w->key_len = e->key_len;
 		w->flags = C360_WRITE_TRUSTED_JSON;
+		voff[c->n] = SIZE_MAX;
 		if (e->bucket == B_META) {
-			size_t len;
-			if ((rc = serialize_meta(e, &c->vals[c->n], &len)))
+			voff[c->n] = c->vbuf.len;
+			if ((rc = c360_json_write(c360_json_doc_root(e->doc), C360_JSON_COMPACT,
+						  &c->vbuf)))
 				goto fail;
 			w->type = C360_WRITE_UPSERT;
-			w->value = c->vals[c->n];
-			w->value_len = len;
+			w->value_len = c->vbuf.len - voff[c->n];
+		} else if (e->inbuf) {
+			w->type = C360_WRITE_UPSERT;
+			voff[c->n] = e->voff;
+			w->value_len = e->vlen;
 		} else if (e->raw) {
 			w->type = C360_WRITE_UPSERT;
 			w->value = e->raw;
@@ -1176,6 +1195,12 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		}
 		c->n++;
 	}
+	/* the buffer has stopped moving */
+	for (size_t i = 0; i < c->n; i++)
+		if (voff[i] != SIZE_MAX)
+			c->ops[i].value = c->vbuf.data + voff[i];
+	free(voff);
+	voff = NULL;
 	/* the batch's entries go with the commit; the overlay starts empty */
 	c->ents = ig->ents;
 	c->nents = ig->nents;
@@ -1220,10 +1245,9 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 	warm_evict(ig, ig->committed);
 	return prc ? prc : rc;
 fail:
+	free(voff);
 	if (c) {
-		for (size_t i = 0; i < c->n; i++)
-			free(c->vals[i]);
-		free(c->vals);
+		c360_buf_release(&c->vbuf);
 		free(c->ops);
 		free(c);
 	}
