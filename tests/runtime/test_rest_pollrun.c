@@ -164,6 +164,10 @@ TEST(xref_merges_into_an_existing_customer_and_is_idempotent)
 				  strlen(doc), 0, NULL) == C360_OK);
 	const char *order = "{\"type\":\"order\"}"; /* not a user: never polled */
 	c360_store_upsert(st, "customer360", "order::77", 9, order, strlen(order), 0, NULL);
+	/* the poll's own order:: and product:: keys are never candidates */
+	const char *odd = "{\"type\":\"user\"}";
+	c360_store_upsert(st, "customer360", "order::88", 9, odd, strlen(odd), 0, NULL);
+	c360_store_upsert(st, "customer360", "product::9", 10, odd, strlen(odd), 0, NULL);
 	struct c360_pollrun_opts o;
 	opts_for(&o, NULL);
 	struct c360_pollrun_stats s;
