@@ -943,11 +943,6 @@ static void count_customer(struct run *r, const struct cust_count *c)
 		r->stats.failed++;
 }
 
-static void enqueue_counted(struct run *r, struct item *it, const struct cust_count *c)
-{
-	enqueue_locked(r, it, c);
-}
-
 static void on_customer(const struct c360_poll_result *res, void *ctx)
 {
 	struct cust_ctx *cc = ctx;
@@ -963,7 +958,7 @@ static void on_customer(const struct c360_poll_result *res, void *ctx)
 			it = NULL;
 		}
 	}
-	/* the counters are updated by enqueue(), under its lock */
+	/* counted under the queue's lock when it goes to the writers */
 	struct cust_count cnt = {.status = res->status};
 	if (!it) {
 		pthread_mutex_lock(&r->mu);
@@ -987,7 +982,7 @@ static void on_customer(const struct c360_poll_result *res, void *ctx)
 			return;
 		}
 	}
-	enqueue_counted(r, it, &cnt);
+	enqueue_locked(r, it, &cnt);
 }
 
 /* The poller threads' HTTP counters, added up. Call with r->mu held. */
