@@ -1135,23 +1135,15 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		const char *email = c360_json_str(c360_json_get(root, "k"), &elen);
 		if (!email)
 			continue;
-		c360_json_doc *cd = c360_json_doc_new();
-		if (!cd) {
-			rc = C360_ERR_NOMEM;
-			goto fail;
-		}
-		c360_json *cust;
-		rc = c360_imap_build(ig->m, root, cd, &cust);
 		size_t off = c->vbuf.len;
-		if (!rc && cust)
-			rc = c360_json_write(cust, C360_JSON_COMPACT, &c->vbuf);
-		c360_json_doc_free(cd);
+		bool none;
+		rc = c360_imap_build_text(ig->m, root, &c->vbuf, &none);
 		if (!rc) {
 			char k[C360_KEY_MAX + 1];
 			memcpy(k, email, elen);
 			k[elen] = '\0';
-			rc = cust ? put_target_buf(ig, k, elen, off, c->vbuf.len - off)
-				  : put_target(ig, k, elen, NULL);
+			rc = !none ? put_target_buf(ig, k, elen, off, c->vbuf.len - off)
+				   : put_target(ig, k, elen, NULL);
 		}
 		if (rc)
 			goto fail;

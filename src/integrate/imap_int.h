@@ -86,6 +86,11 @@ struct c360_imap {
 	size_t nfields;
 	int online;                 /* source index or -1 */
 	char order_prefix[72];
+	bool text_build;            /* member names never collide: documents can be
+				     * written without building them (merge.c) */
 };
+
+/* Sets m->text_build (merge.c). */
+void c360_imap_check_layout(c360_imap *m);
 
 #endif

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/json.h"
 #include "core/rc.h"
 #include "store/store.h"
@@ -143,6 +144,12 @@ bool c360_imap_state_live(const c360_json *state);
  * *customer is NULL when no contribution is live (the customer is deleted). */
 c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_doc *out,
 			c360_json **customer);
+
+/* The same customer document as text, appended to out (the bytes of
+ * c360_json_write of c360_imap_build's document); *none when no contribution
+ * is live. */
+c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct c360_buf *out,
+			     bool *none);
 
 /* ---- the engine over a store ---- */
 

@@ -855,6 +855,8 @@ c360_rc c360_imap_load(const char *name, const char *text, size_t len, c360_imap
 	if (rc)
 		goto out;
 	rc = parse_root(m, err, errlen);
+	if (!rc)
+		c360_imap_check_layout(m);
 out:
 	if (rc) {
 		if (rc == C360_ERR_NOMEM)

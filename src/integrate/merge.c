@@ -761,6 +761,319 @@ static c360_rc set_path(c360_json_doc *d, c360_json *obj, const char *name, c360
 	}
 }
 
+/* ---- building as text ----
+ *
+ * The same bytes as c360_json_write(c360_imap_build(…)), written directly:
+ * no document is built for the customer (most of the merging thread's work
+ * in `integrate run`). Only for mappings whose member names cannot collide
+ * (m->text_build); others go through the document. */
+
+static size_t seg_len(const char *name)
+{
+	const char *d = strchr(name, '.');
+	return d ? (size_t)(d - name) : strlen(name);
+}
+
+static bool same(const char *a, size_t an, const char *b, size_t bn)
+{
+	return an == bn && !memcmp(a, b, an);
+}
+
+void c360_imap_check_layout(c360_imap *m)
+{
+	m->text_build = false;
+	const char *xf = m->xref_field, *lf = m->lineage_field;
+	if (lf[0] && !strcmp(xf, lf))
+		return;
+	/* member names inside an xref and a lineage entry */
+	const char *xk[4] = {m->xref_system, m->xref_id, m->xref_secret, m->xref_email};
+	for (int i = 0; i < 4; i++)
+		for (int j = i + 1; j < 4; j++)
+			if (xk[i][0] && xk[j][0] && !strcmp(xk[i], xk[j]))
+				return;
+	if (!strcmp(m->xref_id, "system") || !strcmp(m->xref_id, "ts"))
+		return;
+	for (size_t i = 0; i < m->nfields; i++) {
+		const char *a = m->fields[i].name;
+		size_t al = strlen(a), as = seg_len(a);
+		if (same(a, as, xf, strlen(xf)) || (lf[0] && same(a, as, lf, strlen(lf))))
+			return;
+		for (size_t j = 0; j < m->nfields; j++) {
+			const char *b = m->fields[j].name;
+			if (i != j && !strncmp(a, b, al) && (b[al] == '\0' || b[al] == '.'))
+				return; /* equal, or a is an object holding b */
+		}
+		for (c360_json *k = c360_json_first(m->constants); k; k = c360_json_next(k)) {
+			size_t kl;
+			const char *kn = c360_json_key(k, &kl);
+			if (same(a, as, kn, kl))
+				return;
+		}
+	}
+	for (c360_json *k = c360_json_first(m->constants); k; k = c360_json_next(k)) {
+		size_t kl;
+		const char *kn = c360_json_key(k, &kl);
+		if (same(kn, kl, xf, strlen(xf)) || (lf[0] && same(kn, kl, lf, strlen(lf))))
+			return;
+		for (c360_json *j = c360_json_next(k); j; j = c360_json_next(j)) {
+			size_t jl;
+			const char *jn = c360_json_key(j, &jl);
+			if (same(kn, kl, jn, jl))
+				return;
+		}
+	}
+	m->text_build = true;
+}
+
+/* A JSON string; names from the mapping are mostly plain ASCII, written as
+ * they are (the JSON writer's bytes, without its per-call cost). */
+static c360_rc w_strn(struct c360_buf *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+			return c360_json_write_string(s, n, o);
+	}
+	c360_rc rc = c360_buf_reserve(o, n + 2);
+	if (!rc) {
+		o->data[o->len] = '"';
+		memcpy(o->data + o->len + 1, s, n);
+		o->data[o->len + 1 + n] = '"';
+		o->len += n + 2;
+		o->data[o->len] = '\0';
+	}
+	return rc;
+}
+
+static c360_rc w_key(struct c360_buf *o, bool *first, const char *k, size_t n)
+{
+	c360_rc rc = C360_OK;
+	if (!*first)
+		rc = c360_buf_putc(o, ',');
+	*first = false;
+	if (!rc)
+		rc = w_strn(o, k, n);
+	return rc ? rc : c360_buf_putc(o, ':');
+}
+
+static c360_rc w_int(struct c360_buf *o, int64_t i)
+{
+	char buf[24];
+	char *p = buf + sizeof buf;
+	uint64_t u = i < 0 ? 0u - (uint64_t)i : (uint64_t)i;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (i < 0)
+		*--p = '-';
+	return c360_buf_append(o, p, (size_t)(buf + sizeof buf - p));
+}
+
+struct winner {
+	const struct live *win;
+	const c360_json *v;
+};
+
+/* The members of the object at dot-path prefix (pl bytes, "" or "a.b."):
+ * each next segment once, in the order of the fields that first reach it
+ * (as set_path creates them). */
+static c360_rc w_fields(const c360_imap *m, const struct winner *wf, const char *prefix,
+			size_t pl, struct c360_buf *o, bool *first)
+{
+	c360_rc rc = C360_OK;
+	for (size_t fi = 0; !rc && fi < m->nfields; fi++) {
+		const char *name = m->fields[fi].name;
+		if (!wf[fi].win || strncmp(name, prefix, pl))
+			continue;
+		const char *rest = name + pl;
+		size_t sl = seg_len(rest);
+		bool seen = false;
+		for (size_t fj = 0; fj < fi && !seen; fj++) {
+			const char *nj = m->fields[fj].name;
+			seen = wf[fj].win && !strncmp(nj, prefix, pl) &&
+			       same(nj + pl, seg_len(nj + pl), rest, sl);
+		}
+		if (seen)
+			continue;
+		if ((rc = w_key(o, first, rest, sl)))
+			break;
+		if (!rest[sl]) {
+			rc = c360_json_write(wf[fi].v, C360_JSON_COMPACT, o);
+		} else {
+			bool f2 = true;
+			rc = c360_buf_putc(o, '{');
+			if (!rc)
+				rc = w_fields(m, wf, name, pl + sl + 1, o, &f2);
+			if (!rc)
+				rc = c360_buf_putc(o, '}');
+		}
+	}
+	return rc;
+}
+
+static c360_rc w_str(struct c360_buf *o, bool *first, const char *k, const char *v)
+{
+	c360_rc rc = w_key(o, first, k, strlen(k));
+	return rc ? rc : w_strn(o, v, strlen(v));
+}
+
+static c360_rc w_member(struct c360_buf *o, bool *first, const char *k, const c360_json *v)
+{
+	c360_rc rc = w_key(o, first, k, strlen(k));
+	return rc ? rc : c360_json_write(v, C360_JSON_COMPACT, o);
+}
+
+static c360_rc collect_live(const c360_imap *m, const c360_json *state, struct live **out,
+			    size_t *nout);
+
+c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct c360_buf *o,
+			     bool *none)
+{
+	*none = true;
+	if (!m->text_build) {
+		c360_json_doc *d = c360_json_doc_new();
+		if (!d)
+			return C360_ERR_NOMEM;
+		c360_json *cust;
+		c360_rc rc = c360_imap_build(m, state, d, &cust);
+		if (!rc && cust) {
+			*none = false;
+			rc = c360_json_write(cust, C360_JSON_COMPACT, o);
+		}
+		c360_json_doc_free(d);
+		return rc;
+	}
+	struct live *lv;
+	size_t n;
+	c360_rc rc = collect_live(m, state, &lv, &n);
+	if (rc || !n) {
+		free(lv);
+		return rc;
+	}
+	struct winner *wf = calloc(m->nfields ? m->nfields : 1, sizeof *wf);
+	if (!wf) {
+		free(lv);
+		return C360_ERR_NOMEM;
+	}
+	for (size_t fi = 0; fi < m->nfields; fi++) {
+		const struct imap_field *f = &m->fields[fi];
+		for (size_t i = 0; i < n; i++) {
+			c360_json *v = c360_json_get(c360_json_get(lv[i].c, "f"), f->name);
+			if (v && (!wf[fi].win || better(m, f, &lv[i], wf[fi].win))) {
+				wf[fi].win = &lv[i];
+				wf[fi].v = v;
+			}
+		}
+	}
+	size_t start = o->len;
+	bool first = true;
+	rc = c360_buf_putc(o, '{');
+	for (c360_json *k = c360_json_first(m->constants); !rc && k; k = c360_json_next(k)) {
+		size_t kl;
+		const char *kn = c360_json_key(k, &kl);
+		if (!(rc = w_key(o, &first, kn, kl)))
+			rc = c360_json_write(k, C360_JSON_COMPACT, o);
+	}
+	if (!rc)
+		rc = w_fields(m, wf, "", 0, o, &first);
+	/* xrefs */
+	if (!rc && !(rc = w_key(o, &first, m->xref_field, strlen(m->xref_field))))
+		rc = c360_buf_putc(o, '[');
+	for (size_t i = 0; !rc && i < n; i++) {
+		const c360_json *id = c360_json_get(lv[i].c, "id");
+		const c360_json *p = c360_json_get(lv[i].c, "p");
+		const c360_json *e = c360_json_get(lv[i].c, "e");
+		bool f2 = true;
+		if (i)
+			rc = c360_buf_putc(o, ',');
+		if (!rc)
+			rc = c360_buf_putc(o, '{');
+		if (!rc)
+			rc = w_str(o, &f2, m->xref_system, m->sources[lv[i].src].system);
+		if (!rc && id)
+			rc = w_member(o, &f2, m->xref_id, id);
+		if (!rc && p)
+			rc = w_member(o, &f2, m->xref_secret, p);
+		size_t el;
+		const char *es = c360_json_str(e, &el);
+		if (!rc && es && m->xref_email[0] && !spelled_as_key(es, el))
+			rc = w_member(o, &f2, m->xref_email, e);
+		if (!rc)
+			rc = c360_buf_putc(o, '}');
+	}
+	if (!rc)
+		rc = c360_buf_putc(o, ']');
+	/* lineage */
+	if (!rc && m->lineage_field[0]) {
+		bool f1 = true;
+		if (!(rc = w_key(o, &first, m->lineage_field, strlen(m->lineage_field))))
+			rc = c360_buf_putc(o, '{');
+		for (size_t fi = 0; !rc && fi < m->nfields; fi++) {
+			const struct live *win = wf[fi].win;
+			if (!win)
+				continue;
+			const char *fn = m->fields[fi].name;
+			bool f2 = true;
+			const c360_json *id = c360_json_get(win->c, "id");
+			if (!(rc = w_key(o, &f1, fn, strlen(fn))))
+				rc = c360_buf_putc(o, '{');
+			if (!rc)
+				rc = w_str(o, &f2, "system", m->sources[win->src].system);
+			if (!rc && id)
+				rc = w_member(o, &f2, m->xref_id, id);
+			if (!rc && win->ts != TS_NONE_VAL && !(rc = w_key(o, &f2, "ts", 2)))
+				rc = w_int(o, win->ts);
+			if (!rc)
+				rc = c360_buf_putc(o, '}');
+		}
+		if (!rc)
+			rc = c360_buf_putc(o, '}');
+	}
+	if (!rc)
+		rc = c360_buf_putc(o, '}');
+	if (rc)
+		o->len = start;
+	else
+		*none = false;
+	free(wf);
+	free(lv);
+	return rc;
+}
+
+/* The live contributions of a state (not tombstones, of a known source), in
+ * xref order. *out is malloc'd (also when n is 0). */
+static c360_rc collect_live(const c360_imap *m, const c360_json *state, struct live **out,
+			    size_t *nout)
+{
+	*nout = 0;
+	c360_json *map = c360_json_get(state, "c");
+	size_t n = 0, cap = c360_json_len(map);
+	struct live *lv = *out = calloc(cap ? cap : 1, sizeof *lv);
+	if (!lv)
+		return C360_ERR_NOMEM;
+	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c)) {
+		if (is_tomb(c))
+			continue;
+		const char *sys = c360_json_str(c360_json_get(c, "s"), NULL);
+		int src = -1;
+		for (size_t i = 0; sys && i < m->nsources; i++)
+			if (!strcmp(m->sources[i].system, sys))
+				src = (int)i;
+		if (src < 0)
+			continue; /* a source removed from the mapping since */
+		lv[n].skey = c360_json_key(c, &lv[n].skey_len);
+		lv[n].c = c;
+		lv[n].src = src;
+		lv[n].ts = contrib_ts(c);
+		n++;
+	}
+	if (n)
+		qsort(lv, n, sizeof *lv, live_cmp);
+	*nout = n;
+	return C360_OK;
+}
+
 c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_doc *out,
 			c360_json **customer)
 {

@@ -919,6 +919,85 @@ TEST(bounded_cache_gives_the_same_documents)
 	free(r);
 }
 
+/* The customer document written as text is byte for byte the document built
+ * and serialized, for every state of a run with deletes, variants and
+ * updates (and with secrets in plain, and without lineage). */
+static int check_state_cb(const struct c360_feed_event *ev, void *ctx)
+{
+	const c360_imap *m = ctx;
+	if (ev->op != C360_FEED_MUTATION || ev->key_len < 10 || memcmp(ev->key, "c360n::s::", 10))
+		return 0;
+	c360_json_doc *d = NULL;
+	if (c360_json_parse(ev->value, ev->value_len, NULL, &d, NULL)) {
+		CHECK(!"state is JSON");
+		return 0;
+	}
+	c360_json_doc *out = c360_json_doc_new();
+	c360_json *cust = NULL;
+	CHECK(c360_imap_build(m, c360_json_doc_root(d), out, &cust) == C360_OK);
+	struct c360_buf a, b;
+	c360_buf_init(&a, 0);
+	c360_buf_init(&b, 0);
+	if (cust)
+		c360_json_write(cust, C360_JSON_COMPACT, &a);
+	bool none = false;
+	CHECK(c360_imap_build_text(m, c360_json_doc_root(d), &b, &none) == C360_OK);
+	CHECK(none == !cust);
+	CHECK(a.len == b.len && (!a.len || !memcmp(a.data, b.data, a.len)));
+	if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len)))
+		printf("  %.*s\n  %.*s\n", (int)a.len, a.data ? a.data : "", (int)b.len,
+		       b.data ? b.data : "");
+	c360_buf_release(&a);
+	c360_buf_release(&b);
+	c360_json_doc_free(out);
+	c360_json_doc_free(d);
+	return 0;
+}
+
+TEST(customer_as_text_equals_the_built_document)
+{
+	struct changes c = {0};
+	generate(&c, 300);
+	const char *variants[] = {NULL, "mode: plain", "lineage: false"};
+	for (int v = 0; v < 3; v++) {
+		open_store();
+		char *text = slurp("functions/customer360.yaml");
+		REQUIRE(text);
+		struct c360_buf y;
+		c360_buf_init(&y, 0);
+		char *p = v == 1 ? strstr(text, "mode: hash") : NULL;
+		if (p) {
+			c360_buf_append(&y, text, (size_t)(p - text));
+			c360_buf_puts(&y, variants[v]);
+			c360_buf_puts(&y, p + 10);
+		} else {
+			c360_buf_puts(&y, text);
+			if (v == 2)
+				c360_buf_printf(&y, "\n%s\n", variants[v]);
+		}
+		free(text);
+		char err[512];
+		c360_imap *m = NULL;
+		if (c360_imap_load("customer360.yaml", y.data, y.len, &m, err, sizeof err))
+			printf("  %s\n", err);
+		c360_buf_release(&y);
+		REQUIRE(m);
+		setenv("C360_SECRET_KEY", "customer-as-text-test-key", 1);
+		c360_integrate *ig = NULL;
+		struct c360_integrate_opts o = {.no_online = true, .batch_max = 50};
+		REQUIRE(c360_integrate_new(st, m, &o, &ig, err, sizeof err) == C360_OK);
+		apply_all(ig, &c, NULL);
+		c360_integrate_free(ig);
+		c360_feed_read(st, "customer360_metadata", 0, 0, check_state_cb, m, NULL);
+		c360_imap_free(m);
+		unsetenv("C360_SECRET_KEY");
+		close_store();
+	}
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].value);
+	free(c.v);
+}
+
 int main(void)
 {
 	RUN(matthew_groves_gives_the_seed_documents);
@@ -930,5 +1009,6 @@ int main(void)
 	RUN(native_kind_runs_under_eventing);
 	RUN(native_kind_with_workers_equals_batched_run);
 	RUN(bounded_cache_gives_the_same_documents);
+	RUN(customer_as_text_equals_the_built_document);
 	return test_summary();
 }
