@@ -10,6 +10,9 @@
 # of the staging write to commit of the customer document) with the first
 # LATENCY_RECORDS (default 60000) staging records written at LATENCY_RATE
 # records/s (default 5000) while the engine follows the feed.
+# NATIVE_ARGS (environment) adds options to the native run, e.g.
+# NATIVE_ARGS="--compress 0" (documents written uncompressed: less CPU, more
+# disk) or "--cache-mb 256".
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 n=${2:-100000}
@@ -31,7 +34,7 @@ echo "customers: $n, staging records: $recs ($(du -h "$tmp/staging.tsv" | cut -f
 # native: c360 integrate run over a preloaded staging bucket, durable writes
 "$drv" load "$tmp/native.db" "$tmp/staging.tsv" 2>/dev/null
 /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$build/c360" --store "$tmp/native.db" integrate run \
-  --exit-when-idle --batch 16384 "$here/mapping.yaml" 2> "$tmp/native.log"
+  --exit-when-idle --batch 16384 ${NATIVE_ARGS:-} "$here/mapping.yaml" 2> "$tmp/native.log"
 read -r secs rss_kb usr sys_s < "$tmp/time"
 customers=$("$build/c360" --store "$tmp/native.db" query "SELECT count(*) FROM customer360" 2>/dev/null |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"][0][0])' 2>/dev/null || echo "?")
@@ -41,7 +44,7 @@ native_pcs=$(python3 -c "print('%.0f' % ($recs / ($usr + $sys_s)))")
 threads=$(grep -o 'CPU seconds: .*' "$tmp/native.log" | tail -1)
 echo "native (durable):      {\"records\":$recs,\"seconds\":$secs,\"per_second\":$native_rps,\"cpu_seconds\":$native_cpu,\"per_cpu_second\":$native_pcs,\"customers\":$customers,\"rss_mb\":$((rss_kb / 1024))}"
 
-echo "native threads:        ${threads:-?} (reader, merge and writer threads; 64 MiB cache)"
+echo "native threads:        ${threads:-?} (reader, merge and writer threads)${NATIVE_ARGS:+ [$NATIVE_ARGS]}"
 
 # native latency: staging written at $rate/s while the engine follows
 lat=$("$drv" latency "$tmp/latency.db" "$tmp/staging.tsv" "$here/mapping.yaml" "$rate" "$latn" 2>/dev/null)
