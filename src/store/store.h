@@ -107,6 +107,13 @@ void c360_doc_release(struct c360_doc *doc); /* accepts NULL */
 /* Reads a live document. C360_ERR_NOT_FOUND when absent or expired. */
 c360_rc c360_store_get(c360_store *st, const char *bucket, const char *key, size_t key_len,
 		       struct c360_doc *out);
+/* Reads n documents of one bucket in one read transaction (one snapshot):
+ * out[i] as c360_store_get() fills it, rcs[i] its result (C360_ERR_NOT_FOUND
+ * when absent or expired). Returns an error, with every rcs[i] an error,
+ * when nothing could be read (C360_ERR_NOT_FOUND: no such bucket). Release
+ * each out[i] with c360_doc_release(). */
+c360_rc c360_store_get_many(c360_store *st, const char *bucket, const char *const *keys,
+			    const size_t *key_lens, size_t n, struct c360_doc *out, c360_rc *rcs);
 
 enum c360_write_type {
 	C360_WRITE_UPSERT = 0,

@@ -227,32 +227,37 @@ struct batch {
 	size_t n, cap, nvals, capvals;
 };
 
-/* The current documents of a batch's keys, read in one query (one read
- * transaction instead of one per key). */
+/* The current documents (JSON text) of a batch's keys, read in one read
+ * transaction (c360_store_get_many) instead of one per key. */
 struct prefetch {
-	c360_json_doc *doc;
-	c360_json *rows;
-	struct smap idx; /* key → row index + 1 */
+	struct c360_doc *docs;
+	c360_rc *rcs;
+	size_t n;
+	bool ok;
+	struct smap idx; /* key → index + 1 */
 };
 
-/* Looks key up: true when prefetched (then *v is NULL when the document
+/* Looks key up: true when prefetched (then *d is NULL when the document
  * does not exist); false when the caller must read it itself. */
-static bool pf_get(const struct prefetch *pf, const char *key, const c360_json **v,
-		   uint64_t *cas)
+static bool pf_get(const struct prefetch *pf, const char *key, const struct c360_doc **d)
 {
-	if (!pf || !pf->doc)
+	if (!pf || !pf->ok)
 		return false;
 	uint64_t i;
-	*v = NULL;
-	*cas = 0;
-	if (smap_get(&pf->idx, key, &i)) {
-		c360_json *row = c360_json_at(pf->rows, (size_t)i - 1);
-		int64_t c = 0;
-		c360_json_int64(c360_json_at(row, 2), &c);
-		*v = c360_json_at(row, 1);
-		*cas = (uint64_t)c;
-	}
+	if (!smap_get(&pf->idx, key, &i))
+		return false; /* not asked for */
+	*d = pf->rcs[i - 1] == C360_OK ? &pf->docs[i - 1] : NULL;
 	return true;
+}
+
+static void pf_free(struct prefetch *pf)
+{
+	for (size_t i = 0; i < pf->n; i++)
+		c360_doc_release(&pf->docs[i]);
+	free(pf->docs);
+	free(pf->rcs);
+	smap_free(&pf->idx);
+	memset(pf, 0, sizeof *pf);
 }
 
 static c360_rc own(struct batch *b, char *s)
@@ -355,15 +360,14 @@ static c360_rc merge_customer(struct run *r, struct batch *b, struct item *it,
 	c360_rc rc = C360_OK;
 	const c360_json *det = c360_json_doc_root(it->dd);
 	size_t klen = strlen(it->email);
-	const c360_json *pv;
+	const struct c360_doc *pd;
 	bool exists;
-	if (pf_get(pf, it->email, &pv, &d.cas)) {
-		exists = pv != NULL;
+	if (pf_get(pf, it->email, &pd)) {
+		exists = pd != NULL;
 		if (exists) {
-			c360_json *copy;
-			if (!(cur = c360_json_doc_new()) || !(copy = c360_json_copy(cur, pv)))
-				goto out_nomem;
-			c360_json_doc_set_root(cur, copy);
+			d.cas = pd->cas;
+			if ((rc = c360_json_parse(pd->value, pd->value_len, NULL, &cur, NULL)))
+				goto out;
 		}
 	} else {
 		rc = c360_store_get(r->st, r->o->bucket, it->email, klen, &d);
@@ -455,18 +459,6 @@ static c360_rc upsert_if_changed(struct run *r, struct batch *b, struct item *it
 				 const struct prefetch *pf, bool *written)
 {
 	*written = false;
-	const c360_json *pv;
-	uint64_t pcas;
-	if (key && pf_get(pf, key, &pv, &pcas)) {
-		if (pv && c360_json_equal(pv, v)) {
-			free(key);
-			return C360_OK;
-		}
-		c360_rc prc = put_op(b, it, C360_WRITE_UPSERT, bucket, key,
-				     c360_json_write_str(v, C360_JSON_COMPACT, NULL), 0);
-		*written = !prc;
-		return prc;
-	}
 	size_t tlen = 0;
 	char *text = key ? c360_json_write_str(v, C360_JSON_COMPACT, &tlen) : NULL;
 	if (!text) {
@@ -474,22 +466,27 @@ static c360_rc upsert_if_changed(struct run *r, struct batch *b, struct item *it
 		return C360_ERR_NOMEM;
 	}
 	struct c360_doc d = {0};
-	c360_rc rc = c360_store_get(r->st, bucket, key, strlen(key), &d);
-	if (rc == C360_OK) {
-		bool same = d.value_len == tlen && !memcmp(d.value, text, tlen);
+	const struct c360_doc *cur = NULL;
+	c360_rc rc = C360_OK;
+	if (!pf_get(pf, key, &cur)) {
+		rc = c360_store_get(r->st, bucket, key, strlen(key), &d);
+		if (rc == C360_OK)
+			cur = &d;
+		else if (rc == C360_ERR_NOT_FOUND)
+			rc = C360_OK;
+	}
+	bool same = false;
+	if (cur) {
+		same = cur->value_len == tlen && !memcmp(cur->value, text, tlen);
 		if (!same) {
 			c360_json_doc *old = NULL;
-			same = !c360_json_parse(d.value, d.value_len, NULL, &old, NULL) &&
+			same = !c360_json_parse(cur->value, cur->value_len, NULL, &old, NULL) &&
 			       c360_json_equal(c360_json_doc_root(old), v);
 			c360_json_doc_free(old);
 		}
-		c360_doc_release(&d);
-		if (same) {
-			free(key);
-			free(text);
-			return C360_OK;
-		}
-	} else if (rc != C360_ERR_NOT_FOUND) {
+	}
+	c360_doc_release(&d);
+	if (rc || same) {
 		free(key);
 		free(text);
 		return rc;
@@ -664,58 +661,76 @@ static void write_batch(struct run *r, struct batch *b)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void sql_quote(struct c360_buf *b, const char *s);
+/* Reads the customers and orders of the batch in one read transaction. On
+ * any failure pf stays empty (per-key reads). */
+struct keylist {
+	char **keys;
+	size_t *lens;
+	size_t n, cap;
+};
 
-/* Reads the customers and orders of the batch in one query. On any failure
- * pf stays empty (per-key reads). */
+static bool keylist_add(struct keylist *l, char *key)
+{
+	if (key && l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 1024;
+		char **nk = realloc(l->keys, nc * sizeof *nk);
+		if (nk)
+			l->keys = nk;
+		size_t *nl = nk ? realloc(l->lens, nc * sizeof *nl) : NULL;
+		if (nl) {
+			l->lens = nl;
+			l->cap = nc;
+		}
+	}
+	if (!key || l->n == l->cap) {
+		free(key);
+		return false;
+	}
+	l->keys[l->n] = key;
+	l->lens[l->n++] = strlen(key);
+	return true;
+}
+
 static void prefetch(struct run *r, struct item *list, struct prefetch *pf)
 {
 	memset(pf, 0, sizeof *pf);
-	struct c360_buf q, out;
-	c360_buf_init(&q, 8u << 20);
-	c360_buf_init(&out, 256u << 20);
-	size_t nkeys = 0;
-	c360_rc rc = c360_buf_printf(&q, "SELECT key, doc, cas FROM \"%s\" WHERE key IN (",
-				     r->o->bucket);
-	for (struct item *it = list; it && !rc; it = it->next) {
-		if (it->kind != IT_CUSTOMER)
+	struct keylist kl = {0};
+	bool fail = false;
+	for (struct item *it = list; it && !fail; it = it->next) {
+		if (it->kind != IT_CUSTOMER || !it->od)
 			continue;
-		if (!it->od)
-			continue;
-		if (nkeys++)
-			c360_buf_putc(&q, ',');
-		sql_quote(&q, it->email);
-		for (c360_json *o = c360_json_first(c360_json_doc_root(it->od)); o;
+		fail = !keylist_add(&kl, strdup(it->email));
+		for (c360_json *o = c360_json_first(c360_json_doc_root(it->od)); o && !fail;
 		     o = c360_json_next(o)) {
 			int64_t oid = 0;
 			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
-			rc = c360_buf_printf(&q, ",'order::%" PRId64 "'", oid);
-			nkeys++;
+			fail = !keylist_add(&kl, dupf("order::%" PRId64, oid));
 		}
 	}
-	if (!rc)
-		rc = c360_buf_putc(&q, ')');
-	if (rc || !nkeys)
-		goto out;
-	char err[256];
-	struct c360_query_opts qo = {.max_rows = nkeys + 1, .timeout_ms = 60000};
-	if (c360_store_query(r->st, q.data, &qo, &out, err, sizeof err) ||
-	    c360_json_parse(out.data, out.len, NULL, &pf->doc, NULL))
-		goto out;
-	pf->rows = c360_json_get(c360_json_doc_root(pf->doc), "rows");
-	size_t i = 0;
-	for (c360_json *row = c360_json_first(pf->rows); row; row = c360_json_next(row), i++) {
-		const char *k = c360_json_str(c360_json_at(row, 0), NULL);
-		if (!k || smap_put(&pf->idx, k, i + 1)) {
-			c360_json_doc_free(pf->doc);
-			smap_free(&pf->idx);
-			memset(pf, 0, sizeof *pf);
-			break;
+	char **keys = kl.keys;
+	size_t *lens = kl.lens, n = kl.n;
+	if (!fail && n) {
+		pf->docs = calloc(n, sizeof *pf->docs);
+		pf->rcs = calloc(n, sizeof *pf->rcs);
+		if (pf->docs && pf->rcs &&
+		    !c360_store_get_many(r->st, r->o->bucket, (const char *const *)keys, lens, n,
+					 pf->docs, pf->rcs)) {
+			pf->n = n;
+			pf->ok = true;
+			for (size_t i = 0; i < n && pf->ok; i++)
+				if ((pf->rcs[i] && pf->rcs[i] != C360_ERR_NOT_FOUND) ||
+				    smap_put(&pf->idx, keys[i], i + 1))
+					pf->ok = false; /* a failed read: read those keys again */
+		} else {
+			pf->n = pf->docs ? n : 0;
 		}
+		if (!pf->ok)
+			pf_free(pf);
 	}
-out:
-	c360_buf_release(&q);
-	c360_buf_release(&out);
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(lens);
 }
 
 static void *writer_main(void *arg)
@@ -771,8 +786,7 @@ static void *writer_main(void *arg)
 		prefetch(r, list, &pf);
 		for (struct item *it = list; it; it = it->next)
 			prepare(r, &b, it, &pf);
-		c360_json_doc_free(pf.doc);
-		smap_free(&pf.idx);
+		pf_free(&pf);
 		double t1 = mono();
 		write_batch(r, &b);
 		t_prep += t1 - t0;
