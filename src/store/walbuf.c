@@ -38,10 +38,14 @@ struct wfile {
 	sqlite3_file base;     /* base.pMethods: db_methods or wal_methods */
 	sqlite3_file *real;    /* the real VFS's file, right after this struct */
 	struct wfile *peer;    /* database <-> its WAL, while both are open */
-	/* WAL: bytes not yet written, for file offsets [off, off + len) */
+	/* bytes not yet written, for file offsets [off, off + len) */
 	char *buf;
 	size_t len;
 	sqlite3_int64 off;
+	/* WAL: bytes read ahead, for file offsets [roff, roff + rlen) */
+	char *rbuf;
+	size_t rlen;
+	sqlite3_int64 roff;
 };
 
 static sqlite3_vfs *real_vfs;
@@ -57,7 +61,7 @@ static bool registered;
  * with 0x1ffff), so the buffer goes out in pieces below that. */
 #define WRITE_PIECE (124u << 10)
 
-static int wal_flush(struct wfile *f)
+static int pend_flush(struct wfile *f)
 {
 	if (!f || !f->len)
 		return SQLITE_OK;
@@ -77,31 +81,61 @@ static int wal_flush(struct wfile *f)
 static int wal_close(sqlite3_file *pf)
 {
 	struct wfile *f = (struct wfile *)pf;
-	int rc = wal_flush(f);
+	int rc = pend_flush(f);
 	if (f->peer && f->peer->peer == f)
 		f->peer->peer = NULL;
 	sqlite3_free(f->buf);
-	f->buf = NULL;
+	sqlite3_free(f->rbuf);
+	f->buf = f->rbuf = NULL;
 	int rc2 = RM(pf)->xClose(REAL(pf));
 	return rc ? rc : rc2;
 }
 
+/* WAL reads (a checkpoint reads the frames of many pages, mostly in file
+ * order) are served from a read-ahead chunk. Frames a connection may read
+ * (those of its snapshot) do not change while it holds its locks, so the
+ * chunk is dropped whenever the connection takes or releases one, and on
+ * its own writes. */
+#define READ_AHEAD (256u << 10)
+
 static int wal_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 ofst)
 {
-	int rc = wal_flush((struct wfile *)pf);
-	return rc ? rc : RM(pf)->xRead(REAL(pf), p, n, ofst);
+	struct wfile *f = (struct wfile *)pf;
+	int rc = pend_flush(f);
+	if (rc)
+		return rc;
+	if (f->rlen && ofst >= f->roff && ofst + n <= f->roff + (sqlite3_int64)f->rlen) {
+		memcpy(p, f->rbuf + (ofst - f->roff), (size_t)n);
+		return SQLITE_OK;
+	}
+	f->rlen = 0;
+	if ((size_t)n <= READ_AHEAD / 4) {
+		if (!f->rbuf)
+			f->rbuf = sqlite3_malloc(READ_AHEAD);
+		/* a short read (the end of the file) is not kept */
+		if (f->rbuf && RM(pf)->xRead(REAL(pf), f->rbuf, READ_AHEAD, ofst) == SQLITE_OK) {
+			f->rlen = READ_AHEAD;
+			f->roff = ofst;
+			memcpy(p, f->rbuf, (size_t)n);
+			return SQLITE_OK;
+		}
+	}
+	return RM(pf)->xRead(REAL(pf), p, n, ofst);
 }
 
-static int wal_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 ofst)
+/* Adds a write to the pending bytes (contiguous with them), or writes out
+ * what is pending first and starts anew. */
+static int pend_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 ofst)
 {
 	struct wfile *f = (struct wfile *)pf;
+	f->rlen = 0;
 	if (f->len && ofst == f->off + (sqlite3_int64)f->len && f->len + (size_t)n <= WALBUF_CAP) {
 		memcpy(f->buf + f->len, p, (size_t)n);
 		f->len += (size_t)n;
 		return SQLITE_OK;
 	}
 	/* anything else: what is pending goes first, in order */
-	int rc = wal_flush(f);
+	int rc = pend_flush(f);
 	if (rc)
 		return rc;
 	if (!f->buf)
@@ -116,74 +150,135 @@ static int wal_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 ofst)
 
 static int wal_truncate(sqlite3_file *pf, sqlite3_int64 size)
 {
-	int rc = wal_flush((struct wfile *)pf);
+	((struct wfile *)pf)->rlen = 0;
+	int rc = pend_flush((struct wfile *)pf);
 	return rc ? rc : RM(pf)->xTruncate(REAL(pf), size);
 }
 
 static int wal_sync(sqlite3_file *pf, int flags)
 {
-	int rc = wal_flush((struct wfile *)pf);
+	int rc = pend_flush((struct wfile *)pf);
 	return rc ? rc : RM(pf)->xSync(REAL(pf), flags);
 }
 
 static int wal_size(sqlite3_file *pf, sqlite3_int64 *size)
 {
-	int rc = wal_flush((struct wfile *)pf);
+	int rc = pend_flush((struct wfile *)pf);
 	return rc ? rc : RM(pf)->xFileSize(REAL(pf), size);
 }
 
 static int wal_fcntl(sqlite3_file *pf, int op, void *arg)
 {
-	int rc = wal_flush((struct wfile *)pf);
+	int rc = pend_flush((struct wfile *)pf);
 	return rc ? rc : RM(pf)->xFileControl(REAL(pf), op, arg);
 }
 
-/* ---- the database file: everything passes through ---- */
+/* ---- the database file ----
+ * Its writes (checkpoints copying WAL frames into it, in page order) are
+ * gathered too, and written out before any other operation on it: SQLite
+ * syncs the file before it records a checkpoint's progress in the WAL
+ * index, which is when other connections may read those pages from it. */
+
+#define FLUSHED(pf)                                                   \
+	do {                                                          \
+		int frc_ = pend_flush((struct wfile *)(pf));          \
+		if (frc_ != SQLITE_OK)                                \
+			return frc_;                                  \
+	} while (0)
 
 static int db_close(sqlite3_file *pf)
 {
 	struct wfile *f = (struct wfile *)pf;
+	int rc = pend_flush(f);
 	if (f->peer && f->peer->peer == f)
 		f->peer->peer = NULL;
-	return RM(pf)->xClose(REAL(pf));
+	sqlite3_free(f->buf);
+	f->buf = NULL;
+	int rc2 = RM(pf)->xClose(REAL(pf));
+	return rc ? rc : rc2;
 }
 
 static int db_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 ofst)
 {
+	FLUSHED(pf);
 	return RM(pf)->xRead(REAL(pf), p, n, ofst);
-}
-
-static int db_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 ofst)
-{
-	return RM(pf)->xWrite(REAL(pf), p, n, ofst);
 }
 
 static int db_truncate(sqlite3_file *pf, sqlite3_int64 size)
 {
+	FLUSHED(pf);
 	return RM(pf)->xTruncate(REAL(pf), size);
 }
 
 static int db_sync(sqlite3_file *pf, int flags)
 {
+	FLUSHED(pf);
 	return RM(pf)->xSync(REAL(pf), flags);
 }
 
 static int db_size(sqlite3_file *pf, sqlite3_int64 *size)
 {
+	FLUSHED(pf);
 	return RM(pf)->xFileSize(REAL(pf), size);
 }
 
 static int db_fcntl(sqlite3_file *pf, int op, void *arg)
 {
+	FLUSHED(pf);
 	return RM(pf)->xFileControl(REAL(pf), op, arg);
+}
+
+static int db_lock(sqlite3_file *pf, int l)
+{
+	FLUSHED(pf);
+	return RM(pf)->xLock(REAL(pf), l);
+}
+
+static int db_unlock(sqlite3_file *pf, int l)
+{
+	FLUSHED(pf);
+	return RM(pf)->xUnlock(REAL(pf), l);
+}
+
+static int db_reserved(sqlite3_file *pf, int *out)
+{
+	FLUSHED(pf);
+	return RM(pf)->xCheckReservedLock(REAL(pf), out);
+}
+
+static int db_shm_map(sqlite3_file *pf, int pg, int sz, int extend, void volatile **pp)
+{
+	FLUSHED(pf);
+	return RM(pf)->xShmMap(REAL(pf), pg, sz, extend, pp);
+}
+
+static int db_shm_unmap(sqlite3_file *pf, int del)
+{
+	FLUSHED(pf);
+	return RM(pf)->xShmUnmap(REAL(pf), del);
+}
+
+static int db_fetch(sqlite3_file *pf, sqlite3_int64 ofst, int n, void **pp)
+{
+	FLUSHED(pf);
+	return RM(pf)->xFetch(REAL(pf), ofst, n, pp);
+}
+
+static int db_unfetch(sqlite3_file *pf, sqlite3_int64 ofst, void *p)
+{
+	FLUSHED(pf);
+	return RM(pf)->xUnfetch(REAL(pf), ofst, p);
 }
 
 static int db_shm_lock(sqlite3_file *pf, int ofst, int n, int flags)
 {
 	struct wfile *f = (struct wfile *)pf;
+	FLUSHED(pf);
+	if (f->peer)
+		f->peer->rlen = 0; /* the WAL may change between lock changes */
 	/* slot 0 is the WAL write lock: its release ends a write transaction */
 	if ((flags & SQLITE_SHM_UNLOCK) && ofst == 0 && f->peer) {
-		int rc = wal_flush(f->peer);
+		int rc = pend_flush(f->peer);
 		if (rc)
 			return rc;
 	}
@@ -193,9 +288,12 @@ static int db_shm_lock(sqlite3_file *pf, int ofst, int n, int flags)
 static void db_shm_barrier(sqlite3_file *pf)
 {
 	struct wfile *f = (struct wfile *)pf;
-	/* a WAL index header is about to be published: the frames first (a
-	 * failure here shows again at the next flush, which returns it) */
-	if (f->peer && f->peer->len && wal_flush(f->peer) != SQLITE_OK)
+	/* a WAL index header or checkpoint progress is about to be published:
+	 * the bytes first (a failure here shows again at the next flush of the
+	 * same file, which returns it) */
+	if (f->len && pend_flush(f) != SQLITE_OK)
+		f->len = 0;
+	if (f->peer && f->peer->len && pend_flush(f->peer) != SQLITE_OK)
 		f->peer->len = 0;
 	RM(pf)->xShmBarrier(REAL(pf));
 }
@@ -396,33 +494,44 @@ static void setup(void)
 		.iVersion = 3,
 		.xClose = db_close,
 		.xRead = db_read,
-		.xWrite = db_write,
+		.xWrite = pend_write,
 		.xTruncate = db_truncate,
 		.xSync = db_sync,
 		.xFileSize = db_size,
-		.xLock = f_lock,
-		.xUnlock = f_unlock,
-		.xCheckReservedLock = f_reserved,
+		.xLock = db_lock,
+		.xUnlock = db_unlock,
+		.xCheckReservedLock = db_reserved,
 		.xFileControl = db_fcntl,
 		.xSectorSize = f_sector,
 		.xDeviceCharacteristics = f_devchar,
-		.xShmMap = f_shm_map,
+		.xShmMap = db_shm_map,
 		.xShmLock = db_shm_lock,
 		.xShmBarrier = db_shm_barrier,
+		.xShmUnmap = db_shm_unmap,
+		.xFetch = db_fetch,
+		.xUnfetch = db_unfetch,
+	};
+	wal_methods = (sqlite3_io_methods){
+		.iVersion = 3,
+		.xClose = wal_close,
+		.xRead = wal_read,
+		.xWrite = pend_write,
+		.xTruncate = wal_truncate,
+		.xSync = wal_sync,
+		.xFileSize = wal_size,
+		.xLock = f_lock,
+		.xUnlock = f_unlock,
+		.xCheckReservedLock = f_reserved,
+		.xFileControl = wal_fcntl,
+		.xSectorSize = f_sector,
+		.xDeviceCharacteristics = f_devchar,
+		.xShmMap = f_shm_map,
+		.xShmLock = f_shm_lock,
+		.xShmBarrier = wal_shm_barrier,
 		.xShmUnmap = f_shm_unmap,
 		.xFetch = f_fetch,
 		.xUnfetch = f_unfetch,
 	};
-	wal_methods = db_methods;
-	wal_methods.xClose = wal_close;
-	wal_methods.xRead = wal_read;
-	wal_methods.xWrite = wal_write;
-	wal_methods.xTruncate = wal_truncate;
-	wal_methods.xSync = wal_sync;
-	wal_methods.xFileSize = wal_size;
-	wal_methods.xFileControl = wal_fcntl;
-	wal_methods.xShmLock = f_shm_lock;
-	wal_methods.xShmBarrier = wal_shm_barrier;
 	registered = sqlite3_vfs_register(&shim_vfs, 0) == SQLITE_OK;
 }
 
