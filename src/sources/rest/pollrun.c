@@ -1108,10 +1108,25 @@ static void *poller_main(void *arg)
 	struct cand chunk[64];
 	while (!rc) {
 		pthread_mutex_lock(&r->mu);
-		while (r->next_cand >= r->ncands && !r->enum_done) {
+		while (r->next_cand >= r->ncands && !r->enum_done && !rc) {
+			if (c360_poller_pending(w->p)) {
+				/* no candidates yet (the next page is being read): keep
+				 * the transfers going meanwhile */
+				pthread_mutex_unlock(&r->mu);
+				rc = c360_poller_run(w->p, 5);
+				if (rc == C360_ERR_TIMEOUT)
+					rc = C360_OK;
+				publish_http(w);
+				pthread_mutex_lock(&r->mu);
+				continue;
+			}
 			r->cand_waiters++;
 			pthread_cond_wait(&r->cv_cands, &r->mu);
 			r->cand_waiters--;
+		}
+		if (rc) {
+			pthread_mutex_unlock(&r->mu);
+			break;
 		}
 		size_t from = r->next_cand, to = from + 64 < r->ncands ? from + 64 : r->ncands;
 		r->next_cand = to;
