@@ -1011,10 +1011,33 @@ static c360_rc on_csv_record(void *ctx, const struct c360_csv_record *rec)
 	r->row = rec->number;
 	r->ordinal = imp->rows;
 	r->bad = rec->bad;
-	for (size_t i = 0; i < rec->n && !rc; i++)
-		rc = add_span(imp, rec->fields[i].p, rec->fields[i].len);
 	r->n = rec->n;
-	return rc;
+	if (!rec->n)
+		return C360_OK;
+	/* the reader keeps a record's fields back to back: one copy for all */
+	struct batch *b = imp->cur;
+	const char *base = rec->fields[0].p;
+	size_t total = 0;
+	bool packed = true;
+	for (size_t i = 0; i < rec->n && packed; i++) {
+		packed = rec->fields[i].p == base + total;
+		total += rec->fields[i].len;
+	}
+	if (!packed) {
+		for (size_t i = 0; i < rec->n && !rc; i++)
+			rc = add_span(imp, rec->fields[i].p, rec->fields[i].len);
+		return rc;
+	}
+	if ((rc = grow((void **)&b->spans, &b->spans_cap, b->nspans + rec->n, sizeof *b->spans)))
+		return rc;
+	size_t off = b->data.len;
+	if ((rc = c360_buf_append(&b->data, base, total)))
+		return rc;
+	for (size_t i = 0; i < rec->n; i++) {
+		b->spans[b->nspans++] = (struct span){off, rec->fields[i].len};
+		off += rec->fields[i].len;
+	}
+	return C360_OK;
 }
 
 /* One JSON document text (lines or list element) into the batch. */

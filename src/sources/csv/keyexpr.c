@@ -345,9 +345,15 @@ c360_rc c360_keyexpr_eval(const c360_keyexpr *ke, uint64_t ordinal, c360_keyexpr
 			break;
 		}
 		case TOK_MONO: {
+			/* decimal digits, written from the end (once per row: no printf) */
 			char num[24];
-			int k = snprintf(num, sizeof num, "%" PRIu64, t->start + ordinal - 1);
-			rc = c360_buf_append(out, num, (size_t)k);
+			size_t k = sizeof num;
+			uint64_t v = t->start + ordinal - 1;
+			do {
+				num[--k] = (char)('0' + v % 10);
+				v /= 10;
+			} while (v);
+			rc = c360_buf_append(out, num + k, sizeof num - k);
 			break;
 		}
 		case TOK_UUID:
