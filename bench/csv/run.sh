@@ -5,7 +5,8 @@
 #   c360 cbimport csv into a durable bucket (synchronous=FULL, the default),
 #   one keyed JSON document per row (the seed's key::#MONO_INCR#), -t 1 and -t 4
 #   sqlite3 .import of the same file into a plain table (the peer)
-# Prints rows/s and MB/s of each and the ratio (target: c360 >= sqlite3).
+# Prints rows/s, MB/s and CPU seconds (user + sys) of each and the ratio
+# (target: c360 >= sqlite3); the variants take turns, best wall time of RUNS.
 #   bench/csv/run.sh BUILD_DIR [ROWS] [RUNS]
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
@@ -32,55 +33,58 @@ awk -v n="$rows" 'BEGIN {
 }' > "$csv"
 bytes=$(stat -c %s "$csv")
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
-echo "input: $rows rows, $mb MB ($csv), best of $runs runs each"
+echo "input: $rows rows, $mb MB ($csv), best of $runs runs each, taking turns"
 
-now() { date +%s.%N; }
-best_c360() { # threads
-  local best=
-  for _ in $(seq 1 "$runs"); do
-    rm -f "$tmp/c360.db" "$tmp/c360.db-wal" "$tmp/c360.db-shm"
-    C360_STORE="$tmp/c360.db" "$c360" cbimport csv -c couchbase://127.0.0.1 -b staging --create-bucket \
-      -d /dev/null -g 'x' >/dev/null 2>&1 || true
-    local t0 t1
-    t0=$(now)
-    C360_STORE="$tmp/c360.db" "$c360" cbimport csv -c couchbase://127.0.0.1 -u Administrator -p password \
-      -b staging -d "file://$csv" -g 'key::#MONO_INCR#' -t "$1" >"$tmp/out" 2>&1 ||
-      { cat "$tmp/out"; exit 1; }
-    t1=$(now)
-    grep -q "Documents imported: $rows Documents failed: 0" "$tmp/out" || { cat "$tmp/out"; exit 1; }
-    local s; s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-    if [ -z "$best" ] || awk -v s="$s" -v b="$best" 'BEGIN { exit !(s < b) }'; then best=$s; fi
-  done
-  echo "$best"
+# One timed run: wall seconds and CPU seconds (user + sys of the process).
+timed() { # out-file command...
+  local out=$1; shift
+  local TIMEFORMAT='%R %U %S' t
+  t=$( { time "$@" >"$out" 2>&1; } 2>&1 ) || { cat "$out"; exit 1; }
+  awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%s %.2f", a[1], a[2] + a[3] }'
 }
-best_sqlite() {
-  local best=
-  for _ in $(seq 1 "$runs"); do
-    rm -f "$tmp/sqlite.db"
-    local t0 t1
-    t0=$(now)
-    sqlite3 "$tmp/sqlite.db" <<SQL
+run_c360() { # threads -> "wall cpu"
+  rm -f "$tmp/c360.db" "$tmp/c360.db-wal" "$tmp/c360.db-shm"
+  C360_STORE="$tmp/c360.db" "$c360" cbimport csv -c couchbase://127.0.0.1 -b staging --create-bucket \
+    -d /dev/null -g 'x' >/dev/null 2>&1 || true
+  local r
+  r=$(C360_STORE="$tmp/c360.db" timed "$tmp/out" "$c360" cbimport csv -c couchbase://127.0.0.1 \
+    -u Administrator -p password -b staging -d "file://$csv" -g 'key::#MONO_INCR#' -t "$1")
+  grep -q "Documents imported: $rows Documents failed: 0" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+  echo "$r"
+}
+import_sql() {
+  sqlite3 "$tmp/sqlite.db" <<SQL
 CREATE TABLE loyalty(id, password, firstName, lastName, email, points);
 .mode csv
 .import --skip 1 $csv loyalty
 SQL
-    t1=$(now)
-    local s; s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-    if [ -z "$best" ] || awk -v s="$s" -v b="$best" 'BEGIN { exit !(s < b) }'; then best=$s; fi
-  done
-  [ "$(sqlite3 "$tmp/sqlite.db" 'SELECT count(*) FROM loyalty')" = "$rows" ] || { echo "sqlite3 row count differs"; exit 1; }
-  echo "$best"
+}
+run_sqlite() { # -> "wall cpu"
+  rm -f "$tmp/sqlite.db"
+  local r
+  r=$(timed "$tmp/out" import_sql)
+  [ "$(sqlite3 "$tmp/sqlite.db" 'SELECT count(*) FROM loyalty')" = "$rows" ] ||
+    { echo "sqlite3 row count differs"; exit 1; }
+  echo "$r"
+}
+better() { # "wall cpu" "wall cpu" -> the one with the smaller wall time
+  if [ -z "$2" ] || awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { exit !(a < b) }'; then echo "$1"; else echo "$2"; fi
 }
 
-line() { # label seconds
-  awk -v l="$1" -v s="$2" -v r="$rows" -v b="$bytes" \
-    'BEGIN { printf "%-34s %7.2f s  %9.0f rows/s  %6.1f MB/s\n", l, s, r / s, b / 1e6 / s }'
+# the variants take turns run by run, so that machine noise hits them alike
+b_sql= b_c1= b_c4=
+for i in $(seq 1 "$runs"); do
+  r_sql=$(run_sqlite); r_c1=$(run_c360 1); r_c4=$(run_c360 4)
+  echo "  run $i: sqlite3 ${r_sql% *} s, c360 -t 1 ${r_c1% *} s, c360 -t 4 ${r_c4% *} s (wall)"
+  b_sql=$(better "$r_sql" "$b_sql"); b_c1=$(better "$r_c1" "$b_c1"); b_c4=$(better "$r_c4" "$b_c4")
+done
+
+line() { # label "wall cpu"
+  awk -v l="$1" -v s="${2% *}" -v c="${2#* }" -v r="$rows" -v b="$bytes" \
+    'BEGIN { printf "%-34s %7.2f s  %9.0f rows/s  %6.1f MB/s  %5.2f CPU-s\n", l, s, r / s, b / 1e6 / s, c }'
 }
-s_sql=$(best_sqlite)
-s_c1=$(best_c360 1)
-s_c4=$(best_c360 4)
-line "sqlite3 .import (plain table)" "$s_sql"
-line "c360 cbimport csv -t 1 (durable)" "$s_c1"
-line "c360 cbimport csv -t 4 (durable)" "$s_c4"
-awk -v a="$s_sql" -v b="$s_c1" -v c="$s_c4" \
+line "sqlite3 .import (plain table)" "$b_sql"
+line "c360 cbimport csv -t 1 (durable)" "$b_c1"
+line "c360 cbimport csv -t 4 (durable)" "$b_c4"
+awk -v a="${b_sql% *}" -v b="${b_c1% *}" -v c="${b_c4% *}" \
   'BEGIN { printf "ratio c360/sqlite3 rows/s: -t 1 %.2fx, -t 4 %.2fx  (target >= 1.0x)\n", a / b, a / c }'
