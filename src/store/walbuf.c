@@ -42,10 +42,11 @@ struct wfile {
 	char *buf;
 	size_t len;
 	sqlite3_int64 off;
-	/* WAL: bytes read ahead, for file offsets [roff, roff + rlen) */
+	/* WAL: bytes read ahead, for file offsets [roff, roff + rlen); where
+	 * the last read ended */
 	char *rbuf;
 	size_t rlen;
-	sqlite3_int64 roff;
+	sqlite3_int64 roff, rnext;
 };
 
 static sqlite3_vfs *real_vfs;
@@ -91,12 +92,14 @@ static int wal_close(sqlite3_file *pf)
 	return rc ? rc : rc2;
 }
 
-/* WAL reads (a checkpoint reads the frames of many pages, mostly in file
- * order) are served from a read-ahead chunk. Frames a connection may read
- * (those of its snapshot) do not change while it holds its locks, so the
- * chunk is dropped whenever the connection takes or releases one, and on
- * its own writes. */
+/* WAL reads that follow one another in the file (a checkpoint after a bulk
+ * load reads frame after frame: page data, skip the next frame's header,
+ * page data) are served from a read-ahead chunk; scattered reads go to the
+ * file as they are. Frames a connection may read (those of its snapshot) do
+ * not change while it holds its locks, so the chunk is dropped whenever the
+ * connection takes or releases one, and on its own writes. */
 #define READ_AHEAD (256u << 10)
+#define READ_GAP 64 /* a frame header */
 
 static int wal_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 ofst)
 {
@@ -106,10 +109,13 @@ static int wal_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 ofst)
 		return rc;
 	if (f->rlen && ofst >= f->roff && ofst + n <= f->roff + (sqlite3_int64)f->rlen) {
 		memcpy(p, f->rbuf + (ofst - f->roff), (size_t)n);
+		f->rnext = ofst + n;
 		return SQLITE_OK;
 	}
 	f->rlen = 0;
-	if ((size_t)n <= READ_AHEAD / 4) {
+	bool follows = ofst >= f->rnext && ofst - f->rnext <= READ_GAP;
+	f->rnext = ofst + n;
+	if (follows && (size_t)n <= READ_AHEAD / 4) {
 		if (!f->rbuf)
 			f->rbuf = sqlite3_malloc(READ_AHEAD);
 		/* a short read (the end of the file) is not kept */
