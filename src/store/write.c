@@ -343,6 +343,10 @@ struct op_stmts {
 	int64_t id;
 	enum c360_write_type type;
 	sqlite3_stmt *s, *sel, *ins, *multi, *seq;
+	/* the table's rowids end at the bucket's high seqno, so new rows can
+	 * take the next rowids (auto: -1 not known yet, 0 no, 1 yes) */
+	sqlite3_stmt *multi_auto, *max_seqno;
+	int auto_ok;
 };
 
 static c360_rc op_stmts_get(struct conn *c, int64_t id, enum c360_write_type type,
@@ -368,6 +372,16 @@ static c360_rc op_stmts_get(struct conn *c, int64_t id, enum c360_write_type typ
 			n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,?,1)", j ? "," : "");
 		if (!(o->multi = store_stmt(c, sql)))
 			goto fail;
+		n = snprintf(sql, sizeof sql,
+			     "INSERT OR FAIL INTO _b%lld(key, value, cas, expiry, op) VALUES", (long long)id);
+		for (int j = 0; j < MULTI_ROWS; j++)
+			n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(?,?,?,?,1)", j ? "," : "");
+		if (!(o->multi_auto = store_stmt(c, sql)))
+			goto fail;
+		snprintf(sql, sizeof sql, "SELECT max(seqno) FROM _b%lld", (long long)id);
+		if (!(o->max_seqno = store_stmt(c, sql)))
+			goto fail;
+		o->auto_ok = -1;
 		snprintf(sql, sizeof sql, "SELECT seqno FROM _b%lld WHERE key=?1", (long long)id);
 		if (!(o->seq = store_stmt(c, sql)))
 			goto fail;
@@ -384,7 +398,7 @@ static void op_stmts_reset(struct op_stmts *o)
 {
 	if (!o->s)
 		return;
-	sqlite3_stmt *all[] = {o->s, o->sel, o->ins, o->multi, o->seq};
+	sqlite3_stmt *all[] = {o->s, o->sel, o->ins, o->multi, o->seq, o->multi_auto, o->max_seqno};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		if (all[i])
 			sqlite3_reset(all[i]);
@@ -542,6 +556,46 @@ static c360_rc multi_insert(c360_store *st, struct conn *c, struct write_arg *a,
 	return C360_OK;
 }
 
+/* Like multi_insert(), when the table's rowids end at the bucket's high
+ * seqno: the new rows take the next rowids (SQLite's append, no seek per
+ * row for the seqno), and the insert stops at the first key that already has
+ * a row (OR FAIL: the rows before it stay, nothing needs undoing, so no
+ * statement journal either). *done counts the ops written; the caller goes
+ * on op by op from the one that stopped it. */
+static c360_rc multi_insert_auto(c360_store *st, struct conn *c, struct write_arg *a,
+				 size_t first, struct touched *t, struct op_stmts *o, int64_t now,
+				 size_t *done)
+{
+	sqlite3_stmt *m = o->multi_auto;
+	uint64_t seqno0 = t->row.high_seqno + 1;
+	uint64_t cas[MULTI_ROWS];
+	sqlite3_reset(m);
+	for (int j = 0; j < MULTI_ROWS; j++) {
+		struct c360_write *w = &a->ops[first + (size_t)j];
+		const struct zval *z = a->z ? &a->z[first + (size_t)j] : NULL;
+		int p = 4 * j;
+		cas[j] = store_next_cas(st, t->row.last_cas);
+		sqlite3_bind_text(m, p + 1, w->key, (int)w->key_len, SQLITE_STATIC);
+		if (z && z->blob)
+			sqlite3_bind_blob(m, p + 2, z->p, (int)z->n, SQLITE_STATIC);
+		else
+			sqlite3_bind_text(m, p + 2, w->value, (int)w->value_len, SQLITE_STATIC);
+		sqlite3_bind_int64(m, p + 3, (int64_t)cas[j]);
+		sqlite3_bind_int64(m, p + 4, capped_expiry(w->expiry, t->row.max_ttl, now));
+	}
+	int src = sqlite3_step(m);
+	int n = src == SQLITE_DONE || src == SQLITE_CONSTRAINT ? sqlite3_changes(c->db) : 0;
+	sqlite3_reset(m);
+	if (src != SQLITE_DONE && src != SQLITE_CONSTRAINT)
+		return store_rc(src) ? store_rc(src) : C360_ERR_INTERNAL;
+	if (n < 0 || n > MULTI_ROWS || (src == SQLITE_DONE && n != MULTI_ROWS))
+		return C360_ERR_INTERNAL;
+	for (int j = 0; j < n; j++)
+		applied(a, first + (size_t)j, t, seqno0 + (uint64_t)j, cas[j], 0, 0);
+	*done = (size_t)n;
+	return C360_OK;
+}
+
 static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 {
 	struct write_arg *a = arg;
@@ -570,7 +624,32 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 		if ((!o.s || o.id != t->row.id || o.type != w->type) &&
 		    (rc = op_stmts_get(c, t->row.id, w->type, &o)))
 			return rc;
-		if (o.multi && try_multi && multi_run(a, i)) {
+		if (o.multi && try_multi && o.auto_ok < 0) {
+			/* once per bucket and statement fetch: do the rowids end at the
+			 * high seqno? (a purge may have removed the last row) */
+			sqlite3_reset(o.max_seqno);
+			int src = sqlite3_step(o.max_seqno);
+			uint64_t max = src == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(o.max_seqno, 0) : 0;
+			sqlite3_reset(o.max_seqno);
+			if (src != SQLITE_ROW)
+				return store_rc(src) ? store_rc(src) : C360_ERR_INTERNAL;
+			o.auto_ok = max == t->row.high_seqno;
+		}
+		if (o.multi && try_multi && o.auto_ok == 1 && multi_run(a, i)) {
+			size_t done = 0;
+			if ((rc = multi_insert_auto(st, c, a, i, t, &o, now, &done)))
+				return rc;
+			if (done == MULTI_ROWS) {
+				i += MULTI_ROWS - 1;
+				continue;
+			}
+			/* a key that has a row (a re-import): op by op from it on */
+			try_multi = false;
+			i += done;
+			if (i >= a->n)
+				break;
+			w = &a->ops[i];
+		} else if (o.multi && try_multi && multi_run(a, i)) {
 			size_t conflicts = 0;
 			if ((rc = multi_insert(st, c, a, i, t, &o, now, &conflicts)))
 				return rc;
