@@ -1274,6 +1274,11 @@ c360_rc c360_import_run(c360_store *st, const struct c360_import_opts *o,
 	int nthreads = o->threads > 1 ? o->threads : 1;
 	if (nthreads > 64)
 		nthreads = 64;
+	/* more builders than the CPUs left beside the reader and the committer
+	 * build no faster: they only take turns with the committer */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu > 0 && nthreads > ncpu - 1)
+		nthreads = ncpu > 1 ? (int)ncpu - 1 : 1;
 	pthread_t tids[65];
 	int started = 0;
 	int fd = -1;
