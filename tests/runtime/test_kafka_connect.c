@@ -71,8 +71,14 @@ static uint64_t count_in(c360_store *st, const char *bucket)
 }
 #define count(st) count_in(st, "staging")
 
+/* waits for the count; a consumer group that rebalances on a loaded machine
+ * (two tasks joining apart, a member noticed only after session.timeout.ms)
+ * can take tens of seconds, so the wait is long: it ends as soon as the
+ * count is reached */
 static bool wait_count_in(c360_store *st, const char *bucket, uint64_t want, int ms)
 {
+	if (ms < 60000)
+		ms = 60000;
 	for (int i = 0; i < ms / 50; i++) {
 		if (count_in(st, bucket) >= want)
 			return true;
