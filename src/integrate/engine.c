@@ -1040,13 +1040,6 @@ static void *commit_run(void *p)
 {
 	struct commit *c = p;
 	struct c360_integrate *ig = c->ig;
-	/* in the writer thread: the parsed documents are not needed any more
-	 * (the values are serialized), and the ops are sorted */
-	for (size_t i = 0; i < c->nents; i++) {
-		c360_json_doc_free(c->ents[i]->doc);
-		c->ents[i]->doc = NULL;
-	}
-	qsort(c->ops, c->n, sizeof *c->ops, op_cmp);
 	c->rc = c->n ? ig->write(ig->write_ctx, c->ops, c->n) : C360_OK;
 	if (!c->rc && c->set_cursor)
 		c->rc = c360_feed_cursor_set(ig->st, c->cursor_bucket, c->cursor, c->seqno);
@@ -1207,6 +1200,14 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		snprintf(c->cursor, sizeof c->cursor, "%s", cursor);
 		c->seqno = seqno;
 	}
+	/* here, not in the writer thread (the store's write path makes that one
+	 * the longest): the parsed documents are not needed any more, and the
+	 * ops go in key order */
+	for (size_t i = 0; i < c->nents; i++) {
+		c360_json_doc_free(c->ents[i]->doc);
+		c->ents[i]->doc = NULL;
+	}
+	qsort(c->ops, c->n, sizeof *c->ops, op_cmp);
 	/* the next batch reads this one's metadata documents from the cache,
 	 * committed or not */
 	bool warm_ok = true;
