@@ -475,6 +475,7 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 		 "      group.id: c360-demo\n"
 		 "      auto.offset.reset: earliest\n"
 		 "      session.timeout.ms: 6000   # the mock cluster notices a leaving member only then\n"
+		 "      queued.max.messages.kbytes: 32768   # each task's prefetch (librdkafka: 65536)\n"
 		 "  - name: loyalty\n"
 		 "    csv: {dir: loyalty, bucket: staging, key: 'loyalty-member-%%id%%', expiry: 25h}\n"
 		 "    schedule: daily 02:00\n"

@@ -1025,9 +1025,6 @@ static c360_rc make_consumer(struct task *t, char *err, size_t errlen)
 		{"enable.partition.eof", "true"},
 		{"fetch.wait.max.ms", "50"},
 		{"queued.min.messages", "20000"},
-		/* librdkafka prefetches up to 64 MiB per consumer; 16 MiB keeps a
-		 * sink's memory small with no measurable loss of throughput */
-		{"queued.max.messages.kbytes", "16384"},
 		{"log.connection.close", "false"},
 	};
 	for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
