@@ -47,6 +47,9 @@ struct wfile {
 	char *rbuf;
 	size_t rlen;
 	sqlite3_int64 roff, rnext;
+	/* a failed write of buffered bytes: every later flush returns it, so
+	 * no sync, read or commit can succeed over bytes that were lost */
+	int failed;
 };
 
 static sqlite3_vfs *real_vfs;
@@ -64,6 +67,8 @@ static bool registered;
 
 static int pend_flush(struct wfile *f)
 {
+	if (f && f->failed)
+		return f->failed;
 	if (!f || !f->len)
 		return SQLITE_OK;
 	int rc = SQLITE_OK;
@@ -74,6 +79,8 @@ static int pend_flush(struct wfile *f)
 		done += n;
 	}
 	f->len = 0;
+	if (rc)
+		f->failed = rc;
 	return rc;
 }
 
@@ -279,15 +286,18 @@ static int db_unfetch(sqlite3_file *pf, sqlite3_int64 ofst, void *p)
 static int db_shm_lock(sqlite3_file *pf, int ofst, int n, int flags)
 {
 	struct wfile *f = (struct wfile *)pf;
-	FLUSHED(pf);
 	if (f->peer)
 		f->peer->rlen = 0; /* the WAL may change between lock changes */
-	/* slot 0 is the WAL write lock: its release ends a write transaction */
-	if ((flags & SQLITE_SHM_UNLOCK) && ofst == 0 && f->peer) {
-		int rc = pend_flush(f->peer);
-		if (rc)
-			return rc;
+	if (flags & SQLITE_SHM_UNLOCK) {
+		/* an unlock always happens (a failed write stays on its file and
+		 * fails what comes next); slot 0 is the WAL write lock: its
+		 * release ends a write transaction */
+		pend_flush(f);
+		if (ofst == 0 && f->peer)
+			pend_flush(f->peer);
+		return RM(pf)->xShmLock(REAL(pf), ofst, n, flags);
 	}
+	FLUSHED(pf);
 	return RM(pf)->xShmLock(REAL(pf), ofst, n, flags);
 }
 
@@ -295,12 +305,11 @@ static void db_shm_barrier(sqlite3_file *pf)
 {
 	struct wfile *f = (struct wfile *)pf;
 	/* a WAL index header or checkpoint progress is about to be published:
-	 * the bytes first (a failure here shows again at the next flush of the
-	 * same file, which returns it) */
-	if (f->len && pend_flush(f) != SQLITE_OK)
-		f->len = 0;
-	if (f->peer && f->peer->len && pend_flush(f->peer) != SQLITE_OK)
-		f->peer->len = 0;
+	 * the bytes first (a failure here cannot be returned: it stays on the
+	 * file, and its next flush, sync or read returns it) */
+	pend_flush(f);
+	if (f->peer)
+		pend_flush(f->peer);
 	RM(pf)->xShmBarrier(REAL(pf));
 }
 
