@@ -38,9 +38,10 @@ int c360_cmd_demo(int argc, char **argv)
 			"Run the tutorial's whole Customer 360 system on one machine, nothing external:\n"
 			"a synthetic retailer (home delivery ~70%, loyalty ~60%, online store ~50% of\n"
 			"the people, overlapping by email, a few emails spelled differently, later\n"
-			"updates and deletes), its home-delivery changes as Debezium events on an\n"
-			"in-process Kafka (librdkafka's mock cluster), its nightly loyalty CSV in a\n"
-			"drop folder, and a mock online store; the real pipeline ingests them into\n"
+			"updates and deletes), its home-delivery changes as Debezium events on a\n"
+			"Kafka (librdkafka's mock cluster), its nightly loyalty CSV in a drop\n"
+			"folder, and a mock online store (Kafka and the store run in child processes\n"
+			"of their own, stopped with the demo); the real pipeline ingests them into\n"
 			"staging, the native Customer 360 function merges them into customer360, the\n"
 			"result is checked against the generator's truth, a summary is printed, and\n"
 			"the dashboard and API are served until Ctrl-C (or --exit).",
