@@ -930,8 +930,38 @@ static c360_rc w_member(struct c360_buf *o, bool *first, const char *k, const c3
 	return rc ? rc : c360_json_write(v, C360_JSON_COMPACT, o);
 }
 
+/* The live contributions of a state (not tombstones, of a known source), in
+ * xref order. *out is malloc'd (also when n is 0). */
 static c360_rc collect_live(const c360_imap *m, const c360_json *state, struct live **out,
-			    size_t *nout);
+			    size_t *nout)
+{
+	*nout = 0;
+	c360_json *map = c360_json_get(state, "c");
+	size_t n = 0, cap = c360_json_len(map);
+	struct live *lv = *out = calloc(cap ? cap : 1, sizeof *lv);
+	if (!lv)
+		return C360_ERR_NOMEM;
+	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c)) {
+		if (is_tomb(c))
+			continue;
+		const char *sys = c360_json_str(c360_json_get(c, "s"), NULL);
+		int src = -1;
+		for (size_t i = 0; sys && i < m->nsources; i++)
+			if (!strcmp(m->sources[i].system, sys))
+				src = (int)i;
+		if (src < 0)
+			continue; /* a source removed from the mapping since */
+		lv[n].skey = c360_json_key(c, &lv[n].skey_len);
+		lv[n].c = c;
+		lv[n].src = src;
+		lv[n].ts = contrib_ts(c);
+		n++;
+	}
+	if (n)
+		qsort(lv, n, sizeof *lv, live_cmp);
+	*nout = n;
+	return C360_OK;
+}
 
 c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct c360_buf *o,
 			     bool *none)
@@ -1047,70 +1077,15 @@ c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct 
 	return rc;
 }
 
-/* The live contributions of a state (not tombstones, of a known source), in
- * xref order. *out is malloc'd (also when n is 0). */
-static c360_rc collect_live(const c360_imap *m, const c360_json *state, struct live **out,
-			    size_t *nout)
-{
-	*nout = 0;
-	c360_json *map = c360_json_get(state, "c");
-	size_t n = 0, cap = c360_json_len(map);
-	struct live *lv = *out = calloc(cap ? cap : 1, sizeof *lv);
-	if (!lv)
-		return C360_ERR_NOMEM;
-	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c)) {
-		if (is_tomb(c))
-			continue;
-		const char *sys = c360_json_str(c360_json_get(c, "s"), NULL);
-		int src = -1;
-		for (size_t i = 0; sys && i < m->nsources; i++)
-			if (!strcmp(m->sources[i].system, sys))
-				src = (int)i;
-		if (src < 0)
-			continue; /* a source removed from the mapping since */
-		lv[n].skey = c360_json_key(c, &lv[n].skey_len);
-		lv[n].c = c;
-		lv[n].src = src;
-		lv[n].ts = contrib_ts(c);
-		n++;
-	}
-	if (n)
-		qsort(lv, n, sizeof *lv, live_cmp);
-	*nout = n;
-	return C360_OK;
-}
-
 c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_doc *out,
 			c360_json **customer)
 {
 	*customer = NULL;
-	c360_json *map = c360_json_get(state, "c");
-	size_t n = 0, cap = c360_json_len(map);
-	if (!cap)
-		return C360_OK;
-	struct live *lv = calloc(cap, sizeof *lv);
-	if (!lv)
-		return C360_ERR_NOMEM;
-	c360_rc rc = C360_OK;
-	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c)) {
-		if (is_tomb(c))
-			continue;
-		const char *sys = c360_json_str(c360_json_get(c, "s"), NULL);
-		int src = -1;
-		for (size_t i = 0; sys && i < m->nsources; i++)
-			if (!strcmp(m->sources[i].system, sys))
-				src = (int)i;
-		if (src < 0)
-			continue; /* a source removed from the mapping since */
-		lv[n].skey = c360_json_key(c, &lv[n].skey_len);
-		lv[n].c = c;
-		lv[n].src = src;
-		lv[n].ts = contrib_ts(c);
-		n++;
-	}
-	if (!n)
+	struct live *lv;
+	size_t n;
+	c360_rc rc = collect_live(m, state, &lv, &n);
+	if (rc || !n)
 		goto out;
-	qsort(lv, n, sizeof *lv, live_cmp);
 	c360_json *root = c360_json_new_object(out);
 	if (!root) {
 		rc = C360_ERR_NOMEM;
