@@ -9,46 +9,6 @@
 
 #include "core/banned.h"
 
-static c360_rc read_one(c360_store *st, sqlite3_stmt *s, const char *key, size_t key_len,
-			int64_t now, struct c360_doc *out)
-{
-	if (!store_valid_key(key, key_len))
-		return key_len > C360_KEY_MAX ? C360_ERR_TOO_BIG : C360_ERR_INVALID;
-	sqlite3_reset(s);
-	sqlite3_bind_text(s, 1, key, (int)key_len, SQLITE_STATIC);
-	int src = sqlite3_step(s);
-	if (src != SQLITE_ROW)
-		return src == SQLITE_DONE ? C360_ERR_NOT_FOUND : store_rc(src);
-	uint32_t exp = (uint32_t)sqlite3_column_int64(s, 2);
-	if (exp && (int64_t)exp <= now)
-		return C360_ERR_NOT_FOUND;
-	const void *v = sqlite3_column_blob(s, 0);
-	size_t vlen = (size_t)sqlite3_column_bytes(s, 0);
-	c360_rc rc = C360_OK;
-	if (sqlite3_column_type(s, 0) == SQLITE_BLOB) {
-		rc = store_z_decompress(st, v, vlen, &out->value, &vlen);
-	} else if ((out->value = malloc(vlen + 1))) {
-		if (vlen)
-			memcpy(out->value, v, vlen);
-		out->value[vlen] = '\0';
-	}
-	out->key = malloc(key_len + 1);
-	if (!rc && (!out->key || !out->value))
-		rc = C360_ERR_NOMEM;
-	if (rc) {
-		c360_doc_release(out);
-		return rc;
-	}
-	memcpy(out->key, key, key_len);
-	out->key[key_len] = '\0';
-	out->key_len = key_len;
-	out->value_len = vlen;
-	out->cas = (uint64_t)sqlite3_column_int64(s, 1);
-	out->expiry = exp;
-	out->seqno = (uint64_t)sqlite3_column_int64(s, 3);
-	return C360_OK;
-}
-
 c360_rc c360_store_get_many(c360_store *st, const char *bucket, const char *const *keys,
 			    const size_t *key_lens, size_t n, struct c360_doc *out, c360_rc *rcs)
 {
@@ -77,8 +37,14 @@ c360_rc c360_store_get_many(c360_store *st, const char *bucket, const char *cons
 			rc = C360_ERR_NOT_FOUND; /* dropped between the two statements */
 		} else {
 			int64_t now = store_now(st);
-			for (size_t i = 0; i < n; i++)
-				rcs[i] = read_one(st, s, keys[i], key_lens[i], now, &out[i]);
+			for (size_t i = 0; i < n; i++) {
+				if (!store_valid_key(keys[i], key_lens[i]))
+					rcs[i] = key_lens[i] > C360_KEY_MAX ? C360_ERR_TOO_BIG
+									   : C360_ERR_INVALID;
+				else
+					rcs[i] = store_read_doc(st, s, keys[i], key_lens[i], now,
+								&out[i]);
+			}
 			sqlite3_reset(s);
 		}
 	}

@@ -917,6 +917,44 @@ bool store_valid_key(const char *key, size_t len)
 	return true;
 }
 
+c360_rc store_read_doc(c360_store *st, sqlite3_stmt *s, const char *key, size_t key_len,
+		       int64_t now, struct c360_doc *out)
+{
+	sqlite3_reset(s);
+	sqlite3_bind_text(s, 1, key, (int)key_len, SQLITE_STATIC);
+	int src = sqlite3_step(s);
+	if (src != SQLITE_ROW)
+		return src == SQLITE_DONE ? C360_ERR_NOT_FOUND : store_rc(src);
+	uint32_t exp = (uint32_t)sqlite3_column_int64(s, 2);
+	if (exp && (int64_t)exp <= now)
+		return C360_ERR_NOT_FOUND;
+	const void *v = sqlite3_column_blob(s, 0);
+	size_t vlen = (size_t)sqlite3_column_bytes(s, 0);
+	c360_rc rc = C360_OK;
+	if (sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+		rc = store_z_decompress(st, v, vlen, &out->value, &vlen);
+	} else if ((out->value = malloc(vlen + 1))) {
+		if (vlen)
+			memcpy(out->value, v, vlen);
+		out->value[vlen] = '\0';
+	}
+	out->key = malloc(key_len + 1);
+	if (!rc && (!out->key || !out->value))
+		rc = C360_ERR_NOMEM;
+	if (rc) {
+		c360_doc_release(out);
+		return rc;
+	}
+	memcpy(out->key, key, key_len);
+	out->key[key_len] = '\0';
+	out->key_len = key_len;
+	out->value_len = vlen;
+	out->cas = (uint64_t)sqlite3_column_int64(s, 1);
+	out->expiry = exp;
+	out->seqno = (uint64_t)sqlite3_column_int64(s, 3);
+	return C360_OK;
+}
+
 c360_rc c360_store_get(c360_store *st, const char *bucket, const char *key, size_t key_len,
 		       struct c360_doc *out)
 {
@@ -941,40 +979,7 @@ c360_rc c360_store_get(c360_store *st, const char *bucket, const char *key, size
 		rc = C360_ERR_NOT_FOUND;
 		goto out;
 	}
-	sqlite3_bind_text(s, 1, key, (int)key_len, SQLITE_STATIC);
-	int src = sqlite3_step(s);
-	if (src == SQLITE_ROW) {
-		uint32_t exp = (uint32_t)sqlite3_column_int64(s, 2);
-		if (exp && (int64_t)exp <= store_now(st)) {
-			rc = C360_ERR_NOT_FOUND;
-		} else {
-			const void *v = sqlite3_column_blob(s, 0);
-			size_t vlen = (size_t)sqlite3_column_bytes(s, 0);
-			out->key = malloc(key_len + 1);
-			if (sqlite3_column_type(s, 0) == SQLITE_BLOB) {
-				rc = store_z_decompress(st, v, vlen, &out->value, &vlen);
-			} else if ((out->value = malloc(vlen + 1))) {
-				if (vlen)
-					memcpy(out->value, v, vlen);
-				out->value[vlen] = '\0';
-			}
-			if (!rc && (!out->key || !out->value))
-				rc = C360_ERR_NOMEM;
-			if (rc) {
-				c360_doc_release(out);
-			} else {
-				memcpy(out->key, key, key_len);
-				out->key[key_len] = '\0';
-				out->key_len = key_len;
-				out->value_len = vlen;
-				out->cas = (uint64_t)sqlite3_column_int64(s, 1);
-				out->expiry = exp;
-				out->seqno = (uint64_t)sqlite3_column_int64(s, 3);
-			}
-		}
-	} else {
-		rc = src == SQLITE_DONE ? C360_ERR_NOT_FOUND : store_rc(src);
-	}
+	rc = store_read_doc(st, s, key, key_len, store_now(st), out);
 	sqlite3_reset(s);
 out:
 	store_reader_put(st, c);

@@ -111,6 +111,11 @@ void store_z_compress(c360_store *st, const char *v, size_t n, char *dst, size_t
 		      size_t *out);
 /* Decompresses a stored zstd value (at most C360_VALUE_MAX bytes) into a
  * malloc'd NUL-terminated buffer. C360_ERR_CORRUPT if it is not one. */
+/* Reads the live document of key with s, a prepared "SELECT value, cas,
+ * expiry, seqno FROM _bN WHERE key=?1 AND value IS NOT NULL" (the key is
+ * valid); C360_ERR_NOT_FOUND when absent or expired at now. */
+c360_rc store_read_doc(c360_store *st, sqlite3_stmt *s, const char *key, size_t key_len,
+		       int64_t now, struct c360_doc *out);
 c360_rc store_z_decompress(c360_store *st, const void *src, size_t n, char **out, size_t *len);
 void store_z_release(c360_store *st);
 c360_rc store_sweeper_start(c360_store *st);
