@@ -430,12 +430,12 @@ static c360_rc set_str(c360_json_doc *d, c360_json *obj, const char *k, const ch
 	return c360_json_set(d, obj, k, strlen(k), v);
 }
 
-/* c360_json_new_int without snprintf (timestamps are formatted for every
- * lineage entry of every customer built) */
-static c360_json *new_i64(c360_json_doc *d, int64_t i)
+/* Formats i in decimal at the end of buf[24], without snprintf (timestamps
+ * are formatted for every lineage entry of every customer built); returns
+ * where the digits start. */
+static char *fmt_i64(char buf[24], int64_t i)
 {
-	char buf[24];
-	char *p = buf + sizeof buf;
+	char *p = buf + 24;
 	uint64_t u = i < 0 ? 0u - (uint64_t)i : (uint64_t)i;
 	do {
 		*--p = (char)('0' + u % 10);
@@ -443,6 +443,13 @@ static c360_json *new_i64(c360_json_doc *d, int64_t i)
 	} while (u);
 	if (i < 0)
 		*--p = '-';
+	return p;
+}
+
+static c360_json *new_i64(c360_json_doc *d, int64_t i)
+{
+	char buf[24];
+	char *p = fmt_i64(buf, i);
 	return c360_json_new_number(d, p, (size_t)(buf + sizeof buf - p));
 }
 
@@ -865,14 +872,7 @@ static c360_rc w_key(struct c360_buf *o, bool *first, const char *k, size_t n)
 static c360_rc w_int(struct c360_buf *o, int64_t i)
 {
 	char buf[24];
-	char *p = buf + sizeof buf;
-	uint64_t u = i < 0 ? 0u - (uint64_t)i : (uint64_t)i;
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (i < 0)
-		*--p = '-';
+	char *p = fmt_i64(buf, i);
 	return c360_buf_append(o, p, (size_t)(buf + sizeof buf - p));
 }
 
