@@ -68,6 +68,40 @@ struct imap_source {
 	int64_t refresh_s;
 };
 
+/* A piece of the customer document's constant text: tx.b.data[off, off+len). */
+struct imap_piece {
+	size_t off, len;
+};
+
+/* A member of the profile fields' object tree: fields "a.b" and "a.c" share
+ * the node of "a". */
+struct imap_node {
+	struct imap_piece key; /* "\"b\":" */
+	int parent;            /* node index, -1 = the document */
+	int field;             /* the field it holds, -1 for an object */
+	const char *name;      /* a field's name whose prefix of plen bytes (up to */
+	size_t plen;           /* this segment's end) is the node's path */
+};
+
+/* The customer document's constant text (member names, escaped; the xref and
+ * lineage members around them), written once by c360_imap_check_layout so
+ * c360_imap_build_text copies it instead of escaping names per customer. */
+struct imap_text {
+	struct c360_buf b;          /* every piece's bytes */
+	struct imap_piece head;     /* "{" and the constant members */
+	bool head_members;          /* head holds members (a comma before the next) */
+	struct imap_piece xrefs;    /* "\"xrefs\":[" */
+	struct imap_piece lineage;  /* "\"lineage\":{" */
+	struct imap_piece id, secret, email, ts; /* ",\"external_ID\":" … ",\"ts\":" */
+	struct imap_piece *xref;    /* per source: "{\"external_system\":\"SYS\"" */
+	struct imap_piece *system;  /* per source: "\"SYS\"" */
+	struct imap_piece *lin;     /* per field: "\"profile.name\":{\"system\":" */
+	size_t *name_len;           /* per field */
+	int *leaf;                  /* per field: its node */
+	struct imap_node *nodes;
+	size_t nnodes;
+};
+
 struct c360_imap {
 	struct c360_yaml *y;
 	char source_bucket[C360_BUCKET_NAME_MAX + 1];
@@ -88,9 +122,12 @@ struct c360_imap {
 	char order_prefix[72];
 	bool text_build;            /* member names never collide: documents can be
 				     * written without building them (merge.c) */
+	struct imap_text tx;        /* with text_build */
 };
 
-/* Sets m->text_build (merge.c). */
+/* Sets m->text_build and, with it, m->tx (merge.c). */
 void c360_imap_check_layout(c360_imap *m);
+/* Frees m->tx (merge.c). */
+void c360_imap_text_release(c360_imap *m);
 
 #endif

@@ -67,6 +67,7 @@ void c360_imap_free(c360_imap *m)
 	free(m->fields);
 	free(m->secret_key);
 	free(m->secret_key_env);
+	c360_imap_text_release(m);
 	c360_yaml_free(m->y);
 	free(m);
 }

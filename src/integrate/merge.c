@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -701,6 +702,7 @@ struct live {
 	const char *skey;
 	size_t skey_len;
 	const c360_json *c;
+	const c360_json *f, *id, *p, *e; /* its members (NULL when absent) */
 	int src;
 	int64_t ts;
 };
@@ -711,9 +713,8 @@ static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 	return r ? r : (an > bn) - (an < bn);
 }
 
-static int live_cmp(const void *pa, const void *pb)
+static int live_cmp(const struct live *a, const struct live *b)
 {
-	const struct live *a = pa, *b = pb;
 	if (a->src != b->src)
 		return a->src < b->src ? -1 : 1;
 	return cmp_bytes(a->skey, a->skey_len, b->skey, b->skey_len);
@@ -774,12 +775,87 @@ static c360_rc set_path(c360_json_doc *d, c360_json *obj, const char *name, c360
 	}
 }
 
+/* The live contributions of a state (not tombstones, of a known source), in
+ * xref order. Each contribution's members are found in one walk over it (the
+ * first of each key, as c360_json_get would). *out is buf when they fit in
+ * bufn, else malloc'd. Contributions are few per customer: insertion sort. */
+static c360_rc collect_live(const c360_imap *m, const c360_json *state, struct live *buf,
+			    size_t bufn, struct live **out, size_t *nout)
+{
+	*nout = 0;
+	*out = buf;
+	c360_json *map = c360_json_get(state, "c");
+	size_t cap = c360_json_len(map);
+	struct live *lv = buf;
+	if (cap > bufn && !(lv = *out = malloc(cap * sizeof *lv)))
+		return C360_ERR_NOMEM;
+	size_t n = 0;
+	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c)) {
+		const c360_json *d = NULL, *s = NULL, *t = NULL, *f = NULL, *id = NULL, *p = NULL,
+				*e = NULL;
+		for (c360_json *v = c360_json_is_object(c) ? c360_json_first(c) : NULL; v;
+		     v = c360_json_next(v)) {
+			size_t kl;
+			const char *k = c360_json_key(v, &kl);
+			const c360_json **slot = NULL;
+			if (kl == 1) {
+				switch (k[0]) {
+				case 'd':
+					slot = &d;
+					break;
+				case 's':
+					slot = &s;
+					break;
+				case 't':
+					slot = &t;
+					break;
+				case 'f':
+					slot = &f;
+					break;
+				case 'p':
+					slot = &p;
+					break;
+				case 'e':
+					slot = &e;
+					break;
+				}
+			} else if (kl == 2 && k[0] == 'i' && k[1] == 'd') {
+				slot = &id;
+			}
+			if (slot && !*slot)
+				*slot = v;
+		}
+		if (c360_json_bool(d))
+			continue;
+		const char *sys = c360_json_str(s, NULL);
+		int src = -1;
+		for (size_t i = 0; sys && i < m->nsources; i++)
+			if (!strcmp(m->sources[i].system, sys))
+				src = (int)i;
+		if (src < 0)
+			continue; /* a source removed from the mapping since */
+		int64_t ts;
+		struct live l = {.c = c, .f = c360_json_is_object(f) ? f : NULL, .id = id, .p = p,
+				 .e = e, .src = src,
+				 .ts = t && c360_json_int64(t, &ts) ? ts : TS_NONE_VAL};
+		l.skey = c360_json_key(c, &l.skey_len);
+		size_t j = n++;
+		for (; j && live_cmp(&l, &lv[j - 1]) < 0; j--)
+			lv[j] = lv[j - 1];
+		lv[j] = l;
+	}
+	*nout = n;
+	return C360_OK;
+}
+
 /* ---- building as text ----
  *
  * The same bytes as c360_json_write(c360_imap_build(…)), written directly:
  * no document is built for the customer (most of the merging thread's work
  * in `integrate run`). Only for mappings whose member names cannot collide
- * (m->text_build); others go through the document. */
+ * (m->text_build); others go through the document. The constant text (member
+ * names, the xref and lineage members around them) is escaped once, when the
+ * mapping is loaded (m->tx), and copied per customer. */
 
 static size_t seg_len(const char *name)
 {
@@ -792,9 +868,150 @@ static bool same(const char *a, size_t an, const char *b, size_t bn)
 	return an == bn && !memcmp(a, b, an);
 }
 
+/* Writes a piece of m->tx into m->tx.b: the strings and JSON texts given,
+ * in order ('s' a string to quote, 'r' raw text, 'j' a JSON value). */
+static c360_rc piece(struct imap_text *tx, struct imap_piece *p, const char *how, ...)
+{
+	va_list ap;
+	va_start(ap, how);
+	c360_rc rc = C360_OK;
+	p->off = tx->b.len;
+	for (const char *h = how; !rc && *h; h++) {
+		if (*h == 'j') {
+			const c360_json *v = va_arg(ap, const c360_json *);
+			rc = c360_json_write(v, C360_JSON_COMPACT, &tx->b);
+			continue;
+		}
+		const char *s = va_arg(ap, const char *);
+		size_t n = va_arg(ap, size_t);
+		if (*h == 's')
+			rc = c360_json_write_string(s, n, &tx->b);
+		else
+			rc = c360_buf_append(&tx->b, s, n);
+	}
+	va_end(ap);
+	p->len = tx->b.len - p->off;
+	return rc;
+}
+
+#define PS(s) (s), strlen(s) /* a C string as piece()'s (text, length) */
+
+void c360_imap_text_release(c360_imap *m)
+{
+	struct imap_text *tx = &m->tx;
+	c360_buf_release(&tx->b);
+	free(tx->xref);
+	free(tx->system);
+	free(tx->lin);
+	free(tx->name_len);
+	free(tx->leaf);
+	free(tx->nodes);
+	memset(tx, 0, sizeof *tx);
+}
+
+/* The tree of the fields' dot paths: one node per distinct prefix, in the
+ * order fields first reach it. */
+static c360_rc text_nodes(c360_imap *m)
+{
+	struct imap_text *tx = &m->tx;
+	size_t cap = 0;
+	for (size_t fi = 0; fi < m->nfields; fi++) {
+		cap++;
+		for (const char *s = m->fields[fi].name; (s = strchr(s, '.')); s++)
+			cap++;
+	}
+	if (cap > INT_MAX)
+		return C360_ERR_LIMIT;
+	tx->nodes = calloc(cap ? cap : 1, sizeof *tx->nodes);
+	tx->leaf = calloc(m->nfields ? m->nfields : 1, sizeof *tx->leaf);
+	if (!tx->nodes || !tx->leaf)
+		return C360_ERR_NOMEM;
+	c360_rc rc = C360_OK;
+	for (size_t fi = 0; !rc && fi < m->nfields; fi++) {
+		const char *name = m->fields[fi].name;
+		int parent = -1;
+		for (size_t pl = 0;; pl++) {
+			size_t sl = seg_len(name + pl), plen = pl + sl;
+			int node = -1;
+			for (size_t k = 0; k < tx->nnodes && node < 0; k++) {
+				const struct imap_node *nd = &tx->nodes[k];
+				if (nd->parent == parent && same(nd->name, nd->plen, name, plen))
+					node = (int)k;
+			}
+			if (node < 0) {
+				node = (int)tx->nnodes++;
+				struct imap_node *nd = &tx->nodes[node];
+				*nd = (struct imap_node){
+				    .parent = parent, .field = -1, .name = name, .plen = plen};
+				if ((rc = piece(tx, &nd->key, "sr", name + pl, sl, PS(":"))))
+					break;
+			}
+			if (!name[plen]) {
+				tx->nodes[node].field = (int)fi;
+				tx->leaf[fi] = node;
+				break;
+			}
+			parent = node;
+			pl = plen;
+		}
+	}
+	return rc;
+}
+
+static c360_rc text_init(c360_imap *m)
+{
+	struct imap_text *tx = &m->tx;
+	size_t ns = m->nsources ? m->nsources : 1, nf = m->nfields ? m->nfields : 1;
+	c360_buf_init(&tx->b, 0);
+	tx->xref = calloc(ns, sizeof *tx->xref);
+	tx->system = calloc(ns, sizeof *tx->system);
+	tx->lin = calloc(nf, sizeof *tx->lin);
+	tx->name_len = calloc(nf, sizeof *tx->name_len);
+	if (!tx->xref || !tx->system || !tx->lin || !tx->name_len)
+		return C360_ERR_NOMEM;
+	tx->head.off = tx->b.len;
+	c360_rc rc = c360_buf_putc(&tx->b, '{');
+	for (c360_json *k = c360_json_first(m->constants); !rc && k; k = c360_json_next(k)) {
+		size_t kl;
+		const char *kn = c360_json_key(k, &kl);
+		struct imap_piece p;
+		if (tx->head_members)
+			rc = c360_buf_putc(&tx->b, ',');
+		if (!rc)
+			rc = piece(tx, &p, "srj", kn, kl, PS(":"), k);
+		tx->head_members = true;
+	}
+	tx->head.len = tx->b.len - tx->head.off;
+	if (!rc)
+		rc = piece(tx, &tx->xrefs, "sr", PS(m->xref_field), PS(":["));
+	if (!rc)
+		rc = piece(tx, &tx->lineage, "sr", PS(m->lineage_field), PS(":{"));
+	if (!rc)
+		rc = piece(tx, &tx->id, "rsr", PS(","), PS(m->xref_id), PS(":"));
+	if (!rc)
+		rc = piece(tx, &tx->secret, "rsr", PS(","), PS(m->xref_secret), PS(":"));
+	if (!rc)
+		rc = piece(tx, &tx->email, "rsr", PS(","), PS(m->xref_email), PS(":"));
+	if (!rc)
+		rc = piece(tx, &tx->ts, "rsr", PS(","), PS("ts"), PS(":"));
+	for (size_t i = 0; !rc && i < m->nsources; i++) {
+		const char *sys = m->sources[i].system;
+		rc = piece(tx, &tx->xref[i], "rsrs", PS("{"), PS(m->xref_system), PS(":"), PS(sys));
+		if (!rc)
+			rc = piece(tx, &tx->system[i], "s", PS(sys));
+	}
+	for (size_t fi = 0; !rc && fi < m->nfields; fi++) {
+		const char *name = m->fields[fi].name;
+		tx->name_len[fi] = strlen(name);
+		rc = piece(tx, &tx->lin[fi], "srsr", PS(name), PS(":{"), PS("system"), PS(":"));
+	}
+	return rc ? rc : text_nodes(m);
+}
+
 void c360_imap_check_layout(c360_imap *m)
 {
 	m->text_build = false;
+	c360_imap_text_release(m);
 	const char *xf = m->xref_field, *lf = m->lineage_field;
 	if (lf[0] && !strcmp(xf, lf))
 		return;
@@ -835,132 +1052,133 @@ void c360_imap_check_layout(c360_imap *m)
 				return;
 		}
 	}
-	m->text_build = true;
+	/* out of memory: the documents are built, then written */
+	if (text_init(m))
+		c360_imap_text_release(m);
+	else
+		m->text_build = true;
 }
 
 /* A JSON string; names from the mapping are mostly plain ASCII, written as
  * they are (the JSON writer's bytes, without its per-call cost). */
-static c360_rc w_strn(struct c360_buf *o, const char *s, size_t n)
+
+#define LIVE_STACK 16
+#define FIELDS_STACK 32
+#define NODES_STACK 64
+
+struct winner {
+	const struct live *win;
+	const c360_json *v;
+	size_t seen; /* 1 + the last contribution that offered the field */
+};
+
+/* The field named k[0..kl), SIZE_MAX when none; guess is tried first
+ * (contributions usually hold their fields in the mapping's order). */
+static size_t field_of(const c360_imap *m, const char *k, size_t kl, size_t guess)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-			return c360_json_write_string(s, n, o);
-	}
-	c360_rc rc = c360_buf_reserve(o, n + 2);
-	if (!rc) {
-		o->data[o->len] = '"';
-		memcpy(o->data + o->len + 1, s, n);
-		o->data[o->len + 1 + n] = '"';
-		o->len += n + 2;
-		o->data[o->len] = '\0';
-	}
-	return rc;
+	const size_t *nl = m->tx.name_len;
+	if (!k)
+		return SIZE_MAX;
+	if (guess < m->nfields && nl[guess] == kl && !memcmp(m->fields[guess].name, k, kl))
+		return guess;
+	for (size_t fi = 0; fi < m->nfields; fi++)
+		if (nl[fi] == kl && !memcmp(m->fields[fi].name, k, kl))
+			return fi;
+	return SIZE_MAX;
 }
 
-static c360_rc w_key(struct c360_buf *o, bool *first, const char *k, size_t n)
+/* Every field's winner, in one walk over each contribution's fields (the
+ * first member of a name, as c360_json_get finds it). better() is a total
+ * order: the order of the candidates does not matter. */
+static void pick_winners(const c360_imap *m, const struct live *lv, size_t n, struct winner *wf)
 {
-	c360_rc rc = C360_OK;
-	if (!*first)
-		rc = c360_buf_putc(o, ',');
-	*first = false;
-	if (!rc)
-		rc = w_strn(o, k, n);
-	return rc ? rc : c360_buf_putc(o, ':');
+	for (size_t i = 0; i < n; i++) {
+		size_t guess = 0;
+		for (c360_json *v = c360_json_first(lv[i].f); v; v = c360_json_next(v)) {
+			size_t kl;
+			const char *k = c360_json_key(v, &kl);
+			size_t fi = field_of(m, k, kl, guess);
+			if (fi == SIZE_MAX || wf[fi].seen == i + 1)
+				continue;
+			wf[fi].seen = i + 1;
+			guess = fi + 1;
+			if (!wf[fi].win || better(m, &m->fields[fi], &lv[i], wf[fi].win)) {
+				wf[fi].win = &lv[i];
+				wf[fi].v = v;
+			}
+		}
+	}
+}
+
+/* c360_buf_append, inline for the short pieces of a document. */
+static inline c360_rc put_bytes(struct c360_buf *o, const char *s, size_t n)
+{
+	if (o->len + n < o->cap && n <= o->max - o->len) {
+		memcpy(o->data + o->len, s, n);
+		o->len += n;
+		o->data[o->len] = '\0';
+		return C360_OK;
+	}
+	return c360_buf_append(o, s, n);
+}
+
+static inline c360_rc put_c(struct c360_buf *o, char c)
+{
+	return put_bytes(o, &c, 1);
+}
+
+static c360_rc put(struct c360_buf *o, const struct imap_text *tx, const struct imap_piece *p)
+{
+	return put_bytes(o, tx->b.data + p->off, p->len);
 }
 
 static c360_rc w_int(struct c360_buf *o, int64_t i)
 {
 	char buf[24];
 	char *p = fmt_i64(buf, i);
-	return c360_buf_append(o, p, (size_t)(buf + sizeof buf - p));
+	return put_bytes(o, p, (size_t)(buf + sizeof buf - p));
 }
 
-struct winner {
-	const struct live *win;
-	const c360_json *v;
-};
-
-/* The members of the object at dot-path prefix (pl bytes, "" or "a.b."):
- * each next segment once, in the order of the fields that first reach it
- * (as set_path creates them). */
-static c360_rc w_fields(const c360_imap *m, const struct winner *wf, const char *prefix,
-			size_t pl, struct c360_buf *o, bool *first)
+/* A member: a comma unless it is its object's first, then the piece. */
+static c360_rc put_member(struct c360_buf *o, bool *first, const struct imap_text *tx,
+			  const struct imap_piece *p)
 {
+	c360_rc rc = *first ? C360_OK : put_c(o, ',');
+	*first = false;
+	return rc ? rc : put(o, tx, p);
+}
+
+/* The members of the object at node parent (-1: the document): each child
+ * once, in the order of the first field with a winner under it (as set_path
+ * creates them). done: the nodes written. */
+static c360_rc w_object(const c360_imap *m, const struct winner *wf, bool *done, int parent,
+			struct c360_buf *o, bool *first)
+{
+	const struct imap_text *tx = &m->tx;
 	c360_rc rc = C360_OK;
 	for (size_t fi = 0; !rc && fi < m->nfields; fi++) {
-		const char *name = m->fields[fi].name;
-		if (!wf[fi].win || strncmp(name, prefix, pl))
+		if (!wf[fi].win)
 			continue;
-		const char *rest = name + pl;
-		size_t sl = seg_len(rest);
-		bool seen = false;
-		for (size_t fj = 0; fj < fi && !seen; fj++) {
-			const char *nj = m->fields[fj].name;
-			seen = wf[fj].win && !strncmp(nj, prefix, pl) &&
-			       same(nj + pl, seg_len(nj + pl), rest, sl);
-		}
-		if (seen)
+		int c = tx->leaf[fi];
+		while (c >= 0 && tx->nodes[c].parent != parent)
+			c = tx->nodes[c].parent;
+		if (c < 0 || done[c])
 			continue;
-		if ((rc = w_key(o, first, rest, sl)))
+		done[c] = true;
+		if ((rc = put_member(o, first, tx, &tx->nodes[c].key)))
 			break;
-		if (!rest[sl]) {
+		if (tx->nodes[c].field >= 0) {
 			rc = c360_json_write(wf[fi].v, C360_JSON_COMPACT, o);
 		} else {
 			bool f2 = true;
-			rc = c360_buf_putc(o, '{');
+			rc = put_c(o, '{');
 			if (!rc)
-				rc = w_fields(m, wf, name, pl + sl + 1, o, &f2);
+				rc = w_object(m, wf, done, c, o, &f2);
 			if (!rc)
-				rc = c360_buf_putc(o, '}');
+				rc = put_c(o, '}');
 		}
 	}
 	return rc;
-}
-
-static c360_rc w_str(struct c360_buf *o, bool *first, const char *k, const char *v)
-{
-	c360_rc rc = w_key(o, first, k, strlen(k));
-	return rc ? rc : w_strn(o, v, strlen(v));
-}
-
-static c360_rc w_member(struct c360_buf *o, bool *first, const char *k, const c360_json *v)
-{
-	c360_rc rc = w_key(o, first, k, strlen(k));
-	return rc ? rc : c360_json_write(v, C360_JSON_COMPACT, o);
-}
-
-/* The live contributions of a state (not tombstones, of a known source), in
- * xref order. *out is malloc'd (also when n is 0). */
-static c360_rc collect_live(const c360_imap *m, const c360_json *state, struct live **out,
-			    size_t *nout)
-{
-	*nout = 0;
-	c360_json *map = c360_json_get(state, "c");
-	size_t n = 0, cap = c360_json_len(map);
-	struct live *lv = *out = calloc(cap ? cap : 1, sizeof *lv);
-	if (!lv)
-		return C360_ERR_NOMEM;
-	for (c360_json *c = c360_json_first(map); c; c = c360_json_next(c)) {
-		if (is_tomb(c))
-			continue;
-		const char *sys = c360_json_str(c360_json_get(c, "s"), NULL);
-		int src = -1;
-		for (size_t i = 0; sys && i < m->nsources; i++)
-			if (!strcmp(m->sources[i].system, sys))
-				src = (int)i;
-		if (src < 0)
-			continue; /* a source removed from the mapping since */
-		lv[n].skey = c360_json_key(c, &lv[n].skey_len);
-		lv[n].c = c;
-		lv[n].src = src;
-		lv[n].ts = contrib_ts(c);
-		n++;
-	}
-	if (n)
-		qsort(lv, n, sizeof *lv, live_cmp);
-	*nout = n;
-	return C360_OK;
 }
 
 c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct c360_buf *o,
@@ -980,100 +1198,96 @@ c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct 
 		c360_json_doc_free(d);
 		return rc;
 	}
-	struct live *lv;
+	const struct imap_text *tx = &m->tx;
+	struct live lbuf[LIVE_STACK], *lv;
+	struct winner wbuf[FIELDS_STACK], *wf = wbuf;
+	bool dbuf[NODES_STACK], *done = dbuf;
 	size_t n;
-	c360_rc rc = collect_live(m, state, &lv, &n);
-	if (rc || !n) {
-		free(lv);
-		return rc;
+	c360_rc rc = collect_live(m, state, lbuf, LIVE_STACK, &lv, &n);
+	if (rc || !n)
+		goto out;
+	if (m->nfields > FIELDS_STACK)
+		wf = calloc(m->nfields, sizeof *wf);
+	else
+		memset(wf, 0, m->nfields * sizeof *wf);
+	if (tx->nnodes > NODES_STACK)
+		done = calloc(tx->nnodes, sizeof *done);
+	else
+		memset(done, 0, tx->nnodes * sizeof *done);
+	if (!wf || !done) {
+		rc = C360_ERR_NOMEM;
+		goto out;
 	}
-	struct winner *wf = calloc(m->nfields ? m->nfields : 1, sizeof *wf);
-	if (!wf) {
-		free(lv);
-		return C360_ERR_NOMEM;
-	}
-	for (size_t fi = 0; fi < m->nfields; fi++) {
-		const struct imap_field *f = &m->fields[fi];
-		for (size_t i = 0; i < n; i++) {
-			c360_json *v = c360_json_get(c360_json_get(lv[i].c, "f"), f->name);
-			if (v && (!wf[fi].win || better(m, f, &lv[i], wf[fi].win))) {
-				wf[fi].win = &lv[i];
-				wf[fi].v = v;
-			}
-		}
-	}
+	pick_winners(m, lv, n, wf);
 	size_t start = o->len;
-	bool first = true;
-	rc = c360_buf_putc(o, '{');
-	for (c360_json *k = c360_json_first(m->constants); !rc && k; k = c360_json_next(k)) {
-		size_t kl;
-		const char *kn = c360_json_key(k, &kl);
-		if (!(rc = w_key(o, &first, kn, kl)))
-			rc = c360_json_write(k, C360_JSON_COMPACT, o);
-	}
+	bool first = !tx->head_members;
+	rc = put(o, tx, &tx->head);
 	if (!rc)
-		rc = w_fields(m, wf, "", 0, o, &first);
+		rc = w_object(m, wf, done, -1, o, &first);
 	/* xrefs */
-	if (!rc && !(rc = w_key(o, &first, m->xref_field, strlen(m->xref_field))))
-		rc = c360_buf_putc(o, '[');
+	if (!rc)
+		rc = put_member(o, &first, tx, &tx->xrefs);
 	for (size_t i = 0; !rc && i < n; i++) {
-		const c360_json *id = c360_json_get(lv[i].c, "id");
-		const c360_json *p = c360_json_get(lv[i].c, "p");
-		const c360_json *e = c360_json_get(lv[i].c, "e");
-		bool f2 = true;
+		const struct live *l = &lv[i];
 		if (i)
-			rc = c360_buf_putc(o, ',');
+			rc = put_c(o, ',');
 		if (!rc)
-			rc = c360_buf_putc(o, '{');
-		if (!rc)
-			rc = w_str(o, &f2, m->xref_system, m->sources[lv[i].src].system);
-		if (!rc && id)
-			rc = w_member(o, &f2, m->xref_id, id);
-		if (!rc && p)
-			rc = w_member(o, &f2, m->xref_secret, p);
+			rc = put(o, tx, &tx->xref[l->src]);
+		if (!rc && l->id && !(rc = put(o, tx, &tx->id)))
+			rc = c360_json_write(l->id, C360_JSON_COMPACT, o);
+		if (!rc && l->p && !(rc = put(o, tx, &tx->secret)))
+			rc = c360_json_write(l->p, C360_JSON_COMPACT, o);
 		size_t el;
-		const char *es = c360_json_str(e, &el);
-		if (!rc && es && m->xref_email[0] && !spelled_as_key(es, el))
-			rc = w_member(o, &f2, m->xref_email, e);
+		const char *es = c360_json_str(l->e, &el);
+		if (!rc && es && m->xref_email[0] && !spelled_as_key(es, el) &&
+		    !(rc = put(o, tx, &tx->email)))
+			rc = c360_json_write(l->e, C360_JSON_COMPACT, o);
 		if (!rc)
-			rc = c360_buf_putc(o, '}');
+			rc = put_c(o, '}');
 	}
 	if (!rc)
-		rc = c360_buf_putc(o, ']');
+		rc = put_c(o, ']');
 	/* lineage */
 	if (!rc && m->lineage_field[0]) {
 		bool f1 = true;
-		if (!(rc = w_key(o, &first, m->lineage_field, strlen(m->lineage_field))))
-			rc = c360_buf_putc(o, '{');
+		rc = put_member(o, &first, tx, &tx->lineage);
 		for (size_t fi = 0; !rc && fi < m->nfields; fi++) {
 			const struct live *win = wf[fi].win;
 			if (!win)
 				continue;
-			const char *fn = m->fields[fi].name;
-			bool f2 = true;
-			const c360_json *id = c360_json_get(win->c, "id");
-			if (!(rc = w_key(o, &f1, fn, strlen(fn))))
-				rc = c360_buf_putc(o, '{');
+			if (!f1)
+				rc = put_c(o, ',');
+			f1 = false;
 			if (!rc)
-				rc = w_str(o, &f2, "system", m->sources[win->src].system);
-			if (!rc && id)
-				rc = w_member(o, &f2, m->xref_id, id);
-			if (!rc && win->ts != TS_NONE_VAL && !(rc = w_key(o, &f2, "ts", 2)))
+				rc = put(o, tx, &tx->lin[fi]);
+			if (!rc)
+				rc = put(o, tx, &tx->system[win->src]);
+			if (!rc && win->id && !(rc = put(o, tx, &tx->id)))
+				rc = c360_json_write(win->id, C360_JSON_COMPACT, o);
+			if (!rc && win->ts != TS_NONE_VAL && !(rc = put(o, tx, &tx->ts)))
 				rc = w_int(o, win->ts);
 			if (!rc)
-				rc = c360_buf_putc(o, '}');
+				rc = put_c(o, '}');
 		}
 		if (!rc)
-			rc = c360_buf_putc(o, '}');
+			rc = put_c(o, '}');
 	}
 	if (!rc)
-		rc = c360_buf_putc(o, '}');
-	if (rc)
+		rc = put_c(o, '}');
+	if (rc) {
 		o->len = start;
-	else
+		if (o->data)
+			o->data[start] = '\0';
+	} else {
 		*none = false;
-	free(wf);
-	free(lv);
+	}
+out:
+	if (lv != lbuf)
+		free(lv);
+	if (wf != wbuf)
+		free(wf);
+	if (done != dbuf)
+		free(done);
 	return rc;
 }
 
@@ -1081,9 +1295,9 @@ c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_do
 			c360_json **customer)
 {
 	*customer = NULL;
-	struct live *lv;
+	struct live lbuf[LIVE_STACK], *lv;
 	size_t n;
-	c360_rc rc = collect_live(m, state, &lv, &n);
+	c360_rc rc = collect_live(m, state, lbuf, LIVE_STACK, &lv, &n);
 	if (rc || !n)
 		goto out;
 	c360_json *root = c360_json_new_object(out);
@@ -1110,7 +1324,7 @@ c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_do
 		const struct live *win = NULL;
 		c360_json *wv = NULL;
 		for (size_t i = 0; i < n; i++) {
-			c360_json *v = c360_json_get(c360_json_get(lv[i].c, "f"), f->name);
+			c360_json *v = c360_json_get(lv[i].f, f->name);
 			if (!v)
 				continue;
 			if (!win || better(m, f, &lv[i], win)) {
@@ -1127,7 +1341,7 @@ c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_do
 		}
 		if (lineage) {
 			c360_json *l = c360_json_new_object(out);
-			c360_json *id = c360_json_get(win->c, "id");
+			const c360_json *id = win->id;
 			if (!l || (rc = set_str(out, l, "system", m->sources[win->src].system)) ||
 			    (id && (rc = c360_json_set(out, l, m->xref_id, strlen(m->xref_id),
 						       c360_json_copy(out, id)))) ||
@@ -1149,9 +1363,7 @@ c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_do
 			rc = C360_ERR_NOMEM;
 			goto out;
 		}
-		c360_json *id = c360_json_get(lv[i].c, "id");
-		c360_json *p = c360_json_get(lv[i].c, "p");
-		c360_json *e = c360_json_get(lv[i].c, "e");
+		const c360_json *id = lv[i].id, *p = lv[i].p, *e = lv[i].e;
 		if ((rc = set_str(out, x, m->xref_system, m->sources[lv[i].src].system)) ||
 		    (id && (rc = c360_json_set(out, x, m->xref_id, strlen(m->xref_id),
 					       c360_json_copy(out, id)))) ||
@@ -1175,6 +1387,7 @@ c360_rc c360_imap_build(const c360_imap *m, const c360_json *state, c360_json_do
 		goto out;
 	*customer = root;
 out:
-	free(lv);
+	if (lv != lbuf)
+		free(lv);
 	return rc;
 }

@@ -521,6 +521,65 @@ TEST(secrets_drop_and_plain)
 	}
 }
 
+/* The customer document as text (c360_imap_build_text, from the mapping's
+ * pre-escaped pieces and its tree of dot paths) is byte for byte the built
+ * document written, for nested paths whose fields win or not in any
+ * combination, names that need escaping and non-ASCII names. */
+#define NESTED                                                                                \
+	"document: {type: user, \"q\\\"uote\": [1, \"\\u00e9\"]}\n"                           \
+	"secrets: plain\n"                                                                    \
+	"xref: {field: \"x\\\"refs\", system: \"sys\\u00e9\", id: id, email: mail}\n"         \
+	"lineage: \"lin\\\\eage\"\n"                                                          \
+	"fields:\n"                                                                           \
+	"  a.x: most_recent\n"                                                                \
+	"  b: [\"t\\u00e9\", s]\n"                                                              \
+	"  a.y.z: most_recent\n"                                                              \
+	"  \"c\\u00e9.e\": most_recent\n"                                                       \
+	"  a.y.w: [s]\n"                                                                      \
+	"  f: most_recent\n"                                                                  \
+	"sources:\n"                                                                          \
+	"  - system: s\n    match: /src == \"s\"\n    identity: /email\n    external_id: /id\n" \
+	"    timestamp: /ts\n    secret: /pw\n"                                               \
+	"    fields: {a.y.w: /w, a.y.z: /z, b: /b, f: /f}\n"                                  \
+	"  - system: \"t\\u00e9\"\n    match: /src == \"t\"\n    identity: /email\n"          \
+	"    external_id: /id\n"                                                              \
+	"    fields: {\"c\\u00e9.e\": /e, a.x: /x, b: /b}\n"
+
+TEST(text_build_matches_the_document)
+{
+	char err[512];
+	struct apply_env e = {load(NESTED, err, sizeof err), c360_json_doc_new(), NULL};
+	if (!e.m)
+		printf("  %s\n", err);
+	REQUIRE(e.m);
+	static const char *const recs[][2] = {
+		{"s:1", "{\"src\":\"s\",\"email\":\"x@y.z\",\"id\":1,\"ts\":5,\"w\":\"W\"}"},
+		{"t:2", "{\"src\":\"t\",\"email\":\" X@Y.z\",\"id\":\"2\",\"x\":{\"n\":[1]}}"},
+		{"s:3", "{\"src\":\"s\",\"email\":\"x@y.z\",\"id\":3,\"ts\":9,\"f\":\"\\u00e9\\\"\","
+			"\"pw\":\"p\\n\"}"},
+		{"t:4", "{\"src\":\"t\",\"email\":\"x@y.z\",\"e\":null,\"b\":\"tb\"}"},
+		{"s:5", "{\"src\":\"s\",\"email\":\"x@y.z\",\"id\":5,\"ts\":7,\"z\":true,\"b\":2}"},
+		{"t:6", "{\"src\":\"t\",\"email\":\"x@y.z\",\"id\":6,\"e\":\"E\",\"x\":0}"},
+	};
+	int checked = 0;
+	for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++) {
+		apply(&e, recs[i][0], recs[i][1]);
+		char *want = build(&e);
+		struct c360_buf got;
+		c360_buf_init(&got, 0);
+		bool none = true;
+		CHECK(c360_imap_build_text(e.m, e.state, &got, &none) == C360_OK);
+		CHECK(none == !want);
+		CHECK_EQ_STR(got.data ? got.data : "", want ? want : "");
+		checked += want != NULL;
+		free(want);
+		c360_buf_release(&got);
+	}
+	CHECK(checked == 6);
+	c360_json_doc_free(e.sdoc);
+	c360_imap_free(e.m);
+}
+
 int main(void)
 {
 	RUN(shipped_mapping_loads);
@@ -537,5 +596,6 @@ int main(void)
 	RUN(survivorship_priority_and_most_recent_with_lineage);
 	RUN(delete_recomputes_and_last_delete_removes_customer);
 	RUN(secrets_drop_and_plain);
+	RUN(text_build_matches_the_document);
 	return test_summary();
 }
