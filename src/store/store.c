@@ -41,7 +41,7 @@ static const char *SCHEMA_SQL =
 	" last_cas INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE _c360_cursors(bucket_id INTEGER NOT NULL, name TEXT NOT NULL,"
 	" seqno INTEGER NOT NULL, PRIMARY KEY(bucket_id, name)) WITHOUT ROWID;"
-	COUNTS_SQL;
+	COUNTS_SQL STORE_ZDICT_SQL;
 
 void c360_store_opts_init(struct c360_store_opts *opts)
 {
@@ -354,13 +354,19 @@ static c360_rc check_or_init(c360_store *st, struct conn *c, char *err, size_t e
 		errf(err, errlen, "damaged c360 store: no format version (%s)", sqlite3_errmsg(c->db));
 		return C360_ERR_CORRUPT;
 	}
-	if (fmt == 1 && !st->opts.read_only) {
-		/* format 2 only adds compressed values: upgrade in place */
-		if ((rc = exec(c, "UPDATE _c360_meta SET v=2 WHERE k='format'"))) {
+	if (fmt < STORE_FORMAT && fmt >= 1 && !st->opts.read_only) {
+		/* format 2 only adds compressed values, format 3 their dictionaries:
+		 * upgrade in place */
+		char sql[256];
+		snprintf(sql, sizeof sql,
+			 "BEGIN IMMEDIATE; %s UPDATE _c360_meta SET v=%d WHERE k='format'; COMMIT",
+			 STORE_ZDICT_SQL, STORE_FORMAT);
+		if ((rc = exec(c, sql))) {
 			errf(err, errlen, "cannot upgrade the store format: %s", sqlite3_errmsg(c->db));
+			exec(c, "ROLLBACK");
 			return rc;
 		}
-		fmt = 2;
+		fmt = STORE_FORMAT;
 	}
 	if (fmt < 1 || fmt > STORE_FORMAT) {
 		errf(err, errlen, "c360 store format %lld is not supported by this build", (long long)fmt);
@@ -489,6 +495,13 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 	rc = check_or_init(st, st->wconn, err, errlen);
 	if (rc)
 		goto out;
+	st->zdict_samples = st->opts.zdict_samples < 0   ? 0
+			    : st->opts.zdict_samples == 0 ? STORE_ZDICT_SAMPLES
+							  : st->opts.zdict_samples;
+	if ((rc = store_zdict_load(st, st->wconn))) {
+		errf(err, errlen, "cannot read the compression dictionaries: %s", c360_rc_str(rc));
+		goto out;
+	}
 	if (!st->opts.read_only) {
 		int64_t ignored;
 		/* existing stores: make sure WAL is on (a copied file may have lost it) */

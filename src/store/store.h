@@ -55,6 +55,8 @@ struct c360_store_opts {
 	bool no_create;       /* fail with C360_ERR_NOT_FOUND if the file does not exist */
 	int busy_timeout_ms;  /* wait for other processes' locks; default 5000 */
 	int sweep_interval_ms;/* background expiry sweeper period; 0 = default 1000, <0 = off */
+	int zdict_samples;    /* compressed values of a bucket sampled before its zstd
+			       * dictionary is trained; 0 = default 500, <0 = none */
 };
 
 /* Fills opts with the defaults above. */
@@ -187,7 +189,10 @@ void c360_store_set_tombstone_retention(c360_store *st, int64_t seconds);
 void c360_store_set_clock(c360_store *st, int64_t (*now_fn)(void *ctx), void *ctx);
 /* zstd level for values written from now on (0 = off; default 1). Values of
  * 256 bytes or more are stored compressed when that saves a tenth or more;
- * reads, the feed and queries always see the JSON text. Thread-safe. */
+ * reads, the feed and queries always see the JSON text. Thread-safe.
+ * Each bucket gets a zstd dictionary trained from its first compressed
+ * values (c360_store_opts.zdict_samples of them): small JSON documents
+ * compress several times better with it, and faster. */
 void c360_store_set_compression(c360_store *st, int level);
 
 /* Counters since open (for metrics): write transactions committed, units of

@@ -11,11 +11,20 @@
 #include "store/store.h"
 
 #define STORE_APP_ID 0x63333630 /* "c360" */
-#define STORE_FORMAT 2 /* 2: values may be zstd frames (BLOB); 1: text only */
+#define STORE_FORMAT 3 /* 3: frames may use a dictionary of _c360_zdict; 2: values may be
+			* zstd frames (BLOB); 1: text only */
+#define STORE_ZDICT_SQL                                                               \
+	"CREATE TABLE IF NOT EXISTS _c360_zdict(id INTEGER PRIMARY KEY,"               \
+	" bucket TEXT NOT NULL, created INTEGER NOT NULL, samples INTEGER NOT NULL,"   \
+	" dict BLOB NOT NULL);"
+#define STORE_ZDICT_SAMPLES 500 /* values sampled per bucket before its dictionary is trained */
 #define STORE_Z_MIN 256 /* values shorter than this are never compressed */
 #define STORE_Z_POOL 16
 #define STORE_STMT_CACHE 48
 #define STORE_TOMBSTONE_RETENTION_S (3 * 86400) /* like Couchbase's metadata purge interval */
+
+struct zdict;
+struct ztrain;
 
 /* A connection with a small cache of prepared statements keyed by SQL text. */
 struct conn {
@@ -65,6 +74,9 @@ struct c360_store {
 	pthread_mutex_t zmu;
 	void *zc[STORE_Z_POOL], *zd[STORE_Z_POOL];
 	int nzc, nzd;
+	struct zdict *zdicts;   /* dictionaries known to this process, newest first (zmu) */
+	struct ztrain *ztrains; /* buckets sampling values for a dictionary (zmu) */
+	int zdict_samples;      /* 0: no dictionaries are trained */
 	/* sweeper */
 	pthread_t sweeper;
 	bool sweeper_running, stopping;
@@ -107,8 +119,11 @@ bool store_valid_key(const char *key, size_t len);
 /* Compresses v into dst (capacity cap, >= store_z_bound(n)); *out = 0 when
  * compression is off or does not pay (store the text as it is). */
 size_t store_z_bound(size_t n);
-void store_z_compress(c360_store *st, const char *v, size_t n, char *dst, size_t cap,
-		      size_t *out);
+void store_z_compress(c360_store *st, const char *bucket, const char *v, size_t n, char *dst,
+		      size_t cap, size_t *out);
+/* Loads the dictionaries of _c360_zdict on connection c (at open; a store
+ * without the table has none). */
+c360_rc store_zdict_load(c360_store *st, struct conn *c);
 /* Decompresses a stored zstd value (at most C360_VALUE_MAX bytes) into a
  * malloc'd NUL-terminated buffer. C360_ERR_CORRUPT if it is not one. */
 /* Reads the live document of key with s, a prepared "SELECT value, cas,

@@ -758,7 +758,8 @@ c360_rc c360_store_write(c360_store *st, struct c360_write *ops, size_t n)
 				    ops[i].value_len < STORE_Z_MIN)
 					continue;
 				size_t cap = store_z_bound(ops[i].value_len), zl = 0;
-				store_z_compress(st, ops[i].value, ops[i].value_len, zbuf + off, cap, &zl);
+				store_z_compress(st, ops[i].bucket, ops[i].value, ops[i].value_len, zbuf + off,
+						 cap, &zl);
 				if (zl) {
 					a.z[i] = (struct zval){zbuf + off, zl, true};
 					off += zl;

@@ -1,0 +1,274 @@
+/* Per-bucket zstd dictionaries (src/store/zval.c): trained from a bucket's
+ * first compressed values, committed before any frame uses them, found by
+ * every handle (also one opened before the training), kept across reopens;
+ * frames without one stay readable; a store of format 2 is upgraded; a
+ * missing dictionary is an error, not a crash or a wrong document. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "store/store.h"
+#include "test.h"
+#include "core/banned.h"
+
+static char tmpdir[256];
+
+#define SAMPLES 40
+
+/* A customer-like document of about 600 bytes; i varies its values. */
+static size_t doc(int i, char *out, size_t cap)
+{
+	return (size_t)snprintf(
+		out, cap,
+		"{\"type\":\"user\",\"profile\":{\"name\":\"Person %d\",\"address1\":\"%d Lakeview Terrace\","
+		"\"address2\":\"Suite %d\",\"phone\":\"555.%03d.%04d\",\"city\":\"Springfield\",\"state\":\"MA\"},"
+		"\"loyaltyPoints\":\"%d\",\"xrefs\":[{\"external_system\":\"home_delivery\",\"external_ID\":%d,"
+		"\"pass\":\"blake2b:%08x%08x\"},{\"external_system\":\"loyalty\",\"external_ID\":\"%d\"}],"
+		"\"lineage\":{\"profile.name\":{\"system\":\"home_delivery\",\"external_ID\":%d,\"ts\":%d},"
+		"\"profile.address1\":{\"system\":\"home_delivery\",\"external_ID\":%d,\"ts\":%d}}}",
+		i, 1000 + i * 7, i % 500, i % 1000, (i * 37) % 10000, i * 13, i, (unsigned)i * 2654435761u,
+		(unsigned)i * 40503u, i + 5000, i, 1700000000 + i, i, 1700000000 + i);
+}
+
+static c360_store *open_store(const char *path, bool read_only)
+{
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	o.synchronous = C360_SYNC_OFF;
+	o.sweep_interval_ms = -1;
+	o.zdict_samples = SAMPLES;
+	o.read_only = read_only;
+	c360_store *st = NULL;
+	char err[256];
+	if (c360_store_open(path, &o, &st, err, sizeof err)) {
+		printf("open %s: %s\n", path, err);
+		return NULL;
+	}
+	return st;
+}
+
+static void put(c360_store *st, const char *bucket, int from, int to)
+{
+	char v[1024], k[32];
+	for (int i = from; i < to; i++) {
+		size_t n = doc(i, v, sizeof v);
+		snprintf(k, sizeof k, "k%05d", i);
+		CHECK(c360_store_upsert(st, bucket, k, strlen(k), v, n, 0, NULL) == C360_OK);
+	}
+}
+
+/* Every document of [from, to) reads back as written. */
+static int check_all(c360_store *st, const char *bucket, int from, int to)
+{
+	char v[1024], k[32];
+	int ok = 0;
+	for (int i = from; i < to; i++) {
+		size_t n = doc(i, v, sizeof v);
+		snprintf(k, sizeof k, "k%05d", i);
+		struct c360_doc d;
+		if (c360_store_get(st, bucket, k, strlen(k), &d) == C360_OK) {
+			ok += d.value_len == n && !memcmp(d.value, v, n);
+			c360_doc_release(&d);
+		}
+	}
+	return ok;
+}
+
+/* Straight from the SQLite file: the dictionary rows, and for one document
+ * its stored bytes and the dictionary ID its frame names. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+	char *e = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK)
+		printf("sql: %s\n", e ? e : "?");
+	sqlite3_free(e);
+	sqlite3_close(db);
+}
+
+static void stored(const char *path, const char *key, unsigned *dict_id, size_t *bytes)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	*dict_id = 0;
+	*bytes = 0;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT value FROM _b1 WHERE key=?1 AND typeof(value)='blob'", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			*bytes = (size_t)sqlite3_column_bytes(s, 0);
+			*dict_id = ZSTD_getDictID_fromFrame(sqlite3_column_blob(s, 0), *bytes);
+		}
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void rm_store(const char *path)
+{
+	char aux[400];
+	unlink(path);
+	snprintf(aux, sizeof aux, "%s-wal", path);
+	unlink(aux);
+	snprintf(aux, sizeof aux, "%s-shm", path);
+	unlink(aux);
+}
+
+TEST(trained_after_the_samples_and_used_by_every_handle)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/zd.db", tmpdir);
+	c360_store *st = open_store(path, false);
+	REQUIRE(st);
+	/* a second handle, opened before the dictionary exists (another process) */
+	c360_store *other = open_store(path, false);
+	REQUIRE(other);
+	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
+	put(st, "b", 0, SAMPLES - 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict"), 0);
+	put(st, "b", SAMPLES - 1, 200); /* the last sample trains it */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 1);
+	int64_t id = sql_int(path, "SELECT id FROM _c360_zdict");
+	CHECK(id >= 32768);
+	CHECK_EQ_INT(sql_int(path, "SELECT samples FROM _c360_zdict"), SAMPLES);
+	CHECK_EQ_INT(sql_int(path, "SELECT format FROM (SELECT v AS format FROM _c360_meta WHERE k='format')"), 3);
+
+	/* values before: no dictionary; after: its ID, and smaller */
+	unsigned before_id, after_id;
+	size_t before_n, after_n;
+	stored(path, "k00001", &before_id, &before_n);
+	stored(path, "k00150", &after_id, &after_n);
+	CHECK_EQ_INT(before_id, 0);
+	CHECK_EQ_INT(after_id, id);
+	CHECK(before_n > 0 && after_n > 0);
+	CHECK(after_n * 2 < before_n); /* several times smaller in practice */
+
+	/* every handle reads both kinds, the feed too */
+	CHECK_EQ_INT(check_all(st, "b", 0, 200), 200);
+	CHECK_EQ_INT(check_all(other, "b", 0, 200), 200); /* fetched from the store */
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	char err[256];
+	CHECK(c360_store_query(other, "SELECT count(*) FROM b WHERE json_extract(doc, '$.type')='user'",
+			       NULL, &out, err, sizeof err) == C360_OK);
+	CHECK(out.data && strstr(out.data, "[[200]]"));
+	c360_buf_release(&out);
+	/* the other handle writes the bucket with the same dictionary (no
+	 * second one) once it knows it; here it knew it from reading */
+	put(other, "b", 200, 300);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict"), 1);
+	stored(path, "k00250", &after_id, &after_n);
+	CHECK_EQ_INT(after_id, id);
+	c360_store_close(other);
+
+	/* another bucket gets its own */
+	REQUIRE(c360_store_bucket_ensure(st, "c", 0) == C360_OK);
+	put(st, "c", 0, 100);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict"), 2);
+	c360_store_close(st);
+
+	/* reopened: read, and written with the same dictionary */
+	st = open_store(path, false);
+	REQUIRE(st);
+	CHECK_EQ_INT(check_all(st, "b", 0, 300), 300);
+	put(st, "b", 300, 400);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict"), 2);
+	CHECK_EQ_INT(check_all(st, "b", 300, 400), 100);
+	c360_store_close(st);
+	st = open_store(path, true);
+	REQUIRE(st);
+	CHECK_EQ_INT(check_all(st, "b", 0, 400), 400);
+	CHECK_EQ_INT(check_all(st, "c", 0, 100), 100);
+	c360_store_close(st);
+
+	/* a dictionary gone (a damaged file): those documents fail as damaged,
+	 * the others still read */
+	sql_exec(path, "DELETE FROM _c360_zdict WHERE bucket='b'");
+	st = open_store(path, false);
+	REQUIRE(st);
+	struct c360_doc d;
+	CHECK_EQ_INT(c360_store_get(st, "b", "k00150", 6, &d), C360_ERR_CORRUPT);
+	CHECK_EQ_INT(check_all(st, "b", 0, 5), 5);
+	CHECK_EQ_INT(check_all(st, "c", 0, 100), 100);
+	c360_store_close(st);
+	rm_store(path);
+}
+
+TEST(format_2_store_is_upgraded)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/old.db", tmpdir);
+	c360_store *st = open_store(path, false);
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
+	c360_store_set_compression(st, 0);
+	put(st, "b", 0, 10);
+	c360_store_close(st);
+	/* as a build before dictionaries left it */
+	sql_exec(path, "DROP TABLE _c360_zdict; UPDATE _c360_meta SET v=2 WHERE k='format'");
+	st = open_store(path, true); /* read-only: readable, not upgraded */
+	REQUIRE(st);
+	CHECK_EQ_INT(check_all(st, "b", 0, 10), 10);
+	c360_store_close(st);
+	CHECK_EQ_INT(sql_int(path, "SELECT v FROM _c360_meta WHERE k='format'"), 2);
+	st = open_store(path, false);
+	REQUIRE(st);
+	CHECK_EQ_INT(sql_int(path, "SELECT v FROM _c360_meta WHERE k='format'"), 3);
+	put(st, "b", 10, 100);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict"), 1);
+	CHECK_EQ_INT(check_all(st, "b", 0, 100), 100);
+	c360_store_close(st);
+	rm_store(path);
+}
+
+TEST(off_when_asked)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/off.db", tmpdir);
+	struct c360_store_opts o;
+	c360_store_opts_init(&o);
+	o.synchronous = C360_SYNC_OFF;
+	o.sweep_interval_ms = -1;
+	o.zdict_samples = -1;
+	c360_store *st = NULL;
+	REQUIRE(c360_store_open(path, &o, &st, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
+	put(st, "b", 0, 200);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict"), 0);
+	CHECK_EQ_INT(check_all(st, "b", 0, 200), 200);
+	c360_store_close(st);
+	rm_store(path);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/c360-test-zdict-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(trained_after_the_samples_and_used_by_every_handle);
+	RUN(format_2_store_is_upgraded);
+	RUN(off_when_asked);
+	rmdir(tmpdir);
+	return test_summary();
+}
