@@ -51,14 +51,15 @@ enum { B_META = 0, B_TARGET = 1 };
 
 struct ent {
 	int bucket;
-	char *key;
 	size_t key_len;
 	c360_json_doc *doc; /* parsed value (meta docs); NULL when absent */
-	char *raw;          /* target docs to write: serialized value, NULL = delete */
+	char *raw;          /* target docs to write: serialized value, NULL = delete;
+			     * index docs set in this batch: their text (doc NULL) */
 	bool inbuf;         /* target docs built by the flush: value in its commit's buffer */
 	size_t voff, vlen;
 	bool dirty;
 	bool is_state;
+	char key[];         /* NUL-terminated */
 };
 
 uint64_t c360_integrate_thread_cpu_us(void)
@@ -86,7 +87,6 @@ static uint64_t hash_key(int bucket, const char *k, size_t n)
 
 static void ent_clear(struct ent *e)
 {
-	free(e->key);
 	c360_json_doc_free(e->doc);
 	free(e->raw);
 	memset(e, 0, sizeof *e);
@@ -135,46 +135,35 @@ static c360_rc overlay_grow(struct c360_integrate *ig)
 	return C360_OK;
 }
 
-static struct ent *overlay_find(struct c360_integrate *ig, int bucket, const char *k, size_t n)
+/* The overlay's entry of k, added (zeroed) when absent: *added. */
+static c360_rc overlay_get(struct c360_integrate *ig, int bucket, const char *k, size_t n,
+			   struct ent **out, bool *added)
 {
-	if (!ig->idxcap)
-		return NULL;
-	size_t h = hash_key(bucket, k, n) & (ig->idxcap - 1);
-	while (ig->idx[h] != SIZE_MAX) {
-		struct ent *e = ig->ents[ig->idx[h]];
-		if (e->bucket == bucket && e->key_len == n && !memcmp(e->key, k, n))
-			return e;
-		h = (h + 1) & (ig->idxcap - 1);
-	}
-	return NULL;
-}
-
-static c360_rc overlay_add(struct c360_integrate *ig, int bucket, const char *k, size_t n,
-			   struct ent **out)
-{
+	*added = false;
 	c360_rc rc = overlay_grow(ig);
 	if (rc)
 		return rc;
+	size_t mask = ig->idxcap - 1, h = hash_key(bucket, k, n) & mask;
+	for (; ig->idx[h] != SIZE_MAX; h = (h + 1) & mask) {
+		struct ent *e = ig->ents[ig->idx[h]];
+		if (e->bucket == bucket && e->key_len == n && !memcmp(e->key, k, n)) {
+			*out = e;
+			return C360_OK;
+		}
+	}
 	/* entries are allocated one by one: their addresses stay valid while the
 	 * overlay grows */
-	struct ent *e = calloc(1, sizeof *e);
+	struct ent *e = calloc(1, sizeof *e + n + 1);
 	if (!e)
 		return C360_ERR_NOMEM;
 	e->bucket = bucket;
-	e->key = malloc(n + 1);
-	if (!e->key) {
-		free(e);
-		return C360_ERR_NOMEM;
-	}
-	ig->ents[ig->nents] = e;
 	memcpy(e->key, k, n);
 	e->key[n] = '\0';
 	e->key_len = n;
-	size_t h = hash_key(bucket, k, n) & (ig->idxcap - 1);
-	while (ig->idx[h] != SIZE_MAX)
-		h = (h + 1) & (ig->idxcap - 1);
-	ig->idx[h] = ig->nents++;
+	ig->idx[h] = ig->nents;
+	ig->ents[ig->nents++] = e;
 	*out = e;
+	*added = true;
 	return C360_OK;
 }
 
@@ -384,15 +373,14 @@ static bool known_maybe(const struct c360_integrate *ig, const char *k, size_t n
 /* Loads a metadata document into the overlay (doc NULL when absent). */
 static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, struct ent **out)
 {
-	struct ent *e = overlay_find(ig, B_META, k, n);
-	if (e) {
-		*out = e;
-		return C360_OK;
-	}
-	c360_rc rc = overlay_add(ig, B_META, k, n, &e);
+	struct ent *e;
+	bool added;
+	c360_rc rc = overlay_get(ig, B_META, k, n, &e, &added);
 	if (rc)
 		return rc;
 	*out = e;
+	if (!added)
+		return C360_OK;
 	struct wentry *w = warm_get(ig, k, n);
 	if (w) {
 		if (!c360_json_parse(w->data + n + 1, w->text_len, NULL, &e->doc, NULL))
@@ -521,9 +509,10 @@ static c360_rc set_state_int(struct ent *se, const char *k, int64_t v)
 
 static c360_rc put_target(struct c360_integrate *ig, const char *k, size_t n, char *raw)
 {
-	struct ent *e = overlay_find(ig, B_TARGET, k, n);
-	c360_rc rc = C360_OK;
-	if (!e && (rc = overlay_add(ig, B_TARGET, k, n, &e))) {
+	struct ent *e;
+	bool added;
+	c360_rc rc = overlay_get(ig, B_TARGET, k, n, &e, &added);
+	if (rc) {
 		free(raw);
 		return rc;
 	}
@@ -538,9 +527,10 @@ static c360_rc put_target(struct c360_integrate *ig, const char *k, size_t n, ch
 static c360_rc put_target_buf(struct c360_integrate *ig, const char *k, size_t n, size_t voff,
 			      size_t vlen)
 {
-	struct ent *e = overlay_find(ig, B_TARGET, k, n);
-	c360_rc rc = C360_OK;
-	if (!e && (rc = overlay_add(ig, B_TARGET, k, n, &e)))
+	struct ent *e;
+	bool added;
+	c360_rc rc = overlay_get(ig, B_TARGET, k, n, &e, &added);
+	if (rc)
 		return rc;
 	free(e->raw);
 	e->raw = NULL;
@@ -665,25 +655,46 @@ static c360_rc index_load(struct c360_integrate *ig, const char *key, size_t kle
 	return meta_load(ig, k, kl, out);
 }
 
-static const char *index_str(const struct ent *ie, const char *k, size_t *len)
+static const char *index_str(struct ent *ie, const char *k, size_t *len)
 {
-	if (!ie->doc)
+	/* set earlier in the batch: parsed back (a staging key twice in a batch) */
+	if (!ie->doc && ie->raw && getenv("C360_TRAP"))
+		abort();
+	if (!ie->doc && ie->raw && c360_json_parse(ie->raw, strlen(ie->raw), NULL, &ie->doc, NULL))
+		ie->doc = NULL;
+	if (!ie->doc) {
+		*len = 0;
 		return NULL;
+	}
 	return c360_json_str(c360_json_get(c360_json_doc_root(ie->doc), k), len);
 }
 
+/* The index document {"c":EMAIL,"r":RKEY}, written as text (the bytes of
+ * the document written): no document is built for it. */
 static c360_rc index_set(struct ent *ie, const char *email, size_t elen, const char *rkey,
 			 size_t rlen)
 {
-	if (!ie->doc && !(ie->doc = c360_json_doc_new()))
-		return C360_ERR_NOMEM;
-	c360_json *root = c360_json_new_object(ie->doc);
-	c360_json *v = c360_json_new_str(ie->doc, email, elen);
-	c360_json *r = c360_json_new_str(ie->doc, rkey, rlen);
-	if (!root || !v || !r || c360_json_set(ie->doc, root, "c", 1, v) ||
-	    c360_json_set(ie->doc, root, "r", 1, r))
-		return C360_ERR_NOMEM;
-	c360_json_doc_set_root(ie->doc, root);
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	c360_rc rc = c360_buf_reserve(&b, elen + rlen + 16);
+	if (!rc)
+		rc = c360_buf_append(&b, "{\"c\":", 5);
+	if (!rc)
+		rc = c360_json_write_string(email, elen, &b);
+	if (!rc)
+		rc = c360_buf_append(&b, ",\"r\":", 5);
+	if (!rc)
+		rc = c360_json_write_string(rkey, rlen, &b);
+	if (!rc)
+		rc = c360_buf_putc(&b, '}');
+	char *text = rc ? NULL : c360_buf_detach(&b, NULL);
+	c360_buf_release(&b);
+	if (!text)
+		return rc ? rc : C360_ERR_NOMEM;
+	free(ie->raw);
+	ie->raw = text;
+	c360_json_doc_free(ie->doc);
+	ie->doc = NULL;
 	ie->dirty = true;
 	return C360_OK;
 }
@@ -1160,7 +1171,11 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		w->key_len = e->key_len;
 		w->flags = C360_WRITE_TRUSTED_JSON;
 		voff[c->n] = SIZE_MAX;
-		if (e->bucket == B_META) {
+		if (e->bucket == B_META && e->raw) {
+			w->type = C360_WRITE_UPSERT;
+			w->value = e->raw;
+			w->value_len = strlen(e->raw);
+		} else if (e->bucket == B_META) {
 			voff[c->n] = c->vbuf.len;
 			if ((rc = c360_json_write(c360_json_doc_root(e->doc), C360_JSON_COMPACT,
 						  &c->vbuf)))

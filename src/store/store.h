@@ -56,7 +56,7 @@ struct c360_store_opts {
 	int busy_timeout_ms;  /* wait for other processes' locks; default 5000 */
 	int sweep_interval_ms;/* background expiry sweeper period; 0 = default 1000, <0 = off */
 	int zdict_samples;    /* compressed values of a bucket sampled before its zstd
-			       * dictionary is trained; 0 = default 500, <0 = none */
+			       * dictionary is trained; 0 = default 256, <0 = none */
 };
 
 /* Fills opts with the defaults above. */

@@ -17,7 +17,7 @@
 	"CREATE TABLE IF NOT EXISTS _c360_zdict(id INTEGER PRIMARY KEY,"               \
 	" bucket TEXT NOT NULL, created INTEGER NOT NULL, samples INTEGER NOT NULL,"   \
 	" dict BLOB NOT NULL);"
-#define STORE_ZDICT_SAMPLES 500 /* values sampled per bucket before its dictionary is trained */
+#define STORE_ZDICT_SAMPLES 256 /* values sampled per bucket before its dictionary is trained */
 #define STORE_Z_MIN 256 /* values shorter than this are never compressed */
 #define STORE_Z_POOL 16
 #define STORE_STMT_CACHE 48
