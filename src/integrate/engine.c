@@ -1045,6 +1045,156 @@ static int op_cmp(const void *a, const void *b)
 	return (x->key_len > y->key_len) - (x->key_len < y->key_len);
 }
 
+/* The keys of a batch share long prefixes ("c360n::k::dbserver1.inventory.
+ * customers::…"), which op_cmp compares again at each of its n log n calls:
+ * sort_ops groups the ops by bucket, then sorts each group's keys with a
+ * multikey quicksort (Bentley & Sedgewick, "Fast algorithms for sorting and
+ * searching strings"), which reads each byte of a shared prefix about once
+ * per key. Same order as qsort with op_cmp (the keys of one bucket are
+ * distinct). */
+struct okey {
+	const unsigned char *k;
+	size_t n;
+	size_t op;
+};
+
+static int okey_at(const struct okey *o, size_t d)
+{
+	return d < o->n ? o->k[d] : -1;
+}
+
+static void okey_swap(struct okey *a, size_t i, size_t j)
+{
+	struct okey t = a[i];
+	a[i] = a[j];
+	a[j] = t;
+}
+
+static int okey_cmp(const void *pa, const void *pb)
+{
+	const struct okey *a = pa, *b = pb;
+	int c = memcmp(a->k, b->k, a->n < b->n ? a->n : b->n);
+	return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+/* The first byte from d at which x and y differ, or to (both are at least to
+ * bytes long). */
+static size_t mismatch(const unsigned char *x, const unsigned char *y, size_t d, size_t to)
+{
+	while (d + 8 <= to && !memcmp(x + d, y + d, 8))
+		d += 8;
+	while (d < to && x[d] == y[d])
+		d++;
+	return d;
+}
+
+/* How many first bytes every key of a[0..n) shares (at least d). */
+static size_t shared_prefix(const struct okey *a, size_t n, size_t d)
+{
+	size_t l = a[0].n;
+	for (size_t i = 1; i < n && l > d; i++)
+		l = mismatch(a[0].k, a[i].k, d, a[i].n < l ? a[i].n : l);
+	return l;
+}
+
+/* Sorts a[0..n), whose keys share their first d bytes: a multikey quicksort
+ * that skips the bytes all keys of a part share at once; small parts by
+ * insertion. Past depth levels of recursion (a pathological set of keys) the
+ * rest goes to qsort. */
+static void mkqsort(struct okey *a, size_t n, size_t d, int depth)
+{
+	while (n > 1) {
+		if (n <= 8) {
+			for (size_t i = 1; i < n; i++)
+				for (size_t j = i; j && okey_cmp(&a[j - 1], &a[j]) > 0; j--)
+					okey_swap(a, j - 1, j);
+			return;
+		}
+		if (depth <= 0) {
+			qsort(a, n, sizeof *a, okey_cmp);
+			return;
+		}
+		d = shared_prefix(a, n, d);
+		okey_swap(a, 0, n / 2);
+		int v = okey_at(&a[0], d);
+		/* a[0, lt) < v, a[lt, i) == v, a[gt, n) > v */
+		size_t lt = 0, i = 0, gt = n;
+		while (i < gt) {
+			int c = okey_at(&a[i], d);
+			if (c < v)
+				okey_swap(a, lt++, i++);
+			else if (c > v)
+				okey_swap(a, i, --gt);
+			else
+				i++;
+		}
+		mkqsort(a, lt, d, depth - 1);
+		mkqsort(a + gt, n - gt, d, depth - 1);
+		if (v < 0)
+			return; /* the equal part: keys that end here */
+		a += lt;
+		n = gt - lt;
+		d++;
+	}
+}
+
+#define OPS_BUCKETS 8
+
+static size_t bucket_index(const char *const *bk, size_t nb, const char *bucket)
+{
+	size_t b = 0;
+	while (b < nb && bk[b] != bucket)
+		b++;
+	return b;
+}
+
+/* Sorts ops by op_cmp; *ops is replaced by a sorted copy. */
+static c360_rc sort_ops(struct c360_write **ops, size_t n)
+{
+	/* the buckets (two in practice) in name order; equal names are one group */
+	const char *bk[OPS_BUCKETS];
+	size_t nb = 0, grp[OPS_BUCKETS];
+	for (size_t i = 0; i < n; i++) {
+		const char *bucket = (*ops)[i].bucket;
+		if (bucket_index(bk, nb, bucket) < nb)
+			continue;
+		if (nb == OPS_BUCKETS) {
+			qsort(*ops, n, sizeof **ops, op_cmp);
+			return C360_OK;
+		}
+		size_t j = nb++;
+		for (; j && strcmp(bk[j - 1], bucket) > 0; j--)
+			bk[j] = bk[j - 1];
+		bk[j] = bucket;
+	}
+	for (size_t b = 0; b < nb; b++)
+		grp[b] = b ? grp[b - 1] + (strcmp(bk[b - 1], bk[b]) != 0) : 0;
+	struct okey *keys = malloc((n ? n : 1) * sizeof *keys);
+	struct c360_write *out = malloc((n ? n : 1) * sizeof *out);
+	if (!keys || !out) {
+		free(keys);
+		free(out);
+		return C360_ERR_NOMEM;
+	}
+	size_t done = 0;
+	for (size_t g = 0; nb && g <= grp[nb - 1]; g++) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			const struct c360_write *w = &(*ops)[i];
+			if (grp[bucket_index(bk, nb, w->bucket)] == g)
+				keys[k++] = (struct okey){(const unsigned char *)w->key, w->key_len, i};
+		}
+		mkqsort(keys, k, 0, 64);
+		for (size_t i = 0; i < k; i++)
+			out[done + i] = (*ops)[keys[i].op];
+		done += k;
+	}
+	free(keys);
+	free(*ops);
+	*ops = out;
+	return C360_OK;
+}
+
 static void *commit_run(void *p)
 {
 	struct commit *c = p;
@@ -1220,7 +1370,8 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		c360_json_doc_free(c->ents[i]->doc);
 		c->ents[i]->doc = NULL;
 	}
-	qsort(c->ops, c->n, sizeof *c->ops, op_cmp);
+	if (sort_ops(&c->ops, c->n))
+		qsort(c->ops, c->n, sizeof *c->ops, op_cmp); /* needs no buffer of ours */
 	/* the next batch reads this one's metadata documents from the cache,
 	 * committed or not */
 	bool warm_ok = true;
