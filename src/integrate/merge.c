@@ -705,6 +705,7 @@ struct live {
 	const c360_json *f, *id, *p, *e; /* its members (NULL when absent) */
 	int src;
 	int64_t ts;
+	size_t lin_off, lin_len; /* build_text: its lineage entry's text, once written */
 };
 
 static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
@@ -1067,7 +1068,7 @@ void c360_imap_check_layout(c360_imap *m)
 #define NODES_STACK 64
 
 struct winner {
-	const struct live *win;
+	struct live *win;
 	const c360_json *v;
 	size_t seen; /* 1 + the last contribution that offered the field */
 };
@@ -1090,7 +1091,7 @@ static size_t field_of(const c360_imap *m, const char *k, size_t kl, size_t gues
 /* Every field's winner, in one walk over each contribution's fields (the
  * first member of a name, as c360_json_get finds it). better() is a total
  * order: the order of the candidates does not matter. */
-static void pick_winners(const c360_imap *m, const struct live *lv, size_t n, struct winner *wf)
+static void pick_winners(const c360_imap *m, struct live *lv, size_t n, struct winner *wf)
 {
 	for (size_t i = 0; i < n; i++) {
 		size_t guess = 0;
@@ -1130,6 +1131,20 @@ static inline c360_rc put_c(struct c360_buf *o, char c)
 static c360_rc put(struct c360_buf *o, const struct imap_text *tx, const struct imap_piece *p)
 {
 	return put_bytes(o, tx->b.data + p->off, p->len);
+}
+
+/* Appends o's own bytes [off, off + n) again. */
+static c360_rc put_again(struct c360_buf *o, size_t off, size_t n)
+{
+	if (!(o->len + n < o->cap && n <= o->max - o->len)) {
+		c360_rc rc = c360_buf_reserve(o, n);
+		if (rc)
+			return rc;
+	}
+	memcpy(o->data + o->len, o->data + off, n);
+	o->len += n;
+	o->data[o->len] = '\0';
+	return C360_OK;
 }
 
 static c360_rc w_int(struct c360_buf *o, int64_t i)
@@ -1247,12 +1262,13 @@ c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct 
 	}
 	if (!rc)
 		rc = put_c(o, ']');
-	/* lineage */
+	/* lineage: the entry after the field's name is the same for every field
+	 * a contribution wins (system, id, ts): written once, then copied */
 	if (!rc && m->lineage_field[0]) {
 		bool f1 = true;
 		rc = put_member(o, &first, tx, &tx->lineage);
 		for (size_t fi = 0; !rc && fi < m->nfields; fi++) {
-			const struct live *win = wf[fi].win;
+			struct live *win = wf[fi].win;
 			if (!win)
 				continue;
 			if (!f1)
@@ -1260,14 +1276,21 @@ c360_rc c360_imap_build_text(const c360_imap *m, const c360_json *state, struct 
 			f1 = false;
 			if (!rc)
 				rc = put(o, tx, &tx->lin[fi]);
-			if (!rc)
-				rc = put(o, tx, &tx->system[win->src]);
+			if (rc || win->lin_len) {
+				if (!rc)
+					rc = put_again(o, win->lin_off, win->lin_len);
+				continue;
+			}
+			size_t off = o->len;
+			rc = put(o, tx, &tx->system[win->src]);
 			if (!rc && win->id && !(rc = put(o, tx, &tx->id)))
 				rc = c360_json_write(win->id, C360_JSON_COMPACT, o);
 			if (!rc && win->ts != TS_NONE_VAL && !(rc = put(o, tx, &tx->ts)))
 				rc = w_int(o, win->ts);
 			if (!rc)
 				rc = put_c(o, '}');
+			win->lin_off = off;
+			win->lin_len = o->len - off;
 		}
 		if (!rc)
 			rc = put_c(o, '}');
