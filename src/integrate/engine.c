@@ -667,28 +667,56 @@ static const char *index_str(struct ent *ie, const char *k, size_t *len)
 	return c360_json_str(c360_json_get(c360_json_doc_root(ie->doc), k), len);
 }
 
+/* True when s[0..n) is written in JSON as it is (printable ASCII, no quote
+ * or backslash). */
+static bool plain_json(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+			return false;
+	}
+	return true;
+}
+
 /* The index document {"c":EMAIL,"r":RKEY}, written as text (the bytes of
- * the document written): no document is built for it. */
+ * the document written): no document is built for it. Emails and record
+ * keys are nearly always plain ASCII: one allocation, no escaping. */
 static c360_rc index_set(struct ent *ie, const char *email, size_t elen, const char *rkey,
 			 size_t rlen)
 {
-	struct c360_buf b;
-	c360_buf_init(&b, 0);
-	c360_rc rc = c360_buf_reserve(&b, elen + rlen + 16);
-	if (!rc)
-		rc = c360_buf_append(&b, "{\"c\":", 5);
-	if (!rc)
-		rc = c360_json_write_string(email, elen, &b);
-	if (!rc)
-		rc = c360_buf_append(&b, ",\"r\":", 5);
-	if (!rc)
-		rc = c360_json_write_string(rkey, rlen, &b);
-	if (!rc)
-		rc = c360_buf_putc(&b, '}');
-	char *text = rc ? NULL : c360_buf_detach(&b, NULL);
-	c360_buf_release(&b);
-	if (!text)
-		return rc ? rc : C360_ERR_NOMEM;
+	char *text;
+	if (plain_json(email, elen) && plain_json(rkey, rlen)) {
+		text = malloc(elen + rlen + 16);
+		if (!text)
+			return C360_ERR_NOMEM;
+		char *p = text;
+		memcpy(p, "{\"c\":\"", 6);
+		p += 6;
+		memcpy(p, email, elen);
+		p += elen;
+		memcpy(p, "\",\"r\":\"", 7);
+		p += 7;
+		memcpy(p, rkey, rlen);
+		p += rlen;
+		memcpy(p, "\"}", 3); /* with the NUL */
+	} else {
+		struct c360_buf b;
+		c360_buf_init(&b, 0);
+		c360_rc rc = c360_buf_append(&b, "{\"c\":", 5);
+		if (!rc)
+			rc = c360_json_write_string(email, elen, &b);
+		if (!rc)
+			rc = c360_buf_append(&b, ",\"r\":", 5);
+		if (!rc)
+			rc = c360_json_write_string(rkey, rlen, &b);
+		if (!rc)
+			rc = c360_buf_putc(&b, '}');
+		text = rc ? NULL : c360_buf_detach(&b, NULL);
+		c360_buf_release(&b);
+		if (!text)
+			return rc ? rc : C360_ERR_NOMEM;
+	}
 	free(ie->raw);
 	ie->raw = text;
 	c360_json_doc_free(ie->doc);
