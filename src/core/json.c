@@ -44,8 +44,9 @@
 #define DUP_LINEAR 24
 
 /* Node flags. RAW: the string needs no escaping when written as UTF-8 (it
- * came from the input without escapes); RAWA: and it is pure ASCII. The K*
- * variants say the same of the member's key. */
+ * came from the input without escapes, or a builder found nothing to escape
+ * in it); RAWA: and it is pure ASCII. The K* variants say the same of the
+ * member's key. */
 enum {
 	F_LINKED = 1, /* linked into a container or the doc's root */
 	F_DEDUPE = 2, /* parser: large object, check duplicate keys on close */
@@ -289,19 +290,35 @@ static int utf8_seq_n(const unsigned char *s, size_t n)
 	return utf8_seq(tmp);
 }
 
-static bool utf8_valid(const char *s, size_t len)
+/* Bit i set when p[i] is '"', '\\', a control byte (< 0x20) or >= 0x80. */
+static inline unsigned special16(const char *p);
+
+/* True when s[0..len) is valid UTF-8; *raw then receives its F_RAW|F_RAWA
+ * bits as the parser gives them (F_RAW: nothing to escape, so the writer
+ * copies it without looking; F_RAWA: ASCII as well). Plain ASCII goes 16
+ * bytes at a time. */
+static bool utf8_valid(const char *s, size_t len, unsigned *raw)
 {
 	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+	unsigned r = F_RAW | F_RAWA;
+	while (e - p >= 16 && !special16((const char *)p))
+		p += 16;
 	while (p < e) {
-		if (*p < 0x80) {
+		unsigned c = *p;
+		if (c < 0x80) {
+			/* '"' 0x22, '\\' 0x5c or a control byte: escaped when written */
+			if (c < 0x20 || c == '"' || c == '\\')
+				r = 0;
 			p++;
 			continue;
 		}
 		int n = utf8_seq_n(p, (size_t)(e - p));
 		if (!n)
 			return false;
+		r &= ~(unsigned)F_RAWA;
 		p += n;
 	}
+	*raw = r;
 	return true;
 }
 
@@ -1489,7 +1506,8 @@ c360_json *c360_json_new_number(c360_json_doc *doc, const char *text, size_t len
 
 c360_json *c360_json_new_str(c360_json_doc *doc, const char *s, size_t len)
 {
-	if (!doc || (!s && len) || len > UINT32_MAX || !utf8_valid(s ? s : "", len))
+	unsigned raw;
+	if (!doc || (!s && len) || len > UINT32_MAX || !utf8_valid(s ? s : "", len, &raw))
 		return NULL;
 	c360_json *n = node_new(doc, C360_JSON_STRING);
 	if (!n)
@@ -1499,6 +1517,7 @@ c360_json *c360_json_new_str(c360_json_doc *doc, const char *s, size_t len)
 		return NULL;
 	n->a.s = c;
 	n->len = len;
+	n->flags = (uint8_t)raw;
 	return n;
 }
 
@@ -1549,7 +1568,8 @@ c360_rc c360_json_set(c360_json_doc *doc, c360_json *obj, const char *key, size_
 		return C360_ERR_INVALID;
 	if (val->flags & F_LINKED)
 		return C360_ERR_INVALID;
-	if (keylen > UINT32_MAX || !utf8_valid(key ? key : "", keylen))
+	unsigned raw;
+	if (keylen > UINT32_MAX || !utf8_valid(key ? key : "", keylen, &raw))
 		return C360_ERR_INVALID;
 	c360_json *prev = NULL;
 	for (c360_json *m = obj->a.first; m; prev = m, m = m->next) {
@@ -1575,7 +1595,7 @@ c360_rc c360_json_set(c360_json_doc *doc, c360_json *obj, const char *key, size_
 		return C360_ERR_NOMEM;
 	val->key = k;
 	val->keylen = (uint32_t)keylen;
-	val->flags &= (uint8_t)~F_KEYBITS;
+	val->flags = (uint8_t)((val->flags & ~F_KEYBITS) | (raw << 2)); /* F_RAW -> F_KRAW */
 	link_after(obj, obj->last, val);
 	return C360_OK;
 }

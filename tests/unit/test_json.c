@@ -851,6 +851,49 @@ TEST(write_string_escaping)
 	c360_json_doc_free(d);
 }
 
+/* Strings and keys from the builders are written as the parsed ones: those
+ * with nothing to escape are copied as they are (short and long, ASCII and
+ * not), the others escaped, in both output modes. */
+TEST(built_strings_write_like_parsed)
+{
+	static const char *const strs[] = {
+	    "", "plain", "exactly sixteen!", "seventeen bytes!!", "caf\xc3\xa9",
+	    "a\"q", "b\\s", "tab\there", "nul\x01", "del\x7f", "long ascii text past sixteen bytes",
+	    "long text with an \xc3\xa9 past sixteen bytes", "quote at the end of a long one\""};
+	const size_t n = sizeof strs / sizeof strs[0];
+	c360_json_doc *d = c360_json_doc_new();
+	c360_json *obj = c360_json_new_object(d);
+	REQUIRE(d && obj);
+	struct c360_buf text;
+	c360_buf_init(&text, 0);
+	c360_buf_putc(&text, '{');
+	for (size_t i = 0; i < n; i++) {
+		c360_json *v = c360_json_new_str(d, strs[i], strlen(strs[i]));
+		REQUIRE(v);
+		CHECK_EQ_INT(c360_json_set(d, obj, strs[i], strlen(strs[i]), v), C360_OK);
+		if (i)
+			c360_buf_putc(&text, ',');
+		c360_json_write_string(strs[i], strlen(strs[i]), &text);
+		c360_buf_putc(&text, ':');
+		c360_json_write_string(strs[i], strlen(strs[i]), &text);
+	}
+	c360_buf_putc(&text, '}');
+	c360_json_doc *p = NULL;
+	REQUIRE(c360_json_parse(text.data, text.len, NULL, &p, NULL) == C360_OK);
+	for (unsigned mode = 0; mode <= C360_JSON_ASCII; mode += C360_JSON_ASCII) {
+		char *built = c360_json_write_str(obj, mode, NULL);
+		char *parsed = c360_json_write_str(c360_json_doc_root(p), mode, NULL);
+		CHECK_EQ_STR(built, parsed);
+		if (!mode)
+			CHECK_EQ_STR(built, text.data);
+		free(built);
+		free(parsed);
+	}
+	c360_buf_release(&text);
+	c360_json_doc_free(p);
+	c360_json_doc_free(d);
+}
+
 TEST(write_null_and_scalars)
 {
 	char *s = c360_json_write_str(NULL, 0, NULL);
@@ -983,6 +1026,7 @@ int main(void)
 	RUN(many_values_grow_arena);
 	RUN(write_capped_buffer);
 	RUN(write_string_escaping);
+	RUN(built_strings_write_like_parsed);
 	RUN(write_null_and_scalars);
 	RUN(allocation_failures);
 	return test_summary();
