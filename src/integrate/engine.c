@@ -55,6 +55,7 @@ struct ent {
 	c360_json_doc *doc; /* parsed value (meta docs); NULL when absent */
 	char *raw;          /* target docs to write: serialized value, NULL = delete;
 			     * index docs set in this batch: their text (doc NULL) */
+	bool raw_slab;      /* raw is in the batch's slab (not malloc'd) */
 	bool inbuf;         /* target docs built by the flush: value in its commit's buffer */
 	size_t voff, vlen;
 	bool dirty;
@@ -103,19 +104,69 @@ static uint64_t hash_key(int bucket, const char *k, size_t n)
 	return mix64((h ^ w) * 0xff51afd7ed558ccdull);
 }
 
+/* ---- slab: a batch's small allocations, freed with the batch ----
+ *
+ * Overlay entries and index texts live until their batch is committed and
+ * then go together: bump-allocated from chunks (doubling from 4 KiB, so a
+ * batch of one record stays small) instead of one malloc and free each. */
+
+#define SLAB_FIRST 4096u
+#define SLAB_MAX (1u << 20)
+
+struct slab {
+	struct slab *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+/* n zeroed bytes from *head's chunk, or a new chunk; NULL when out of memory. */
+static void *slab_alloc(struct slab **head, size_t n)
+{
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	struct slab *s = *head;
+	if (!s || s->cap - s->used < n) {
+		size_t cap = s ? s->cap * 2 : SLAB_FIRST;
+		if (cap > SLAB_MAX)
+			cap = SLAB_MAX;
+		if (cap < n)
+			cap = n;
+		struct slab *ns = malloc(sizeof *ns + cap);
+		if (!ns)
+			return NULL;
+		ns->next = s;
+		ns->used = 0;
+		ns->cap = cap;
+		*head = s = ns;
+	}
+	void *p = (char *)s->data + s->used;
+	s->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+static void slab_free(struct slab *s)
+{
+	while (s) {
+		struct slab *n = s->next;
+		free(s);
+		s = n;
+	}
+}
+
 static void ent_clear(struct ent *e)
 {
 	c360_json_doc_free(e->doc);
-	free(e->raw);
+	if (!e->raw_slab)
+		free(e->raw);
 	memset(e, 0, sizeof *e);
 }
 
 static void overlay_reset(struct c360_integrate *ig)
 {
-	for (size_t i = 0; i < ig->nents; i++) {
+	for (size_t i = 0; i < ig->nents; i++)
 		ent_clear(ig->ents[i]);
-		free(ig->ents[i]);
-	}
+	slab_free(ig->slab);
+	ig->slab = NULL;
 	ig->nents = 0;
 	if (ig->idx)
 		memset(ig->idx, 0xff, ig->idxcap * sizeof *ig->idx);
@@ -171,7 +222,7 @@ static c360_rc overlay_get(struct c360_integrate *ig, int bucket, const char *k,
 	}
 	/* entries are allocated one by one: their addresses stay valid while the
 	 * overlay grows */
-	struct ent *e = calloc(1, sizeof *e + n + 1);
+	struct ent *e = slab_alloc(&ig->slab, sizeof *e + n + 1);
 	if (!e)
 		return C360_ERR_NOMEM;
 	e->bucket = bucket;
@@ -524,8 +575,10 @@ static c360_rc put_target(struct c360_integrate *ig, const char *k, size_t n, ch
 		free(raw);
 		return rc;
 	}
-	free(e->raw);
+	if (!e->raw_slab)
+		free(e->raw);
 	e->raw = raw;
+	e->raw_slab = false;
 	e->inbuf = false;
 	e->dirty = true;
 	return C360_OK;
@@ -540,8 +593,10 @@ static c360_rc put_target_buf(struct c360_integrate *ig, const char *k, size_t n
 	c360_rc rc = overlay_get(ig, B_TARGET, k, n, &e, &added);
 	if (rc)
 		return rc;
-	free(e->raw);
+	if (!e->raw_slab)
+		free(e->raw);
 	e->raw = NULL;
+	e->raw_slab = false;
 	e->inbuf = true;
 	e->voff = voff;
 	e->vlen = vlen;
@@ -689,13 +744,15 @@ static bool plain_json(const char *s, size_t n)
 
 /* The index document {"c":EMAIL,"r":RKEY}, written as text (the bytes of
  * the document written): no document is built for it. Emails and record
- * keys are nearly always plain ASCII: one allocation, no escaping. */
-static c360_rc index_set(struct ent *ie, const char *email, size_t elen, const char *rkey,
-			 size_t rlen)
+ * keys are nearly always plain ASCII: copied into the batch's slab, no
+ * escaping. */
+static c360_rc index_set(struct c360_integrate *ig, struct ent *ie, const char *email,
+			 size_t elen, const char *rkey, size_t rlen)
 {
 	char *text;
-	if (plain_json(email, elen) && plain_json(rkey, rlen)) {
-		text = malloc(elen + rlen + 16);
+	bool plain = plain_json(email, elen) && plain_json(rkey, rlen);
+	if (plain) {
+		text = slab_alloc(&ig->slab, elen + rlen + 16);
 		if (!text)
 			return C360_ERR_NOMEM;
 		char *p = text;
@@ -725,8 +782,10 @@ static c360_rc index_set(struct ent *ie, const char *email, size_t elen, const c
 		if (!text)
 			return rc ? rc : C360_ERR_NOMEM;
 	}
-	free(ie->raw);
+	if (!ie->raw_slab)
+		free(ie->raw);
 	ie->raw = text;
+	ie->raw_slab = plain;
 	c360_json_doc_free(ie->doc);
 	ie->doc = NULL;
 	ie->dirty = true;
@@ -876,7 +935,7 @@ static c360_rc apply_record(struct c360_integrate *ig, const char *key, size_t k
 	} else {
 		ig->stats.stale++;
 	}
-	if (changed && (!prev || moved) && (rc = index_set(ie, rec->email, rec->email_len, rkey, rlen)))
+	if (changed && (!prev || moved) && (rc = index_set(ig, ie, rec->email, rec->email_len, rkey, rlen)))
 		return rc;
 	if (rec->what == C360_IMAP_UPSERT && rec->source != c360_imap_online_source(ig->m) &&
 	    online_due(ig, root) && (rc = want_fetch(ig, rec->email, rec->email_len)))
@@ -1052,6 +1111,7 @@ c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_le
 struct commit {
 	struct ent **ents; /* the batch's overlay entries (keys and raw values) */
 	size_t nents;
+	struct slab *slab; /* where they live */
 	struct c360_write *ops;
 	struct c360_buf vbuf; /* the serialized values: one buffer for the batch */
 	size_t n;
@@ -1278,11 +1338,10 @@ static c360_rc commit_finish(struct c360_integrate *ig, struct commit *c)
 		ig->committed = c->gen;
 	c360_buf_release(&c->vbuf);
 	free(c->ops);
-	for (size_t i = 0; i < c->nents; i++) {
+	for (size_t i = 0; i < c->nents; i++)
 		ent_clear(c->ents[i]);
-		free(c->ents[i]);
-	}
 	free(c->ents);
+	slab_free(c->slab);
 	free(c);
 	return rc;
 }
@@ -1388,6 +1447,8 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 	/* the batch's entries go with the commit; the overlay starts empty */
 	c->ents = ig->ents;
 	c->nents = ig->nents;
+	c->slab = ig->slab;
+	ig->slab = NULL;
 	ig->ents = NULL;
 	ig->nents = ig->entcap = 0;
 	if (ig->idx)

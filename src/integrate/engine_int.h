@@ -8,6 +8,7 @@
 struct ent;
 struct wentry;
 struct commit;
+struct slab;
 struct c360_poller;
 
 struct c360_integrate {
@@ -23,6 +24,7 @@ struct c360_integrate {
 	c360_integrate_read_fn read;
 	void *read_ctx;
 	/* overlay of the current batch */
+	struct slab *slab;  /* its entries and index texts (engine.c) */
 	struct ent **ents;
 	size_t nents, entcap;
 	size_t *idx;
