@@ -56,6 +56,7 @@ struct ent {
 	char *raw;          /* target docs to write: serialized value, NULL = delete;
 			     * index docs set in this batch: their text (doc NULL) */
 	bool raw_slab;      /* raw is in the batch's slab (not malloc'd) */
+	uint64_t hash;      /* hash_key(bucket, key) */
 	bool inbuf;         /* target docs built by the flush: value in its commit's buffer */
 	size_t voff, vlen;
 	bool dirty;
@@ -192,7 +193,7 @@ static c360_rc overlay_grow(struct c360_integrate *ig)
 		memset(n, 0xff, cap * sizeof *n);
 		for (size_t i = 0; i < ig->nents; i++) {
 			struct ent *e = ig->ents[i];
-			size_t h = hash_key(e->bucket, e->key, e->key_len) & (cap - 1);
+			size_t h = e->hash & (cap - 1);
 			while (n[h] != SIZE_MAX)
 				h = (h + 1) & (cap - 1);
 			n[h] = i;
@@ -212,10 +213,12 @@ static c360_rc overlay_get(struct c360_integrate *ig, int bucket, const char *k,
 	c360_rc rc = overlay_grow(ig);
 	if (rc)
 		return rc;
-	size_t mask = ig->idxcap - 1, h = hash_key(bucket, k, n) & mask;
+	uint64_t hash = hash_key(bucket, k, n);
+	size_t mask = ig->idxcap - 1, h = hash & mask;
 	for (; ig->idx[h] != SIZE_MAX; h = (h + 1) & mask) {
 		struct ent *e = ig->ents[ig->idx[h]];
-		if (e->bucket == bucket && e->key_len == n && !memcmp(e->key, k, n)) {
+		if (e->hash == hash && e->bucket == bucket && e->key_len == n &&
+		    !memcmp(e->key, k, n)) {
 			*out = e;
 			return C360_OK;
 		}
@@ -226,6 +229,7 @@ static c360_rc overlay_get(struct c360_integrate *ig, int bucket, const char *k,
 	if (!e)
 		return C360_ERR_NOMEM;
 	e->bucket = bucket;
+	e->hash = hash;
 	memcpy(e->key, k, n);
 	e->key[n] = '\0';
 	e->key_len = n;
@@ -325,11 +329,12 @@ static struct wentry **warm_link(struct c360_integrate *ig, uint64_t h, const ch
 	return p;
 }
 
-static struct wentry *warm_get(struct c360_integrate *ig, const char *k, size_t n)
+/* h: hash_key(B_META, k, n), as for every key of the cache and the filter */
+static struct wentry *warm_get(struct c360_integrate *ig, uint64_t h, const char *k, size_t n)
 {
 	if (!ig->nwarm)
 		return NULL;
-	struct wentry *w = *warm_link(ig, hash_key(B_META, k, n), k, n);
+	struct wentry *w = *warm_link(ig, h, k, n);
 	if (w && w != ig->lru_tail) {
 		lru_unlink(ig, w);
 		lru_append(ig, w);
@@ -360,8 +365,8 @@ static void warm_evict(struct c360_integrate *ig, uint64_t committed)
 /* Keeps a copy of metadata document k (from batch gen). False when out of
  * memory (the document is then not cached: the caller must commit it before
  * anything reads the store). */
-static bool warm_put(struct c360_integrate *ig, const char *k, size_t n, const char *text,
-		     size_t text_len, uint64_t gen)
+static bool warm_put(struct c360_integrate *ig, uint64_t h, const char *k, size_t n,
+		     const char *text, size_t text_len, uint64_t gen)
 {
 	if (ig->nwarm + 1 > ig->warmcap) {
 		size_t cap = ig->warmcap ? ig->warmcap * 2 : 4096;
@@ -378,7 +383,6 @@ static bool warm_put(struct c360_integrate *ig, const char *k, size_t n, const c
 		ig->warm = nw;
 		ig->warmcap = cap;
 	}
-	uint64_t h = hash_key(B_META, k, n);
 	struct wentry **p = warm_link(ig, h, k, n);
 	if (*p)
 		warm_remove(ig, *p);
@@ -404,11 +408,11 @@ static bool warm_put(struct c360_integrate *ig, const char *k, size_t n, const c
 
 /* ---- the filter of written metadata keys ---- */
 
-static void known_add(struct c360_integrate *ig, const char *k, size_t n)
+static void known_add(struct c360_integrate *ig, uint64_t h)
 {
 	if (!ig->known)
 		return;
-	uint64_t h1 = mix64(hash_key(B_META, k, n)), h2 = mix64(h1) | 1;
+	uint64_t h1 = mix64(h), h2 = mix64(h1) | 1;
 	for (int i = 0; i < 4; i++) {
 		uint64_t b = (h1 + (uint64_t)i * h2) & (ig->known_bits - 1);
 		ig->known[b >> 6] |= 1ull << (b & 63);
@@ -416,11 +420,11 @@ static void known_add(struct c360_integrate *ig, const char *k, size_t n)
 }
 
 /* False when k was certainly never written (with warm_complete: absent). */
-static bool known_maybe(const struct c360_integrate *ig, const char *k, size_t n)
+static bool known_maybe(const struct c360_integrate *ig, uint64_t h)
 {
 	if (!ig->known)
 		return true;
-	uint64_t h1 = mix64(hash_key(B_META, k, n)), h2 = mix64(h1) | 1;
+	uint64_t h1 = mix64(h), h2 = mix64(h1) | 1;
 	for (int i = 0; i < 4; i++) {
 		uint64_t b = (h1 + (uint64_t)i * h2) & (ig->known_bits - 1);
 		if (!(ig->known[b >> 6] & (1ull << (b & 63))))
@@ -440,12 +444,12 @@ static c360_rc meta_load(struct c360_integrate *ig, const char *k, size_t n, str
 	*out = e;
 	if (!added)
 		return C360_OK;
-	struct wentry *w = warm_get(ig, k, n);
+	struct wentry *w = warm_get(ig, e->hash, k, n);
 	if (w) {
 		if (!c360_json_parse(w->data + n + 1, w->text_len, NULL, &e->doc, NULL))
 			return C360_OK;
 		e->doc = NULL;
-	} else if (ig->warm_complete && !known_maybe(ig, k, n)) {
+	} else if (ig->warm_complete && !known_maybe(ig, e->hash)) {
 		return C360_OK; /* absent */
 	}
 	struct c360_doc d = {0};
@@ -935,7 +939,8 @@ static c360_rc apply_record(struct c360_integrate *ig, const char *key, size_t k
 	} else {
 		ig->stats.stale++;
 	}
-	if (changed && (!prev || moved) && (rc = index_set(ig, ie, rec->email, rec->email_len, rkey, rlen)))
+	if (changed && (!prev || moved) &&
+	    (rc = index_set(ig, ie, rec->email, rec->email_len, rkey, rlen)))
 		return rc;
 	if (rec->what == C360_IMAP_UPSERT && rec->source != c360_imap_online_source(ig->m) &&
 	    online_due(ig, root) && (rc = want_fetch(ig, rec->email, rec->email_len)))
@@ -1277,8 +1282,9 @@ static c360_rc sort_ops(struct c360_write **ops, size_t n)
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
 			const struct c360_write *w = &(*ops)[i];
-			if (grp[bucket_index(bk, nb, w->bucket)] == g)
-				keys[k++] = (struct okey){(const unsigned char *)w->key, w->key_len, i};
+			if (grp[bucket_index(bk, nb, w->bucket)] != g)
+				continue;
+			keys[k++] = (struct okey){(const unsigned char *)w->key, w->key_len, i};
 		}
 		mkqsort(keys, k, 0, 64);
 		for (size_t i = 0; i < k; i++)
@@ -1478,8 +1484,9 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 			struct c360_write *w = &c->ops[i];
 			if (w->bucket != ig->meta_bucket)
 				continue;
-			known_add(ig, w->key, w->key_len);
-			if (!warm_put(ig, w->key, w->key_len, w->value, w->value_len, c->gen))
+			uint64_t h = hash_key(B_META, w->key, w->key_len);
+			known_add(ig, h);
+			if (!warm_put(ig, h, w->key, w->key_len, w->value, w->value_len, c->gen))
 				warm_ok = false; /* not cached: commit it before the next batch */
 		}
 	}
