@@ -2438,6 +2438,23 @@ char *c360_json_write_str(const c360_json *v, unsigned flags, size_t *len)
 	return c360_buf_detach(&b, len);
 }
 
+bool c360_json_plain(const char *s, size_t len)
+{
+	if (len >= 16) {
+		/* 16 bytes at a time, the last 16 overlapping the previous ones */
+		for (size_t i = 0; i + 16 <= len; i += 16)
+			if (special16(s + i))
+				return false;
+		return !special16(s + len - 16);
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
 c360_rc c360_json_write_string(const char *s, size_t len, struct c360_buf *out)
 {
 	if (!out || (!s && len))

@@ -177,6 +177,9 @@ char *c360_json_write_str(const c360_json *v, unsigned flags, size_t *len);
 /* Appends s[0..len) as a quoted, escaped JSON string. Bytes that are not valid
  * UTF-8 are written as U+FFFD, so the output is always valid JSON. */
 c360_rc c360_json_write_string(const char *s, size_t len, struct c360_buf *out);
+/* True when s[0..len) is ASCII with nothing to escape (no control byte, quote
+ * or backslash): c360_json_write_string writes it as it is between quotes. */
+bool c360_json_plain(const char *s, size_t len);
 
 /* ---- testing ---- */
 

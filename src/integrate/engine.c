@@ -734,18 +734,6 @@ static const char *index_str(struct ent *ie, const char *k, size_t *len)
 	return c360_json_str(c360_json_get(c360_json_doc_root(ie->doc), k), len);
 }
 
-/* True when s[0..n) is written in JSON as it is (printable ASCII, no quote
- * or backslash). */
-static bool plain_json(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-			return false;
-	}
-	return true;
-}
-
 /* The index document {"c":EMAIL,"r":RKEY}, written as text (the bytes of
  * the document written): no document is built for it. Emails and record
  * keys are nearly always plain ASCII: copied into the batch's slab, no
@@ -754,7 +742,7 @@ static c360_rc index_set(struct c360_integrate *ig, struct ent *ie, const char *
 			 size_t elen, const char *rkey, size_t rlen)
 {
 	char *text;
-	bool plain = plain_json(email, elen) && plain_json(rkey, rlen);
+	bool plain = c360_json_plain(email, elen) && c360_json_plain(rkey, rlen);
 	if (plain) {
 		text = slab_alloc(&ig->slab, elen + rlen + 16);
 		if (!text)

@@ -894,6 +894,27 @@ TEST(built_strings_write_like_parsed)
 	c360_json_doc_free(d);
 }
 
+/* c360_json_plain: ASCII with nothing to escape, at any length and position. */
+TEST(plain_strings)
+{
+	CHECK(c360_json_plain("", 0));
+	CHECK(c360_json_plain("a@b.c", 5));
+	CHECK(c360_json_plain("del\x7f ok", 7));
+	char s[40];
+	for (size_t len = 1; len <= sizeof s; len++) {
+		memset(s, 'x', len);
+		CHECK(c360_json_plain(s, len));
+		static const char bad[] = {'"', '\\', '\n', '\x01', '\x1f', (char)0x80, (char)0xc3,
+					   '\0'};
+		for (size_t at = 0; at < len; at++)
+			for (size_t b = 0; b < sizeof bad; b++) {
+				s[at] = bad[b];
+				CHECK(!c360_json_plain(s, len));
+				s[at] = 'x';
+			}
+	}
+}
+
 TEST(write_null_and_scalars)
 {
 	char *s = c360_json_write_str(NULL, 0, NULL);
@@ -1027,6 +1048,7 @@ int main(void)
 	RUN(write_capped_buffer);
 	RUN(write_string_escaping);
 	RUN(built_strings_write_like_parsed);
+	RUN(plain_strings);
 	RUN(write_null_and_scalars);
 	RUN(allocation_failures);
 	return test_summary();
