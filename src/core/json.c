@@ -2259,7 +2259,8 @@ static bool w_indent(struct writer *w, size_t depth)
 	return true;
 }
 
-static bool w_scalar(struct writer *w, const c360_json *v)
+static inline __attribute__((always_inline)) bool
+w_scalar(struct writer *w, const c360_json *v)
 {
 	switch (c360_json_type(v)) {
 	case C360_JSON_NULL:
@@ -2423,7 +2424,9 @@ c360_rc c360_json_write(const c360_json *v, unsigned flags, struct c360_buf *out
 	/* make sure data exists so w.p is valid */
 	if (!out->data && !w_grow(&w, 0))
 		return w_finish(&w, start, false);
-	bool ok = w_value(&w, v, (flags & C360_JSON_PRETTY) != 0);
+	/* a scalar (a member's value written on its own): no container stack */
+	bool ok = v && v->type < C360_JSON_ARRAY ? w_scalar(&w, v)
+						 : w_value(&w, v, (flags & C360_JSON_PRETTY) != 0);
 	return w_finish(&w, start, ok);
 }
 
