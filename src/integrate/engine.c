@@ -1363,8 +1363,11 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 	}
 	c->ig = ig;
 	/* every value of the batch goes into one buffer (no growing and
-	 * copying of one small buffer per document) */
+	 * copying of one small buffer per document), sized like the last
+	 * batch's (no doubling and copying of the big one either) */
 	c360_buf_init(&c->vbuf, 0);
+	if (ig->vbuf_hint)
+		(void)c360_buf_reserve(&c->vbuf, ig->vbuf_hint); /* else it grows as it goes */
 	/* build every changed customer */
 	size_t nstate = ig->nents;
 	for (size_t i = 0; i < nstate; i++) {
@@ -1432,6 +1435,7 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 		}
 		c->n++;
 	}
+	ig->vbuf_hint = c->vbuf.len;
 	/* the buffer has stopped moving */
 	for (size_t i = 0; i < c->n; i++)
 		if (voff[i] != SIZE_MAX)

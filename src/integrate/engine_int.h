@@ -30,6 +30,7 @@ struct c360_integrate {
 	size_t *idx;
 	size_t idxcap;
 	size_t nrecs;
+	size_t vbuf_hint; /* the last batch's serialized values (bytes) */
 	struct c360_buf rkey;
 	/* batched use only: committed metadata documents kept as text (see
 	 * engine.c, "warm cache") */
