@@ -285,9 +285,13 @@ static void ztrain_run(c360_store *st, struct ztrain *t)
 	size_t len = dict ? ZDICT_trainFromBuffer(dict, cap, buf, lens, n) : 0;
 	free(buf);
 	free(lens);
-	if (!dict || ZDICT_isError(len) || len < 8) {
+	/* its ID goes into the header: a dictionary without one (raw content)
+	 * cannot name itself */
+	if (!dict || ZDICT_isError(len) || len < 8 || !ZDICT_getDictID(dict, len)) {
 		C360_DEBUG("store", "bucket '%s': no zstd dictionary (%s)", t->bucket,
-			   !dict ? "too few sample bytes" : ZDICT_getErrorName(len));
+			   !dict			? "too few sample bytes"
+			   : ZDICT_isError(len) ? ZDICT_getErrorName(len)
+						: "no dictionary header");
 		free(dict);
 		return;
 	}
