@@ -154,11 +154,19 @@ static void slab_free(struct slab *s)
 	}
 }
 
+/* Replaces e's raw text (in_slab: raw lives in the batch's slab). */
+static void ent_set_raw(struct ent *e, char *raw, bool in_slab)
+{
+	if (!e->raw_slab)
+		free(e->raw);
+	e->raw = raw;
+	e->raw_slab = in_slab;
+}
+
 static void ent_clear(struct ent *e)
 {
 	c360_json_doc_free(e->doc);
-	if (!e->raw_slab)
-		free(e->raw);
+	ent_set_raw(e, NULL, false);
 	memset(e, 0, sizeof *e);
 }
 
@@ -579,10 +587,7 @@ static c360_rc put_target(struct c360_integrate *ig, const char *k, size_t n, ch
 		free(raw);
 		return rc;
 	}
-	if (!e->raw_slab)
-		free(e->raw);
-	e->raw = raw;
-	e->raw_slab = false;
+	ent_set_raw(e, raw, false);
 	e->inbuf = false;
 	e->dirty = true;
 	return C360_OK;
@@ -597,10 +602,7 @@ static c360_rc put_target_buf(struct c360_integrate *ig, const char *k, size_t n
 	c360_rc rc = overlay_get(ig, B_TARGET, k, n, &e, &added);
 	if (rc)
 		return rc;
-	if (!e->raw_slab)
-		free(e->raw);
-	e->raw = NULL;
-	e->raw_slab = false;
+	ent_set_raw(e, NULL, false);
 	e->inbuf = true;
 	e->voff = voff;
 	e->vlen = vlen;
@@ -774,10 +776,7 @@ static c360_rc index_set(struct c360_integrate *ig, struct ent *ie, const char *
 		if (!text)
 			return rc ? rc : C360_ERR_NOMEM;
 	}
-	if (!ie->raw_slab)
-		free(ie->raw);
-	ie->raw = text;
-	ie->raw_slab = plain;
+	ent_set_raw(ie, text, plain);
 	c360_json_doc_free(ie->doc);
 	ie->doc = NULL;
 	ie->dirty = true;
