@@ -76,13 +76,21 @@ size_t store_z_bound(size_t n)
 
 /* ---- the dictionaries (under zmu) ---- */
 
-static struct zdict *zdict_add(c360_store *st, uint32_t id, const char *bucket, const void *data,
-			       size_t len)
+static struct zdict *zdict_by_id(c360_store *st, uint32_t id)
 {
 	for (struct zdict *d = st->zdicts; d; d = d->next)
 		if (d->id == id)
 			return d;
-	struct zdict *d = calloc(1, sizeof *d);
+	return NULL;
+}
+
+static struct zdict *zdict_add(c360_store *st, uint32_t id, const char *bucket, const void *data,
+			       size_t len)
+{
+	struct zdict *d = zdict_by_id(st, id);
+	if (d)
+		return d;
+	d = calloc(1, sizeof *d);
 	if (!d || !(d->bucket = strdup(bucket)) || !(d->data = malloc(len))) {
 		if (d)
 			free(d->bucket);
@@ -99,14 +107,6 @@ static struct zdict *zdict_add(c360_store *st, uint32_t id, const char *bucket, 
 	d->next = *pp;
 	*pp = d;
 	return d;
-}
-
-static struct zdict *zdict_by_id(c360_store *st, uint32_t id)
-{
-	for (struct zdict *d = st->zdicts; d; d = d->next)
-		if (d->id == id)
-			return d;
-	return NULL;
 }
 
 /* The dictionary this process writes bucket's values with. */
