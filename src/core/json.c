@@ -373,6 +373,8 @@ struct parser {
 	c360_json_doc *doc;
 	char *base, *end;
 	size_t max_depth;
+	const char *const *keep; /* see c360_json_parse_opts */
+	size_t nkeep;
 	const char *err_at;
 	const char *reason;
 	c360_rc rc;
@@ -395,6 +397,165 @@ static __attribute__((noinline, cold)) void *perr(struct parser *P, const char *
 		P->rc = rc;
 	}
 	return NULL;
+}
+
+/* ---- members left out (c360_json_parse_opts.keep) ---- */
+
+static bool kept(const struct parser *P, const char *k, size_t n)
+{
+	for (size_t i = 0; i < P->nkeep; i++) {
+		const char *w = P->keep[i];
+		if ((n ? w[0] == k[0] : !w[0]) && strlen(w) == n && !memcmp(w, k, n))
+			return true;
+	}
+	return false;
+}
+
+/* The skipper scans 64 bytes at a time: bit masks of the quotes, the
+ * backslashes and the brackets; the bytes inside strings are the prefix XOR
+ * of the quote mask (so brackets in strings do not count), and only a block
+ * where the depth could reach zero is walked bracket by bracket. A block
+ * with a backslash is walked byte by byte (escapes are rare in documents
+ * skipped for size: schemas). The input is NUL-padded by at least 64 bytes,
+ * so a block that starts before the end may be read whole. */
+struct skipmask {
+	uint64_t quote, bslash, open, close;
+};
+
+static inline void skip_masks(const char *p, struct skipmask *m)
+{
+#if defined(__SSE2__)
+	uint64_t q = 0, b = 0, o = 0, c = 0;
+	for (int i = 0; i < 4; i++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+		__m128i t = _mm_or_si128(v, _mm_set1_epi8(0x20)); /* '[' -> '{', ']' -> '}' */
+		q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')))
+		     << (16 * i);
+		b |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))
+		     << (16 * i);
+		o |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_set1_epi8('{')))
+		     << (16 * i);
+		c |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_set1_epi8('}')))
+		     << (16 * i);
+	}
+	m->quote = q;
+	m->bslash = b;
+	m->open = o;
+	m->close = c;
+#else
+	memset(m, 0, sizeof *m);
+	for (int i = 0; i < 64; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		uint64_t bit = 1ull << i;
+		if (ch == '"')
+			m->quote |= bit;
+		else if (ch == '\\')
+			m->bslash |= bit;
+		else if (ch == '{' || ch == '[')
+			m->open |= bit;
+		else if (ch == '}' || ch == ']')
+			m->close |= bit;
+	}
+#endif
+}
+
+static inline uint64_t prefix_xor(uint64_t x)
+{
+	x ^= x << 1;
+	x ^= x << 2;
+	x ^= x << 4;
+	x ^= x << 8;
+	x ^= x << 16;
+	x ^= x << 32;
+	return x;
+}
+
+/* The end of the object or array at p ('{' or '['), or of the string at p,
+ * scanning only for strings and brackets; NULL (with the error) when the
+ * input ends first. */
+static char *skip_value(struct parser *P, char *p)
+{
+	size_t depth = 0;
+	bool in_str = false;
+	if (*p == '"') { /* a string: its closing quote */
+		for (p++; p < P->end; p++) {
+			if (*p == '\\')
+				p++;
+			else if (*p == '"')
+				return p + 1;
+		}
+		return perr(P, P->end, "unterminated string", C360_ERR_INVALID);
+	}
+	while (p < P->end) {
+		struct skipmask m;
+		skip_masks(p, &m);
+		if (unlikely(m.bslash)) {
+			/* byte by byte through this block */
+			char *e = p + 64;
+			for (; p < e; p++) {
+				char ch = *p;
+				if (in_str) {
+					if (ch == '\\')
+						p++;
+					else if (ch == '"')
+						in_str = false;
+				} else if (ch == '"') {
+					in_str = true;
+				} else if (ch == '{' || ch == '[') {
+					depth++;
+				} else if (ch == '}' || ch == ']') {
+					if (!--depth)
+						return p + 1 > P->end ? perr(P, P->end, "unexpected end of input",
+									C360_ERR_INVALID)
+								      : p + 1;
+				}
+			}
+			continue; /* p may be one past the block after an escape */
+		}
+		uint64_t ins = prefix_xor(m.quote) ^ (in_str ? ~0ull : 0);
+		in_str = ins >> 63;
+		uint64_t o = m.open & ~ins, c = m.close & ~ins;
+		size_t nc = (size_t)__builtin_popcountll(c);
+		if (depth > nc) {
+			depth += (size_t)__builtin_popcountll(o) - nc;
+		} else {
+			/* walk the brackets in order: the depth may reach zero here */
+			uint64_t all = o | c;
+			while (all) {
+				int i = __builtin_ctzll(all);
+				all &= all - 1;
+				if (o >> i & 1) {
+					depth++;
+				} else if (!--depth) {
+					char *q = p + i + 1;
+					return q > P->end ? perr(P, P->end, "unexpected end of input",
+								 C360_ERR_INVALID)
+							  : q;
+				}
+			}
+		}
+		if (unlikely(depth > P->max_depth))
+			return perr(P, p, "nesting too deep", C360_ERR_LIMIT);
+		p += 64;
+	}
+	return perr(P, P->end, "unexpected end of input", C360_ERR_INVALID);
+}
+
+static const unsigned char scalar_end_tab[256] = {
+	[','] = 1, ['}'] = 1, [']'] = 1, [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [0] = 1};
+
+/* A scalar at depth 0 (a number or literal): up to what ends it. */
+static char *skip_member_value(struct parser *P, char *p)
+{
+	p = skip_ws(p);
+	if (*p == '"' || *p == '{' || *p == '[')
+		return skip_value(P, p);
+	char *s = p;
+	while (!scalar_end_tab[(unsigned char)*p])
+		p++;
+	if (p == s || p > P->end)
+		return perr(P, s, "expected a value", C360_ERR_INVALID);
+	return p;
 }
 
 static unsigned hex4(const char *p)
@@ -923,6 +1084,15 @@ member : {
 	kraw = raw << 2; /* F_RAW -> F_KRAW, F_RAWA -> F_KRAWA */
 	if (unlikely(keylen > UINT32_MAX))
 		return perr(P, kq, "object key too long", C360_ERR_LIMIT);
+	if (P->keep && depth == 1 && !kept(P, key, keylen)) {
+		p = skip_ws(p);
+		if (unlikely(*p != ':'))
+			return perr(P, p, "expected ':' after object key", C360_ERR_INVALID);
+		p = skip_member_value(P, p + 1);
+		if (unlikely(!p))
+			return NULL;
+		goto after;
+	}
 	if (validate) {
 		/* duplicates are valid JSON: nothing to check */
 	} else if (parent->len <= DUP_LINEAR) {
@@ -1054,6 +1224,8 @@ static c360_rc parse_common(const char *text, size_t len, const struct c360_json
 	P.base = base;
 	P.end = base + len;
 	P.max_depth = max_depth;
+	P.keep = opts ? opts->keep : NULL;
+	P.nkeep = opts ? opts->nkeep : 0;
 	P.err_at = NULL;
 	P.reason = NULL;
 	P.rc = C360_OK;

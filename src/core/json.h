@@ -45,6 +45,14 @@ enum c360_json_type {
 struct c360_json_parse_opts {
 	size_t max_depth; /* 0 = default (512) */
 	size_t max_size;  /* bytes; 0 = default (64 MiB) */
+	/* keep != NULL: a member of the root object whose key is not one of
+	 * keep[0..nkeep) is left out of the DOM, its value only scanned for its
+	 * end (strings and brackets), not validated. Only for text known to be
+	 * valid JSON (every store document is): a reader that needs a few
+	 * members of a large document (a Debezium envelope's payload, not its
+	 * schema) skips building the rest. */
+	const char *const *keep;
+	size_t nkeep;
 };
 
 struct c360_json_error {

@@ -948,8 +948,12 @@ void c360_integrate_prepare(const c360_integrate *ig, const char *key, size_t kl
 		p->rc = C360_ERR_NOMEM;
 		return;
 	}
+	/* only the members the mapping reads (not a Debezium envelope's schema):
+	 * the value is a store document, valid JSON */
+	const struct c360_json_parse_opts po = {.keep = (const char *const *)ig->m->keep,
+						 .nkeep = ig->m->nkeep};
 	c360_json_doc *vd = NULL;
-	if (c360_json_parse(value, vlen, NULL, &vd, NULL)) {
+	if (c360_json_parse(value, vlen, &po, &vd, NULL)) {
 		p->not_json = true;
 		p->rec.what = C360_IMAP_IGNORED;
 		return;

@@ -120,6 +120,11 @@ struct c360_imap {
 	size_t nfields;
 	int online;                 /* source index or -1 */
 	char order_prefix[72];
+	/* the members of a staging document's root that any source reads (the
+	 * first segment of every pointer, from the document itself); NULL when
+	 * one reads the whole document: c360_json_parse_opts.keep */
+	char **keep;
+	size_t nkeep;
 	bool text_build;            /* member names never collide: documents can be
 				     * written without building them (merge.c) */
 	struct imap_text tx;        /* with text_build */

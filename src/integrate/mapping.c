@@ -67,6 +67,9 @@ void c360_imap_free(c360_imap *m)
 	free(m->fields);
 	free(m->secret_key);
 	free(m->secret_key_env);
+	for (size_t i = 0; i < m->nkeep; i++)
+		free(m->keep[i]);
+	free(m->keep);
 	c360_imap_text_release(m);
 	c360_yaml_free(m->y);
 	free(m);
@@ -844,6 +847,110 @@ static c360_rc parse_root(c360_imap *m, char *err, size_t errlen)
 	return C360_OK;
 }
 
+/* ---- the root members a staging document is read through ---- */
+
+struct keepset {
+	char **v;
+	size_t n, cap;
+	bool all; /* a pointer to the whole document */
+};
+
+/* Adds the first segment of pointer `ptr` below root (root "" = the
+ * document, else the root's own first segment is what is read). */
+static c360_rc keep_add(struct keepset *k, const char *root, const char *ptr)
+{
+	const char *p = root && *root ? root : ptr;
+	if (!p || !*p) {
+		k->all = true;
+		return C360_OK;
+	}
+	p++; /* the leading '/' */
+	size_t n = strcspn(p, "/");
+	char *seg = malloc(n + 1), *o = seg;
+	if (!seg)
+		return C360_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '~' && i + 1 < n && (p[i + 1] == '0' || p[i + 1] == '1')) {
+			*o++ = p[i + 1] == '0' ? '~' : '/';
+			i++;
+		} else {
+			*o++ = p[i];
+		}
+	}
+	*o = '\0';
+	for (size_t i = 0; i < k->n; i++) {
+		if (!strcmp(k->v[i], seg)) {
+			free(seg);
+			return C360_OK;
+		}
+	}
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 16;
+		char **nv = realloc(k->v, cap * sizeof *nv);
+		if (!nv) {
+			free(seg);
+			return C360_ERR_NOMEM;
+		}
+		k->v = nv;
+		k->cap = cap;
+	}
+	k->v[k->n++] = seg;
+	return C360_OK;
+}
+
+static c360_rc keep_expr(struct keepset *k, const char *root, const struct imap_expr *e)
+{
+	if (!e)
+		return C360_OK;
+	c360_rc rc = e->op == X_PTR ? keep_add(k, root, e->ptr) : C360_OK;
+	for (size_t i = 0; !rc && i < e->nargs; i++)
+		rc = keep_expr(k, root, e->args[i]);
+	return rc;
+}
+
+static c360_rc keep_source(struct keepset *k, const char *root, const struct imap_source *s)
+{
+	c360_rc rc = C360_OK;
+	if (root && *root)
+		return keep_add(k, root, NULL);
+	for (size_t i = 0; !rc && i < s->nmatch; i++)
+		rc = keep_add(k, root, s->match[i].ptr);
+	for (size_t i = 0; !rc && i < s->ndel; i++)
+		rc = keep_add(k, root, s->del_when[i].ptr);
+	const struct imap_expr *ex[] = {s->identity, s->del_identity, s->ext_id, s->del_ext_id,
+					s->secret};
+	for (size_t i = 0; !rc && i < sizeof ex / sizeof ex[0]; i++)
+		rc = keep_expr(k, root, ex[i]);
+	if (!rc && s->ts_kind == TS_POINTER)
+		rc = keep_add(k, root, s->ts_ptr);
+	for (size_t i = 0; !rc && i < s->nmaps; i++)
+		rc = keep_expr(k, root, s->maps[i].e);
+	return rc;
+}
+
+/* Sets m->keep: what c360_imap_extract may read of a staging document. */
+static c360_rc keep_build(c360_imap *m)
+{
+	struct keepset k = {0};
+	c360_rc rc = C360_OK;
+	for (size_t i = 0; !rc && i < m->nsources; i++) {
+		const struct imap_source *s = &m->sources[i];
+		for (size_t r = 0; !rc && r < s->nroots; r++)
+			rc = keep_source(&k, s->roots[r], s);
+		if (!rc && !s->nroots)
+			rc = keep_source(&k, "", s);
+	}
+	if (rc || k.all) {
+		for (size_t i = 0; i < k.n; i++)
+			free(k.v[i]);
+		free(k.v);
+		return rc;
+	}
+	m->keep = k.v;
+	m->nkeep = k.n;
+	return C360_OK;
+}
+
 c360_rc c360_imap_load(const char *name, const char *text, size_t len, c360_imap **out,
 		       char *err, size_t errlen)
 {
@@ -856,6 +963,8 @@ c360_rc c360_imap_load(const char *name, const char *text, size_t len, c360_imap
 	if (rc)
 		goto out;
 	rc = parse_root(m, err, errlen);
+	if (!rc)
+		rc = keep_build(m);
 	if (!rc)
 		c360_imap_check_layout(m);
 out:

@@ -1022,6 +1022,127 @@ TEST(allocation_failures)
 	c360_buf_release(&in);
 }
 
+/* ---- keep: members of the root left out (c360_json_parse_opts.keep) ---- */
+
+/* Parses text with keep = every other member key of its root object (the
+ * 1st, 3rd, ...) and checks the result equals the full parse with the other
+ * members removed. */
+static int keep_one(const char *name, const char *data, size_t len)
+{
+	c360_json_doc *full = NULL, *part = NULL;
+	if (c360_json_parse(data, len, NULL, &full, NULL))
+		return 1;
+	c360_json *root = c360_json_doc_root(full);
+	if (!c360_json_is_object(root)) {
+		c360_json_doc_free(full);
+		return 0;
+	}
+	char *keys[64];
+	size_t nk = 0, i = 0;
+	for (c360_json *m = c360_json_first(root); m && nk < 64; m = c360_json_next(m), i++) {
+		size_t kl;
+		const char *k = c360_json_key(m, &kl);
+		if (i % 2 == 0 && !memchr(k, '\0', kl))
+			keys[nk++] = strndup(k, kl);
+	}
+	/* the full document without the members not kept */
+	for (c360_json *m = c360_json_first(root), *n; m; m = n) {
+		n = c360_json_next(m);
+		size_t kl;
+		const char *k = c360_json_key(m, &kl);
+		bool keep = false;
+		for (size_t j = 0; j < nk; j++)
+			keep |= strlen(keys[j]) == kl && !memcmp(keys[j], k, kl);
+		if (!keep)
+			c360_json_remove(root, k, kl);
+	}
+	struct c360_json_parse_opts o = {.keep = (const char *const *)keys, .nkeep = nk};
+	int bad = 0;
+	if (c360_json_parse(data, len, &o, &part, NULL)) {
+		printf("  keep %s: not parsed\n", name);
+		bad = 1;
+	} else if (!c360_json_equal(root, c360_json_doc_root(part))) {
+		printf("  keep %s: differs from the full parse\n", name);
+		bad = 1;
+	}
+	/* every truncation fails cleanly */
+	for (size_t cut = 0; cut < len && !bad; cut++) {
+		c360_json_doc *t = NULL;
+		if (!c360_json_parse(data, cut, &o, &t, NULL) && cut < len - 1) {
+			/* a shorter text may be valid JSON itself (trailing spaces) */
+			bool ws = true;
+			for (size_t j = cut; j < len; j++)
+				ws &= data[j] == ' ' || data[j] == '\n' || data[j] == '\t' || data[j] == '\r';
+			if (!ws) {
+				printf("  keep %s: truncated at %zu accepted\n", name, cut);
+				bad = 1;
+			}
+		}
+		c360_json_doc_free(t);
+	}
+	for (size_t j = 0; j < nk; j++)
+		free(keys[j]);
+	c360_json_doc_free(part);
+	c360_json_doc_free(full);
+	return bad;
+}
+
+TEST(keep_skips_root_members)
+{
+	/* the conformance corpus: every object document */
+	CHECK(walk("accept", keep_one) >= 30);
+	/* skipped values with brackets, quotes and escapes at every offset around
+	 * the 64-byte blocks the skipper scans */
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	for (int shift = 0; shift < 140; shift++) {
+		for (int kind = 0; kind < 4; kind++) {
+			b.len = 0;
+			c360_buf_puts(&b, "{\"a\":1,\"schema\":");
+			const char *open = kind == 1 ? "[" : "{\"x\":[";
+			const char *close = kind == 1 ? "]" : "]}";
+			c360_buf_puts(&b, kind == 3 ? "\"" : open);
+			if (kind != 3)
+				c360_buf_puts(&b, "\"");
+			for (int j = 0; j < shift; j++)
+				c360_buf_putc(&b, "ab{[]}, "[j % 8]);
+			c360_buf_puts(&b, kind == 2 ? "\\\"}]\\\\" : "\\u005d\\\\\\\"");
+			c360_buf_puts(&b, "\"");
+			if (kind != 3) {
+				c360_buf_puts(&b, ",[[{\"q\":\"}\"}]],true,-1.5e3,null");
+				c360_buf_puts(&b, close);
+			}
+			c360_buf_puts(&b, ",\"b\":\"kept\",\"c\":{\"n\":[1,2]}}");
+			char name[40];
+			snprintf(name, sizeof name, "generated %d/%d", shift, kind);
+			CHECK_EQ_INT(keep_one(name, b.data, b.len), 0);
+			/* and the members after the skipped one are there */
+			const char *keep[] = {"a", "b", "c"};
+			struct c360_json_parse_opts o = {.keep = keep, .nkeep = 3};
+			c360_json_doc *d = NULL;
+			REQUIRE(c360_json_parse(b.data, b.len, &o, &d, NULL) == C360_OK);
+			size_t n;
+			const char *v = c360_json_str(c360_json_get(c360_json_doc_root(d), "b"), &n);
+			CHECK(v && n == 4 && !memcmp(v, "kept", 4));
+			CHECK(c360_json_get(c360_json_doc_root(d), "schema") == NULL);
+			CHECK(c360_json_ptr_get(c360_json_doc_root(d), "/c/n/1") != NULL);
+			c360_json_doc_free(d);
+		}
+	}
+	/* a bracket that closes nothing, and a skipped scalar */
+	const char *keep[] = {"b"};
+	struct c360_json_parse_opts o = {.keep = keep, .nkeep = 1};
+	c360_json_doc *d = NULL;
+	CHECK(c360_json_parse("{\"a\":]", 6, &o, &d, NULL) != C360_OK);
+	CHECK(c360_json_parse("{\"a\":,\"b\":1}", 12, &o, &d, NULL) != C360_OK);
+	CHECK(c360_json_parse("{\"a\":{\"x\":1}", 12, &o, &d, NULL) != C360_OK);
+	REQUIRE(c360_json_parse("{\"a\":12,\"b\":1}", 14, &o, &d, NULL) == C360_OK);
+	CHECK(c360_json_get(c360_json_doc_root(d), "a") == NULL);
+	CHECK(c360_json_get(c360_json_doc_root(d), "b") != NULL);
+	c360_json_doc_free(d);
+	c360_buf_release(&b);
+}
+
 int main(void)
 {
 	find_src();
@@ -1051,5 +1172,6 @@ int main(void)
 	RUN(plain_strings);
 	RUN(write_null_and_scalars);
 	RUN(allocation_failures);
+	RUN(keep_skips_root_members);
 	return test_summary();
 }
