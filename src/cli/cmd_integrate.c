@@ -24,6 +24,7 @@ static const char *r_name = "customer360", *r_cursor;
 static int64_t r_batch = 2048;
 static int64_t r_zlevel = -1;
 static int64_t r_cache_mb = 64;
+static int64_t r_page_cache_mb = 64;
 
 static const struct c360_opt run_opts[] = {
 	C360_CLI_STORE_OPT,
@@ -42,6 +43,9 @@ static const struct c360_opt run_opts[] = {
 	{"cache-mb", 0, C360_OPT_INT, &r_cache_mb, "MB",
 	 "memory for metadata documents kept between batches (bounded, whatever the number of "
 	 "customers)",
+	 "64"},
+	{"page-cache-mb", 0, C360_OPT_INT, &r_page_cache_mb, "MB",
+	 "SQLite page cache of the writer (updates rewrite customers all over the file)",
 	 "64"},
 	{"quiet", 'q', C360_OPT_FLAG, &r_quiet, NULL, "no progress and no summary", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
@@ -132,6 +136,10 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "c360 integrate run: --cache-mb must be 1..65536\n");
 		return C360_EXIT_USAGE;
 	}
+	if (r_page_cache_mb < 1 || r_page_cache_mb > 65536) {
+		fprintf(stderr, "c360 integrate run: --page-cache-mb must be 1..65536\n");
+		return C360_EXIT_USAGE;
+	}
 	char err[1024] = "";
 	c360_imap *m = NULL;
 	c360_store *st = NULL;
@@ -142,7 +150,10 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return rc == C360_ERR_INVALID ? C360_EXIT_INVALID : c360_cli_exit_code(rc);
 	}
-	if ((ex = c360_cli_open_store(&st, NULL)))
+	struct c360_store_opts so;
+	c360_store_opts_init(&so);
+	so.page_cache_mb = (int)r_page_cache_mb;
+	if ((ex = c360_cli_open_store(&st, &so)))
 		goto out;
 	if (r_zlevel >= 0)
 		c360_store_set_compression(st, (int)(r_zlevel > 19 ? 19 : r_zlevel));

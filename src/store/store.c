@@ -213,10 +213,14 @@ c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char 
 	int si = (int)st->opts.synchronous;
 	if (si < 0 || si > 2)
 		si = 0;
-	/* the writer gets a 16 MiB page cache, each pooled reader 4 MiB */
+	/* the writer gets a 16 MiB page cache (opts.page_cache_mb), each pooled
+	 * reader 4 MiB */
+	int wcache = st->opts.page_cache_mb > 0 && st->opts.page_cache_mb <= 65536
+			     ? st->opts.page_cache_mb * 1024
+			     : 16384;
 	snprintf(sql, sizeof sql,
 		 "PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY; PRAGMA cache_size=%d;",
-		 sync[si], read_only ? -4096 : -16384);
+		 sync[si], read_only ? -4096 : -wcache);
 	src = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
 		c360_rc rc = store_rc(src);

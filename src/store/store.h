@@ -57,6 +57,8 @@ struct c360_store_opts {
 	int sweep_interval_ms;/* background expiry sweeper period; 0 = default 1000, <0 = off */
 	int zdict_samples;    /* compressed values of a bucket sampled before its zstd
 			       * dictionary is trained; 0 = default 256, <0 = none */
+	int page_cache_mb;    /* SQLite page cache of the writing connection, MiB;
+			       * 0 = default 16 (each pooled reader has 4) */
 };
 
 /* Fills opts with the defaults above. */
