@@ -459,6 +459,16 @@ static inline void skip_masks(const char *p, struct skipmask *m)
 #endif
 }
 
+/* Bits set in x, without a call (the baseline x86-64 target has no POPCNT:
+ * __builtin_popcountll would call libgcc). */
+static inline unsigned popcount64(uint64_t x)
+{
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
 static inline uint64_t prefix_xor(uint64_t x)
 {
 	x ^= x << 1;
@@ -515,9 +525,9 @@ static char *skip_value(struct parser *P, char *p)
 		uint64_t ins = prefix_xor(m.quote) ^ (in_str ? ~0ull : 0);
 		in_str = ins >> 63;
 		uint64_t o = m.open & ~ins, c = m.close & ~ins;
-		size_t nc = (size_t)__builtin_popcountll(c);
+		size_t nc = popcount64(c);
 		if (depth > nc) {
-			depth += (size_t)__builtin_popcountll(o) - nc;
+			depth += popcount64(o) - nc;
 		} else {
 			/* walk the brackets in order: the depth may reach zero here */
 			uint64_t all = o | c;
@@ -2038,14 +2048,23 @@ c360_json *c360_json_ptr_get(const c360_json *root, const char *ptr)
 	const char *p = ptr;
 	while (*p == '/' && cur) {
 		p++;
-		size_t n = ptr_token(&p, tok, sizeof(tok));
-		if (n == (size_t)-1)
-			return NULL;
+		/* a token without escapes is read in place, not copied */
+		const char *t = p;
+		while (*p && *p != '/' && *p != '~')
+			p++;
+		size_t n = (size_t)(p - t);
+		if (*p == '~') {
+			p = t;
+			n = ptr_token(&p, tok, sizeof(tok));
+			if (n == (size_t)-1)
+				return NULL;
+			t = tok;
+		}
 		if (cur->type == C360_JSON_OBJECT) {
-			cur = c360_json_getn(cur, tok, n);
+			cur = c360_json_getn(cur, t, n);
 		} else if (cur->type == C360_JSON_ARRAY) {
 			size_t i;
-			if (!ptr_index(tok, n, &i))
+			if (!ptr_index(t, n, &i))
 				return NULL;
 			cur = c360_json_at(cur, i);
 		} else {
