@@ -33,6 +33,8 @@ echo "customers: $n, staging records: $recs ($(du -h "$tmp/staging.tsv" | cut -f
 
 # native: c360 integrate run over a preloaded staging bucket, durable writes
 "$drv" load "$tmp/native.db" "$tmp/staging.tsv" 2>/dev/null
+# the generated files reach the disk before the timed runs, not during them
+sync
 /usr/bin/time -f "%e %M %U %S" -o "$tmp/time" "$build/c360" --store "$tmp/native.db" integrate run \
   --exit-when-idle --batch 16384 ${NATIVE_ARGS:-} "$here/mapping.yaml" 2> "$tmp/native.log"
 read -r secs rss_kb usr sys_s < "$tmp/time"
