@@ -950,8 +950,8 @@ void c360_integrate_prepare(const c360_integrate *ig, const char *key, size_t kl
 	}
 	/* only the members the mapping reads (not a Debezium envelope's schema):
 	 * the value is a store document, valid JSON */
-	const struct c360_json_parse_opts po = {.keep = (const char *const *)ig->m->keep,
-						 .nkeep = ig->m->nkeep};
+	struct c360_json_parse_opts po = {0};
+	po.keep = c360_imap_root_members(ig->m, &po.nkeep);
 	c360_json_doc *vd = NULL;
 	if (c360_json_parse(value, vlen, &po, &vd, NULL)) {
 		p->not_json = true;

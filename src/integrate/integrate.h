@@ -121,6 +121,12 @@ c360_rc c360_imap_extract(const c360_imap *m, const c360_json *doc, int only_sou
 			  const uint8_t *key, int64_t meta_ms, c360_json_doc *into,
 			  struct c360_imap_rec *rec, char *why, size_t whylen);
 
+/* The members of a staging document's root that c360_imap_extract can read
+ * (the first segment of every pointer and root of every source), for
+ * c360_json_parse_opts.keep: parsing only those gives the same extraction.
+ * NULL (*n = 0) when a source reads the whole document. */
+const char *const *c360_imap_root_members(const c360_imap *m, size_t *n);
+
 /* Applies a contribution (or tombstone) of staging document skey to a
  * customer's state object {"c":{SKEY:contrib,…}} in sdoc (state may be NULL:
  * a new state is created and returned in *state). The newer version by

@@ -951,6 +951,12 @@ static c360_rc keep_build(c360_imap *m)
 	return C360_OK;
 }
 
+const char *const *c360_imap_root_members(const c360_imap *m, size_t *n)
+{
+	*n = m->nkeep;
+	return (const char *const *)m->keep;
+}
+
 c360_rc c360_imap_load(const char *name, const char *text, size_t len, c360_imap **out,
 		       char *err, size_t errlen)
 {

@@ -348,6 +348,96 @@ TEST(extract_loyalty_and_no_identity)
 	c360_imap_free(m);
 }
 
+/* Parsing only the mapping's root members extracts the same record as the
+ * full document: every source, creates and deletes, with and without the
+ * Debezium schema, members the mapping never reads around them. */
+static void same_with_root_members(c360_imap *m, const char *text)
+{
+	uint8_t key[32] = {7};
+	size_t nk;
+	const char *const *keep = c360_imap_root_members(m, &nk);
+	struct c360_json_parse_opts o = {.keep = keep, .nkeep = nk};
+	c360_json_doc *full = NULL, *part = NULL;
+	REQUIRE(c360_json_parse(text, strlen(text), NULL, &full, NULL) == C360_OK);
+	REQUIRE(c360_json_parse(text, strlen(text), &o, &part, NULL) == C360_OK);
+	c360_json_doc *i1 = c360_json_doc_new(), *i2 = c360_json_doc_new();
+	struct c360_imap_rec r1, r2;
+	char w1[200], w2[200];
+	CHECK(c360_imap_extract(m, c360_json_doc_root(full), -1, key, 55, i1, &r1, w1, sizeof w1) ==
+	      C360_OK);
+	CHECK(c360_imap_extract(m, c360_json_doc_root(part), -1, key, 55, i2, &r2, w2, sizeof w2) ==
+	      C360_OK);
+	CHECK_EQ_INT(r1.what, r2.what);
+	CHECK_EQ_INT(r1.source, r2.source);
+	CHECK_EQ_STR(r1.email, r2.email);
+	CHECK(r1.ts == r2.ts);
+	CHECK_EQ_STR(w1, w2);
+	if (r1.contrib || r2.contrib) {
+		char *a = compact(r1.contrib), *b = compact(r2.contrib);
+		CHECK_EQ_STR(a, b);
+		free(a);
+		free(b);
+	}
+	c360_json_doc_free(i1);
+	c360_json_doc_free(i2);
+	c360_json_doc_free(full);
+	c360_json_doc_free(part);
+}
+
+TEST(extract_reads_only_root_members)
+{
+	c360_imap *m = shipped();
+	REQUIRE(m);
+	size_t nk;
+	const char *const *keep = c360_imap_root_members(m, &nk);
+	REQUIRE(keep && nk > 0);
+	bool schema = false, payload = false;
+	for (size_t i = 0; i < nk; i++) {
+		schema |= !strcmp(keep[i], "schema");
+		payload |= !strcmp(keep[i], "payload");
+	}
+	CHECK(!schema);
+	CHECK(payload);
+	for (int f = 0; f < 2; f++) {
+		char *text = slurp(f ? "tests/fixtures/debezium/customer_with_schema.json"
+				     : "tests/fixtures/debezium/customer_no_schema.json");
+		REQUIRE(text);
+		same_with_root_members(m, text);
+		free(text);
+	}
+	same_with_root_members(m, "{\"x\":[{\"]\":\"}\"}],\"id\":\"27\",\"password\":\"p\","
+				  "\"firstName\":\"Matthew\",\"lastName\":\"Groves\",\"email\":\"M@C.com\","
+				  "\"points\":\"47\",\"schema\":{\"a\":[1,2,{\"b\":\"\\\"\"}]}}");
+	same_with_root_members(m, "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"before\":{\"id\":1029,"
+				  "\"email\":\"matthew.groves@couchbase.com\"},\"after\":null,"
+				  "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":1700748009999},\"op\":\"d\"}}");
+	same_with_root_members(m, "{\"before\":{\"id\":1,\"email\":\"a@b.c\"},\"after\":null,"
+				  "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":5},\"op\":\"d\",\"z\":0}");
+	same_with_root_members(m, "{\"unrelated\":{\"email\":\"a@b.c\"},\"n\":1}");
+	c360_imap_free(m);
+
+	/* pointers with escapes name the member they read, unescaped */
+	char err[512];
+	m = load("version: 1\nsource_bucket: s\ntarget_bucket: t\nmetadata_bucket: m\n"
+		 "fields:\n  profile.name: most_recent\n"
+		 "sources:\n  - system: a\n    match: /k~1v present\n    identity: /e~0mail\n"
+		 "    external_id: /id\n    fields:\n      profile.name: /n\n",
+		 err, sizeof err);
+	if (!m)
+		printf("  %s\n", err);
+	REQUIRE(m);
+	keep = c360_imap_root_members(m, &nk);
+	REQUIRE(keep);
+	bool kv = false, email = false;
+	for (size_t i = 0; i < nk; i++) {
+		kv |= !strcmp(keep[i], "k/v");
+		email |= !strcmp(keep[i], "e~mail");
+	}
+	CHECK(kv && email);
+	same_with_root_members(m, "{\"k/v\":1,\"e~mail\":\"x@y.z\",\"id\":3,\"n\":\"N\",\"q\":[\"]\"]}");
+	c360_imap_free(m);
+}
+
 TEST(transforms)
 {
 	char err[512];
@@ -592,6 +682,7 @@ int main(void)
 	RUN(secret_key_from_env);
 	RUN(extract_debezium_with_and_without_schema);
 	RUN(extract_loyalty_and_no_identity);
+	RUN(extract_reads_only_root_members);
 	RUN(transforms);
 	RUN(survivorship_priority_and_most_recent_with_lineage);
 	RUN(delete_recomputes_and_last_delete_removes_customer);
