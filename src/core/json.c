@@ -417,7 +417,8 @@ static bool kept(const struct parser *P, const char *k, size_t n)
  * where the depth could reach zero is walked bracket by bracket. A block
  * with a backslash is walked byte by byte (escapes are rare in documents
  * skipped for size: schemas). The input is NUL-padded by at least 64 bytes,
- * so a block that starts before the end may be read whole. */
+ * so a block that starts before the end may be read whole, and every bracket
+ * found lies before the end (the padding holds none). */
 struct skipmask {
 	uint64_t quote, bslash, open, close;
 };
@@ -515,9 +516,7 @@ static char *skip_value(struct parser *P, char *p)
 					depth++;
 				} else if (ch == '}' || ch == ']') {
 					if (!--depth)
-						return p + 1 > P->end ? perr(P, P->end, "unexpected end of input",
-									C360_ERR_INVALID)
-								      : p + 1;
+						return p + 1;
 				}
 			}
 			continue; /* p may be one past the block after an escape */
@@ -537,10 +536,7 @@ static char *skip_value(struct parser *P, char *p)
 				if (o >> i & 1) {
 					depth++;
 				} else if (!--depth) {
-					char *q = p + i + 1;
-					return q > P->end ? perr(P, P->end, "unexpected end of input",
-								 C360_ERR_INVALID)
-							  : q;
+					return p + i + 1;
 				}
 			}
 		}
@@ -563,7 +559,7 @@ static char *skip_member_value(struct parser *P, char *p)
 	char *s = p;
 	while (!scalar_end_tab[(unsigned char)*p])
 		p++;
-	if (p == s || p > P->end)
+	if (p == s)
 		return perr(P, s, "expected a value", C360_ERR_INVALID);
 	return p;
 }

@@ -213,8 +213,8 @@ c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char 
 	int si = (int)st->opts.synchronous;
 	if (si < 0 || si > 2)
 		si = 0;
-	/* the writer gets a 16 MiB page cache (opts.page_cache_mb), each pooled
-	 * reader 4 MiB */
+	/* connections that write get a 16 MiB page cache (opts.page_cache_mb; a
+	 * cap, filled as pages are used), each pooled reader 4 MiB */
 	int wcache = st->opts.page_cache_mb > 0 && st->opts.page_cache_mb <= 65536
 			     ? st->opts.page_cache_mb * 1024
 			     : 16384;

@@ -57,8 +57,9 @@ struct c360_store_opts {
 	int sweep_interval_ms;/* background expiry sweeper period; 0 = default 1000, <0 = off */
 	int zdict_samples;    /* compressed values of a bucket sampled before its zstd
 			       * dictionary is trained; 0 = default 256, <0 = none */
-	int page_cache_mb;    /* SQLite page cache of the writing connection, MiB;
-			       * 0 = default 16 (each pooled reader has 4) */
+	int page_cache_mb;    /* SQLite page cache of the connections that write (the
+			       * writer, and the checkpointer, which hardly fills it),
+			       * MiB; 0 = default 16 (each pooled reader has 4) */
 };
 
 /* Fills opts with the defaults above. */
