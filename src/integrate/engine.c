@@ -1117,6 +1117,7 @@ struct commit {
 	uint64_t seqno;
 	uint64_t gen;
 	uint64_t cpu_us; /* the writer thread's */
+	double wall_ms;  /* the commit's, for the debug log */
 	c360_rc rc;
 	pthread_t th;
 	bool threaded;
@@ -1292,11 +1293,15 @@ static void *commit_run(void *p)
 {
 	struct commit *c = p;
 	struct c360_integrate *ig = c->ig;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	c->rc = c->n ? ig->write(ig->write_ctx, c->ops, c->n) : C360_OK;
 	if (!c->rc && c->set_cursor)
 		c->rc = c360_feed_cursor_set(ig->st, c->cursor_bucket, c->cursor, c->seqno);
 	if (c->threaded)
 		c->cpu_us = c360_integrate_thread_cpu_us();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c->wall_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	return NULL;
 }
 
@@ -1333,6 +1338,14 @@ static c360_rc commit_finish(struct c360_integrate *ig, struct commit *c)
 		C360_ERROR(ig->who, "cannot commit a batch of %zu writes: %s", c->n, c360_rc_str(rc));
 	else if (c->gen > ig->committed)
 		ig->committed = c->gen;
+	if (!rc && c->n) {
+		if (c->threaded)
+			C360_DEBUG(ig->who, "committed %zu writes in %.1f ms (%.1f ms CPU in the writer "
+					    "thread)",
+				   c->n, c->wall_ms, (double)c->cpu_us / 1e3);
+		else
+			C360_DEBUG(ig->who, "committed %zu writes in %.1f ms", c->n, c->wall_ms);
+	}
 	c360_buf_release(&c->vbuf);
 	free(c->ops);
 	for (size_t i = 0; i < c->nents; i++)
