@@ -605,6 +605,7 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 	struct op_stmts o;
 	memset(&o, 0, sizeof o);
 	bool try_multi = true;
+	int64_t last_id = -1;
 	c360_rc rc;
 	for (size_t i = 0; i < a->n; i++) {
 		struct c360_write *w = &a->ops[i];
@@ -621,6 +622,12 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 			}
 			return rc;
 		}
+		/* a re-import in one bucket says nothing about the next one's
+		 * keys (an update pass rewrites customers but adds new index
+		 * documents) */
+		if (t->row.id != last_id)
+			try_multi = true;
+		last_id = t->row.id;
 		if ((!o.s || o.id != t->row.id || o.type != w->type) &&
 		    (rc = op_stmts_get(c, t->row.id, w->type, &o)))
 			return rc;
@@ -643,7 +650,8 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 				i += MULTI_ROWS - 1;
 				continue;
 			}
-			/* a key that has a row (a re-import): op by op from it on */
+			/* a key that has a row (a re-import): op by op from it on, up
+			 * to the next bucket's ops */
 			try_multi = false;
 			i += done;
 			if (i >= a->n)
@@ -653,7 +661,7 @@ static c360_rc do_write(c360_store *st, struct conn *c, void *arg, int64_t now)
 			size_t conflicts = 0;
 			if ((rc = multi_insert(st, c, a, i, t, &o, now, &conflicts)))
 				return rc;
-			/* existing keys (a re-import): op by op from now on */
+			/* existing keys (a re-import): op by op up to the next bucket */
 			if (conflicts)
 				try_multi = false;
 			i += MULTI_ROWS - 1;

@@ -937,7 +937,8 @@ TEST(group_commit_groups)
 }
 
 /* count and bytes of live documents by scanning the bucket's table */
-static void scan_counts(const char *path, int64_t now, int64_t *cnt, int64_t *bytes)
+static void scan_counts(const char *path, const char *table, int64_t now, int64_t *cnt,
+			int64_t *bytes)
 {
 	sqlite3 *db = NULL;
 	*cnt = *bytes = -1;
@@ -947,7 +948,8 @@ static void scan_counts(const char *path, int64_t now, int64_t *cnt, int64_t *by
 	char sql[300];
 	snprintf(sql, sizeof sql,
 		 "SELECT count(*), coalesce(sum(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0)"
-		 " FROM _b1 WHERE value IS NOT NULL AND (expiry = 0 OR expiry > %lld)", (long long)now);
+		 " FROM %s WHERE value IS NOT NULL AND (expiry = 0 OR expiry > %lld)", table,
+		 (long long)now);
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
 		*cnt = sqlite3_column_int64(s, 0);
 		*bytes = sqlite3_column_int64(s, 1);
@@ -993,7 +995,7 @@ TEST(counters_match_a_scan)
 			struct c360_bucket_info info;
 			REQUIRE(c360_store_bucket_info(st, "b", &info) == C360_OK);
 			int64_t cnt, bytes;
-			scan_counts(c360_store_path(st), fake_now, &cnt, &bytes);
+			scan_counts(c360_store_path(st), "_b1", fake_now, &cnt, &bytes);
 			CHECK_EQ_INT(info.count, cnt);
 			CHECK_EQ_INT(info.bytes, bytes);
 		}
@@ -1029,8 +1031,9 @@ TEST(counters_match_a_scan)
 	c360_store_close(st);
 }
 
-/* Rows of _b1 in seqno order: key, value, expiry, op (one string). */
-static char *dump_rows(const char *path)
+/* Rows of table (_b1 is the first bucket's) in seqno order: key, value,
+ * expiry, op, seqno (one string). */
+static char *dump_rows(const char *path, const char *table)
 {
 	sqlite3 *db = NULL;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
@@ -1038,8 +1041,10 @@ static char *dump_rows(const char *path)
 	sqlite3_stmt *s = NULL;
 	size_t cap = 1 << 16, len = 0;
 	char *out = malloc(cap);
-	if (out && sqlite3_prepare_v2(db, "SELECT key, hex(value), expiry, op FROM _b1 ORDER BY seqno",
-				      -1, &s, NULL) == SQLITE_OK) {
+	char sql[128];
+	snprintf(sql, sizeof sql, "SELECT key, hex(value), expiry, op, seqno FROM %s ORDER BY seqno",
+		 table);
+	if (out && sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
 		while (sqlite3_step(s) == SQLITE_ROW) {
 			const char *k = (const char *)sqlite3_column_text(s, 0);
 			const char *v = (const char *)sqlite3_column_text(s, 1);
@@ -1050,8 +1055,10 @@ static char *dump_rows(const char *path)
 					break;
 				out = n;
 			}
-			len += (size_t)snprintf(out + len, cap - len, "%s=%s/%lld/%d\n", k, v ? v : "-",
-						(long long)sqlite3_column_int64(s, 2), sqlite3_column_int(s, 3));
+			len += (size_t)snprintf(out + len, cap - len, "%s=%s/%lld/%d@%lld\n", k,
+						v ? v : "-", (long long)sqlite3_column_int64(s, 2),
+						sqlite3_column_int(s, 3),
+						(long long)sqlite3_column_int64(s, 4));
 		}
 	}
 	sqlite3_finalize(s);
@@ -1064,7 +1071,9 @@ static char *dump_rows(const char *path)
 /* Long runs of upserts and inserts in one call (written as multi-row
  * inserts of new keys, then op by op for the keys that had a row) end up
  * exactly as the same ops written one call each: per-op results, documents,
- * expiries, feed order and the live counters. */
+ * expiries, feed order and the live counters. The runs go to two buckets, so
+ * a run of existing keys in one is followed by runs of new keys in the other
+ * (multi-row again) and back. */
 TEST(batch_runs_same_as_one_by_one)
 {
 	c360_store *bulk = open_new(), *one = open_new();
@@ -1074,6 +1083,8 @@ TEST(batch_runs_same_as_one_by_one)
 	c360_store_set_clock(one, fake_clock, NULL);
 	REQUIRE(c360_store_bucket_create(bulk, "b", 0, NULL, 0) == C360_OK);
 	REQUIRE(c360_store_bucket_create(one, "b", 0, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_create(bulk, "c", 0, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_create(one, "c", 0, NULL, 0) == C360_OK);
 	static char big[600];
 	memset(big, 'x', sizeof big);
 	big[0] = '"';
@@ -1091,6 +1102,7 @@ TEST(batch_runs_same_as_one_by_one)
 			 * (existing, repeated within the run, expired) */
 			enum c360_write_type type = rand() % 3 ? C360_WRITE_UPSERT : C360_WRITE_INSERT;
 			bool pool = rand() % 2;
+			const char *bucket = rand() % 3 ? "b" : "c";
 			size_t len = 40 + (size_t)(rand() % 160);
 			for (size_t j = 0; j < len; j++, n++) {
 				if (pool)
@@ -1101,7 +1113,7 @@ TEST(batch_runs_same_as_one_by_one)
 				const char *v = rand() % 10 ? vals[n] : big;
 				if (rand() % 50 == 0)
 					v = "[";	/* refused before the transaction */
-				ops[n] = (struct c360_write){.type = type, .bucket = "b", .key = keys[n],
+				ops[n] = (struct c360_write){.type = type, .bucket = bucket, .key = keys[n],
 							     .key_len = strlen(keys[n]), .value = v,
 							     .value_len = strlen(v),
 							     .expiry = rand() % 4 ? 0 : (uint32_t)(rand() % 30 + 1),
@@ -1115,6 +1127,7 @@ TEST(batch_runs_same_as_one_by_one)
 			struct c360_write w = ops[i];
 			REQUIRE(c360_store_write(one, &w, 1) == C360_OK);
 			CHECK_EQ_INT(ops[i].rc, w.rc);
+			CHECK_EQ_INT(ops[i].seqno, w.seqno);
 			CHECK(!ops[i].rc == !!ops[i].seqno);
 		}
 		fake_now += 7;
@@ -1122,32 +1135,44 @@ TEST(batch_runs_same_as_one_by_one)
 			/* the newest row a purged tombstone: the table's rowids then end
 			 * below the high seqno (new rows cannot just take the next one) */
 			c360_store *both[] = {bulk, one};
-			for (int k = 0; k < 2; k++) {
-				CHECK(c360_store_delete(both[k], "b", S("f0"), 0) == C360_OK ||
-				      round > 3);
-				CHECK(c360_store_upsert(both[k], "b", S("gone"), S("1"), 0, NULL) == C360_OK);
-				CHECK(c360_store_delete(both[k], "b", S("gone"), 0) == C360_OK);
-				size_t purged = 0;
-				CHECK(c360_store_purge_tombstones(both[k], "b", 0, &purged) == C360_OK);
-				CHECK(purged >= 1);
+			for (int bk = 0; bk < 2; bk++) {
+				const char *bucket = bk ? "c" : "b";
+				/* f0 (the first fresh key) is in one of them */
+				c360_rc f0[2];
+				for (int k = 0; k < 2; k++) {
+					f0[k] = c360_store_delete(both[k], bucket, S("f0"), 0);
+					CHECK(f0[k] == C360_OK || f0[k] == C360_ERR_NOT_FOUND);
+					CHECK(c360_store_upsert(both[k], bucket, S("gone"), S("1"), 0,
+								NULL) == C360_OK);
+					CHECK(c360_store_delete(both[k], bucket, S("gone"), 0) == C360_OK);
+					size_t purged = 0;
+					CHECK(c360_store_purge_tombstones(both[k], bucket, 0, &purged) ==
+					      C360_OK);
+					CHECK(purged >= 1);
+				}
+				CHECK_EQ_INT(f0[0], f0[1]);
 			}
 		}
 	}
-	char *a = dump_rows(c360_store_path(bulk)), *b = dump_rows(c360_store_path(one));
-	REQUIRE(a && b);
-	CHECK(strlen(a) > 1000);
-	CHECK(!strcmp(a, b));
-	free(a);
-	free(b);
-	struct c360_bucket_info ia, ib;
-	REQUIRE(c360_store_bucket_info(bulk, "b", &ia) == C360_OK);
-	REQUIRE(c360_store_bucket_info(one, "b", &ib) == C360_OK);
-	CHECK_EQ_INT(ia.count, ib.count);
-	CHECK_EQ_INT(ia.bytes, ib.bytes);
-	int64_t cnt, bytes;
-	scan_counts(c360_store_path(bulk), fake_now, &cnt, &bytes);
-	CHECK_EQ_INT(ia.count, cnt);
-	CHECK_EQ_INT(ia.bytes, bytes);
+	for (int k = 0; k < 2; k++) {
+		const char *table = k ? "_b2" : "_b1", *bucket = k ? "c" : "b";
+		char *a = dump_rows(c360_store_path(bulk), table);
+		char *b = dump_rows(c360_store_path(one), table);
+		REQUIRE(a && b);
+		CHECK(strlen(a) > 1000);
+		CHECK(!strcmp(a, b));
+		free(a);
+		free(b);
+		struct c360_bucket_info ia, ib;
+		REQUIRE(c360_store_bucket_info(bulk, bucket, &ia) == C360_OK);
+		REQUIRE(c360_store_bucket_info(one, bucket, &ib) == C360_OK);
+		CHECK_EQ_INT(ia.count, ib.count);
+		CHECK_EQ_INT(ia.bytes, ib.bytes);
+		int64_t cnt, bytes;
+		scan_counts(c360_store_path(bulk), table, fake_now, &cnt, &bytes);
+		CHECK_EQ_INT(ia.count, cnt);
+		CHECK_EQ_INT(ia.bytes, bytes);
+	}
 	c360_store_close(bulk);
 	c360_store_close(one);
 }
