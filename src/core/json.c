@@ -1987,10 +1987,7 @@ bool c360_json_equal(const c360_json *a, const c360_json *b)
 
 /* ---- JSON Pointer ---- */
 
-/* Unescapes the reference token at *pp (after a '/') into tok (capped);
- * advances *pp to the next '/' or the end. Returns the token length, or
- * (size_t)-1 when malformed or too long. */
-static size_t ptr_token(const char **pp, char *tok, size_t cap)
+size_t c360_json_ptr_token(const char **pp, char *tok, size_t cap)
 {
 	const char *p = *pp;
 	size_t n = 0;
@@ -2051,7 +2048,7 @@ c360_json *c360_json_ptr_get(const c360_json *root, const char *ptr)
 		size_t n = (size_t)(p - t);
 		if (*p == '~') {
 			p = t;
-			n = ptr_token(&p, tok, sizeof(tok));
+			n = c360_json_ptr_token(&p, tok, sizeof(tok));
 			if (n == (size_t)-1)
 				return NULL;
 			t = tok;
@@ -2093,7 +2090,7 @@ c360_rc c360_json_ptr_set(c360_json_doc *doc, const char *ptr, c360_json *val)
 	const char *p = ptr;
 	for (;;) {
 		p++; /* past '/' */
-		size_t n = ptr_token(&p, tok, sizeof(tok));
+		size_t n = c360_json_ptr_token(&p, tok, sizeof(tok));
 		if (n == (size_t)-1)
 			return C360_ERR_INVALID;
 		bool last = *p == '\0';
@@ -2155,7 +2152,7 @@ c360_rc c360_json_ptr_remove(c360_json_doc *doc, const char *ptr)
 	const char *p = ptr;
 	while (cur) {
 		p++;
-		size_t n = ptr_token(&p, tok, sizeof(tok));
+		size_t n = c360_json_ptr_token(&p, tok, sizeof(tok));
 		if (n == (size_t)-1)
 			return C360_ERR_INVALID;
 		bool last = *p == '\0';

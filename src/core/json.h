@@ -157,6 +157,12 @@ bool c360_json_equal(const c360_json *a, const c360_json *b);
 
 /* ---- JSON Pointer (RFC 6901) ---- */
 
+/* Unescapes the reference token at *pp (just after its '/'; "~0" = '~',
+ * "~1" = '/') into tok (cap bytes, NUL-terminated) and advances *pp to the
+ * next '/' or the end. Returns the token's length, or (size_t)-1 when an
+ * escape is malformed or the token does not fit. */
+size_t c360_json_ptr_token(const char **pp, char *tok, size_t cap);
+
 /* Resolves ptr ("" = root, "/a/0/b", "~0" = '~', "~1" = '/'). NULL if absent
  * or malformed. */
 c360_json *c360_json_ptr_get(const c360_json *root, const char *ptr);

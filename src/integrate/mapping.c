@@ -866,18 +866,14 @@ static c360_rc keep_add(struct keepset *k, const char *root, const char *ptr)
 	}
 	p++; /* the leading '/' */
 	size_t n = strcspn(p, "/");
-	char *seg = malloc(n + 1), *o = seg;
+	char *seg = malloc(n + 1);
 	if (!seg)
 		return C360_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '~' && i + 1 < n && (p[i + 1] == '0' || p[i + 1] == '1')) {
-			*o++ = p[i + 1] == '0' ? '~' : '/';
-			i++;
-		} else {
-			*o++ = p[i];
-		}
+	if (c360_json_ptr_token(&p, seg, n + 1) == (size_t)-1) {
+		free(seg); /* not after the load's pointer checks; to be safe, keep everything */
+		k->all = true;
+		return C360_OK;
 	}
-	*o = '\0';
 	for (size_t i = 0; i < k->n; i++) {
 		if (!strcmp(k->v[i], seg)) {
 			free(seg);
