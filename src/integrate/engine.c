@@ -1458,6 +1458,24 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 			c->ops[i].value = c->vbuf.data + voff[i];
 	free(voff);
 	voff = NULL;
+	/* the next batch reads this one's metadata documents from the cache,
+	 * committed or not. The ops are still in overlay order (op j is the
+	 * j-th dirty entry), so each key's hash is the entry's. */
+	bool warm_ok = true;
+	c->gen = ++ig->gen;
+	if (!ig->locking) {
+		for (size_t i = 0, j = 0; i < ig->nents; i++) {
+			const struct ent *e = ig->ents[i];
+			if (!e->dirty)
+				continue;
+			const struct c360_write *w = &c->ops[j++];
+			if (e->bucket != B_META)
+				continue;
+			known_add(ig, e->hash);
+			if (!warm_put(ig, e->hash, w->key, w->key_len, w->value, w->value_len, c->gen))
+				warm_ok = false; /* not cached: commit it before the next batch */
+		}
+	}
 	/* the batch's entries go with the commit; the overlay starts empty */
 	c->ents = ig->ents;
 	c->nents = ig->nents;
@@ -1483,21 +1501,6 @@ static c360_rc flush_batch(c360_integrate *ig, bool async, const char *cursor_bu
 	}
 	if (sort_ops(&c->ops, c->n))
 		qsort(c->ops, c->n, sizeof *c->ops, op_cmp); /* needs no buffer of ours */
-	/* the next batch reads this one's metadata documents from the cache,
-	 * committed or not */
-	bool warm_ok = true;
-	c->gen = ++ig->gen;
-	if (!ig->locking) {
-		for (size_t i = 0; i < c->n; i++) {
-			struct c360_write *w = &c->ops[i];
-			if (w->bucket != ig->meta_bucket)
-				continue;
-			uint64_t h = hash_key(B_META, w->key, w->key_len);
-			known_add(ig, h);
-			if (!warm_put(ig, h, w->key, w->key_len, w->value, w->value_len, c->gen))
-				warm_ok = false; /* not cached: commit it before the next batch */
-		}
-	}
 	/* batches commit in order */
 	c360_rc prc = c360_integrate_wait(ig);
 	warm_evict(ig, ig->committed);
