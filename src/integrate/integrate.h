@@ -221,7 +221,11 @@ void c360_integrate_free(c360_integrate *ig); /* flushes; accepts NULL */
  * run on one store at once. An engine is used by one thread at a time.
  * cas is the staging document's CAS (its mutation time in ns), the clock of
  * sources declared `timestamp: cas`. A failed record is counted and logged
- * and its error returned; it does not stop the engine. */
+ * and its error returned; it does not stop the engine. value is the staging
+ * document as the store holds it, valid JSON: the root members the mapping
+ * does not read are skipped unparsed (c360_integrate_prepare), so a value
+ * that is not JSON is counted as ignored only when its error lies in a
+ * member that is read. */
 c360_rc c360_integrate_update(c360_integrate *ig, const char *key, size_t key_len,
 			      const char *value, size_t value_len, uint64_t cas);
 c360_rc c360_integrate_delete(c360_integrate *ig, const char *key, size_t key_len, bool expired);
