@@ -26,7 +26,8 @@ export C360_SECRET_KEY=bench-integration-secret-key
 echo "building HEAD ($(git -C "$src" rev-parse --short HEAD)) with floor.patch ..."
 mkdir "$tmp/src"
 git -C "$src" archive HEAD | tar -x -C "$tmp/src"
-patch -s -d "$tmp/src" -p1 < "$here/floor.patch"
+(cd "$tmp/src" && git apply "$here/floor.patch") ||
+  { echo "floor.sh: floor.patch no longer applies to src/integrate/engine.c; update it" >&2; exit 1; }
 cmake -S "$tmp/src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$tmp/build" -j2 --target c360 >/dev/null
 c360=$tmp/build/c360
