@@ -8,8 +8,9 @@
 #   all       every write: reading, merging and building documents only
 # Every mode runs with --cache-mb 2048, so the metadata documents a batch
 # reads come from memory in all four and each mode merges exactly the same
-# (130869 customers written at 100k). The results are wrong when writes are
-# dropped; only the times mean something. Node runs once per round.
+# (the same merged/deletes/stale counts in the summary line). The results are
+# wrong when writes are dropped; only the times mean something. Node runs once
+# per round.
 #   bench/integration/floor.sh BUILD_DIR [N]      (RUNS rounds, default 3)
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
