@@ -17,7 +17,18 @@
  * dictionary's ID (zstd's Dictionary_ID, set to the row's id), so a reader
  * of any process finds it; rows are never deleted (a few KB per bucket; a
  * dropped bucket's name keeps its dictionary). A process writes a bucket with
- * the newest dictionary trained for its name. */
+ * the newest dictionary trained for its name.
+ *
+ * Retraining. A process measures how its values compress with that
+ * dictionary, a window of 4 × zdict_samples values at a time; the first
+ * window is the baseline. When a later window's compressed bytes per input
+ * byte grow past ZRETRAIN_WORSE times the baseline (the documents changed
+ * shape: new fields, another source), the bucket samples its next
+ * zdict_samples values (still compressed with the old dictionary) and
+ * trains a successor, which then gets a baseline of its own. A dictionary
+ * is retrained at most once in a process, and a bucket name has at most
+ * ZDICT_MAX_PER_BUCKET dictionaries: an oscillating workload cannot fill
+ * the table. The old dictionaries stay: older frames name them. */
 #include "store/store_int.h"
 
 #include <stdio.h>
@@ -33,6 +44,8 @@
 #define ZDICT_SAMPLE_MAX (64 * 1024)   /* larger values are not sampled */
 #define ZDICT_SAMPLE_BYTES (8u << 20)  /* a bucket's samples, at most */
 #define ZDICT_ID_BASE 32768 /* RFC 8878: smaller IDs are for public registration */
+#define ZRETRAIN_WORSE 1.5  /* a window this much worse than the baseline retrains */
+#define ZDICT_MAX_PER_BUCKET 16
 
 /* A CDict per compression level in use (levels rarely change; kept to close). */
 struct zcd {
@@ -48,6 +61,12 @@ struct zdict {
 	size_t len;
 	ZSTD_DDict *dd; /* made on first read */
 	struct zcd *cds;
+	/* how this process's values compress with it (the bucket's newest) */
+	uint64_t win_in, win_out; /* bytes in and stored, this window */
+	unsigned win_n;
+	double base;   /* stored / in of its first window; 0 until then */
+	bool resample; /* the bucket's values are sampled for a successor */
+	bool retired;  /* retrained (or found wanting) once: not again */
 	struct zdict *next;
 };
 
@@ -189,8 +208,10 @@ static struct zdict *zdict_fetch(c360_store *st, uint32_t id)
 /* ---- training ---- */
 
 /* Adds v to bucket's samples; returns the sampling when it is complete and
- * the caller is to train it. */
-static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, const char *v, size_t n)
+ * the caller is to train it. cur: the bucket's dictionary when the samples
+ * are for its successor (cur->resample), else NULL. */
+static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, struct zdict *cur,
+				    const char *v, size_t n)
 {
 	struct ztrain *t = st->ztrains;
 	while (t && strcmp(t->bucket, bucket))
@@ -207,10 +228,19 @@ static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, const ch
 		t->next = st->ztrains;
 		st->ztrains = t;
 	}
+	if (t->closed && cur) {
+		/* sampling again, for the successor of cur */
+		if (!t->lens && !(t->lens = malloc((size_t)st->zdict_samples * sizeof *t->lens)))
+			return NULL;
+		t->closed = false;
+		t->used = t->n = 0;
+	}
 	if (t->closed)
 		return NULL;
 	if (t->used + n > ZDICT_SAMPLE_BYTES) {
 		t->closed = true; /* enough bytes already: train with what there is */
+		if (cur)
+			cur->resample = false;
 		return t;
 	}
 	char *nb = realloc(t->buf, t->used + n);
@@ -223,7 +253,47 @@ static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, const ch
 	if (t->n < (unsigned)st->zdict_samples)
 		return NULL;
 	t->closed = true;
+	if (cur)
+		cur->resample = false;
 	return t;
+}
+
+/* Counts one value compressed with d (stored: its stored size, n when it was
+ * stored as text); at the end of a window compares it with d's baseline and
+ * may start sampling for a successor. Under zmu. */
+static void zdict_account(c360_store *st, struct zdict *d, size_t n, size_t stored)
+{
+	if (st->zdict_samples <= 0)
+		return; /* this handle trains none */
+	d->win_in += n;
+	d->win_out += stored;
+	if (++d->win_n < 4u * (unsigned)st->zdict_samples)
+		return;
+	double r = (double)d->win_out / (double)d->win_in;
+	d->win_in = d->win_out = 0;
+	d->win_n = 0;
+	if (d->base <= 0) {
+		d->base = r;
+		return;
+	}
+	if (d->retired || r <= d->base * ZRETRAIN_WORSE)
+		return;
+	d->retired = true;
+	unsigned have = 0;
+	for (struct zdict *o = st->zdicts; o; o = o->next)
+		have += !strcmp(o->bucket, d->bucket);
+	if (have >= ZDICT_MAX_PER_BUCKET) {
+		C360_INFO("store", "bucket '%s': values now compress to %.0f %% of their size "
+				   "(%.0f %% when zstd dictionary %u was new); not retrained: the bucket "
+				   "has %u dictionaries already",
+			  d->bucket, r * 100, d->base * 100, d->id, have);
+		return;
+	}
+	d->resample = true;
+	C360_INFO("store", "bucket '%s': values now compress to %.0f %% of their size (%.0f %% when "
+			   "zstd dictionary %u was new); training a new dictionary from the next %d "
+			   "values",
+		  d->bucket, r * 100, d->base * 100, d->id, st->zdict_samples);
 }
 
 struct zdict_put {
@@ -321,15 +391,16 @@ void store_z_compress(c360_store *st, const char *bucket, const char *v, size_t 
 	*out = 0;
 	struct ztrain *train = NULL;
 	ZSTD_CDict *cd = NULL;
+	struct zdict *d = NULL;
 	pthread_mutex_lock(&st->zmu);
 	int level = __atomic_load_n(&st->zlevel, __ATOMIC_RELAXED);
 	ZSTD_CCtx *c = st->nzc ? st->zc[--st->nzc] : NULL;
 	if (level && n >= STORE_Z_MIN) {
-		struct zdict *d = zdict_for(st, bucket);
-		if (d)
-			cd = zdict_cdict(d, level);
-		else if (st->zdict_samples > 0 && n <= ZDICT_SAMPLE_MAX)
-			train = ztrain_sample(st, bucket, v, n);
+		d = zdict_for(st, bucket);
+		if (d && !(cd = zdict_cdict(d, level)))
+			d = NULL; /* out of memory: compressed without it, not counted */
+		if ((!d || d->resample) && st->zdict_samples > 0 && n <= ZDICT_SAMPLE_MAX)
+			train = ztrain_sample(st, bucket, d, v, n);
 	}
 	pthread_mutex_unlock(&st->zmu);
 	if (!level || n < STORE_Z_MIN)
@@ -341,9 +412,11 @@ void store_z_compress(c360_store *st, const char *bucket, const char *v, size_t 
 	if (!ZSTD_isError(z) && z < n - n / 10)
 		*out = z;
 put:
-	if (c) {
+	if (c || d) {
 		pthread_mutex_lock(&st->zmu);
-		if (st->nzc < STORE_Z_POOL) {
+		if (d)
+			zdict_account(st, d, n, *out ? *out : n);
+		if (c && st->nzc < STORE_Z_POOL) {
 			st->zc[st->nzc++] = c;
 			c = NULL;
 		}

@@ -2,7 +2,9 @@
  * first compressed values, committed before any frame uses them, found by
  * every handle (also one opened before the training), kept across reopens;
  * frames without one stay readable; a store of format 2 is upgraded; a
- * missing dictionary is an error, not a crash or a wrong document. */
+ * missing dictionary is an error, not a crash or a wrong document; when the
+ * documents change shape the bucket trains a successor, and documents
+ * written with either read back. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,23 @@ static size_t doc(int i, char *out, size_t cap)
 		(unsigned)i * 40503u, i + 5000, i, 1700000000 + i, i, 1700000000 + i);
 }
 
+/* Another shape (an order's change event, about 500 bytes): little in
+ * common with doc()'s keys and words. */
+static size_t doc_b(int i, char *out, size_t cap)
+{
+	return (size_t)snprintf(
+		out, cap,
+		"{\"schema\":{\"type\":\"struct\",\"optional\":false,\"name\":"
+		"\"dbserver1.inventory.orders.Envelope\"},\"payload\":{\"op\":\"u\",\"ts_ms\":%d,"
+		"\"source\":{\"connector\":\"mysql\",\"db\":\"inventory\",\"table\":\"orders\","
+		"\"server_id\":223344,\"file\":\"mysql-bin.%06d\",\"pos\":%d,\"gtid\":null},"
+		"\"after\":{\"order_number\":%d,\"order_date\":%d,\"purchaser\":%d,\"quantity\":%d,"
+		"\"product_id\":%d,\"warehouse\":\"north-east distribution centre, dock %d\","
+		"\"carrier\":\"overnight freight\",\"tracking\":\"ZX%08x\"}}}",
+		1700000000 + i * 3, i / 100, i * 977, 10000 + i, 19000 + i % 365, 1001 + i % 97,
+		1 + i % 9, 101 + i % 23, i % 12, (unsigned)i * 2246822519u);
+}
+
 static c360_store *open_store(const char *path, bool read_only)
 {
 	struct c360_store_opts o;
@@ -50,24 +69,34 @@ static c360_store *open_store(const char *path, bool read_only)
 	return st;
 }
 
-static void put(c360_store *st, const char *bucket, int from, int to)
+typedef size_t (*doc_fn)(int i, char *out, size_t cap);
+
+/* Documents [from, to) of one shape, under keys PREFIX%05d. */
+static void put_docs(c360_store *st, const char *bucket, doc_fn gen, char prefix, int from,
+		     int to)
 {
 	char v[1024], k[32];
 	for (int i = from; i < to; i++) {
-		size_t n = doc(i, v, sizeof v);
-		snprintf(k, sizeof k, "k%05d", i);
+		size_t n = gen(i, v, sizeof v);
+		snprintf(k, sizeof k, "%c%05d", prefix, i);
 		CHECK(c360_store_upsert(st, bucket, k, strlen(k), v, n, 0, NULL) == C360_OK);
 	}
 }
 
+static void put(c360_store *st, const char *bucket, int from, int to)
+{
+	put_docs(st, bucket, doc, 'k', from, to);
+}
+
 /* Every document of [from, to) reads back as written. */
-static int check_all(c360_store *st, const char *bucket, int from, int to)
+static int check_docs(c360_store *st, const char *bucket, doc_fn gen, char prefix, int from,
+		      int to)
 {
 	char v[1024], k[32];
 	int ok = 0;
 	for (int i = from; i < to; i++) {
-		size_t n = doc(i, v, sizeof v);
-		snprintf(k, sizeof k, "k%05d", i);
+		size_t n = gen(i, v, sizeof v);
+		snprintf(k, sizeof k, "%c%05d", prefix, i);
 		struct c360_doc d;
 		if (c360_store_get(st, bucket, k, strlen(k), &d) == C360_OK) {
 			ok += d.value_len == n && !memcmp(d.value, v, n);
@@ -77,8 +106,14 @@ static int check_all(c360_store *st, const char *bucket, int from, int to)
 	return ok;
 }
 
+static int check_all(c360_store *st, const char *bucket, int from, int to)
+{
+	return check_docs(st, bucket, doc, 'k', from, to);
+}
+
 /* Straight from the SQLite file: the dictionary rows, and for one document
- * its stored bytes and the dictionary ID its frame names. */
+ * its stored bytes and the dictionary ID its frame names (0: no dictionary,
+ * or stored as text). */
 static int64_t sql_int(const char *path, const char *sql)
 {
 	sqlite3 *db = NULL;
@@ -111,12 +146,14 @@ static void stored(const char *path, const char *key, unsigned *dict_id, size_t 
 	*bytes = 0;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db,
-			       "SELECT value FROM _b1 WHERE key=?1 AND typeof(value)='blob'", -1, &s,
+			       "SELECT value, typeof(value)='blob' FROM _b1 WHERE key=?1", -1, &s,
 			       NULL) == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 		if (sqlite3_step(s) == SQLITE_ROW) {
+			const void *v = sqlite3_column_blob(s, 0);
 			*bytes = (size_t)sqlite3_column_bytes(s, 0);
-			*dict_id = ZSTD_getDictID_fromFrame(sqlite3_column_blob(s, 0), *bytes);
+			if (sqlite3_column_int(s, 1))
+				*dict_id = ZSTD_getDictID_fromFrame(v, *bytes);
 		}
 	}
 	sqlite3_finalize(s);
@@ -213,6 +250,56 @@ TEST(trained_after_the_samples_and_used_by_every_handle)
 	rm_store(path);
 }
 
+/* Windows of 4 × SAMPLES values: the first after training is the baseline. */
+TEST(retrained_when_the_documents_change_shape)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/shape.db", tmpdir);
+	c360_store *st = open_store(path, false);
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
+	/* trained on the first shape, then two windows of it: no successor */
+	put(st, "b", 0, SAMPLES + 8 * SAMPLES);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 1);
+	int64_t first = sql_int(path, "SELECT min(id) FROM _c360_zdict");
+	/* the other shape: a window of it, its samples, then its dictionary */
+	put_docs(st, "b", doc_b, 'o', 0, 4 * SAMPLES + SAMPLES + 100);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 2);
+	int64_t second = sql_int(path, "SELECT max(id) FROM _c360_zdict");
+	CHECK(second > first);
+	CHECK_EQ_INT(sql_int(path, "SELECT samples FROM _c360_zdict WHERE id=(SELECT max(id) FROM "
+				   "_c360_zdict)"),
+		     SAMPLES);
+	unsigned early_id, late_id;
+	size_t early_n, late_n;
+	stored(path, "o00010", &early_id, &early_n);
+	stored(path, "o00290", &late_id, &late_n);
+	/* with the first dictionary, or as text when that saved too little */
+	CHECK(early_id == first || early_id == 0);
+	CHECK_EQ_INT(late_id, second);
+	CHECK(early_n > 0 && late_n > 0);
+	CHECK(late_n * 2 < early_n); /* the successor fits the new shape */
+	/* the first shape's documents keep their frames and read back */
+	unsigned kid;
+	size_t kn;
+	stored(path, "k00100", &kid, &kn);
+	CHECK_EQ_INT(kid, first);
+	CHECK_EQ_INT(check_all(st, "b", 0, 9 * SAMPLES), 9 * SAMPLES);
+	CHECK_EQ_INT(check_docs(st, "b", doc_b, 'o', 0, 5 * SAMPLES + 100), 5 * SAMPLES + 100);
+	c360_store_close(st);
+
+	/* reopened: both read, new documents of the new shape use the successor */
+	st = open_store(path, false);
+	REQUIRE(st);
+	put_docs(st, "b", doc_b, 'o', 1000, 1010);
+	stored(path, "o01005", &late_id, &late_n);
+	CHECK_EQ_INT(late_id, second);
+	CHECK_EQ_INT(check_all(st, "b", 0, 9 * SAMPLES), 9 * SAMPLES);
+	CHECK_EQ_INT(check_docs(st, "b", doc_b, 'o', 1000, 1010), 10);
+	c360_store_close(st);
+	rm_store(path);
+}
+
 TEST(format_2_store_is_upgraded)
 {
 	char path[300];
@@ -267,6 +354,7 @@ int main(void)
 		return 1;
 	}
 	RUN(trained_after_the_samples_and_used_by_every_handle);
+	RUN(retrained_when_the_documents_change_shape);
 	RUN(format_2_store_is_upgraded);
 	RUN(off_when_asked);
 	rmdir(tmpdir);
