@@ -23,12 +23,15 @@
  * dictionary, a window of 4 × zdict_samples values at a time; the first
  * window is the baseline. When a later window's compressed bytes per input
  * byte grow past ZRETRAIN_WORSE times the baseline (the documents changed
- * shape: new fields, another source), the bucket samples its next
- * zdict_samples values (still compressed with the old dictionary) and
- * trains a successor, which then gets a baseline of its own. A dictionary
- * is retrained at most once in a process, and a bucket name has at most
- * ZDICT_MAX_PER_BUCKET dictionaries: an oscillating workload cannot fill
- * the table. The old dictionaries stay: older frames name them. */
+ * shape: new fields, another source), the bucket samples every other value
+ * of the next window (still compressing them with the old dictionary),
+ * trains a candidate on half of those samples and compresses the other half
+ * with both. Only when the candidate stores them a tenth smaller does the
+ * bucket get a successor, trained on all the samples, which then gets a
+ * baseline of its own; otherwise the old dictionary stays. A
+ * dictionary is retrained at most once in a process, and a bucket name has
+ * at most ZDICT_MAX_PER_BUCKET dictionaries: an oscillating workload cannot
+ * fill the table. The old dictionaries stay: older frames name them. */
 #include "store/store_int.h"
 
 #include <stdio.h>
@@ -74,7 +77,9 @@ struct ztrain {
 	char *bucket;
 	char *buf; /* the samples, back to back */
 	size_t used, *lens;
-	unsigned n;
+	unsigned n, want; /* samples taken, and wanted */
+	unsigned every, seen; /* one value in every: spread over a window */
+	struct zdict *succ_of; /* the dictionary to replace, if any */
 	bool closed; /* trained, being trained, or given up in this process */
 	struct ztrain *next;
 };
@@ -207,6 +212,25 @@ static struct zdict *zdict_fetch(c360_store *st, uint32_t id)
 
 /* ---- training ---- */
 
+/* Starts (or restarts) a sampling: a bucket's first dictionary takes its
+ * first zdict_samples values; a successor of cur takes twice as many, one
+ * value in two over the next window (the traffic as it now is, not one
+ * burst of it): every other one trains it, the rest judge it. */
+static bool ztrain_open(c360_store *st, struct ztrain *t, struct zdict *cur)
+{
+	unsigned want = (unsigned)st->zdict_samples * (cur ? 2u : 1u);
+	free(t->lens);
+	if (!(t->lens = malloc((size_t)want * sizeof *t->lens)))
+		return false;
+	t->want = want;
+	t->every = cur ? 2 : 1;
+	t->seen = 0;
+	t->succ_of = cur;
+	t->closed = false;
+	t->used = t->n = 0;
+	return true;
+}
+
 /* Adds v to bucket's samples; returns the sampling when it is complete and
  * the caller is to train it. cur: the bucket's dictionary when the samples
  * are for its successor (cur->resample), else NULL. */
@@ -218,8 +242,7 @@ static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, struct z
 		t = t->next;
 	if (!t) {
 		t = calloc(1, sizeof *t);
-		if (!t || !(t->bucket = strdup(bucket)) ||
-		    !(t->lens = malloc((size_t)st->zdict_samples * sizeof *t->lens))) {
+		if (!t || !(t->bucket = strdup(bucket)) || !ztrain_open(st, t, cur)) {
 			if (t)
 				free(t->bucket);
 			free(t);
@@ -227,15 +250,10 @@ static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, struct z
 		}
 		t->next = st->ztrains;
 		st->ztrains = t;
+	} else if (t->closed && cur && !ztrain_open(st, t, cur)) {
+		return NULL;
 	}
-	if (t->closed && cur) {
-		/* sampling again, for the successor of cur */
-		if (!t->lens && !(t->lens = malloc((size_t)st->zdict_samples * sizeof *t->lens)))
-			return NULL;
-		t->closed = false;
-		t->used = t->n = 0;
-	}
-	if (t->closed)
+	if (t->closed || t->seen++ % t->every)
 		return NULL;
 	if (t->used + n > ZDICT_SAMPLE_BYTES) {
 		t->closed = true; /* enough bytes already: train with what there is */
@@ -250,7 +268,7 @@ static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, struct z
 	memcpy(t->buf + t->used, v, n);
 	t->used += n;
 	t->lens[t->n++] = n;
-	if (t->n < (unsigned)st->zdict_samples)
+	if (t->n < t->want)
 		return NULL;
 	t->closed = true;
 	if (cur)
@@ -291,9 +309,8 @@ static void zdict_account(c360_store *st, struct zdict *d, size_t n, size_t stor
 	}
 	d->resample = true;
 	C360_INFO("store", "bucket '%s': values now compress to %.0f %% of their size (%.0f %% when "
-			   "zstd dictionary %u was new); training a new dictionary from the next %d "
-			   "values",
-		  d->bucket, r * 100, d->base * 100, d->id, st->zdict_samples);
+			   "zstd dictionary %u was new); sampling the next %u values for a new one",
+		  d->bucket, r * 100, d->base * 100, d->id, 4u * (unsigned)st->zdict_samples);
 }
 
 struct zdict_put {
@@ -338,34 +355,137 @@ static c360_rc zdict_put_fn(c360_store *st, struct conn *c, void *arg, int64_t n
 	return C360_OK;
 }
 
+/* The stored size of the held-out samples (the odd ones) compressed with
+ * cd: a value that saves less than a tenth counts whole, as the store then
+ * keeps it as text. */
+static size_t zheld_size(ZSTD_CCtx *c, const ZSTD_CDict *cd, const char *buf, const size_t *lens,
+			 unsigned n, char *dst, size_t cap)
+{
+	size_t total = 0, off = 0;
+	for (unsigned i = 0; i < n; off += lens[i], i++) {
+		if (!(i % 2))
+			continue;
+		size_t z = ZSTD_compress_usingCDict(c, dst, cap, buf + off, lens[i], cd);
+		total += !ZSTD_isError(z) && z < lens[i] - lens[i] / 10 ? z : lens[i];
+	}
+	return total;
+}
+
+/* Whether the successor (dict, len) compresses the held-out samples a tenth
+ * better than old does; *osz, *nsz, *raw: their sizes with each, and as
+ * they are. */
+static bool zsucc_better(c360_store *st, struct zdict *old, const unsigned char *dict, size_t len,
+			 const char *buf, const size_t *lens, unsigned n, size_t *osz, size_t *nsz,
+			 size_t *raw)
+{
+	int level = __atomic_load_n(&st->zlevel, __ATOMIC_RELAXED);
+	if (!level)
+		level = 1;
+	pthread_mutex_lock(&st->zmu);
+	ZSTD_CDict *ocd = zdict_cdict(old, level);
+	pthread_mutex_unlock(&st->zmu);
+	ZSTD_CDict *ncd = ZSTD_createCDict(dict, len, level);
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(ZDICT_SAMPLE_MAX);
+	char *dst = malloc(cap);
+	bool ok = ocd && ncd && c && dst;
+	*osz = *nsz = *raw = 0;
+	if (ok) {
+		*osz = zheld_size(c, ocd, buf, lens, n, dst, cap);
+		*nsz = zheld_size(c, ncd, buf, lens, n, dst, cap);
+		for (unsigned i = 1; i < n; i += 2)
+			*raw += lens[i];
+	}
+	free(dst);
+	ZSTD_freeCCtx(c);
+	ZSTD_freeCDict(ncd);
+	return ok && *raw && *nsz * 10 <= *osz * 9;
+}
+
 /* Trains t's dictionary, commits it and makes it the bucket's. On any
- * failure the bucket goes on without one (in this process). */
+ * failure the bucket goes on without one (in this process). For a
+ * successor, a candidate trained on every other sample must compress the
+ * others a tenth better than the dictionary it would replace, or the bucket
+ * keeps the old one; the successor is then trained on all the samples. */
 static void ztrain_run(c360_store *st, struct ztrain *t)
 {
 	pthread_mutex_lock(&st->zmu);
 	char *buf = t->buf;
 	size_t used = t->used, *lens = t->lens;
 	unsigned n = t->n;
+	struct zdict *old = t->succ_of;
 	t->buf = NULL;
 	t->lens = NULL;
 	t->used = t->n = 0;
 	pthread_mutex_unlock(&st->zmu);
-	size_t cap = used / 8 < ZDICT_CAP ? used / 8 : ZDICT_CAP;
-	unsigned char *dict = cap >= 1024 ? malloc(cap) : NULL;
-	size_t len = dict ? ZDICT_trainFromBuffer(dict, cap, buf, lens, n) : 0;
-	free(buf);
-	free(lens);
+	/* the training set: all samples, or a successor's even ones */
+	char *tbuf = buf;
+	size_t tused = used, *tlens = lens;
+	unsigned tn = n;
+	if (old) {
+		tbuf = malloc(used ? used : 1);
+		tlens = malloc((n ? n : 1) * sizeof *tlens);
+		tused = 0;
+		tn = 0;
+		size_t off = 0;
+		for (unsigned i = 0; tbuf && tlens && i < n; off += lens[i], i++) {
+			if (i % 2)
+				continue;
+			memcpy(tbuf + tused, buf + off, lens[i]);
+			tused += lens[i];
+			tlens[tn++] = lens[i];
+		}
+	}
+	size_t cap = tused / 8 < ZDICT_CAP ? tused / 8 : ZDICT_CAP;
+	unsigned char *dict = cap >= 1024 && tbuf && tlens ? malloc(cap) : NULL;
+	size_t len = dict ? ZDICT_trainFromBuffer(dict, cap, tbuf, tlens, tn) : 0;
+	if (old) {
+		free(tbuf);
+		free(tlens);
+	}
 	/* its ID goes into the header: a dictionary without one (raw content)
 	 * cannot name itself */
 	if (!dict || ZDICT_isError(len) || len < 8 || !ZDICT_getDictID(dict, len)) {
-		C360_DEBUG("store", "bucket '%s': no zstd dictionary (%s)", t->bucket,
-			   !dict			? "too few sample bytes"
+		C360_DEBUG("store", "bucket '%s': no %szstd dictionary (%s)", t->bucket,
+			   old ? "new " : "",
+			   !dict		? "too few sample bytes"
 			   : ZDICT_isError(len) ? ZDICT_getErrorName(len)
 						: "no dictionary header");
 		free(dict);
+		free(buf);
+		free(lens);
 		return;
 	}
-	struct zdict_put a = {t->bucket, dict, len, n, 0};
+	unsigned held = n - tn;
+	size_t osz = 0, nsz = 0, raw = 0;
+	if (old && !zsucc_better(st, old, dict, len, buf, lens, n, &osz, &nsz, &raw)) {
+		C360_INFO("store", "bucket '%s': keeps zstd dictionary %u: one trained on %u recent "
+				   "values stored %u others in %.0f %% of their size, against %.0f %% "
+				   "with it",
+			  t->bucket, old->id, tn, held, raw ? 100.0 * (double)nsz / (double)raw : 0,
+			  raw ? 100.0 * (double)osz / (double)raw : 0);
+		free(dict);
+		free(buf);
+		free(lens);
+		return;
+	}
+	if (old) {
+		/* judged: the one kept is trained on every sample */
+		size_t fcap = used / 8 < ZDICT_CAP ? used / 8 : ZDICT_CAP;
+		unsigned char *full = malloc(fcap);
+		size_t flen = full ? ZDICT_trainFromBuffer(full, fcap, buf, lens, n) : 0;
+		if (full && !ZDICT_isError(flen) && flen >= 8 && ZDICT_getDictID(full, flen)) {
+			free(dict);
+			dict = full;
+			len = flen;
+			tn = n;
+		} else {
+			free(full);
+		}
+	}
+	free(buf);
+	free(lens);
+	struct zdict_put a = {t->bucket, dict, len, tn, 0};
 	c360_rc rc = store_submit(st, zdict_put_fn, &a);
 	if (!rc) {
 		pthread_mutex_lock(&st->zmu);
@@ -375,8 +495,14 @@ static void ztrain_run(c360_store *st, struct ztrain *t)
 	}
 	if (rc)
 		C360_WARN("store", "bucket '%s': cannot keep its zstd dictionary (%s); its values are "
-				   "compressed without one",
-			  t->bucket, c360_rc_str(rc));
+				   "compressed %s",
+			  t->bucket, c360_rc_str(rc), old ? "with the one before" : "without one");
+	else if (old)
+		C360_INFO("store", "bucket '%s': zstd dictionary %u (%zu bytes, from %u recent values) "
+				   "replaces %u: trained on half of them, it stored the other %u in "
+				   "%.0f %% of their size, against %.0f %% with %u",
+			  t->bucket, a.id, len, tn, old->id, held, 100.0 * (double)nsz / (double)raw,
+			  100.0 * (double)osz / (double)raw, old->id);
 	else
 		C360_DEBUG("store", "bucket '%s': zstd dictionary %u (%zu bytes) trained from %u values",
 			   t->bucket, a.id, len, n);

@@ -262,18 +262,21 @@ TEST(retrained_when_the_documents_change_shape)
 	put(st, "b", 0, SAMPLES + 8 * SAMPLES);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 1);
 	int64_t first = sql_int(path, "SELECT min(id) FROM _c360_zdict");
-	/* the other shape: a window of it, its samples, then its dictionary */
-	put_docs(st, "b", doc_b, 'o', 0, 4 * SAMPLES + SAMPLES + 100);
+	/* the other shape: a window of it, a window sampled, then its
+	 * dictionary */
+	put_docs(st, "b", doc_b, 'o', 0, 8 * SAMPLES + 100);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 2);
 	int64_t second = sql_int(path, "SELECT max(id) FROM _c360_zdict");
 	CHECK(second > first);
+	/* judged by one half of the window's samples trained on the other,
+	 * then trained on all of them: every other value of the window */
 	CHECK_EQ_INT(sql_int(path, "SELECT samples FROM _c360_zdict WHERE id=(SELECT max(id) FROM "
 				   "_c360_zdict)"),
-		     SAMPLES);
+		     2 * SAMPLES);
 	unsigned early_id, late_id;
 	size_t early_n, late_n;
 	stored(path, "o00010", &early_id, &early_n);
-	stored(path, "o00290", &late_id, &late_n);
+	stored(path, "o00410", &late_id, &late_n);
 	/* with the first dictionary, or as text when that saved too little */
 	CHECK(early_id == first || early_id == 0);
 	CHECK_EQ_INT(late_id, second);
@@ -285,7 +288,7 @@ TEST(retrained_when_the_documents_change_shape)
 	stored(path, "k00100", &kid, &kn);
 	CHECK_EQ_INT(kid, first);
 	CHECK_EQ_INT(check_all(st, "b", 0, 9 * SAMPLES), 9 * SAMPLES);
-	CHECK_EQ_INT(check_docs(st, "b", doc_b, 'o', 0, 5 * SAMPLES + 100), 5 * SAMPLES + 100);
+	CHECK_EQ_INT(check_docs(st, "b", doc_b, 'o', 0, 8 * SAMPLES + 100), 8 * SAMPLES + 100);
 	c360_store_close(st);
 
 	/* reopened: both read, new documents of the new shape use the successor */
@@ -296,6 +299,44 @@ TEST(retrained_when_the_documents_change_shape)
 	CHECK_EQ_INT(late_id, second);
 	CHECK_EQ_INT(check_all(st, "b", 0, 9 * SAMPLES), 9 * SAMPLES);
 	CHECK_EQ_INT(check_docs(st, "b", doc_b, 'o', 1000, 1010), 10);
+	c360_store_close(st);
+	rm_store(path);
+}
+
+/* doc() of the first dictionary's own samples, over and over. */
+static size_t doc_again(int i, char *out, size_t cap)
+{
+	return doc(i % SAMPLES, out, cap);
+}
+
+/* A successor that does no better on the values it did not train on is
+ * dropped, and the bucket is not retrained again in that process. Here the
+ * other shape comes in one burst that triggers the sampling, and the
+ * window sampled is the first dictionary's own samples again: the
+ * successor trains on the even ones, and the first dictionary, which holds
+ * them all, stores the odd ones better. */
+TEST(successor_dropped_when_no_better)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/burst.db", tmpdir);
+	c360_store *st = open_store(path, false);
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
+	put(st, "b", 0, SAMPLES + 8 * SAMPLES);
+	int64_t id = sql_int(path, "SELECT id FROM _c360_zdict");
+	put_docs(st, "b", doc_b, 'o', 0, 4 * SAMPLES);         /* triggers */
+	put_docs(st, "b", doc_again, 'r', 0, 4 * SAMPLES + 10); /* sampled */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 1);
+	unsigned rid;
+	size_t n;
+	stored(path, "r00155", &rid, &n);
+	CHECK_EQ_INT(rid, id);
+	/* at most once in a process: the other shape now keeps it */
+	put_docs(st, "b", doc_b, 'o', 1000, 1000 + 12 * SAMPLES);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 1);
+	CHECK_EQ_INT(check_all(st, "b", 0, 9 * SAMPLES), 9 * SAMPLES);
+	CHECK_EQ_INT(check_docs(st, "b", doc_again, 'r', 0, 4 * SAMPLES + 10), 4 * SAMPLES + 10);
+	CHECK_EQ_INT(check_docs(st, "b", doc_b, 'o', 1000, 1000 + 12 * SAMPLES), 12 * SAMPLES);
 	c360_store_close(st);
 	rm_store(path);
 }
@@ -355,6 +396,7 @@ int main(void)
 	}
 	RUN(trained_after_the_samples_and_used_by_every_handle);
 	RUN(retrained_when_the_documents_change_shape);
+	RUN(successor_dropped_when_no_better);
 	RUN(format_2_store_is_upgraded);
 	RUN(off_when_asked);
 	rmdir(tmpdir);
