@@ -45,7 +45,8 @@ int c360_cmd_demo(int argc, char **argv)
 			"staging, the native Customer 360 function merges them into customer360, the\n"
 			"result is checked against the generator's truth, a summary is printed, and\n"
 			"the dashboard and API are served until Ctrl-C (or --exit).",
-		.details = "Exit status: 0 when the result matches the truth, 1 otherwise.",
+		.details = "Exit status: 0 when the result matches the truth, 1 otherwise, 130 when\n"
+			   "Ctrl-C stops it before the check (nothing is checked then).",
 		.opts = opts,
 		.min_args = 0,
 		.max_args = 0,
@@ -84,7 +85,7 @@ int c360_cmd_demo(int argc, char **argv)
 	c360_rc rc = c360_demo_run(&o, &res, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "c360 demo: %s\n", *err ? err : c360_rc_str(rc));
-		return C360_EXIT_FAILED;
+		return res.interrupted ? 130 : C360_EXIT_FAILED;
 	}
 	return 0;
 }

@@ -109,6 +109,22 @@ static void stage_done(const struct c360_demo_opts *o, struct c360_demo_result *
 		       const char *name, double t0, uint64_t items, const char *unit,
 		       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
+/* Whether a stop (Ctrl-C) came during the stage just run: then the demo
+ * ends there, says so, and checks nothing (a half-ingested store is not a
+ * wrong result). */
+static bool stopped(const struct c360_demo_opts *o, struct c360_demo_result *res,
+		    const char *stage, char *err, size_t errlen)
+{
+	if (!o->stop || !*o->stop)
+		return false;
+	res->interrupted = true;
+	snprintf(err, errlen,
+		 "interrupted during '%s', before the pipeline finished: nothing was checked; "
+		 "what was ingested so far is in %s (run the demo again to see it through)",
+		 stage, res->dir);
+	return true;
+}
+
 /* resident memory now (MB), from /proc/self/statm; 0 if unknown */
 static double rss_now_mb(void)
 {
@@ -518,6 +534,8 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 		progress_start(&pg, &o, src->name, st, "staging", "staged");
 		rc = c360_sources_run_once(sources, i, o.stop, &pass, err, errlen);
 		progress_end(&pg);
+		if (!rc && stopped(&o, res, src->name, err, errlen))
+			rc = C360_ERR_STATE;
 		if (rc)
 			goto out;
 		stage_done(&o, res, src->type == C360_SOURCE_KAFKA ? "kafka-sink" : "csv-import", t0,
@@ -552,6 +570,8 @@ c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result
 	}
 	c360_integrate_free(ig);
 	c360_imap_free(map);
+	if (!rc && stopped(&o, res, "integrate", err, errlen))
+		rc = C360_ERR_STATE;
 	if (rc)
 		goto out;
 	res->pipeline_seconds = now_s() - p0;

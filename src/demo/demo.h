@@ -48,10 +48,13 @@ struct c360_demo_result {
 	long online_rss_kb;      /* the mock online store's process */
 	char dir[512];
 	char url[128];
+	bool interrupted; /* Ctrl-C before the check: nothing was checked */
 };
 
 /* Runs the demo; returns C360_OK when the pipeline ran and the result
- * matches the truth (result->verify.failures == 0). Messages go to err. */
+ * matches the truth (result->verify.failures == 0). Messages go to err. A
+ * stop (opts->stop) before the check ends it with C360_ERR_STATE and
+ * result->interrupted: what was ingested stays in the store, unchecked. */
 c360_rc c360_demo_run(const struct c360_demo_opts *opts, struct c360_demo_result *result,
 		      char *err, size_t errlen);
 

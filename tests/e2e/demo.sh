@@ -49,6 +49,25 @@ alive() { # running, not a zombie left for an init that does not reap
 }
 for k in $kids; do alive "$k" && { fail "process $k outlived kill -9 of the demo"; kill -9 "$k"; }; done
 
+# Ctrl-C during the ingestion (the Kafka sink waits about 3 s for its
+# consumer group to form): the demo stops there, says so, checks nothing
+# (no "differs from the truth"), exits 130 and takes its outside systems
+"$BIN" demo --customers 2000 --exit --dir "$dir/int" >"$dir/iout" 2>"$dir/ierr" &
+dpid=$!
+for _ in $(seq 1 300); do grep -Eq '^  kafka +[0-9.]+ s' "$dir/iout" && break; sleep 0.1; done
+grep -Eq '^  kafka +[0-9.]+ s' "$dir/iout" || fail "the demo did not reach the ingestion"
+kids=$(pgrep -P "$dpid" | tr '\n' ' ')
+kill -INT "$dpid"
+wait "$dpid"
+code=$?
+[ $code -eq 130 ] || fail "demo stopped by Ctrl-C during the ingestion exited $code, expected 130"
+grep -q "interrupted during '.*', before the pipeline finished: nothing was checked" "$dir/ierr" ||
+  { fail "no message that the demo was interrupted"; cat "$dir/ierr"; }
+grep -q 'differs from the truth\|FAILED' "$dir/iout" "$dir/ierr" &&
+  fail "an interrupted demo reports a failed check"
+sleep 0.5
+for k in $kids; do alive "$k" && { fail "process $k outlived the interrupted demo"; kill -9 "$k"; }; done
+
 # what the demo leaves behind is a pipeline a user can check and inspect
 [ -f "$dir/work/pipeline.yaml" ] || fail "no pipeline.yaml in the work folder"
 "$BIN" run --check "$dir/work/pipeline.yaml" >/dev/null 2>&1 || fail "run --check on the demo's pipeline.yaml failed"
