@@ -1675,6 +1675,14 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 			ig->warm_complete = false;
 			ig->known_bits = 0;
 		}
+		/* written through now, while one thread runs: calloc's pages are
+		 * the shared zero page until written, and a page read by a lookup
+		 * and then written by an add costs two faults and a TLB shootdown
+		 * of the other CPUs (the bench at 100k: 2 500 fewer faults with
+		 * the default cache, 24 000 fewer and 0.1 CPU-s with --cache-mb
+		 * 2048) */
+		if (ig->known)
+			memset(ig->known, 0, ig->known_bits / 8);
 		c360_json_doc_free(qd);
 		c360_buf_release(&q);
 	}
