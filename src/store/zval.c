@@ -522,11 +522,11 @@ void store_z_compress(c360_store *st, const char *bucket, const char *v, size_t 
 	int level = __atomic_load_n(&st->zlevel, __ATOMIC_RELAXED);
 	ZSTD_CCtx *c = st->nzc ? st->zc[--st->nzc] : NULL;
 	if (level && n >= STORE_Z_MIN) {
-		d = zdict_for(st, bucket);
-		if (d && !(cd = zdict_cdict(d, level)))
-			d = NULL; /* out of memory: compressed without it, not counted */
-		if ((!d || d->resample) && st->zdict_samples > 0 && n <= ZDICT_SAMPLE_MAX)
-			train = ztrain_sample(st, bucket, d, v, n);
+		struct zdict *cur = zdict_for(st, bucket);
+		if (cur && (cd = zdict_cdict(cur, level)))
+			d = cur; /* else out of memory: compressed without it, not counted */
+		if ((!cur || cur->resample) && st->zdict_samples > 0 && n <= ZDICT_SAMPLE_MAX)
+			train = ztrain_sample(st, bucket, cur, v, n);
 	}
 	pthread_mutex_unlock(&st->zmu);
 	if (!level || n < STORE_Z_MIN)
