@@ -3,7 +3,8 @@
  * create/drop/list/info and document reads.
  *
  * Layout of a store file (SQLite, WAL, PRAGMA application_id = 'c360'):
- *   _c360_meta(k, v)              format version, creation time
+ *   _c360_meta(k, v)              format version, creation time, zstd dictionary
+ *                                 baselines (zbase:ID)
  *   _c360_buckets(id, name, …)    one row per bucket: max_ttl, high_seqno, last_cas
  *   _c360_cursors(bucket_id, name, seqno)
  *   _b<id>(seqno INTEGER PRIMARY KEY, key UNIQUE, value, cas, expiry, op)

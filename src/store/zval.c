@@ -21,7 +21,9 @@
  *
  * Retraining. A process measures how its values compress with that
  * dictionary, a window of 4 × zdict_samples values at a time; the first
- * window is the baseline. When a later window's compressed bytes per input
+ * window after the training is the baseline, kept in _c360_meta
+ * ('zbase:ID') so that later processes (a nightly import, a restarted
+ * pipeline) compare with it too. When a later window's compressed bytes per input
  * byte grow past ZRETRAIN_WORSE times the baseline (the documents changed
  * shape: new fields, another source), the bucket samples every other value
  * of the next window (still compressing them with the old dictionary),
@@ -182,6 +184,21 @@ c360_rc store_zdict_load(c360_store *st, struct conn *c)
 	if (!rc && src != SQLITE_DONE)
 		rc = store_rc(src);
 	sqlite3_finalize(s);
+	s = NULL;
+	/* the baselines measured by the processes that trained them */
+	if (!rc && sqlite3_prepare_v2(c->db, "SELECT k, v FROM _c360_meta WHERE k GLOB 'zbase:*'",
+				      -1, &s, NULL) == SQLITE_OK) {
+		pthread_mutex_lock(&st->zmu);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			const char *k = (const char *)sqlite3_column_text(s, 0);
+			struct zdict *d = k ? zdict_by_id(st, (uint32_t)strtoul(k + 6, NULL, 10)) : NULL;
+			double base = sqlite3_column_double(s, 1);
+			if (d && base > 0)
+				d->base = base;
+		}
+		pthread_mutex_unlock(&st->zmu);
+	}
+	sqlite3_finalize(s);
 	return rc;
 }
 
@@ -278,24 +295,25 @@ static struct ztrain *ztrain_sample(c360_store *st, const char *bucket, struct z
 
 /* Counts one value compressed with d (stored: its stored size, n when it was
  * stored as text); at the end of a window compares it with d's baseline and
- * may start sampling for a successor. Under zmu. */
-static void zdict_account(c360_store *st, struct zdict *d, size_t n, size_t stored)
+ * may start sampling for a successor. True when this window was the
+ * baseline, which the caller then keeps in the store. Under zmu. */
+static bool zdict_account(c360_store *st, struct zdict *d, size_t n, size_t stored)
 {
 	if (st->zdict_samples <= 0)
-		return; /* this handle trains none */
+		return false; /* this handle trains none */
 	d->win_in += n;
 	d->win_out += stored;
 	if (++d->win_n < 4u * (unsigned)st->zdict_samples)
-		return;
+		return false;
 	double r = (double)d->win_out / (double)d->win_in;
 	d->win_in = d->win_out = 0;
 	d->win_n = 0;
 	if (d->base <= 0) {
 		d->base = r;
-		return;
+		return true;
 	}
 	if (d->retired || r <= d->base * ZRETRAIN_WORSE)
-		return;
+		return false;
 	d->retired = true;
 	unsigned have = 0;
 	for (struct zdict *o = st->zdicts; o; o = o->next)
@@ -305,12 +323,37 @@ static void zdict_account(c360_store *st, struct zdict *d, size_t n, size_t stor
 				   "(%.0f %% when zstd dictionary %u was new); not retrained: the bucket "
 				   "has %u dictionaries already",
 			  d->bucket, r * 100, d->base * 100, d->id, have);
-		return;
+		return false;
 	}
 	d->resample = true;
 	C360_INFO("store", "bucket '%s': values now compress to %.0f %% of their size (%.0f %% when "
 			   "zstd dictionary %u was new); sampling the next %u values for a new one",
 		  d->bucket, r * 100, d->base * 100, d->id, 4u * (unsigned)st->zdict_samples);
+	return false;
+}
+
+struct zbase_put {
+	uint32_t id;
+	double base;
+};
+
+/* Keeps a dictionary's baseline for later processes (the first one
+ * measured stays). */
+static c360_rc zbase_put_fn(c360_store *st, struct conn *c, void *arg, int64_t now)
+{
+	(void)st;
+	(void)now;
+	struct zbase_put *a = arg;
+	char k[32];
+	snprintf(k, sizeof k, "zbase:%u", (unsigned)a->id);
+	sqlite3_stmt *s = store_stmt(c, "INSERT OR IGNORE INTO _c360_meta(k, v) VALUES(?1, ?2)");
+	if (!s)
+		return store_rc(sqlite3_errcode(c->db));
+	sqlite3_bind_text(s, 1, k, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(s, 2, a->base);
+	int src = sqlite3_step(s);
+	sqlite3_reset(s);
+	return src == SQLITE_DONE ? C360_OK : store_rc(src);
 }
 
 struct zdict_put {
@@ -539,15 +582,19 @@ void store_z_compress(c360_store *st, const char *bucket, const char *v, size_t 
 		*out = z;
 put:
 	if (c || d) {
+		struct zbase_put bp = {0, 0};
 		pthread_mutex_lock(&st->zmu);
-		if (d)
-			zdict_account(st, d, n, *out ? *out : n);
+		if (d && zdict_account(st, d, n, *out ? *out : n))
+			bp = (struct zbase_put){d->id, d->base};
 		if (c && st->nzc < STORE_Z_POOL) {
 			st->zc[st->nzc++] = c;
 			c = NULL;
 		}
 		pthread_mutex_unlock(&st->zmu);
 		ZSTD_freeCCtx(c);
+		if (bp.id && store_submit(st, zbase_put_fn, &bp))
+			C360_DEBUG("store", "bucket '%s': cannot keep the baseline of zstd dictionary %u",
+				   bucket, (unsigned)bp.id);
 	}
 train:
 	if (train)

@@ -303,6 +303,38 @@ TEST(retrained_when_the_documents_change_shape)
 	rm_store(path);
 }
 
+/* The baseline outlives the process that measured it: a later process (a
+ * nightly import, a restarted pipeline) compares its first window with it
+ * instead of taking that window as the baseline. */
+TEST(baseline_kept_for_later_processes)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/later.db", tmpdir);
+	c360_store *st = open_store(path, false);
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
+	put(st, "b", 0, SAMPLES + 4 * SAMPLES); /* trained, then its baseline */
+	c360_store_close(st);
+	int64_t id = sql_int(path, "SELECT id FROM _c360_zdict");
+	char sql[200];
+	snprintf(sql, sizeof sql, "SELECT v > 0 AND v < 0.5 FROM _c360_meta WHERE k='zbase:%lld'",
+		 (long long)id);
+	CHECK_EQ_INT(sql_int(path, sql), 1);
+
+	st = open_store(path, false);
+	REQUIRE(st);
+	put_docs(st, "b", doc_b, 'o', 0, 8 * SAMPLES + 100);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 2);
+	unsigned late_id;
+	size_t late_n;
+	stored(path, "o00410", &late_id, &late_n);
+	CHECK_EQ_INT(late_id, sql_int(path, "SELECT max(id) FROM _c360_zdict"));
+	CHECK_EQ_INT(check_docs(st, "b", doc_b, 'o', 0, 8 * SAMPLES + 100), 8 * SAMPLES + 100);
+	CHECK_EQ_INT(check_all(st, "b", 0, 5 * SAMPLES), 5 * SAMPLES);
+	c360_store_close(st);
+	rm_store(path);
+}
+
 /* doc() of the first dictionary's own samples, over and over. */
 static size_t doc_again(int i, char *out, size_t cap)
 {
@@ -397,6 +429,7 @@ int main(void)
 	RUN(trained_after_the_samples_and_used_by_every_handle);
 	RUN(retrained_when_the_documents_change_shape);
 	RUN(successor_dropped_when_no_better);
+	RUN(baseline_kept_for_later_processes);
 	RUN(format_2_store_is_upgraded);
 	RUN(off_when_asked);
 	rmdir(tmpdir);
