@@ -185,7 +185,7 @@ c360_rc store_zdict_load(c360_store *st, struct conn *c)
 		rc = store_rc(src);
 	sqlite3_finalize(s);
 	s = NULL;
-	/* the baselines measured by the processes that trained them */
+	/* the baselines kept by earlier processes */
 	if (!rc && sqlite3_prepare_v2(c->db, "SELECT k, v FROM _c360_meta WHERE k GLOB 'zbase:*'",
 				      -1, &s, NULL) == SQLITE_OK) {
 		pthread_mutex_lock(&st->zmu);
