@@ -69,6 +69,19 @@ static c360_store *open_store(const char *path, bool read_only)
 	return st;
 }
 
+/* A new store file NAME in the test folder (its path in path[300]), open,
+ * with bucket "b". */
+static c360_store *new_store_b(const char *name, char path[300])
+{
+	snprintf(path, 300, "%s/%s", tmpdir, name);
+	c360_store *st = open_store(path, false);
+	if (st && c360_store_bucket_ensure(st, "b", 0) != C360_OK) {
+		c360_store_close(st);
+		st = NULL;
+	}
+	return st;
+}
+
 typedef size_t (*doc_fn)(int i, char *out, size_t cap);
 
 /* Documents [from, to) of one shape, under keys PREFIX%05d. */
@@ -254,10 +267,8 @@ TEST(trained_after_the_samples_and_used_by_every_handle)
 TEST(retrained_when_the_documents_change_shape)
 {
 	char path[300];
-	snprintf(path, sizeof path, "%s/shape.db", tmpdir);
-	c360_store *st = open_store(path, false);
+	c360_store *st = new_store_b("shape.db", path);
 	REQUIRE(st);
-	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
 	/* trained on the first shape, then two windows of it: no successor */
 	put(st, "b", 0, SAMPLES + 8 * SAMPLES);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM _c360_zdict WHERE bucket='b'"), 1);
@@ -309,10 +320,8 @@ TEST(retrained_when_the_documents_change_shape)
 TEST(baseline_kept_for_later_processes)
 {
 	char path[300];
-	snprintf(path, sizeof path, "%s/later.db", tmpdir);
-	c360_store *st = open_store(path, false);
+	c360_store *st = new_store_b("later.db", path);
 	REQUIRE(st);
-	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
 	put(st, "b", 0, SAMPLES + 4 * SAMPLES); /* trained, then its baseline */
 	c360_store_close(st);
 	int64_t id = sql_int(path, "SELECT id FROM _c360_zdict");
@@ -350,10 +359,8 @@ static size_t doc_again(int i, char *out, size_t cap)
 TEST(successor_dropped_when_no_better)
 {
 	char path[300];
-	snprintf(path, sizeof path, "%s/burst.db", tmpdir);
-	c360_store *st = open_store(path, false);
+	c360_store *st = new_store_b("burst.db", path);
 	REQUIRE(st);
-	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
 	put(st, "b", 0, SAMPLES + 8 * SAMPLES);
 	int64_t id = sql_int(path, "SELECT id FROM _c360_zdict");
 	put_docs(st, "b", doc_b, 'o', 0, 4 * SAMPLES);         /* triggers */
@@ -376,10 +383,8 @@ TEST(successor_dropped_when_no_better)
 TEST(format_2_store_is_upgraded)
 {
 	char path[300];
-	snprintf(path, sizeof path, "%s/old.db", tmpdir);
-	c360_store *st = open_store(path, false);
+	c360_store *st = new_store_b("old.db", path);
 	REQUIRE(st);
-	REQUIRE(c360_store_bucket_ensure(st, "b", 0) == C360_OK);
 	c360_store_set_compression(st, 0);
 	put(st, "b", 0, 10);
 	c360_store_close(st);
