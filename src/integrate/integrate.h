@@ -59,6 +59,9 @@ const char *c360_imap_metadata_bucket(const c360_imap *m); /* default "customer3
 enum c360_imap_secrets c360_imap_secrets_mode(const c360_imap *m);
 size_t c360_imap_source_count(const c360_imap *m);
 const char *c360_imap_source_system(const c360_imap *m, size_t i);
+/* The pointer of source i's timestamp (relative to its root), or NULL when
+ * its clock is `cas`, the fetch time or none. */
+const char *c360_imap_source_ts_pointer(const c360_imap *m, size_t i);
 /* The online-store source's index, or -1 when the mapping has none. */
 int c360_imap_online_source(const c360_imap *m);
 /* Base URL of the online store: $C360_ONLINE_STORE_URL, else the mapping's
@@ -105,6 +108,8 @@ struct c360_imap_rec {
 	size_t email_len;
 	c360_json *contrib;                /* in the caller's doc (UPSERT and DELETE) */
 	int64_t ts;                        /* source timestamp in ms; INT64_MIN if none */
+	bool no_clock;                     /* the source has a timestamp pointer, but this
+					    * document's is missing or not a time */
 };
 
 /* Classifies a staging document and extracts its contribution into `into`:
@@ -188,6 +193,8 @@ struct c360_integrate_stats {
 	uint64_t processed;     /* staging mutations and deletions handled */
 	uint64_t ignored;       /* recognised by no source */
 	uint64_t no_identity;   /* recognised, no usable identity: counted and logged */
+	uint64_t no_timestamp;  /* the source's timestamp missing or not a time: merged
+				 * (never over a timestamped version), counted, logged */
 	uint64_t upserts;       /* contributions applied */
 	uint64_t stale;         /* older than what the state already holds */
 	uint64_t deletes;       /* contributions removed (CDC delete or staging deletion) */

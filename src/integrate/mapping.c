@@ -1021,6 +1021,10 @@ const char *c360_imap_source_system(const c360_imap *m, size_t i)
 {
 	return i < m->nsources ? m->sources[i].system : NULL;
 }
+const char *c360_imap_source_ts_pointer(const c360_imap *m, size_t i)
+{
+	return i < m->nsources && m->sources[i].ts_kind == TS_POINTER ? m->sources[i].ts_ptr : NULL;
+}
 int c360_imap_online_source(const c360_imap *m) { return m->online; }
 const char *c360_imap_online_url(const c360_imap *m)
 {

@@ -525,6 +525,7 @@ c360_rc c360_imap_extract(const c360_imap *m, const c360_json *doc, int only_sou
 		return C360_OK;
 	}
 	rec->ts = source_ts(src, doc, meta_ms);
+	rec->no_clock = src->ts_kind == TS_POINTER && rec->ts == TS_NONE_VAL;
 	c360_json *c = c360_json_new_object(into);
 	if (!c)
 		return C360_ERR_NOMEM;
@@ -602,14 +603,21 @@ static bool is_tomb(const c360_json *c)
 	return c360_json_bool(c360_json_get(c, "d"));
 }
 
-/* > 0 when a should replace b (a newer), 0 when the same. */
+/* > 0 when a should replace b (a newer), 0 when the same. A version with a
+ * source time beats one without (a source whose clock is missing from a
+ * document must not undo a timestamped version, whatever the order they
+ * arrive in); between two without, the feed's order (latest arrival)
+ * decides. */
 static int version_cmp(const c360_json *a, const c360_json *b)
 {
 	int64_t ta = contrib_ts(a), tb = contrib_ts(b);
-	if (ta != TS_NONE_VAL && tb != TS_NONE_VAL && ta != tb)
+	bool ha = ta != TS_NONE_VAL, hb = tb != TS_NONE_VAL;
+	if (ha != hb)
+		return ha ? 1 : -1;
+	if (ha && ta != tb)
 		return ta > tb ? 1 : -1;
 	bool da = is_tomb(a), db = is_tomb(b);
-	if (ta != TS_NONE_VAL && tb != TS_NONE_VAL && da != db)
+	if (ha && da != db)
 		return da ? 1 : -1;
 	char *sa = c360_json_write_str(a, C360_JSON_COMPACT, NULL);
 	char *sb = c360_json_write_str(b, C360_JSON_COMPACT, NULL);
@@ -618,7 +626,7 @@ static int version_cmp(const c360_json *a, const c360_json *b)
 	free(sb);
 	if (!r)
 		return 0;
-	if (ta == TS_NONE_VAL || tb == TS_NONE_VAL)
+	if (!ha)
 		return 1; /* no source time: the feed's order (latest arrival) decides */
 	return r > 0 ? 1 : -1;
 }

@@ -543,6 +543,42 @@ static int64_t fake_clock(void *ctx)
 	return fake_now;
 }
 
+/* A home-delivery event without source.ts_ms, arriving after a timestamped
+ * event of the same row (under another staging key): merged, counted as
+ * no_timestamp, and it does not replace the timestamped version. */
+TEST(event_without_timestamp_is_counted_and_does_not_undo_a_timestamped_one)
+{
+	open_store();
+	c360_imap *m = mapping(true);
+	REQUIRE(m);
+	c360_integrate *ig;
+	char err[256];
+	struct c360_integrate_opts o = {.no_online = true};
+	REQUIRE(c360_integrate_new(st, m, &o, &ig, err, sizeof err) == C360_OK);
+	stage("cdc-1", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Bob\",\"email\":"
+		       "\"bob@example.com\",\"city\":\"Paris\"},\"source\":{\"name\":"
+		       "\"dbserver1\",\"ts_ms\":2000},\"op\":\"u\"}}");
+	stage("cdc-2", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Bob\",\"email\":"
+		       "\"bob@example.com\",\"city\":\"Stale\"},\"source\":{\"name\":"
+		       "\"dbserver1\"},\"op\":\"u\"}}");
+	REQUIRE(follow(ig) == 0);
+	struct c360_integrate_stats s;
+	c360_integrate_get_stats(ig, &s);
+	CHECK_EQ_INT(s.no_timestamp, 1);
+	CHECK_EQ_INT(s.no_identity, 0);
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	CHECK(c360_integrate_stats_json(ig, &b) == C360_OK);
+	CHECK(b.data && strstr(b.data, "\"no_timestamp\":1") != NULL);
+	c360_buf_release(&b);
+	c360_integrate_free(ig);
+	char *a = get("customer360", "bob@example.com");
+	CHECK(a && strstr(a, "\"city\":\"Paris\"") && !strstr(a, "Stale"));
+	free(a);
+	c360_imap_free(m);
+	close_store();
+}
+
 TEST(deletes_recompute_and_expiry_keeps)
 {
 	open_store();
@@ -1004,6 +1040,7 @@ int main(void)
 	RUN(secrets_are_hashed_by_default);
 	RUN(order_independence_shuffled_and_replayed_twice);
 	RUN(one_person_one_profile);
+	RUN(event_without_timestamp_is_counted_and_does_not_undo_a_timestamped_one);
 	RUN(deletes_recompute_and_expiry_keeps);
 	RUN(email_change_moves_the_record);
 	RUN(native_kind_runs_under_eventing);

@@ -588,6 +588,60 @@ TEST(delete_recomputes_and_last_delete_removes_customer)
 	c360_imap_free(e.m);
 }
 
+/* A source with a timestamp pointer whose document lacks the time (found by
+ * tests/fuzz/fuzz_imap.c: a Debezium event without source.ts_ms) is merged,
+ * flagged, and never replaces a timestamped version of its record, in either
+ * order; two versions without a time still go by arrival. */
+TEST(version_without_its_timestamp_never_replaces_a_timestamped_one)
+{
+	char err[512];
+	const char *clock = "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"ts\":100,\"city\":\"Clock\"}";
+	const char *none = "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"ts\":\"soon\",\"city\":\"NoClock\"}";
+	const char *none2 = "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"city\":\"NoClock2\"}";
+	c360_imap *m = load(SURV, err, sizeof err);
+	REQUIRE(m);
+	const char *docs[] = {clock, none, none2};
+	const bool flagged[] = {false, true, true};
+	for (int i = 0; i < 3; i++) {
+		c360_json_doc *d = parse(docs[i]);
+		c360_json_doc *into = c360_json_doc_new();
+		struct c360_imap_rec rec;
+		char why[200];
+		CHECK(c360_imap_extract(m, c360_json_doc_root(d), -1, NULL, 0, into, &rec, why,
+					sizeof why) == C360_OK);
+		CHECK(rec.what == C360_IMAP_UPSERT);
+		CHECK(rec.no_clock == flagged[i]);
+		c360_json_doc_free(into);
+		c360_json_doc_free(d);
+	}
+	c360_imap_free(m);
+	const char *orders[][3] = {{clock, none, NULL}, {none, clock, NULL}, {none, none2, clock},
+				   {clock, none2, none}};
+	for (int o = 0; o < 4; o++) {
+		struct apply_env e = {load(SURV, err, sizeof err), c360_json_doc_new(), NULL};
+		REQUIRE(e.m);
+		for (int i = 0; i < 3 && orders[o][i]; i++)
+			apply(&e, "a:9", orders[o][i]);
+		char *s = build(&e);
+		CHECK(s && strstr(s, "\"city\":\"Clock\"") && strstr(s, "\"ts\":100"));
+		if (!s || !strstr(s, "\"city\":\"Clock\""))
+			printf("  order %d: %s\n", o, s ? s : "(none)");
+		free(s);
+		c360_json_doc_free(e.sdoc);
+		c360_imap_free(e.m);
+	}
+	/* neither has a time: the later arrival wins */
+	struct apply_env e = {load(SURV, err, sizeof err), c360_json_doc_new(), NULL};
+	REQUIRE(e.m);
+	apply(&e, "a:9", none);
+	apply(&e, "a:9", none2);
+	char *s = build(&e);
+	CHECK(s && strstr(s, "\"city\":\"NoClock2\""));
+	free(s);
+	c360_json_doc_free(e.sdoc);
+	c360_imap_free(e.m);
+}
+
 TEST(secrets_drop_and_plain)
 {
 	char err[512];
@@ -686,6 +740,7 @@ int main(void)
 	RUN(transforms);
 	RUN(survivorship_priority_and_most_recent_with_lineage);
 	RUN(delete_recomputes_and_last_delete_removes_customer);
+	RUN(version_without_its_timestamp_never_replaces_a_timestamped_one);
 	RUN(secrets_drop_and_plain);
 	RUN(text_build_matches_the_document);
 	return test_summary();
