@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 #include "core/banned.h"
+
+#define YAML_FILE_MAX (16u << 20)
 
 /* Key positions share the table, under the member value's address + 1 (node
  * addresses are aligned, so this never collides with a value). */
@@ -115,6 +119,8 @@ c360_rc c360_yaml_fail(const struct c360_yaml *y, const c360_json *v, char *err,
 	unsigned line, col;
 	if (c360_yaml_pos(y, v, &line, &col))
 		snprintf(err, errlen, "%s:%u:%u: %s", y->name, line, col, msg);
+	else if (y && (!v || v == y->root)) /* no document, or an empty one ("---") */
+		snprintf(err, errlen, "%s:1:1: %s", y->name, msg);
 	else
 		snprintf(err, errlen, "%s: %s", y ? y->name : "(yaml)", msg);
 	return C360_ERR_INVALID;
@@ -169,15 +175,17 @@ static const struct fy_mark *node_mark(struct fy_node *n, int depth)
 	return NULL;
 }
 
-static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, c360_json **out,
-		       char *err, size_t errlen)
+/* pl:pc is where the enclosing node (or key) starts: the position of a node
+ * libfyaml gives no mark for (an empty implicit key, an empty document). */
+static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, unsigned pl,
+		       unsigned pc, c360_json **out, char *err, size_t errlen)
 {
 	if (!n) { /* "key:" with nothing after it */
 		*out = c360_json_new_null(y->doc);
 		return *out ? C360_OK : C360_ERR_NOMEM;
 	}
 	struct fy_mark const *m = node_mark(n, 0);
-	unsigned line = m ? (unsigned)m->line + 1 : 0, col = m ? (unsigned)m->column + 1 : 0;
+	unsigned line = m ? (unsigned)m->line + 1 : pl, col = m ? (unsigned)m->column + 1 : pc;
 	if (depth > 64) {
 		snprintf(err, errlen, "%s:%u:%u: nesting deeper than 64 levels", y->name, line, col);
 		return C360_ERR_LIMIT;
@@ -194,7 +202,7 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, c360_j
 		struct fy_node *item;
 		while (v && (item = fy_node_sequence_iterate(n, &it))) {
 			c360_json *c;
-			if ((rc = convert(y, item, depth + 1, &c, err, errlen)))
+			if ((rc = convert(y, item, depth + 1, line, col, &c, err, errlen)))
 				return rc;
 			if ((rc = c360_json_append(y->doc, v, c)))
 				return rc;
@@ -224,7 +232,8 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, c360_j
 				return C360_ERR_INVALID;
 			}
 			c360_json *c;
-			if ((rc = convert(y, fy_node_pair_value(pair), depth + 1, &c, err, errlen)))
+			if ((rc = convert(y, fy_node_pair_value(pair), depth + 1, (unsigned)kl,
+					  (unsigned)kc, &c, err, errlen)))
 				return rc;
 			if ((rc = c360_json_set(y->doc, v, key, klen, c)))
 				return rc;
@@ -242,7 +251,7 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, c360_j
 	}
 	if (!v)
 		return C360_ERR_NOMEM;
-	if (m && (rc = pos_put(y, v, line, col)))
+	if ((rc = pos_put(y, v, line, col)))
 		return rc;
 	*out = v;
 	return C360_OK;
@@ -254,45 +263,72 @@ static c360_rc convert_root(struct c360_yaml *y, struct fy_document *fyd, char *
 	struct fy_node *root = fy_document_root(fyd);
 	if (!root)
 		return C360_OK;
-	return convert(y, root, 0, &y->root, err, errlen);
+	return convert(y, root, 0, 1, 1, &y->root, err, errlen);
 }
 
-/* libfyaml reports "SOURCE:LINE:COL: error: MESSAGE" through the diag output
- * function; keep the first error's position and message. */
-struct diag_capture {
-	int line, col;
-	char msg[200];
-};
-
-static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
+/* Length of the valid UTF-8 prefix of s[0..n) (n when all of it is):
+ * shortest forms only, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_prefix(const unsigned char *s, size_t n)
 {
-	struct diag_capture *cap = user;
-	if (cap->msg[0])
-		return;
-	char text[512];
-	snprintf(text, sizeof text, "%.*s", (int)len, buf);
-	char *e = strstr(text, ": error: ");
-	if (!e)
-		return;
-	*e = '\0';
-	char *msg = e + 9;
-	msg[strcspn(msg, "\r\n")] = '\0';
-	char *c2 = strrchr(text, ':');
-	if (!c2)
-		return;
-	*c2 = '\0';
-	char *c1 = strrchr(text, ':');
-	if (!c1)
-		return;
-	cap->line = (int)strtol(c1 + 1, NULL, 10);
-	cap->col = (int)strtol(c2 + 1, NULL, 10);
-	snprintf(cap->msg, sizeof cap->msg, "%s", msg);
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+						 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+		if (!k || i + k > n)
+			return i;
+		unsigned lo = 0x80, hi = 0xBF; /* the second byte's range */
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+		else if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (size_t j = 2; j < k; j++)
+			if ((s[i + j] & 0xC0) != 0x80)
+				return i;
+		i += k;
+	}
+	return n;
 }
 
-static c360_rc load(const char *name, const char *text, size_t len, const char *path,
-		    struct c360_yaml **out, char *err, size_t errlen)
+/* YAML text is Unicode; libfyaml 0.7 loops forever on some invalid UTF-8
+ * (a directive line ending in a broken sequence, "%\xff" at the end of the
+ * text), so the text is checked first and the error placed. */
+static bool utf8_checked(const char *name, const char *text, size_t len, char *err,
+			 size_t errlen)
+{
+	size_t bad = utf8_prefix((const unsigned char *)text, len);
+	if (bad == len)
+		return true;
+	unsigned line = 1, col = 1;
+	for (size_t i = 0; i < bad; i++) {
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+		} else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+			col++; /* characters, not bytes */
+		}
+	}
+	snprintf(err, errlen, "%s:%u:%u: not valid UTF-8 (byte 0x%02x): YAML text must be UTF-8",
+		 name, line, col, (unsigned char)text[bad]);
+	return false;
+}
+
+static c360_rc load(const char *name, const char *text, size_t len, struct c360_yaml **out,
+		    char *err, size_t errlen)
 {
 	*out = NULL;
+	if (!utf8_checked(name, text, len, err, errlen))
+		return C360_ERR_INVALID;
 	struct c360_yaml *y = calloc(1, sizeof *y);
 	if (!y)
 		return C360_ERR_NOMEM;
@@ -302,27 +338,33 @@ static c360_rc load(const char *name, const char *text, size_t len, const char *
 		c360_yaml_free(y);
 		return C360_ERR_NOMEM;
 	}
+	/* libfyaml collects its errors (with line and column) instead of
+	 * printing them: the first one is reported */
 	struct fy_diag_cfg dcfg;
 	fy_diag_cfg_default(&dcfg);
-	struct diag_capture cap = {0};
 	dcfg.fp = NULL;
-	dcfg.output_fn = diag_output;
-	dcfg.user = &cap;
 	dcfg.colorize = false;
-	dcfg.show_position = true;
 	struct fy_diag *diag = fy_diag_create(&dcfg);
+	if (diag)
+		fy_diag_set_collect_errors(diag, true);
 	struct fy_parse_cfg cfg = {
 		.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT,
 		.diag = diag,
 	};
-	struct fy_document *fyd = path ? fy_document_build_from_file(&cfg, path)
-				       : fy_document_build_from_string(&cfg, text, len);
+	struct fy_document *fyd = fy_document_build_from_string(&cfg, text, len);
 	c360_rc rc = C360_OK;
 	if (!fyd) {
-		if (cap.msg[0])
-			snprintf(err, errlen, "%s:%d:%d: %s", name, cap.line, cap.col, cap.msg);
-		else
-			snprintf(err, errlen, "%s: not valid YAML", name);
+		struct fy_diag_error *e = NULL;
+		void *it = NULL;
+		while (diag && (e = fy_diag_errors_iterate(diag, &it)) && e->type < FYET_ERROR)
+			;
+		if (e && e->msg)
+			snprintf(err, errlen, "%s:%d:%d: %.*s", name, e->line, e->column,
+				 (int)strcspn(e->msg, "\r\n"), e->msg);
+		else /* libfyaml builds no document from an empty stream */
+			snprintf(err, errlen,
+				 "%s:1:1: no YAML document (the file is empty or holds only comments)",
+				 name);
 		rc = C360_ERR_INVALID;
 	} else {
 		rc = convert_root(y, fyd, err, errlen);
@@ -341,20 +383,37 @@ static c360_rc load(const char *name, const char *text, size_t len, const char *
 
 c360_rc c360_yaml_load_file(const char *path, struct c360_yaml **out, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-		*out = NULL;
 		return errno == ENOENT ? C360_ERR_NOT_FOUND : C360_ERR_IO;
 	}
+	/* read whole (a configuration file: small), then checked and parsed */
+	struct c360_buf b;
+	c360_buf_init(&b, YAML_FILE_MAX);
+	char chunk[8192];
+	size_t n;
+	c360_rc rc = C360_OK;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		if ((rc = c360_buf_append(&b, chunk, n)))
+			break;
+	if (!rc && ferror(f))
+		rc = C360_ERR_IO;
 	fclose(f);
-	return load(path, NULL, 0, path, out, err, errlen);
+	if (rc)
+		snprintf(err, errlen, "cannot read '%s': %s", path,
+			 rc == C360_ERR_TOO_BIG ? "larger than 16 MiB" : c360_rc_str(rc));
+	else
+		rc = load(path, b.data ? b.data : "", b.len, out, err, errlen);
+	c360_buf_release(&b);
+	return rc;
 }
 
 c360_rc c360_yaml_load_string(const char *name, const char *text, size_t len,
 			      struct c360_yaml **out, char *err, size_t errlen)
 {
-	return load(name, text, len, NULL, out, err, errlen);
+	return load(name, text, len, out, err, errlen);
 }
 
 void c360_yaml_free(struct c360_yaml *y)

@@ -3,6 +3,9 @@
 #include "core/yaml.h"
 #include "test.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 static struct c360_yaml *load(const char *text, char *err, size_t errlen)
 {
 	struct c360_yaml *y = NULL;
@@ -73,6 +76,39 @@ TEST(syntax_error_has_position)
 	CHECK(strstr(err, "duplicate") != NULL);
 }
 
+/* Found by tests/fuzz/fuzz_mapping.c: libfyaml 0.7 never returns on "%\xff"
+ * (a directive ending in invalid UTF-8), and an empty file or an empty
+ * implicit key had no position. */
+TEST(bad_text_fails_with_a_position_and_never_hangs)
+{
+	char err[256] = "";
+	CHECK(load("%\xff", err, sizeof err) == NULL);
+	CHECK_EQ_STR(err, "pipe.yaml:1:2: not valid UTF-8 (byte 0xff): YAML text must be UTF-8");
+	CHECK(load("a: 1\nb: \"h\xc3\xa9\xed\xa0\x80\"\n", err, sizeof err) == NULL);
+	CHECK(strncmp(err, "pipe.yaml:2:7: not valid UTF-8 (byte 0xed)", 42) == 0);
+	CHECK(load("  # only a comment\n", err, sizeof err) == NULL);
+	CHECK(strncmp(err, "pipe.yaml:1:1: no YAML document", 31) == 0);
+	struct c360_yaml *y = load(": 1\n", err, sizeof err);
+	REQUIRE(y);
+	unsigned line = 0, col = 0;
+	c360_json *member = c360_json_first(c360_yaml_root(y));
+	CHECK(member && c360_yaml_key_pos(y, member, &line, &col));
+	CHECK(line >= 1 && col >= 1);
+	c360_yaml_free(y);
+	/* from a file: the same check, the path in the message */
+	char path[] = "/tmp/c360-yaml-XXXXXX";
+	int fd = mkstemp(path);
+	REQUIRE(fd >= 0);
+	CHECK(write(fd, "a: 1\n%\xe2\x82", 8) == 8);
+	close(fd);
+	CHECK(c360_yaml_load_file(path, &y, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(y == NULL);
+	char want[128];
+	snprintf(want, sizeof want, "%s:2:2: not valid UTF-8 (byte 0xe2)", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	unlink(path);
+}
+
 TEST(missing_file)
 {
 	char err[256] = "";
@@ -88,6 +124,7 @@ int main(void)
 	RUN(scalars_and_structure);
 	RUN(positions_for_messages);
 	RUN(syntax_error_has_position);
+	RUN(bad_text_fails_with_a_position_and_never_hangs);
 	RUN(missing_file);
 	return test_summary();
 }
