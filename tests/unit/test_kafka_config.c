@@ -214,6 +214,11 @@ TEST(templates)
 	CHECK(c360_kafka_idtmpl_compile("plain", &t, err, sizeof err) == C360_ERR_INVALID);
 	CHECK(c360_kafka_idtmpl_compile("${a}", &t, err, sizeof err) == C360_ERR_INVALID);
 	CHECK(t == NULL);
+	/* its text is copied into every id, which must be UTF-8 (found by
+	 * tests/fuzz/fuzz_kafka.c) */
+	CHECK(c360_kafka_idtmpl_compile("id::\xff${/a}", &t, err, sizeof err) == C360_ERR_INVALID);
+	CHECK(strstr(err, "not valid UTF-8") != NULL);
+	CHECK(t == NULL);
 }
 
 static char *keyid(const char *key)

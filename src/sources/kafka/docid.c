@@ -159,6 +159,11 @@ c360_rc c360_kafka_idtmpl_compile(const char *tmpl, c360_kafka_idtmpl **out, cha
 		rc = C360_ERR_INVALID;
 		goto out;
 	}
+	if (!c360_kafka_utf8_ok(tmpl, len)) { /* its text goes into every id */
+		seterr(err, errlen, "document id template is not valid UTF-8");
+		rc = C360_ERR_INVALID;
+		goto out;
+	}
 	if (tmpl[0] == '/' && !strstr(tmpl, "${")) {
 		rc = add_part(t, true, tmpl, len, err, errlen); /* 3.x bare pointer */
 		goto out;
