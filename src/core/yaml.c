@@ -195,6 +195,11 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, unsign
 	switch (fy_node_get_type(n)) {
 	case FYNT_SCALAR:
 		v = scalar(y->doc, n);
+		if (!v) { /* its text is not UTF-8 (whatever the input, never trusted) */
+			snprintf(err, errlen, "%s:%u:%u: a scalar that is not valid UTF-8 text",
+				 y->name, line, col);
+			return C360_ERR_INVALID;
+		}
 		break;
 	case FYNT_SEQUENCE: {
 		v = c360_json_new_array(y->doc);
@@ -235,8 +240,13 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, unsign
 			if ((rc = convert(y, fy_node_pair_value(pair), depth + 1, (unsigned)kl,
 					  (unsigned)kc, &c, err, errlen)))
 				return rc;
-			if ((rc = c360_json_set(y->doc, v, key, klen, c)))
+			if ((rc = c360_json_set(y->doc, v, key, klen, c))) {
+				if (rc == C360_ERR_INVALID)
+					snprintf(err, errlen,
+						 "%s:%d:%d: a key that is not valid UTF-8 text",
+						 y->name, kl, kc);
 				return rc;
+			}
 			/* the key's own position (for "unknown key" messages), and the
 			 * value's when it has none of its own (an empty {} or []) */
 			unsigned l2, c2;
@@ -266,14 +276,18 @@ static c360_rc convert_root(struct c360_yaml *y, struct fy_document *fyd, char *
 	return convert(y, root, 0, 1, 1, &y->root, err, errlen);
 }
 
-/* Length of the valid UTF-8 prefix of s[0..n) (n when all of it is):
- * shortest forms only, no surrogates, nothing past U+10FFFF. */
+/* Length of the prefix of s[0..n) that is valid UTF-8 YAML may hold (n
+ * when all of it is): shortest forms only, no surrogates, nothing past
+ * U+10FFFF, no ASCII control character but tab, line feed and carriage
+ * return. */
 static size_t utf8_prefix(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
 		unsigned c = s[i];
 		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
+				return i; /* not printable: YAML text cannot hold it */
 			i++;
 			continue;
 		}
@@ -300,7 +314,7 @@ static size_t utf8_prefix(const unsigned char *s, size_t n)
 	return n;
 }
 
-/* YAML text is Unicode; libfyaml 0.7 loops forever on some invalid UTF-8
+/* YAML text is printable Unicode; libfyaml 0.7 loops forever on some invalid UTF-8
  * (a directive line ending in a broken sequence, "%\xff" at the end of the
  * text), so the text is checked first and the error placed. */
 static bool utf8_checked(const char *name, const char *text, size_t len, char *err,
@@ -318,8 +332,14 @@ static bool utf8_checked(const char *name, const char *text, size_t len, char *e
 			col++; /* characters, not bytes */
 		}
 	}
-	snprintf(err, errlen, "%s:%u:%u: not valid UTF-8 (byte 0x%02x): YAML text must be UTF-8",
-		 name, line, col, (unsigned char)text[bad]);
+	unsigned char c = (unsigned char)text[bad];
+	if (c < 0x80)
+		snprintf(err, errlen, "%s:%u:%u: control character 0x%02x: YAML text cannot hold it",
+			 name, line, col, c);
+	else
+		snprintf(err, errlen,
+			 "%s:%u:%u: not valid UTF-8 (byte 0x%02x): YAML text must be UTF-8", name,
+			 line, col, c);
 	return false;
 }
 

@@ -77,8 +77,9 @@ TEST(syntax_error_has_position)
 }
 
 /* Found by tests/fuzz/fuzz_mapping.c: libfyaml 0.7 never returns on "%\xff"
- * (a directive ending in invalid UTF-8), and an empty file or an empty
- * implicit key had no position. */
+ * (a directive ending in invalid UTF-8), a NUL in a block scalar gave an
+ * error without a message, and an empty file or an empty implicit key had
+ * no position. Tab, CR and LF stay allowed. */
 TEST(bad_text_fails_with_a_position_and_never_hangs)
 {
 	char err[256] = "";
@@ -86,6 +87,11 @@ TEST(bad_text_fails_with_a_position_and_never_hangs)
 	CHECK_EQ_STR(err, "pipe.yaml:1:2: not valid UTF-8 (byte 0xff): YAML text must be UTF-8");
 	CHECK(load("a: 1\nb: \"h\xc3\xa9\xed\xa0\x80\"\n", err, sizeof err) == NULL);
 	CHECK(strncmp(err, "pipe.yaml:2:7: not valid UTF-8 (byte 0xed)", 42) == 0);
+	CHECK(load("a: 1\nb: x\001y\n", err, sizeof err) == NULL);
+	CHECK_EQ_STR(err, "pipe.yaml:2:5: control character 0x01: YAML text cannot hold it");
+	struct c360_yaml *tabs = load("a: b\t\r\nc: \"\t\"\r\n", err, sizeof err);
+	CHECK(tabs != NULL);
+	c360_yaml_free(tabs);
 	CHECK(load("  # only a comment\n", err, sizeof err) == NULL);
 	CHECK(strncmp(err, "pipe.yaml:1:1: no YAML document", 31) == 0);
 	struct c360_yaml *y = load(": 1\n", err, sizeof err);
