@@ -114,6 +114,9 @@ char *c360_buf_detach(struct c360_buf *b, size_t *len)
 {
 	if (!b->data && c360_buf_reserve(b, 0))
 		return NULL;
+	/* a string even when nothing was written (a fresh or only reserved
+	 * buffer holds an uninitialised block); reserve keeps len < cap */
+	b->data[b->len] = '\0';
 	char *p = b->data;
 	if (len)
 		*len = b->len;

@@ -799,6 +799,27 @@ TEST(many_values_grow_arena)
 
 /* ---- writer ---- */
 
+/* Found by tests/fuzz/fuzz_engine.c: a buffer never written was detached as
+ * an uninitialised block, which a caller read as a string. */
+TEST(buf_detach_of_a_buffer_never_written_is_an_empty_string)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	size_t len = 99;
+	char *s = c360_buf_detach(&b, &len);
+	REQUIRE(s);
+	CHECK_EQ_INT(len, 0);
+	CHECK(s[0] == '\0');
+	free(s);
+	c360_buf_init(&b, 0);
+	c360_buf_reserve(&b, 100); /* reserved, still empty */
+	s = c360_buf_detach(&b, NULL);
+	REQUIRE(s);
+	CHECK(s[0] == '\0');
+	CHECK(b.data == NULL && b.len == 0);
+	free(s);
+}
+
 TEST(write_capped_buffer)
 {
 	c360_json_doc *d = parse_str("{\"a\":\"0123456789\",\"b\":[1,2,3]}");
@@ -1166,6 +1187,7 @@ int main(void)
 	RUN(build_and_mutate);
 	RUN(copy_across_docs);
 	RUN(many_values_grow_arena);
+	RUN(buf_detach_of_a_buffer_never_written_is_an_empty_string);
 	RUN(write_capped_buffer);
 	RUN(write_string_escaping);
 	RUN(built_strings_write_like_parsed);
