@@ -4,11 +4,15 @@
 
 #include <errno.h>
 #include <libfyaml.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 
@@ -343,12 +347,10 @@ static bool utf8_checked(const char *name, const char *text, size_t len, char *e
 	return false;
 }
 
-static c360_rc load(const char *name, const char *text, size_t len, struct c360_yaml **out,
-		    char *err, size_t errlen)
+static c360_rc load_here(const char *name, const char *text, size_t len,
+			 struct c360_yaml **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (!utf8_checked(name, text, len, err, errlen))
-		return C360_ERR_INVALID;
 	struct c360_yaml *y = calloc(1, sizeof *y);
 	if (!y)
 		return C360_ERR_NOMEM;
@@ -399,6 +401,79 @@ static c360_rc load(const char *name, const char *text, size_t len, struct c360_
 	c360_json_doc_set_root(y->doc, y->root);
 	*out = y;
 	return C360_OK;
+}
+
+/* libfyaml 0.7.12 (Debian 12) crashes on some malformed text ("? i:\t:"
+ * dies in fy_parse_cleanup; upstream has fixed several such bugs since),
+ * and mapping files also arrive as function definitions over HTTP. So the
+ * text is first parsed and converted in a child process: when the child
+ * dies, or has not finished after PROBE_MS, the text is refused without
+ * the library ever running on it here; otherwise this process parses it
+ * (libfyaml is deterministic: what the child survived, this survives). */
+#define PROBE_MS 10000
+
+static bool probe_survives(const char *name, const char *text, size_t len, char *err,
+			   size_t errlen)
+{
+	int fds[2];
+	if (pipe(fds))
+		return true; /* no probe: parse here, as before */
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return true;
+	}
+	if (pid == 0) {
+		/* a crash ends the child by its signal (no sanitizer or fuzzer
+		 * handler reports a bug that is libfyaml's) */
+		static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+		for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+			signal(sigs[i], SIG_DFL);
+		close(fds[0]);
+		struct c360_yaml *y = NULL;
+		char e[16];
+		load_here(name, text, len, &y, e, sizeof e);
+		c360_yaml_free(y);
+		ssize_t w = write(fds[1], "k", 1);
+		_exit(w == 1 ? 0 : 1);
+	}
+	close(fds[1]);
+	struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+	char c = 0;
+	int pr;
+	do
+		pr = poll(&pfd, 1, PROBE_MS);
+	while (pr < 0 && errno == EINTR);
+	bool done = pr > 0 && read(fds[0], &c, 1) == 1 && c == 'k';
+	close(fds[0]);
+	if (!done)
+		kill(pid, SIGKILL);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (done && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return true;
+	if (!done && pr == 0)
+		snprintf(err, errlen, "%s:1:1: the YAML parser (libfyaml) did not finish on this "
+				      "text in %d s: it is malformed YAML; check its syntax",
+			 name, PROBE_MS / 1000);
+	else
+		snprintf(err, errlen, "%s:1:1: the YAML parser (libfyaml) crashed on this text%s: "
+				      "it is malformed YAML; check its syntax",
+			 name, WIFSIGNALED(status) ? " (signal)" : "");
+	return false;
+}
+
+static c360_rc load(const char *name, const char *text, size_t len, struct c360_yaml **out,
+		    char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!utf8_checked(name, text, len, err, errlen))
+		return C360_ERR_INVALID;
+	if (!probe_survives(name, text, len, err, errlen))
+		return C360_ERR_INVALID;
+	return load_here(name, text, len, out, err, errlen);
 }
 
 c360_rc c360_yaml_load_file(const char *path, struct c360_yaml **out, char *err, size_t errlen)

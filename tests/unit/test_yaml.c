@@ -115,6 +115,19 @@ TEST(bad_text_fails_with_a_position_and_never_hangs)
 	unlink(path);
 }
 
+/* libfyaml 0.7.12 dies on this text (found by tests/fuzz/fuzz_mapping.c):
+ * the text is refused, this process goes on. */
+TEST(text_the_yaml_library_crashes_on_is_refused)
+{
+	char err[256] = "";
+	CHECK(load("? i:\t:", err, sizeof err) == NULL);
+	CHECK(strncmp(err, "pipe.yaml:1:1: ", 15) == 0 && strstr(err, "crashed on this text"));
+	printf("  (message: %s)\n", err);
+	struct c360_yaml *y = load("still: fine\n", err, sizeof err);
+	CHECK(y != NULL);
+	c360_yaml_free(y);
+}
+
 TEST(missing_file)
 {
 	char err[256] = "";
@@ -131,6 +144,7 @@ int main(void)
 	RUN(positions_for_messages);
 	RUN(syntax_error_has_position);
 	RUN(bad_text_fails_with_a_position_and_never_hangs);
+	RUN(text_the_yaml_library_crashes_on_is_refused);
 	RUN(missing_file);
 	return test_summary();
 }
