@@ -34,7 +34,7 @@ fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DC360_FUZZ=ON -DC360_WERROR=OFF \
 		-DC360_FUZZ_SECONDS=$${C360_FUZZ_SECONDS:-30} >/dev/null
 	@cmake --build build-fuzz -j$(JOBS)
-	cd build-fuzz && ctest --output-on-failure -L fuzz
+	cd build-fuzz && ctest --output-on-failure -j$(JOBS) -L fuzz
 
 demo: build
 	$(BUILD)/c360 demo $(DEMO_ARGS)
