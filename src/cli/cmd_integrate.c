@@ -190,17 +190,18 @@ static int cmd_run(int argc, char **argv)
 	c360_integrate_get_stats(ig, &s);
 	if (!r_quiet)
 		fprintf(stderr,
-			"integrate: %" PRIu64 " changes: %" PRIu64 " merged, %" PRIu64
-			" deletes, %" PRIu64 " stale, %" PRIu64 " expirations (kept), %" PRIu64
-			" ignored, %" PRIu64 " without identity, %" PRIu64 " without timestamp, %" PRIu64
-			" failed; %" PRIu64
-			" customers written, %" PRIu64 " deleted; online store: %" PRIu64
-			" fetches, %" PRIu64 " failed, %" PRIu64 " orders; CPU seconds: reading %.2f,"
-			" merging %.2f, committing %.2f\n",
-			s.processed, s.upserts, s.deletes, s.stale, s.expirations, s.ignored,
-			s.no_identity, s.no_timestamp, s.failures, s.customers_written, s.customers_deleted,
-			s.online_fetches, s.online_failures, s.orders_written, s.cpu_us_read / 1e6,
-			s.cpu_us_merge / 1e6, s.cpu_us_write / 1e6);
+		        "integrate: %" PRIu64 " changes: %" PRIu64 " merged, %" PRIu64
+		        " deletes, %" PRIu64 " stale, %" PRIu64 " expirations (kept), %" PRIu64
+		        " ignored, %" PRIu64 " without identity, %" PRIu64
+		        " without timestamp, %" PRIu64 " failed; %" PRIu64
+		        " customers written, %" PRIu64 " deleted; online store: %" PRIu64
+		        " fetches, %" PRIu64 " failed, %" PRIu64
+		        " orders; CPU seconds: reading %.2f,"
+		        " merging %.2f, committing %.2f\n",
+		        s.processed, s.upserts, s.deletes, s.stale, s.expirations, s.ignored,
+		        s.no_identity, s.no_timestamp, s.failures, s.customers_written,
+		        s.customers_deleted, s.online_fetches, s.online_failures, s.orders_written,
+		        s.cpu_us_read / 1e6, s.cpu_us_merge / 1e6, s.cpu_us_write / 1e6);
 	if (!ex && s.failures)
 		ex = C360_EXIT_FAILED;
 out:

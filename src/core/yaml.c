@@ -181,8 +181,8 @@ static const struct fy_mark *node_mark(struct fy_node *n, int depth)
 
 /* pl:pc is where the enclosing node (or key) starts: the position of a node
  * libfyaml gives no mark for (an empty implicit key, an empty document). */
-static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, unsigned pl,
-		       unsigned pc, c360_json **out, char *err, size_t errlen)
+static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, unsigned pl, unsigned pc,
+                       c360_json **out, char *err, size_t errlen)
 {
 	if (!n) { /* "key:" with nothing after it */
 		*out = c360_json_new_null(y->doc);
@@ -201,7 +201,7 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, unsign
 		v = scalar(y->doc, n);
 		if (!v) { /* its text is not UTF-8 (whatever the input, never trusted) */
 			snprintf(err, errlen, "%s:%u:%u: a scalar that is not valid UTF-8 text",
-				 y->name, line, col);
+			         y->name, line, col);
 			return C360_ERR_INVALID;
 		}
 		break;
@@ -242,13 +242,13 @@ static c360_rc convert(struct c360_yaml *y, struct fy_node *n, int depth, unsign
 			}
 			c360_json *c;
 			if ((rc = convert(y, fy_node_pair_value(pair), depth + 1, (unsigned)kl,
-					  (unsigned)kc, &c, err, errlen)))
+			                  (unsigned)kc, &c, err, errlen)))
 				return rc;
 			if ((rc = c360_json_set(y->doc, v, key, klen, c))) {
 				if (rc == C360_ERR_INVALID)
 					snprintf(err, errlen,
-						 "%s:%d:%d: a key that is not valid UTF-8 text",
-						 y->name, kl, kc);
+					         "%s:%d:%d: a key that is not valid UTF-8 text",
+					         y->name, kl, kc);
 				return rc;
 			}
 			/* the key's own position (for "unknown key" messages), and the
@@ -295,8 +295,10 @@ static size_t utf8_prefix(const unsigned char *s, size_t n)
 			i++;
 			continue;
 		}
-		size_t k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-						 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+		size_t k = c >= 0xC2 && c <= 0xDF   ? 2
+		           : c >= 0xE0 && c <= 0xEF ? 3
+		           : c >= 0xF0 && c <= 0xF4 ? 4
+		                                    : 0;
 		if (!k || i + k > n)
 			return i;
 		unsigned lo = 0x80, hi = 0xBF; /* the second byte's range */
@@ -318,11 +320,10 @@ static size_t utf8_prefix(const unsigned char *s, size_t n)
 	return n;
 }
 
-/* YAML text is printable Unicode; libfyaml 0.7 loops forever on some invalid UTF-8
- * (a directive line ending in a broken sequence, "%\xff" at the end of the
- * text), so the text is checked first and the error placed. */
-static bool utf8_checked(const char *name, const char *text, size_t len, char *err,
-			 size_t errlen)
+/* YAML text is printable Unicode; libfyaml 0.7 loops forever on some
+ * invalid UTF-8 (a directive line ending in a broken sequence, "%\xff" at
+ * the end of the text), so the text is checked first and the error placed. */
+static bool utf8_checked(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
 	size_t bad = utf8_prefix((const unsigned char *)text, len);
 	if (bad == len)
@@ -338,17 +339,18 @@ static bool utf8_checked(const char *name, const char *text, size_t len, char *e
 	}
 	unsigned char c = (unsigned char)text[bad];
 	if (c < 0x80)
-		snprintf(err, errlen, "%s:%u:%u: control character 0x%02x: YAML text cannot hold it",
-			 name, line, col, c);
+		snprintf(err, errlen,
+		         "%s:%u:%u: control character 0x%02x: YAML text cannot hold it", name, line,
+		         col, c);
 	else
 		snprintf(err, errlen,
-			 "%s:%u:%u: not valid UTF-8 (byte 0x%02x): YAML text must be UTF-8", name,
-			 line, col, c);
+		         "%s:%u:%u: not valid UTF-8 (byte 0x%02x): YAML text must be UTF-8", name,
+		         line, col, c);
 	return false;
 }
 
-static c360_rc load_here(const char *name, const char *text, size_t len,
-			 struct c360_yaml **out, char *err, size_t errlen)
+static c360_rc load_here(const char *name, const char *text, size_t len, struct c360_yaml **out,
+                         char *err, size_t errlen)
 {
 	*out = NULL;
 	struct c360_yaml *y = calloc(1, sizeof *y);
@@ -382,11 +384,12 @@ static c360_rc load_here(const char *name, const char *text, size_t len,
 			;
 		if (e && e->msg)
 			snprintf(err, errlen, "%s:%d:%d: %.*s", name, e->line, e->column,
-				 (int)strcspn(e->msg, "\r\n"), e->msg);
+			         (int)strcspn(e->msg, "\r\n"), e->msg);
 		else /* libfyaml builds no document from an empty stream */
-			snprintf(err, errlen,
-				 "%s:1:1: no YAML document (the file is empty or holds only comments)",
-				 name);
+			snprintf(
+			    err, errlen,
+			    "%s:1:1: no YAML document (the file is empty or holds only comments)",
+			    name);
 		rc = C360_ERR_INVALID;
 	} else {
 		rc = convert_root(y, fyd, err, errlen);
@@ -409,11 +412,11 @@ static c360_rc load_here(const char *name, const char *text, size_t len,
  * text is first parsed and converted in a child process: when the child
  * dies, or has not finished after PROBE_MS, the text is refused without
  * the library ever running on it here; otherwise this process parses it
- * (libfyaml is deterministic: what the child survived, this survives). */
+ * (the child is a copy of this process: what it survived, this process
+ * survives, short of a library bug that depends on memory contents). */
 #define PROBE_MS 10000
 
-static bool probe_survives(const char *name, const char *text, size_t len, char *err,
-			   size_t errlen)
+static bool probe_survives(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
 	int fds[2];
 	if (pipe(fds))
@@ -455,18 +458,20 @@ static bool probe_survives(const char *name, const char *text, size_t len, char 
 	if (done && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return true;
 	if (!done && pr == 0)
-		snprintf(err, errlen, "%s:1:1: the YAML parser (libfyaml) did not finish on this "
-				      "text in %d s: it is malformed YAML; check its syntax",
-			 name, PROBE_MS / 1000);
+		snprintf(err, errlen,
+		         "%s:1:1: the YAML parser (libfyaml) did not finish on this "
+		         "text in %d s: it is malformed YAML; check its syntax",
+		         name, PROBE_MS / 1000);
 	else
-		snprintf(err, errlen, "%s:1:1: the YAML parser (libfyaml) crashed on this text%s: "
-				      "it is malformed YAML; check its syntax",
-			 name, WIFSIGNALED(status) ? " (signal)" : "");
+		snprintf(err, errlen,
+		         "%s:1:1: the YAML parser (libfyaml) crashed on this text%s: "
+		         "it is malformed YAML; check its syntax",
+		         name, WIFSIGNALED(status) ? " (signal)" : "");
 	return false;
 }
 
 static c360_rc load(const char *name, const char *text, size_t len, struct c360_yaml **out,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	*out = NULL;
 	if (!utf8_checked(name, text, len, err, errlen))
@@ -498,7 +503,7 @@ c360_rc c360_yaml_load_file(const char *path, struct c360_yaml **out, char *err,
 	fclose(f);
 	if (rc)
 		snprintf(err, errlen, "cannot read '%s': %s", path,
-			 rc == C360_ERR_TOO_BIG ? "larger than 16 MiB" : c360_rc_str(rc));
+		         rc == C360_ERR_TOO_BIG ? "larger than 16 MiB" : c360_rc_str(rc));
 	else
 		rc = load(path, b.data ? b.data : "", b.len, out, err, errlen);
 	c360_buf_release(&b);

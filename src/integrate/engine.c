@@ -538,21 +538,21 @@ static void count_no_identity(struct c360_integrate *ig, const char *key, size_t
 /* A document of a source with a timestamp pointer that has no usable time:
  * merged all the same (no data is dropped), but it never replaces a
  * timestamped version of its record, so a person should know. */
-static void count_no_timestamp(struct c360_integrate *ig, const char *key, size_t klen,
-			       int source)
+static void count_no_timestamp(struct c360_integrate *ig, const char *key, size_t klen, int source)
 {
 	ig->stats.no_timestamp++;
 	uint64_t n = ig->stats.no_timestamp;
 	const char *ptr = c360_imap_source_ts_pointer(ig->m, (size_t)source);
 	if (n <= NO_IDENTITY_LOG_MAX)
-		C360_WARN(ig->who, "staging document '%.*s' (source '%s'): timestamp %s is missing "
-				   "or not a time: merged, but it does not replace a version of "
-				   "its record that has one (counted as no_timestamp)",
-			  (int)(klen > 200 ? 200 : klen), key,
-			  c360_imap_source_system(ig->m, (size_t)source), ptr ? ptr : "");
+		C360_WARN(ig->who,
+		          "staging document '%.*s' (source '%s'): timestamp %s is missing "
+		          "or not a time: merged, but it does not replace a version of "
+		          "its record that has one (counted as no_timestamp)",
+		          (int)(klen > 200 ? 200 : klen), key,
+		          c360_imap_source_system(ig->m, (size_t)source), ptr ? ptr : "");
 	else if (n % 10000 == 0)
-		C360_WARN(ig->who, "%" PRIu64 " staging documents without a usable timestamp so far",
-			  n);
+		C360_WARN(ig->who,
+		          "%" PRIu64 " staging documents without a usable timestamp so far", n);
 }
 
 /* ---- the online store ---- */
@@ -1755,16 +1755,16 @@ c360_rc c360_integrate_stats_json(const c360_integrate *ig, struct c360_buf *out
 {
 	const struct c360_integrate_stats *s = &ig->stats;
 	return c360_buf_printf(
-		out,
-		"\"processed\":%" PRIu64 ",\"ignored\":%" PRIu64 ",\"no_identity\":%" PRIu64
-		",\"no_timestamp\":%" PRIu64 ",\"upserts\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"deletes\":%" PRIu64
-		",\"expirations\":%" PRIu64 ",\"customers_written\":%" PRIu64
-		",\"customers_deleted\":%" PRIu64 ",\"online_fetches\":%" PRIu64
-		",\"online_failures\":%" PRIu64 ",\"orders_written\":%" PRIu64
-		",\"merge_failures\":%" PRIu64 ",\"meta_reads\":%" PRIu64
-		",\"cache_evictions\":%" PRIu64,
-		s->processed, s->ignored, s->no_identity, s->no_timestamp, s->upserts, s->stale, s->deletes,
-		s->expirations, s->customers_written, s->customers_deleted, s->online_fetches,
-		s->online_failures, s->orders_written, s->failures, s->meta_reads,
-		s->cache_evictions);
+	    out,
+	    "\"processed\":%" PRIu64 ",\"ignored\":%" PRIu64 ",\"no_identity\":%" PRIu64
+	    ",\"no_timestamp\":%" PRIu64 ",\"upserts\":%" PRIu64 ",\"stale\":%" PRIu64
+	    ",\"deletes\":%" PRIu64 ",\"expirations\":%" PRIu64 ",\"customers_written\":%" PRIu64
+	    ",\"customers_deleted\":%" PRIu64 ",\"online_fetches\":%" PRIu64
+	    ",\"online_failures\":%" PRIu64 ",\"orders_written\":%" PRIu64
+	    ",\"merge_failures\":%" PRIu64 ",\"meta_reads\":%" PRIu64
+	    ",\"cache_evictions\":%" PRIu64,
+	    s->processed, s->ignored, s->no_identity, s->no_timestamp, s->upserts, s->stale,
+	    s->deletes, s->expirations, s->customers_written, s->customers_deleted,
+	    s->online_fetches, s->online_failures, s->orders_written, s->failures, s->meta_reads,
+	    s->cache_evictions);
 }

@@ -109,7 +109,7 @@ struct c360_imap_rec {
 	c360_json *contrib;                /* in the caller's doc (UPSERT and DELETE) */
 	int64_t ts;                        /* source timestamp in ms; INT64_MIN if none */
 	bool no_clock;                     /* the source has a timestamp pointer, but this
-					    * document's is missing or not a time */
+	                                    * document's is missing or not a time */
 };
 
 /* Classifies a staging document and extracts its contribution into `into`:
@@ -194,7 +194,7 @@ struct c360_integrate_stats {
 	uint64_t ignored;       /* recognised by no source */
 	uint64_t no_identity;   /* recognised, no usable identity: counted and logged */
 	uint64_t no_timestamp;  /* the source's timestamp missing or not a time: merged
-				 * (never over a timestamped version), counted, logged */
+	                         * (never over a timestamped version), counted, logged */
 	uint64_t upserts;       /* contributions applied */
 	uint64_t stale;         /* older than what the state already holds */
 	uint64_t deletes;       /* contributions removed (CDC delete or staging deletion) */

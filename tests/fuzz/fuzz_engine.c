@@ -103,10 +103,11 @@ static char *run(const struct change *ch, const size_t *idx, size_t n, unsigned 
 	for (size_t i = 0; i < n; i++) {
 		const struct change *x = &ch[idx[i]];
 		c360_rc rc = x->value ? c360_integrate_update(ig, x->key, strlen(x->key), x->value,
-							      x->len, x->cas)
-				      : c360_integrate_delete(ig, x->key, strlen(x->key), false);
+		                                              x->len, x->cas)
+		                      : c360_integrate_delete(ig, x->key, strlen(x->key), false);
 		if (rc) {
-			fprintf(stderr, "fuzz_engine: change %zu failed: %s\n", idx[i], c360_rc_str(rc));
+			fprintf(stderr, "fuzz_engine: change %zu failed: %s\n", idx[i],
+			        c360_rc_str(rc));
 			abort();
 		}
 	}
@@ -163,8 +164,9 @@ static bool untimed_twice(const struct change *ch, size_t n, const c360_imap *m)
 		char why[200];
 		bool counted = false;
 		if (into && !c360_json_parse(ch[i].value, ch[i].len, NULL, &d, NULL) &&
-		    !c360_imap_extract(m, c360_json_doc_root(d), -1, NULL, (int64_t)(ch[i].cas / 1000000u),
-				       into, &rec, why, sizeof why) &&
+		    !c360_imap_extract(m, c360_json_doc_root(d), -1, NULL,
+		                       (int64_t)(ch[i].cas / 1000000u), into, &rec, why,
+		                       sizeof why) &&
 		    rec.contrib && rec.ts == INT64_MIN) {
 			char id[300];
 			size_t idn = 0;
@@ -175,7 +177,7 @@ static bool untimed_twice(const struct change *ch, size_t n, const c360_imap *m)
 			else if (c360_json_is_number(v))
 				t = c360_json_num_text(v, &idn);
 			snprintf(id, sizeof id, "%d:%.*s", rec.source, (int)(idn > 200 ? 200 : idn),
-				 t ? t : ch[i].key);
+			         t ? t : ch[i].key);
 			for (size_t j = 0; j < ns && !counted; j++)
 				counted = !strcmp(seen[j], id);
 			if (!counted && ns < MAXCH)
@@ -242,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c360_imap_free(m);
 	if ((!arrival && strcmp(a, b)) || strcmp(a, c)) {
 		fprintf(stderr, "order dependence (%s):\n%s\n---\n%s\n",
-			strcmp(a, c) ? "replayed" : "key by key", a, strcmp(a, c) ? c : b);
+		        strcmp(a, c) ? "replayed" : "key by key", a, strcmp(a, c) ? c : b);
 		abort();
 	}
 	free(a);

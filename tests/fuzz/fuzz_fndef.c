@@ -34,14 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct c360_fn_def again;
 	if (c360_fn_def_parse(a.data, a.len, &again, err, sizeof err)) {
 		fprintf(stderr, "written definition does not parse (%s):\n%.*s\n", err, (int)a.len,
-			a.data);
+		        a.data);
 		abort();
 	}
 	if (c360_fn_def_write(&again, &b))
 		abort();
 	if (a.len != b.len || memcmp(a.data, b.data, a.len)) {
 		fprintf(stderr, "not stable:\n%.*s\n---\n%.*s\n", (int)a.len, a.data, (int)b.len,
-			b.data);
+		        b.data);
 		abort();
 	}
 	c360_fn_def_release(&again);

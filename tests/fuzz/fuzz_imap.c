@@ -66,7 +66,7 @@ static bool record_key(struct rec *x, unsigned skey)
 	if (t && n > sizeof x->rkey - 100)
 		return false;
 	int w = t ? snprintf(x->rkey, sizeof x->rkey, "%s:%.*s", sys, (int)n, t)
-		  : snprintf(x->rkey, sizeof x->rkey, "%s#staging-%u", sys, skey);
+	          : snprintf(x->rkey, sizeof x->rkey, "%s#staging-%u", sys, skey);
 	x->rlen = w > 0 ? (size_t)w : 0;
 	return w > 0 && (size_t)w < sizeof x->rkey;
 }
@@ -84,7 +84,7 @@ static char *merge(struct rec *recs, const size_t *order, size_t n)
 		struct rec *x = &recs[order[i]];
 		bool changed;
 		c360_rc rc = c360_imap_state_apply(mapping, sdoc, &state, x->rkey, x->rlen,
-						   x->r.contrib, &changed);
+		                                   x->r.contrib, &changed);
 		if (rc) {
 			fprintf(stderr, "state_apply('%s'): %s\n", x->rkey, c360_rc_str(rc));
 			abort();
@@ -103,8 +103,8 @@ static char *merge(struct rec *recs, const size_t *order, size_t n)
 			abort();
 		if (none != (cust == NULL) || none != !c360_imap_state_live(state)) {
 			fprintf(stderr, "build_text says %s, build %s, state_live %d\n",
-				none ? "none" : "a document", cust ? "a document" : "none",
-				(int)c360_imap_state_live(state));
+			        none ? "none" : "a document", cust ? "a document" : "none",
+			        (int)c360_imap_state_live(state));
 			abort();
 		}
 		if (cust) {
@@ -113,7 +113,8 @@ static char *merge(struct rec *recs, const size_t *order, size_t n)
 			if (!w)
 				abort();
 			if (wn != b.len || memcmp(w, b.data, wn)) {
-				fprintf(stderr, "build_text:\n%.*s\nbuild:\n%s\n", (int)b.len, b.data, w);
+				fprintf(stderr, "build_text:\n%.*s\nbuild:\n%s\n", (int)b.len,
+				        b.data, w);
 				abort();
 			}
 			free(w);
@@ -130,7 +131,7 @@ static void same(const char *what, const char *a, const char *b)
 {
 	if ((a == NULL) != (b == NULL) || (a && strcmp(a, b))) {
 		fprintf(stderr, "order dependence (%s):\n%s\n---\n%s\n", what, a ? a : "(none)",
-			b ? b : "(none)");
+		        b ? b : "(none)");
 		abort();
 	}
 }
@@ -174,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		x->into = c360_json_doc_new();
 		char why[256];
 		if (!x->into || c360_imap_extract(mapping, c360_json_doc_root(x->doc), -1, key,
-						  meta_ms, x->into, &x->r, why, sizeof why))
+		                                  meta_ms, x->into, &x->r, why, sizeof why))
 			abort();
 		if (x->r.what != C360_IMAP_UPSERT && x->r.what != C360_IMAP_DELETE) {
 			if (x->r.what == C360_IMAP_NO_IDENTITY && !why[0])
@@ -211,7 +212,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rev[j] = fwd[n - 1 - j];
 			twice[j] = twice[n + j] = fwd[j];
 		}
-		char *a = merge(recs, fwd, n), *b = merge(recs, rev, n), *c = merge(recs, twice, 2 * n);
+		char *a = merge(recs, fwd, n), *b = merge(recs, rev, n),
+		     *c = merge(recs, twice, 2 * n);
 		if (!by_arrival(recs, fwd, n))
 			same("reverse order", a, b);
 		same("replayed twice", a, c);

@@ -34,11 +34,12 @@ static c360_json_doc *parse(const char *s)
 
 static void init(void)
 {
-	env = parse("{\"payload\":{\"op\":\"c\",\"before\":null,\"after\":{\"id\":1029,\"email\":"
-		    "\"matthew@example.com\",\"name\":\"M\\u00e9\",\"n\":[1],\"z\":null,\"e\":\"\"},"
-		    "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":1}}}");
+	env =
+	    parse("{\"payload\":{\"op\":\"c\",\"before\":null,\"after\":{\"id\":1029,\"email\":"
+	          "\"matthew@example.com\",\"name\":\"M\\u00e9\",\"n\":[1],\"z\":null,\"e\":\"\"},"
+	          "\"source\":{\"name\":\"dbserver1\",\"ts_ms\":1}}}");
 	del = parse("{\"payload\":{\"op\":\"d\",\"after\":null,\"before\":{\"id\":1029,\"email\":"
-		    "\"matthew@example.com\"}}}");
+	            "\"matthew@example.com\"}}}");
 }
 
 static void id_ok(c360_rc rc, const struct c360_buf *out, const char *reason, const char *what)
@@ -76,8 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c360_buf_init(&out, 1 << 16);
 	if (mode == 0) {
 		struct c360_kafka_config *cfg = NULL;
-		c360_rc rc = c360_kafka_config_parse_text("fuzz.json", text, len, warn, NULL, &cfg, err,
-							  sizeof err);
+		c360_rc rc = c360_kafka_config_parse_text("fuzz.json", text, len, warn, NULL, &cfg,
+		                                          err, sizeof err);
 		if (rc && (cfg || !err[0]))
 			abort();
 		if (!rc && !cfg)
@@ -101,13 +102,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			char reason[256];
 			static const unsigned flags[] = {0, C360_IDT_BEFORE, C360_IDT_LASTSEG};
-			const c360_json *roots[] = {c360_json_doc_root(env), c360_json_doc_root(del),
-						    fields};
+			const c360_json *roots[] = {c360_json_doc_root(env),
+			                            c360_json_doc_root(del), fields};
 			for (int i = 0; i < 3; i++) {
 				reason[0] = '\0';
 				c360_buf_reset(&out);
 				rc = c360_kafka_idtmpl_render(t, roots[i], flags[i], &out, reason,
-							      sizeof reason);
+				                              sizeof reason);
 				id_ok(rc, &out, reason, "render");
 			}
 			c360_json_doc_free(kd);

@@ -42,7 +42,7 @@ static void init(void)
 	docs[0] = load_doc("tests/fixtures/debezium/customer_with_schema.json");
 	docs[1] = load_doc("tests/fixtures/debezium/customer_no_schema.json");
 	const char *row = "{\"id\":\"7\",\"firstName\":\"Ann\",\"lastName\":\"Lee\",\"email\":"
-			  "\" Ann@Example.com\",\"points\":\"12\",\"password\":\"pw\"}";
+	                  "\" Ann@Example.com\",\"points\":\"12\",\"password\":\"pw\"}";
 	if (c360_json_parse(row, strlen(row), NULL, &docs[2], NULL))
 		abort();
 }
@@ -91,14 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct c360_imap_rec rec;
 		char why[256];
 		if (!into || c360_imap_extract(m, c360_json_doc_root(docs[i]), -1, key, 1234, into,
-					       &rec, why, sizeof why))
+		                               &rec, why, sizeof why))
 			abort();
 		if (rec.contrib) {
 			bool changed;
 			char rk[32];
 			snprintf(rk, sizeof rk, "r%zu", i);
 			if (c360_imap_state_apply(m, sdoc, &state, rk, strlen(rk), rec.contrib,
-						  &changed))
+			                          &changed))
 				abort();
 		}
 		c360_json_doc_free(into);

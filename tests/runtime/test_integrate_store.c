@@ -556,11 +556,11 @@ TEST(event_without_timestamp_is_counted_and_does_not_undo_a_timestamped_one)
 	struct c360_integrate_opts o = {.no_online = true};
 	REQUIRE(c360_integrate_new(st, m, &o, &ig, err, sizeof err) == C360_OK);
 	stage("cdc-1", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Bob\",\"email\":"
-		       "\"bob@example.com\",\"city\":\"Paris\"},\"source\":{\"name\":"
-		       "\"dbserver1\",\"ts_ms\":2000},\"op\":\"u\"}}");
+	               "\"bob@example.com\",\"city\":\"Paris\"},\"source\":{\"name\":"
+	               "\"dbserver1\",\"ts_ms\":2000},\"op\":\"u\"}}");
 	stage("cdc-2", "{\"payload\":{\"after\":{\"id\":5,\"name\":\"Bob\",\"email\":"
-		       "\"bob@example.com\",\"city\":\"Stale\"},\"source\":{\"name\":"
-		       "\"dbserver1\"},\"op\":\"u\"}}");
+	               "\"bob@example.com\",\"city\":\"Stale\"},\"source\":{\"name\":"
+	               "\"dbserver1\"},\"op\":\"u\"}}");
 	REQUIRE(follow(ig) == 0);
 	struct c360_integrate_stats s;
 	c360_integrate_get_stats(ig, &s);

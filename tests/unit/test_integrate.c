@@ -595,8 +595,10 @@ TEST(delete_recomputes_and_last_delete_removes_customer)
 TEST(version_without_its_timestamp_never_replaces_a_timestamped_one)
 {
 	char err[512];
-	const char *clock = "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"ts\":100,\"city\":\"Clock\"}";
-	const char *none = "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"ts\":\"soon\",\"city\":\"NoClock\"}";
+	const char *clock =
+	    "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"ts\":100,\"city\":\"Clock\"}";
+	const char *none =
+	    "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"ts\":\"soon\",\"city\":\"NoClock\"}";
 	const char *none2 = "{\"src\":\"a\",\"email\":\"x@y.z\",\"id\":9,\"city\":\"NoClock2\"}";
 	c360_imap *m = load(SURV, err, sizeof err);
 	REQUIRE(m);
@@ -608,15 +610,15 @@ TEST(version_without_its_timestamp_never_replaces_a_timestamped_one)
 		struct c360_imap_rec rec;
 		char why[200];
 		CHECK(c360_imap_extract(m, c360_json_doc_root(d), -1, NULL, 0, into, &rec, why,
-					sizeof why) == C360_OK);
+		                        sizeof why) == C360_OK);
 		CHECK(rec.what == C360_IMAP_UPSERT);
 		CHECK(rec.no_clock == flagged[i]);
 		c360_json_doc_free(into);
 		c360_json_doc_free(d);
 	}
 	c360_imap_free(m);
-	const char *orders[][3] = {{clock, none, NULL}, {none, clock, NULL}, {none, none2, clock},
-				   {clock, none2, none}};
+	const char *orders[][3] = {
+	    {clock, none, NULL}, {none, clock, NULL}, {none, none2, clock}, {clock, none2, none}};
 	for (int o = 0; o < 4; o++) {
 		struct apply_env e = {load(SURV, err, sizeof err), c360_json_doc_new(), NULL};
 		REQUIRE(e.m);
