@@ -416,8 +416,40 @@ static c360_rc load_here(const char *name, const char *text, size_t len, struct 
  * survives, short of a library bug that depends on memory contents). */
 #define PROBE_MS 10000
 
+#if defined(__SANITIZE_ADDRESS__)
+#define C360_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define C360_ASAN 1
+#endif
+#endif
+
+/* Whether a child forked now can allocate: glibc's malloc takes every arena
+ * lock across fork, so the child always can; the sanitizers' allocator (gcc
+ * 12, clang 14) does not, so under them only a process with one thread
+ * forks (in a threaded one the text is parsed here, as without a probe). */
+static bool fork_can_allocate(void)
+{
+#ifdef C360_ASAN
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return false;
+	char line[256];
+	long threads = 0;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "Threads:", 8))
+			threads = strtol(line + 8, NULL, 10);
+	fclose(f);
+	return threads == 1;
+#else
+	return true;
+#endif
+}
+
 static bool probe_survives(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
+	if (!fork_can_allocate())
+		return true;
 	int fds[2];
 	if (pipe(fds))
 		return true; /* no probe: parse here, as before */
