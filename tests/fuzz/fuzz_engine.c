@@ -25,6 +25,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/rc.h"
 #include "integrate/integrate.h"
 #include "store/store.h"
@@ -61,6 +62,7 @@ static void init(void)
 	fclose(f);
 	mapping_text = c360_buf_detach(&b, &mapping_len);
 	setenv("C360_SECRET_KEY", "fuzz-engine-secret-key-0123456789", 1);
+	c360_log_set_level(C360_LOG_ERROR); /* warnings on bad documents are expected here */
 	snprintf(dir, sizeof dir, "/dev/shm/c360-fuzz-engine-XXXXXX");
 	if (!mkdtemp(dir)) {
 		snprintf(dir, sizeof dir, "/tmp/c360-fuzz-engine-XXXXXX");
