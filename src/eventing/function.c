@@ -485,8 +485,10 @@ c360_rc c360_fn_def_parse(const char *json, size_t len, struct c360_fn_def *def,
 			goto out;
 	}
 	c360_json *cx = c360_json_get(root, "c360");
-	if ((s = jstr(cx, "kind")) && !copy_name(def->kind, sizeof def->kind, s, strlen(s))) {
-		snprintf(err, errlen, "c360.kind: unknown kind");
+	if ((s = jstr(cx, "kind")) && (!c360_fn_kind_find(s) ||
+	                               !copy_name(def->kind, sizeof def->kind, s, strlen(s)))) {
+		/* only a kind built in: its name is written back as it is */
+		snprintf(err, errlen, "c360.kind: unknown kind (expected 'js' or 'native')");
 		goto out;
 	}
 	if (c360_json_get(cx, "self_recursion"))
@@ -575,8 +577,9 @@ c360_rc c360_fn_def_write(const struct c360_fn_def *d, struct c360_buf *o)
 			      d->boundary == C360_FN_FROM_NOW ? "from_now" : "everything", d->worker_count,
 			      d->execution_timeout_ms, d->checkpoint_interval_ms, lv[d->log_level]);
 	rc |= put_kv_str(o, "description", d->description, true);
-	rc |= c360_buf_printf(o, "},\"c360\":{\"kind\":\"%s\",\"self_recursion\":%s}}", d->kind,
-			      d->self_recursion ? "true" : "false");
+	rc |= c360_buf_puts(o, "},\"c360\":{");
+	rc |= put_kv_str(o, "kind", d->kind, false);
+	rc |= c360_buf_printf(o, ",\"self_recursion\":%s}}", d->self_recursion ? "true" : "false");
 	return rc ? C360_ERR_TOO_BIG : C360_OK;
 }
 

@@ -92,6 +92,12 @@ TEST(refusals_name_the_key)
 			"settings.dcp_stream_boundary"));
 	CHECK(parse_err("{\"appname\":\"x\",\"appcode\":\"\"," DEP "},\"settings\":{\"log_level\":\"LOUD\"}}",
 			"settings.log_level"));
+	/* a kind that is not built in (found by tests/fuzz/fuzz_fndef.c: one
+	 * with a tab was written back as JSON that did not parse) */
+	CHECK(parse_err("{\"appname\":\"x\",\"appcode\":\"\"," DEP "},\"c360\":{\"kind\":\"a\\tb\"}}",
+			"c360.kind: unknown kind (expected 'js' or 'native')"));
+	CHECK(parse_err("{\"appname\":\"x\",\"appcode\":\"\"," DEP "},\"c360\":{\"kind\":\"python\"}}",
+			"c360.kind: unknown kind"));
 }
 
 TEST(command_line_bindings_and_checks)
