@@ -516,28 +516,16 @@ static c360_rc load(const char *name, const char *text, size_t len, struct c360_
 c360_rc c360_yaml_load_file(const char *path, struct c360_yaml **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-		return errno == ENOENT ? C360_ERR_NOT_FOUND : C360_ERR_IO;
-	}
 	/* read whole (a configuration file: small), then checked and parsed */
 	struct c360_buf b;
 	c360_buf_init(&b, YAML_FILE_MAX);
-	char chunk[8192];
-	size_t n;
-	c360_rc rc = C360_OK;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if ((rc = c360_buf_append(&b, chunk, n)))
-			break;
-	if (!rc && ferror(f))
-		rc = C360_ERR_IO;
-	fclose(f);
-	if (rc)
-		snprintf(err, errlen, "cannot read '%s': %s", path,
-		         rc == C360_ERR_TOO_BIG ? "larger than 16 MiB" : c360_rc_str(rc));
+	c360_rc rc = c360_buf_read_file(&b, path);
+	if (rc == C360_ERR_TOO_BIG)
+		snprintf(err, errlen, "cannot read '%s': larger than 16 MiB", path);
+	else if (rc)
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 	else
-		rc = load(path, b.data ? b.data : "", b.len, out, err, errlen);
+		rc = load(path, c360_buf_cstr(&b), b.len, out, err, errlen);
 	c360_buf_release(&b);
 	return rc;
 }

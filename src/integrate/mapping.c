@@ -983,25 +983,14 @@ out:
 c360_rc c360_imap_load_file(const char *path, c360_imap **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-		return errno == ENOENT ? C360_ERR_NOT_FOUND : C360_ERR_IO;
-	}
 	struct c360_buf b;
 	c360_buf_init(&b, C360_IMAP_FILE_MAX);
-	char chunk[8192];
-	size_t n;
-	c360_rc rc = C360_OK;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if ((rc = c360_buf_append(&b, chunk, n)))
-			break;
-	if (!rc && ferror(f))
-		rc = C360_ERR_IO;
-	fclose(f);
+	c360_rc rc = c360_buf_read_file(&b, path);
 	if (rc) {
-		snprintf(err, errlen, "cannot read '%s': %s", path,
-			 rc == C360_ERR_TOO_BIG ? "larger than 1 MiB" : c360_rc_str(rc));
+		if (rc == C360_ERR_TOO_BIG)
+			snprintf(err, errlen, "cannot read '%s': larger than 1 MiB", path);
+		else
+			snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 		c360_buf_release(&b);
 		return rc;
 	}
