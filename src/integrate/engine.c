@@ -803,32 +803,6 @@ static c360_rc index_set(struct c360_integrate *ig, struct ent *ie, const char *
 	return C360_OK;
 }
 
-/* A source record's key in the state: "SYSTEM:EXTERNAL_ID", so every staging
- * copy of one record (a nightly re-import under new keys, a CDC delete event)
- * lands on the same entry; "SYSTEM#STAGING_KEY" when it has no external id. */
-static c360_rc record_key(const c360_imap *m, const struct c360_imap_rec *rec, const char *key,
-			  size_t klen, struct c360_buf *out)
-{
-	const char *sys = c360_imap_source_system(m, (size_t)rec->source);
-	c360_json *id = c360_json_get(rec->contrib, "id");
-	const char *t = NULL;
-	size_t n = 0;
-	if (c360_json_is_string(id))
-		t = c360_json_str(id, &n);
-	else if (c360_json_is_number(id))
-		t = c360_json_num_text(id, &n);
-	c360_rc rc = c360_buf_puts(out, sys);
-	if (!rc && t)
-		rc = c360_buf_putc(out, ':');
-	if (!rc && t)
-		rc = c360_buf_append(out, t, n);
-	if (!rc && !t)
-		rc = c360_buf_putc(out, '#');
-	if (!rc && !t)
-		rc = c360_buf_append(out, key, klen);
-	return rc;
-}
-
 static int64_t contrib_t(const c360_json *c)
 {
 	int64_t t;
@@ -990,7 +964,7 @@ void c360_integrate_prepare(const c360_integrate *ig, const char *key, size_t kl
 		if (!kv || c360_json_set(into, p->rec.contrib, "k", 1, kv))
 			rc = C360_ERR_NOMEM;
 		else
-			rc = record_key(ig->m, &p->rec, key, klen, buf);
+			rc = c360_imap_record_key(ig->m, &p->rec, key, klen, buf);
 	}
 	p->len = buf->len - p->off;
 	p->rc = rc;

@@ -126,6 +126,13 @@ c360_rc c360_imap_extract(const c360_imap *m, const c360_json *doc, int only_sou
 			  const uint8_t *key, int64_t meta_ms, c360_json_doc *into,
 			  struct c360_imap_rec *rec, char *why, size_t whylen);
 
+/* Appends the key of rec's source record in the state: "SYSTEM:EXTERNAL_ID",
+ * so every staging copy of one record (a nightly re-import under new keys, a
+ * CDC delete event) lands on the same entry; "SYSTEM#STAGING_KEY" (key) when
+ * it has no external id. */
+c360_rc c360_imap_record_key(const c360_imap *m, const struct c360_imap_rec *rec, const char *key,
+                             size_t klen, struct c360_buf *out);
+
 /* The members of a staging document's root that c360_imap_extract can read
  * (the first segment of every pointer and root of every source), for
  * c360_json_parse_opts.keep: parsing only those gives the same extraction.

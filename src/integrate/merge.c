@@ -603,6 +603,29 @@ static bool is_tomb(const c360_json *c)
 	return c360_json_bool(c360_json_get(c, "d"));
 }
 
+c360_rc c360_imap_record_key(const c360_imap *m, const struct c360_imap_rec *rec, const char *key,
+                             size_t klen, struct c360_buf *out)
+{
+	const char *sys = c360_imap_source_system(m, (size_t)rec->source);
+	c360_json *id = c360_json_get(rec->contrib, "id");
+	const char *t = NULL;
+	size_t n = 0;
+	if (c360_json_is_string(id))
+		t = c360_json_str(id, &n);
+	else if (c360_json_is_number(id))
+		t = c360_json_num_text(id, &n);
+	c360_rc rc = c360_buf_puts(out, sys);
+	if (!rc && t)
+		rc = c360_buf_putc(out, ':');
+	if (!rc && t)
+		rc = c360_buf_append(out, t, n);
+	if (!rc && !t)
+		rc = c360_buf_putc(out, '#');
+	if (!rc && !t)
+		rc = c360_buf_append(out, key, klen);
+	return rc;
+}
+
 /* > 0 when a should replace b (a newer), 0 when the same. A version with a
  * source time beats one without (a source whose clock is missing from a
  * document must not undo a timestamped version, whatever the order they

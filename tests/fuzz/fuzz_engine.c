@@ -161,7 +161,7 @@ static char *run(const struct change *ch, const size_t *idx, size_t n, unsigned 
 static bool order_may_matter(const struct change *ch, size_t n, const c360_imap *m)
 {
 	struct {
-		char id[300];
+		char *id;
 		const char *key;
 		bool untimed;
 	} seen[MAXCH];
@@ -181,16 +181,12 @@ static bool order_may_matter(const struct change *ch, size_t n, const c360_imap 
 		                       (int64_t)(ch[i].cas / 1000000u), into, &rec, why,
 		                       sizeof why) &&
 		    rec.contrib) {
-			char id[300];
-			size_t idn = 0;
-			const char *t = NULL;
-			c360_json *v = c360_json_get(rec.contrib, "id");
-			if (c360_json_is_string(v))
-				t = c360_json_str(v, &idn);
-			else if (c360_json_is_number(v))
-				t = c360_json_num_text(v, &idn);
-			snprintf(id, sizeof id, "%d:%.*s", rec.source, (int)(idn > 200 ? 200 : idn),
-			         t ? t : ch[i].key);
+			struct c360_buf b;
+			c360_buf_init(&b, 0);
+			char *id = NULL;
+			if (c360_imap_record_key(m, &rec, ch[i].key, strlen(ch[i].key), &b) ||
+			    !(id = c360_buf_detach(&b, NULL)))
+				abort();
 			bool untimed = rec.ts == INT64_MIN, found = false;
 			for (size_t j = 0; j < ns && !found; j++) {
 				if (strcmp(seen[j].id, id))
@@ -199,14 +195,18 @@ static bool order_may_matter(const struct change *ch, size_t n, const c360_imap 
 				may = strcmp(seen[j].key, ch[i].key) || (untimed && seen[j].untimed);
 			}
 			if (!found && ns < MAXCH) {
-				snprintf(seen[ns].id, sizeof seen[ns].id, "%s", id);
+				seen[ns].id = id;
 				seen[ns].key = ch[i].key;
 				seen[ns++].untimed = untimed;
+			} else {
+				free(id);
 			}
 		}
 		c360_json_doc_free(into);
 		c360_json_doc_free(d);
 	}
+	for (size_t j = 0; j < ns; j++)
+		free(seen[j].id);
 	return may;
 }
 
