@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/utf8.h"
 
 #include "core/banned.h"
 
@@ -280,52 +281,19 @@ static c360_rc convert_root(struct c360_yaml *y, struct fy_document *fyd, char *
 	return convert(y, root, 0, 1, 1, &y->root, err, errlen);
 }
 
-/* Length of the prefix of s[0..n) that is valid UTF-8 YAML may hold (n
- * when all of it is): shortest forms only, no surrogates, nothing past
- * U+10FFFF, no ASCII control character but tab, line feed and carriage
- * return. */
-static size_t utf8_prefix(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		if (c < 0x80) {
-			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
-				return i; /* not printable: YAML text cannot hold it */
-			i++;
-			continue;
-		}
-		size_t k = c >= 0xC2 && c <= 0xDF   ? 2
-		           : c >= 0xE0 && c <= 0xEF ? 3
-		           : c >= 0xF0 && c <= 0xF4 ? 4
-		                                    : 0;
-		if (!k || i + k > n)
-			return i;
-		unsigned lo = 0x80, hi = 0xBF; /* the second byte's range */
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-		else if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return i;
-		for (size_t j = 2; j < k; j++)
-			if ((s[i + j] & 0xC0) != 0x80)
-				return i;
-		i += k;
-	}
-	return n;
-}
-
 /* YAML text is printable Unicode; libfyaml 0.7 loops forever on some
  * invalid UTF-8 (a directive line ending in a broken sequence, "%\xff" at
  * the end of the text), so the text is checked first and the error placed. */
 static bool utf8_checked(const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
-	size_t bad = utf8_prefix((const unsigned char *)text, len);
+	size_t bad = c360_utf8_prefix(text, len);
+	for (size_t i = 0; i < bad; i++) { /* no ASCII control but tab, LF, CR */
+		unsigned char c = (unsigned char)text[i];
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+			bad = i;
+			break;
+		}
+	}
 	if (bad == len)
 		return true;
 	unsigned line = 1, col = 1;
