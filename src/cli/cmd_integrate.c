@@ -61,8 +61,11 @@ static const struct c360_cmd_spec run_spec = {
 		"kept, and the next run goes on from there. The online store's base URL is\n"
 		"the mapping's, or $C360_ONLINE_STORE_URL. Secrets are hashed with\n"
 		"$C360_SECRET_KEY (or the mapping's key_env), else with a key generated once\n"
-		"and kept in the metadata bucket. See docs/integration.md.\n"
-		"Exit: 0 ok, 1 some records failed, 5 bad mapping, 6 store error.",
+		"and kept in the metadata bucket. One engine at a time writes a target and\n"
+		"metadata bucket: while another process (or a native function) integrates\n"
+		"into either, this one refuses to start. See docs/integration.md.\n"
+		"Exit: 0 ok, 1 some records failed, 4 another engine integrates into the\n"
+		"same buckets, 5 bad mapping, 6 store error.",
 	.opts = run_opts,
 	.min_args = 1,
 	.max_args = 1,
@@ -165,7 +168,8 @@ static int cmd_run(int argc, char **argv)
 		.cache_bytes = (size_t)r_cache_mb << 20};
 	if ((rc = c360_integrate_new(st, m, &io, &ig, err, sizeof err))) {
 		fprintf(stderr, "c360 integrate run: %s\n", err);
-		ex = c360_cli_exit_code(rc);
+		/* another engine on the same buckets: a conflict, as documented */
+		ex = rc == C360_ERR_BUSY ? C360_EXIT_CONFLICT : c360_cli_exit_code(rc);
 		goto out;
 	}
 	/* batches allocate and free the same amount of memory over and over:

@@ -1642,6 +1642,9 @@ c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,
 		 opts && opts->metadata_bucket ? opts->metadata_bucket
 					       : c360_imap_metadata_bucket(m));
 	c360_rc rc;
+	if ((rc = c360_iguard_take(c360_store_path(st), c360_imap_target_bucket(m), ig->meta_bucket,
+				   ig->locking, ig->who, &ig->guard, err, errlen)))
+		goto fail;
 	if ((rc = c360_store_bucket_ensure(st, c360_imap_target_bucket(m), 0)) ||
 	    (rc = c360_store_bucket_ensure(st, ig->meta_bucket, 0))) {
 		snprintf(err, errlen, "cannot create buckets '%s' and '%s': %s",
@@ -1717,6 +1720,7 @@ void c360_integrate_free(c360_integrate *ig)
 	free(ig->known);
 	c360_poller_free(ig->poller);
 	sodium_memzero(ig->key, sizeof ig->key);
+	c360_iguard_drop(ig->guard); /* after the last commit */
 	free(ig);
 }
 

@@ -51,7 +51,21 @@ struct c360_integrate {
 	size_t nfetch, fetchcap;
 	c360_rc fetch_rc;
 	struct c360_integrate_stats stats;
+	struct c360_iguard *guard; /* this engine's claim on its buckets (guard.c) */
 };
+
+/* guard.c: one engine per target. Claims `target` and `meta` of the store
+ * at store_path for `who` (named in others' refusals): refused with
+ * C360_ERR_BUSY and the holder in err when another process claims either,
+ * or another engine of this process does and either claim is not `shared`
+ * (shared: engines committing record by record under the per-customer
+ * locks, which are process-local). Thread-safe; the claim lasts until
+ * c360_iguard_drop (accepts NULL) or the process's end, kill -9 included. */
+struct c360_iguard;
+c360_rc c360_iguard_take(const char *store_path, const char *target, const char *meta,
+			 bool shared, const char *who, struct c360_iguard **out, char *err,
+			 size_t errlen);
+void c360_iguard_drop(struct c360_iguard *g);
 
 /* A staging mutation in two phases, so integrate run's reader thread can do
  * the first: c360_integrate_prepare() parses the value and extracts its

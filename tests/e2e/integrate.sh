@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # c360 integrate: check reports file:line:column, run merges staging into
 # customer360 (secrets hashed, case variants in one profile), deletes
-# recompute, a second run resumes from its cursor, and `function deploy
-# --native` runs the same mapping under the eventing engine.
+# recompute, a second run resumes from its cursor, `function deploy
+# --native` runs the same mapping under the eventing engine, and a second
+# engine on the same buckets in another process is refused until the first
+# is gone (kill -9 included).
 set -uo pipefail
 bin=${C360_BIN:?}
 src=${C360_SRC:?}
@@ -83,4 +85,33 @@ fi
 out=$("$bin" function deploy badn --native "$tmp/bad.yaml" --source staging --metadata native_meta 2>&1); rc=$?
 [[ $rc -ne 0 && "$out" == *":2:17:"* ]] && ok "deploy --native refuses a bad mapping" ||
   bad "deploy bad ($rc): $out"
+
+# one engine per target: while one process follows the feed, a second
+# `integrate run` (exit 4) and a native function on the same buckets are
+# refused, naming the first's pid; kill -9 of the first frees the buckets
+"$bin" integrate run --no-online -q "$src/functions/customer360.yaml" 2> "$tmp/follow.log" &
+first=$!
+for _ in $(seq 200); do   # its claim: a POSIX lock of its pid in /proc/locks
+  awk -v p=$first '$2 == "POSIX" && $5 == p { f = 1 } END { exit !f }' /proc/locks && break
+  kill -0 $first 2>/dev/null || break
+  sleep 0.05
+done
+out=$("$bin" integrate run --exit-when-idle --no-online "$src/functions/customer360.yaml" 2>&1); rc=$?
+[[ $rc -eq 4 && "$out" == *"another process (pid $first) integrates into bucket 'customer360'"* ]] &&
+  ok "a second integrate run on the same buckets is refused (exit 4, pid)" ||
+  bad "second run ($rc): $out / first: $(cat "$tmp/follow.log")"
+"$bin" function deploy clash --native "$src/functions/customer360.yaml" --source staging \
+  --metadata customer360_metadata >/dev/null 2>&1
+out=$("$bin" function run --exit-when-idle clash 2>&1); rc=$?
+[[ $rc -ne 0 && "$out" == *"another process (pid $first)"* ]] &&
+  ok "a native function on the same buckets is refused" || bad "clash ($rc): $out"
+out=$("$bin" integrate run --exit-when-idle --no-online "$tmp/native.yaml" 2>&1); rc=$?
+[ $rc -eq 0 ] && ok "other buckets are free meanwhile" || bad "other buckets ($rc): $out"
+kill -9 $first; wait $first 2>/dev/null
+"$bin" doc upsert staging key::3 '{"id":"29","email":"Ada@Example.com","points":"5"}' >/dev/null
+out=$("$bin" integrate run --exit-when-idle --no-online "$src/functions/customer360.yaml" 2>&1); rc=$?
+doc=$("$bin" doc get customer360 ada@example.com 2>&1)
+[[ $rc -eq 0 && "$doc" == *'"loyaltyPoints":"5"'* ]] && ok "after kill -9 of the first, the next run goes on" ||
+  bad "after kill -9 ($rc): $out / $doc"
+[ -e "$C360_STORE-integrate.lock" ] && ok "the claim is in STORE-integrate.lock" || bad "no lock file"
 exit $fail

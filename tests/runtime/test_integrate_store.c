@@ -1034,6 +1034,94 @@ TEST(customer_as_text_equals_the_built_document)
 	free(c.v);
 }
 
+/* The shipped mapping with its target and metadata buckets renamed. */
+static c360_imap *mapping_into(const char *target, const char *meta)
+{
+	char *text = slurp("functions/customer360.yaml");
+	if (!text)
+		return NULL;
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	for (char *line = text, *nl; *line; line = nl) {
+		nl = strchr(line, '\n');
+		nl = nl ? nl + 1 : line + strlen(line);
+		if (!strncmp(line, "target_bucket:", 14))
+			c360_buf_printf(&b, "target_bucket: %s\n", target);
+		else if (!strncmp(line, "metadata_bucket:", 16))
+			c360_buf_printf(&b, "metadata_bucket: %s\n", meta);
+		else
+			c360_buf_append(&b, line, (size_t)(nl - line));
+	}
+	free(text);
+	c360_imap *m = NULL;
+	char err[256];
+	if (c360_imap_load("renamed.yaml", b.data, b.len, &m, err, sizeof err))
+		printf("  %s\n", err);
+	c360_buf_release(&b);
+	return m;
+}
+
+/* One engine per target: a second engine on the same target or metadata
+ * bucket is refused with who holds it (two would overwrite each other's
+ * customers and state), also through another handle on the same file;
+ * engines committing record by record (the eventing kind's workers) share
+ * with each other, not with a batched one; other buckets are free; freeing
+ * an engine frees its buckets. Another process and kill -9: e2e/integrate. */
+TEST(one_engine_per_target)
+{
+	open_store();
+	c360_imap *m = mapping(false), *other = mapping_into("c360b", "c360b_meta"),
+		  *same_meta = mapping_into("c360c", "customer360_metadata");
+	REQUIRE(m && other && same_meta);
+	char err[512], path[300];
+	c360_integrate *a = NULL, *b = NULL, *c = NULL;
+	struct c360_integrate_opts oa = {.name = "first", .no_online = true},
+				   ob = {.name = "second", .no_online = true},
+				   ow = {.name = "worker", .batch_max = 1},
+				   om = {.name = "second", .metadata_bucket = "other_meta"};
+	REQUIRE(c360_integrate_new(st, m, &oa, &a, err, sizeof err) == C360_OK);
+	CHECK(c360_integrate_new(st, m, &ob, &b, err, sizeof err) == C360_ERR_BUSY);
+	CHECK(!b);
+	CHECK(strstr(err, "'native:first' already integrates into bucket 'customer360' of "
+			  "this store in this process"));
+	/* the same customers through another metadata bucket, or the same state
+	 * for another target */
+	CHECK(c360_integrate_new(st, m, &om, &b, err, sizeof err) == C360_ERR_BUSY);
+	CHECK(c360_integrate_new(st, same_meta, &ob, &b, err, sizeof err) == C360_ERR_BUSY);
+	CHECK(strstr(err, "bucket 'customer360_metadata'"));
+	CHECK(c360_integrate_new(st, m, &ow, &b, err, sizeof err) == C360_ERR_BUSY);
+	/* another handle on the same file: the same store */
+	c360_store *st2 = NULL;
+	snprintf(path, sizeof path, "%s/s.db", dir);
+	REQUIRE(c360_store_open(path, NULL, &st2, err, sizeof err) == C360_OK);
+	CHECK(c360_integrate_new(st2, m, &ob, &b, err, sizeof err) == C360_ERR_BUSY);
+	/* other buckets are free */
+	REQUIRE(c360_integrate_new(st2, other, &ob, &b, err, sizeof err) == C360_OK);
+	c360_integrate_free(b);
+	c360_integrate_free(a);
+	/* record-by-record engines share with each other, not with a batched one */
+	REQUIRE(c360_integrate_new(st, m, &ow, &a, err, sizeof err) == C360_OK);
+	REQUIRE(c360_integrate_new(st2, m, &ow, &b, err, sizeof err) == C360_OK);
+	CHECK(c360_integrate_new(st, m, &oa, &c, err, sizeof err) == C360_ERR_BUSY);
+	CHECK(strstr(err, "'native:worker' already integrates"));
+	c360_integrate_free(a);
+	CHECK(c360_integrate_new(st, m, &oa, &c, err, sizeof err) == C360_ERR_BUSY);
+	c360_integrate_free(b);
+	/* all gone: the buckets are free again, and the engine works */
+	REQUIRE(c360_integrate_new(st, m, &oa, &c, err, sizeof err) == C360_OK);
+	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	REQUIRE(follow(c) == 0);
+	char *doc = get("customer360", "matthew.groves@couchbase.com");
+	CHECK(doc && strstr(doc, "\"loyaltyPoints\":\"47\""));
+	free(doc);
+	c360_integrate_free(c);
+	c360_store_close(st2);
+	c360_imap_free(m);
+	c360_imap_free(other);
+	c360_imap_free(same_meta);
+	close_store();
+}
+
 int main(void)
 {
 	RUN(matthew_groves_gives_the_seed_documents);
@@ -1047,5 +1135,6 @@ int main(void)
 	RUN(native_kind_with_workers_equals_batched_run);
 	RUN(bounded_cache_gives_the_same_documents);
 	RUN(customer_as_text_equals_the_built_document);
+	RUN(one_engine_per_target);
 	return test_summary();
 }
