@@ -15,14 +15,16 @@
  * several of them may share buckets within a process; anything else that
  * shares a bucket is refused, with who holds it.
  *
- * The lock file is STORE-integrate.lock; each bucket name locks one byte at
- * an offset taken from a hash of the name (a collision of two names would
- * only refuse a pair that could have run). POSIX locks belong to the process
+ * The lock file is STORE-integrate.lock, next to the store's real path (a
+ * symlink or another relative path reaches the same one); each bucket name
+ * locks one byte at an offset taken from a hash of the name (a collision of
+ * two names would only refuse a pair that could have run). POSIX locks belong to the process
  * and go with it, also on kill -9, so nothing has to be cleaned up after a
  * crash; they are dropped when the process closes any descriptor of the file,
  * so the file stays open, once per process, while any claim in it lives. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,8 +118,15 @@ static void lockfile_put(struct lockfile *lf)
 /* Opens (or finds) the store's lock file. Called under mu. */
 static c360_rc lockfile_get(const char *store_path, struct lockfile **out, char *err, size_t errlen)
 {
-	char path[4096];
-	if ((size_t)snprintf(path, sizeof path, "%s%s", store_path, LOCK_SUFFIX) >= sizeof path) {
+	/* the file's real path: a store reached through a symlink or another
+	 * relative path is the same store */
+	char real[PATH_MAX], path[PATH_MAX + sizeof LOCK_SUFFIX];
+	if (!realpath(store_path, real)) {
+		snprintf(err, errlen, "cannot resolve the store's path '%s': %s", store_path,
+			 strerror(errno));
+		return C360_ERR_IO;
+	}
+	if ((size_t)snprintf(path, sizeof path, "%s%s", real, LOCK_SUFFIX) >= sizeof path) {
 		snprintf(err, errlen, "the store's path is too long for its lock file");
 		return C360_ERR_INVALID;
 	}

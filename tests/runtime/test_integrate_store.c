@@ -1095,6 +1095,14 @@ TEST(one_engine_per_target)
 	snprintf(path, sizeof path, "%s/s.db", dir);
 	REQUIRE(c360_store_open(path, NULL, &st2, err, sizeof err) == C360_OK);
 	CHECK(c360_integrate_new(st2, m, &ob, &b, err, sizeof err) == C360_ERR_BUSY);
+	/* the same file through a symlink */
+	char link[320];
+	snprintf(link, sizeof link, "%s/link.db", dir);
+	REQUIRE(symlink("s.db", link) == 0);
+	c360_store *st3 = NULL;
+	REQUIRE(c360_store_open(link, NULL, &st3, err, sizeof err) == C360_OK);
+	CHECK(c360_integrate_new(st3, m, &ob, &b, err, sizeof err) == C360_ERR_BUSY);
+	c360_store_close(st3);
 	/* other buckets are free */
 	REQUIRE(c360_integrate_new(st2, other, &ob, &b, err, sizeof err) == C360_OK);
 	c360_integrate_free(b);
