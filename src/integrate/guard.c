@@ -18,10 +18,11 @@
  * The lock file is STORE-integrate.lock, next to the store's real path (a
  * symlink or another relative path reaches the same one); each bucket name
  * locks one byte at an offset taken from a hash of the name (a collision of
- * two names would only refuse a pair that could have run). POSIX locks belong to the process
- * and go with it, also on kill -9, so nothing has to be cleaned up after a
- * crash; they are dropped when the process closes any descriptor of the file,
- * so the file stays open, once per process, while any claim in it lives. */
+ * two names would only refuse a pair that could have run). POSIX locks
+ * belong to the process and go with it, also on kill -9, so nothing has to
+ * be cleaned up after a crash; they are dropped when the process closes any
+ * descriptor of the file, so the file stays open, once per process, while
+ * any claim in it lives. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
