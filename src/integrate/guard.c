@@ -131,17 +131,23 @@ static c360_rc lockfile_get(const char *store_path, struct lockfile **out, char 
 		snprintf(err, errlen, "the store's path is too long for its lock file");
 		return C360_ERR_INVALID;
 	}
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* with the store's permissions, as SQLite gives its -wal and -shm files:
+	 * whoever may write the store may claim its buckets */
+	struct stat sb;
+	mode_t mode = stat(real, &sb) ? 0644 : (sb.st_mode & 0666);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open the lock file '%s': %s", path, strerror(errno));
 		return C360_ERR_IO;
 	}
-	struct stat sb;
 	if (fstat(fd, &sb)) {
 		snprintf(err, errlen, "cannot stat the lock file '%s': %s", path, strerror(errno));
 		close(fd);
 		return C360_ERR_IO;
 	}
+	/* past the umask, like SQLite; best effort (another owner's file stays) */
+	if (sb.st_size == 0 && (sb.st_mode & 0777) != mode && fchmod(fd, mode))
+		errno = 0;
 	for (struct lockfile *lf = files; lf; lf = lf->next)
 		if (lf->dev == sb.st_dev && lf->ino == sb.st_ino) {
 			/* the second descriptor must not be closed while locks are

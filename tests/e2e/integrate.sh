@@ -114,4 +114,9 @@ doc=$("$bin" doc get customer360 ada@example.com 2>&1)
 [[ $rc -eq 0 && "$doc" == *'"loyaltyPoints":"5"'* ]] && ok "after kill -9 of the first, the next run goes on" ||
   bad "after kill -9 ($rc): $out / $doc"
 [ -e "$C360_STORE-integrate.lock" ] && ok "the claim is in STORE-integrate.lock" || bad "no lock file"
+# the lock file takes the store's permissions, past the umask (like -wal, -shm)
+chmod 660 "$C360_STORE"; rm -f "$C360_STORE-integrate.lock"
+(umask 077; "$bin" integrate run --exit-when-idle --no-online -q "$src/functions/customer360.yaml")
+mode=$(stat -c %a "$C360_STORE-integrate.lock" 2>&1)
+[ "$mode" = 660 ] && ok "lock file with the store's permissions" || bad "lock file mode: $mode"
 exit $fail
