@@ -40,7 +40,7 @@
 #define NB          2 /* buckets claimed: target, metadata */
 
 struct lockfile {
-	dev_t dev;
+	dev_t dev; /* the store file's */
 	ino_t ino;
 	int fd;
 	int refs;
@@ -116,54 +116,49 @@ static void lockfile_put(struct lockfile *lf)
 	free(lf);
 }
 
-/* Opens (or finds) the store's lock file. Called under mu. */
+/* Finds, or opens, the lock file of the store at store_path. One entry per
+ * store file (its device and inode, so another path to the same store finds
+ * it): a second descriptor of the lock file is never opened, since closing
+ * it would drop every lock the process holds on the file. Called under mu. */
 static c360_rc lockfile_get(const char *store_path, struct lockfile **out, char *err, size_t errlen)
 {
-	/* the file's real path: a store reached through a symlink or another
-	 * relative path is the same store */
+	/* the store's real path: one reached through a symlink or another
+	 * relative path is the same store, with the same lock file */
 	char real[PATH_MAX], path[PATH_MAX + sizeof LOCK_SUFFIX];
-	if (!realpath(store_path, real)) {
+	struct stat sb;
+	if (!realpath(store_path, real) || stat(real, &sb)) {
 		snprintf(err, errlen, "cannot resolve the store's path '%s': %s", store_path,
 			 strerror(errno));
 		return C360_ERR_IO;
 	}
+	for (struct lockfile *lf = files; lf; lf = lf->next)
+		if (lf->dev == sb.st_dev && lf->ino == sb.st_ino) {
+			lf->refs++;
+			*out = lf;
+			return C360_OK;
+		}
 	if ((size_t)snprintf(path, sizeof path, "%s%s", real, LOCK_SUFFIX) >= sizeof path) {
 		snprintf(err, errlen, "the store's path is too long for its lock file");
 		return C360_ERR_INVALID;
 	}
-	/* with the store's permissions, as SQLite gives its -wal and -shm files:
-	 * whoever may write the store may claim its buckets */
-	struct stat sb;
-	mode_t mode = stat(real, &sb) ? 0644 : (sb.st_mode & 0666);
+	/* with the store's permissions, past the umask, as SQLite gives its -wal
+	 * and -shm files: whoever may write the store may claim its buckets
+	 * (best effort: a file of another owner keeps its mode) */
+	mode_t mode = sb.st_mode & 0666;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open the lock file '%s': %s", path, strerror(errno));
 		return C360_ERR_IO;
 	}
-	if (fstat(fd, &sb)) {
-		snprintf(err, errlen, "cannot stat the lock file '%s': %s", path, strerror(errno));
-		close(fd);
-		return C360_ERR_IO;
-	}
-	/* past the umask, like SQLite; best effort (another owner's file stays) */
-	if (sb.st_size == 0 && (sb.st_mode & 0777) != mode && fchmod(fd, mode))
+	struct stat lb;
+	if (!fstat(fd, &lb) && lb.st_size == 0 && (lb.st_mode & 0777) != mode && fchmod(fd, mode))
 		errno = 0;
-	for (struct lockfile *lf = files; lf; lf = lf->next)
-		if (lf->dev == sb.st_dev && lf->ino == sb.st_ino) {
-			/* the second descriptor must not be closed while locks are
-			 * held through the first: closing it would drop them all, so
-			 * it stays open as long as the first does (one per file) */
-			close(fd);
-			lf->refs++;
-			*out = lf;
-			return C360_OK;
-		}
 	struct lockfile *lf = calloc(1, sizeof *lf);
 	if (!lf) {
 		close(fd);
 		return C360_ERR_NOMEM;
 	}
-	lf->dev = sb.st_dev;
+	lf->dev = sb.st_dev; /* the store's */
 	lf->ino = sb.st_ino;
 	lf->fd = fd;
 	lf->refs = 1;

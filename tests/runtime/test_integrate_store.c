@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -1061,6 +1063,25 @@ static c360_imap *mapping_into(const char *target, const char *meta)
 	return m;
 }
 
+/* Whether this process holds a lock in the store's lock file, as another
+ * process sees it (a child asks with F_GETLK on a descriptor of its own). */
+static bool others_see_a_claim(void)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/s.db-integrate.lock", dir);
+	fflush(NULL);
+	pid_t child = fork();
+	if (child == 0) {
+		int fd = open(path, O_RDWR);
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+		_exit(fd >= 0 && !fcntl(fd, F_GETLK, &fl) && fl.l_type != F_UNLCK &&
+		      fl.l_pid == getppid());
+	}
+	int status = 0;
+	return child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 1;
+}
+
 /* One engine per target: a second engine on the same target or metadata
  * bucket is refused with who holds it (two would overwrite each other's
  * customers and state), also through another handle on the same file;
@@ -1080,6 +1101,7 @@ TEST(one_engine_per_target)
 				   ow = {.name = "worker", .batch_max = 1},
 				   om = {.name = "second", .metadata_bucket = "other_meta"};
 	REQUIRE(c360_integrate_new(st, m, &oa, &a, err, sizeof err) == C360_OK);
+	CHECK(others_see_a_claim());
 	CHECK(c360_integrate_new(st, m, &ob, &b, err, sizeof err) == C360_ERR_BUSY);
 	CHECK(!b);
 	CHECK(strstr(err, "'native:first' already integrates into bucket 'customer360' of "
@@ -1103,10 +1125,13 @@ TEST(one_engine_per_target)
 	REQUIRE(c360_store_open(link, NULL, &st3, err, sizeof err) == C360_OK);
 	CHECK(c360_integrate_new(st3, m, &ob, &b, err, sizeof err) == C360_ERR_BUSY);
 	c360_store_close(st3);
-	/* other buckets are free */
+	/* other buckets are free; the first claim outlives another engine's
+	 * (POSIX locks go when any descriptor of the file is closed) */
 	REQUIRE(c360_integrate_new(st2, other, &ob, &b, err, sizeof err) == C360_OK);
 	c360_integrate_free(b);
+	CHECK(others_see_a_claim());
 	c360_integrate_free(a);
+	CHECK(!others_see_a_claim());
 	/* record-by-record engines share with each other, not with a batched one */
 	REQUIRE(c360_integrate_new(st, m, &ow, &a, err, sizeof err) == C360_OK);
 	REQUIRE(c360_integrate_new(st2, m, &ow, &b, err, sizeof err) == C360_OK);
