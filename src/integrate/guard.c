@@ -38,6 +38,10 @@
 
 #define LOCK_SUFFIX "-integrate.lock"
 #define NB          2 /* buckets claimed: target, metadata */
+/* the end of every refusal */
+#define WHAT_TO_DO                                                                         \
+	"two engines on one bucket would overwrite each other's customers: stop it first " \
+	"(or give this mapping other target and metadata buckets)"
 
 struct lockfile {
 	dev_t dev; /* the store file's */
@@ -151,8 +155,8 @@ static c360_rc lockfile_get(const char *store_path, struct lockfile **out, char 
 		return C360_ERR_IO;
 	}
 	struct stat lb;
-	if (!fstat(fd, &lb) && lb.st_size == 0 && (lb.st_mode & 0777) != mode && fchmod(fd, mode))
-		errno = 0;
+	if (!fstat(fd, &lb) && lb.st_size == 0 && (lb.st_mode & 0777) != mode)
+		(void)fchmod(fd, mode);
 	struct lockfile *lf = calloc(1, sizeof *lf);
 	if (!lf) {
 		close(fd);
@@ -189,13 +193,10 @@ c360_rc c360_iguard_take(const char *store_path, const char *target, const char 
 			continue;
 		for (int i = 0; i < NB; i++)
 			if (claims_bucket(o, g->bucket[i])) {
-				snprintf(
-				    err, errlen,
-				    "'%s' already integrates into bucket '%s' of this store in "
-				    "this process; two engines on one bucket would overwrite each "
-				    "other's customers (stop it first, or give this mapping other "
-				    "target and metadata buckets)",
-				    o->who, g->bucket[i]);
+				snprintf(err, errlen,
+					 "'%s' already integrates into bucket '%s' of this store "
+					 "in this process; " WHAT_TO_DO,
+					 o->who, g->bucket[i]);
 				rc = C360_ERR_BUSY;
 				goto fail_put;
 			}
@@ -212,11 +213,8 @@ c360_rc c360_iguard_take(const char *store_path, const char *target, const char 
 			char by[64] = "another process";
 			if (pid > 0)
 				snprintf(by, sizeof by, "another process (pid %ld)", (long)pid);
-			snprintf(err, errlen,
-			         "%s integrates into bucket '%s' of this store; two engines on one "
-			         "bucket would overwrite each other's customers: stop it first "
-			         "(or give this mapping other target and metadata buckets)",
-			         by, g->bucket[i]);
+			snprintf(err, errlen, "%s integrates into bucket '%s' of this store; " WHAT_TO_DO,
+				 by, g->bucket[i]);
 			rc = C360_ERR_BUSY;
 		} else {
 			snprintf(err, errlen,
