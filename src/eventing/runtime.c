@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/hash.h"
 #include "core/json.h"
 #include "eventing/eventing.h"
 #include "core/banned.h"
@@ -221,11 +222,10 @@ struct ov {
 	c360_rc commit_rc;      /* pending entries: the commit's result */
 };
 
-static uint64_t key_hash(const char *k, size_t n);
 
 static size_t ov_slot(const char *bucket, const char *key, size_t klen)
 {
-	return (size_t)((key_hash(key, klen) ^ key_hash(bucket, strlen(bucket))) % OV_BUCKETS);
+	return (size_t)((c360_fnv1a(key, klen) ^ c360_fnv1a(bucket, strlen(bucket))) % OV_BUCKETS);
 }
 
 static struct ov *ov_find_in(struct ov **tab, const char *bucket, const char *key, size_t klen)
@@ -993,16 +993,6 @@ static int collect(const struct c360_feed_event *fe, void *ctx)
 	return 0;
 }
 
-static uint64_t key_hash(const char *k, size_t n)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)k[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 /* Runs one batch through the workers and waits for all of them. */
 static void run_batch(struct c360_fn_run *r, struct batch *b)
 {
@@ -1015,7 +1005,7 @@ static void run_batch(struct c360_fn_run *r, struct batch *b)
 			r->suppressed++;
 			continue;
 		}
-		struct worker *w = &r->w[key_hash(e->key, e->key_len) % (uint64_t)r->nworkers];
+		struct worker *w = &r->w[c360_fnv1a(e->key, e->key_len) % (uint64_t)r->nworkers];
 		if (w->tail)
 			w->tail->next_in_worker = e;
 		else

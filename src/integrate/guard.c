@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "integrate/engine_int.h"
 #include "core/banned.h"
 
@@ -65,10 +66,7 @@ static struct c360_iguard *claims;
 
 static off_t byte_of(const char *bucket)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const unsigned char *p = (const unsigned char *)bucket; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return (off_t)(h & ((1ull << 40) - 1));
+	return (off_t)(c360_fnv1a(bucket, strlen(bucket)) & ((1ull << 40) - 1));
 }
 
 static int lock_byte(int fd, short type, off_t off)

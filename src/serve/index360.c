@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/banned.h"
@@ -38,11 +39,7 @@ struct smap {
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
+	uint64_t h = c360_fnv1a(s, n);
 	/* FNV's low bits are weak (bit 0 is the XOR of the bytes' bit 0) and
 	 * the table index is the low bits: finish with a full 64-bit mix */
 	h ^= h >> 33;
