@@ -185,6 +185,9 @@ int c360_cmd_run(int argc, char **argv)
 	}
 	if ((exit_code = c360_cli_open_store(&st, &so)))
 		goto out;
+	/* the API's exposure is checked before any source or function starts */
+	if (cfg->serve && (rc = c360_api_check_exposure(st, cfg->bind, cfg->auth, err, sizeof err)))
+		goto fail;
 	metrics = c360_metrics_new();
 	if (!metrics || c360_metrics_add(metrics, collect_store, st) ||
 	    c360_metrics_add(metrics, collect_functions, st)) {
@@ -254,14 +257,20 @@ int c360_cmd_run(int argc, char **argv)
 		goto fail;
 	}
 	if (cfg->serve) {
-		struct c360_http_opts ho = {.bind = cfg->bind, .port = cfg->port};
+		struct c360_http_opts ho = {.bind = cfg->bind,
+					    .port = cfg->port,
+					    .max_connections = cfg->max_connections,
+					    .max_connections_per_ip = cfg->max_connections_per_ip,
+					    .header_timeout = cfg->header_timeout};
 		http = c360_http_new(&ho);
 		if (!http) {
 			rc = C360_ERR_NOMEM;
 			goto fail;
 		}
-		struct c360_api_opts ao = {0};
+		struct c360_api_opts ao = {.require_auth = cfg->auth};
 		if ((rc = c360_api_routes(http, st, &ao, &api, err, sizeof err)))
+			goto fail;
+		if ((rc = c360_metrics_add(metrics, c360_http_collect, http)))
 			goto fail;
 		if ((rc = c360_http_route(http, "GET", "/metrics", C360_HTTP_OPEN, metrics_handler,
 					  metrics)))
@@ -288,6 +297,8 @@ fail:
 	if (!exit_code)
 		exit_code = C360_EXIT_FAILED;
 out:
+	if (http)
+		c360_metrics_remove(metrics, c360_http_collect, http);
 	c360_http_free(http); /* stops taking requests first */
 	c360_api_free(api);
 	c360_kafka_connect_free(kc); /* connectors POSTed over the API drain and commit */

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "serve/api.h"
 #include "serve/http.h"
 #include "core/banned.h"
@@ -19,6 +20,9 @@ static const char *o_bucket = "customer360";
 static const char *o_port_file;
 static bool o_no_web;
 static bool o_auth;
+static int64_t o_max_conns = C360_HTTP_DEFAULT_CONNECTIONS;
+static int64_t o_max_conns_ip = -1; /* -1: the default */
+static int64_t o_header_timeout = C360_HTTP_DEFAULT_HEADER_TIMEOUT;
 
 static const struct c360_opt serve_opts[] = {
 	C360_CLI_STORE_OPT,
@@ -30,6 +34,15 @@ static const struct c360_opt serve_opts[] = {
 	{"no-web", 0, C360_OPT_FLAG, &o_no_web, NULL, "serve the API only, not the dashboard", NULL},
 	{"auth", 0, C360_OPT_FLAG, &o_auth, NULL,
 	 "require a token even while none exists (calls are refused until one is created)", NULL},
+	{"max-connections", 0, C360_OPT_INT, &o_max_conns, "N",
+	 "open connections at most; when full, the one waiting longest for its request "
+	 "headers is closed, else new ones are refused", "512"},
+	{"max-connections-per-ip", 0, C360_OPT_INT, &o_max_conns_ip, "N",
+	 "open connections from one client address at most (same eviction)",
+	 "128, or --max-connections if smaller"},
+	{"header-timeout", 0, C360_OPT_DURATION, &o_header_timeout, "SECONDS",
+	 "close a connection whose request headers are not complete this long after it "
+	 "opened (or after its previous request); trickled bytes do not extend it", "10"},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -39,14 +52,18 @@ static const struct c360_cmd_spec serve_spec = {
 	"Auth: once an API token exists ('c360 token create --scope read|admin'), every\n"
 	"API call needs 'Authorization: Bearer TOKEN' (admin endpoints an admin token);\n"
 	"/health and the dashboard's files are open. Without any token the API is open,\n"
-	"which serve allows only on a loopback address unless --auth makes it refuse\n"
-	"every call until a token exists. docs/serve.md lists the endpoints.\n"
+	"but only on a loopback address: on any other address serve needs a token to\n"
+	"start (or --auth), and refuses every call (401) while no valid token exists,\n"
+	"also after the last one is revoked. docs/serve.md lists the endpoints.\n"
 	"Stops on SIGINT or SIGTERM. Exit codes: 0 stopped, 1 cannot listen, 2 usage, 6 store.",
 	serve_opts, 0, 0};
 
-static bool is_loopback(const char *a)
+static void metrics_route(const struct c360_http_req *req, struct c360_http_resp *resp, void *ctx)
 {
-	return !strcmp(a, "localhost") || !strncmp(a, "127.", 4) || !strcmp(a, "::1");
+	(void)req;
+	resp->content_type = "text/plain; version=0.0.4";
+	if (c360_metrics_render(ctx, &resp->body))
+		c360_http_error(resp, 500, "internal", "cannot render the metrics");
 }
 
 int c360_cmd_serve(int argc, char **argv)
@@ -65,6 +82,21 @@ int c360_cmd_serve(int argc, char **argv)
 		fprintf(stderr, "%s: --threads must be 1..256 (got %lld)\n", cmd, (long long)o_threads);
 		return C360_EXIT_USAGE;
 	}
+	if (o_max_conns < 1 || o_max_conns > C360_HTTP_MAX_CONNECTIONS) {
+		fprintf(stderr, "%s: --max-connections must be 1..%d (got %lld)\n", cmd,
+			C360_HTTP_MAX_CONNECTIONS, (long long)o_max_conns);
+		return C360_EXIT_USAGE;
+	}
+	if (o_max_conns_ip != -1 && (o_max_conns_ip < 1 || o_max_conns_ip > o_max_conns)) {
+		fprintf(stderr, "%s: --max-connections-per-ip must be 1..%lld (--max-connections; got %lld)\n",
+			cmd, (long long)o_max_conns, (long long)o_max_conns_ip);
+		return C360_EXIT_USAGE;
+	}
+	if (o_header_timeout < 1 || o_header_timeout > 3600) {
+		fprintf(stderr, "%s: --header-timeout must be 1..3600 seconds (got %lld)\n", cmd,
+			(long long)o_header_timeout);
+		return C360_EXIT_USAGE;
+	}
 	/* block the stop signals before any thread starts; sigwait below */
 	sigset_t set;
 	sigemptyset(&set);
@@ -78,33 +110,42 @@ int c360_cmd_serve(int argc, char **argv)
 	int ex = c360_cli_open_store(&st, &so);
 	if (ex)
 		return ex;
-	struct c360_http_opts ho = {.bind = o_bind, .port = (int)o_port, .threads = (int)o_threads};
+	char err[512] = "";
+	c360_rc xrc = c360_api_check_exposure(st, o_bind, o_auth, err, sizeof err);
+	if (xrc) {
+		fprintf(stderr, "%s: %s\n", cmd, err);
+		c360_store_close(st);
+		return xrc == C360_ERR_INVALID ? C360_EXIT_USAGE : c360_cli_exit_code(xrc);
+	}
+	struct c360_http_opts ho = {.bind = o_bind,
+				    .port = (int)o_port,
+				    .threads = (int)o_threads,
+				    .max_connections = (int)o_max_conns,
+				    .max_connections_per_ip = o_max_conns_ip < 0 ? 0 : (int)o_max_conns_ip,
+				    .header_timeout = (int)o_header_timeout};
 	c360_http *h = c360_http_new(&ho);
 	c360_api *api = NULL;
-	char err[512] = "";
 	struct c360_api_opts ao = {.bucket = o_bucket, .no_web = o_no_web, .require_auth = o_auth};
-	c360_rc rc = h ? c360_api_routes(h, st, &ao, &api, err, sizeof err) : C360_ERR_NOMEM;
+	c360_metrics *metrics = c360_metrics_new();
+	c360_rc rc = h && metrics ? c360_api_routes(h, st, &ao, &api, err, sizeof err)
+				  : C360_ERR_NOMEM;
+	/* /metrics: the server's request and connection counters (no data) */
+	if (!rc && !(rc = c360_metrics_add(metrics, c360_http_collect, h)))
+		rc = c360_http_route(h, "GET", "/metrics", C360_HTTP_OPEN, metrics_route, metrics);
 	if (rc) {
 		fprintf(stderr, "%s: %s\n", cmd, *err ? err : c360_rc_str(rc));
 		ex = C360_EXIT_FAILED;
 		goto out;
 	}
 	size_t ntok = c360_api_token_count(api);
-	if (!ntok && !o_auth && !is_loopback(o_bind)) {
-		fprintf(stderr,
-			"%s: refusing to serve on '%s' without authentication: create a token first "
-			"('c360 token create --scope read'), pass --auth, or bind 127.0.0.1\n",
-			cmd, o_bind);
-		ex = C360_EXIT_USAGE;
-		goto out;
-	}
+	bool loopback = c360_http_is_loopback(o_bind);
 	if ((rc = c360_http_start(h, err, sizeof err))) {
 		fprintf(stderr, "%s: %s\n", cmd, err);
 		ex = C360_EXIT_FAILED;
 		goto out;
 	}
 	int port = c360_http_port(h);
-	if (!ntok && !o_auth)
+	if (!ntok && !o_auth && loopback)
 		C360_WARN("serve", "no API token exists: the API is open to every local client "
 				   "(create one with 'c360 token create --scope read')");
 	if (o_port_file) {
@@ -122,7 +163,7 @@ int c360_cmd_serve(int argc, char **argv)
 	snprintf(hostbuf, sizeof hostbuf, host, o_bind);
 	printf("c360 serve: listening on http://%s:%d/ (API /api/v1, %s, store '%s', %s)\n", hostbuf,
 	       port, o_no_web ? "no dashboard" : "dashboard /", c360_store_path(st),
-	       ntok || o_auth ? "token auth" : "open: no token");
+	       ntok || o_auth || !loopback ? "token auth" : "open: no token");
 	fflush(stdout);
 	int sig = 0;
 	sigwait(&set, &sig);
@@ -130,6 +171,7 @@ int c360_cmd_serve(int argc, char **argv)
 		sig == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)c360_http_requests(h));
 out:
 	c360_http_free(h);
+	c360_metrics_free(metrics); /* after the server: its route used it */
 	c360_api_free(api);
 	c360_store_close(st);
 	return ex;

@@ -361,7 +361,11 @@ static c360_rc serve(const struct c360_demo_opts *o, struct c360_demo_result *re
 	c360_api *api = NULL;
 	if (!h)
 		return C360_ERR_NOMEM;
-	c360_rc rc = c360_api_routes(h, st, NULL, &api, err, errlen);
+	c360_rc rc = c360_api_check_exposure(st, ho.bind, false, err, errlen);
+	if (!rc)
+		rc = c360_api_routes(h, st, NULL, &api, err, errlen);
+	if (!rc)
+		rc = c360_metrics_add(metrics, c360_http_collect, h);
 	if (!rc)
 		rc = c360_http_route(h, "GET", "/metrics", C360_HTTP_OPEN, metrics_route, metrics);
 	if (!rc)
@@ -376,6 +380,7 @@ static c360_rc serve(const struct c360_demo_opts *o, struct c360_demo_result *re
 		while (!(o->stop && *o->stop))
 			usleep(100 * 1000);
 	}
+	c360_metrics_remove(metrics, c360_http_collect, h);
 	c360_http_free(h);
 	c360_api_free(api);
 	return rc;

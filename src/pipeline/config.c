@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/opts.h"
+#include "serve/http.h"
 #include "core/banned.h"
 
 struct owned {
@@ -367,7 +368,8 @@ static c360_rc load_serve(struct owned *o, const c360_json *v, char *err, size_t
 	o->cfg.serve = true;
 	if (c360_json_is_null(v))
 		return C360_OK;
-	static const char *const keys[] = {"bind", "port", NULL};
+	static const char *const keys[] = {"bind", "port", "auth", "max_connections",
+					   "max_connections_per_ip", "header_timeout", NULL};
 	c360_rc rc = want_object(o, v, "serve", err, errlen);
 	if (!rc)
 		rc = known_keys(o, v, "serve", keys, err, errlen);
@@ -382,6 +384,37 @@ static c360_rc load_serve(struct owned *o, const c360_json *v, char *err, size_t
 		if (!c360_json_int64(p, &port) || port < 0 || port > 65535)
 			return FAIL(p, "serve.port: expected a port number from 0 to 65535");
 		o->cfg.port = (int)port;
+	}
+	const c360_json *a = c360_json_get(v, "auth");
+	if (a) {
+		if (!c360_json_is_bool(a))
+			return FAIL(a, "serve.auth: expected true or false");
+		o->cfg.auth = c360_json_bool(a);
+	}
+	const c360_json *mc = c360_json_get(v, "max_connections");
+	int64_t n;
+	if (mc) {
+		if (!c360_json_int64(mc, &n) || n < 1 || n > C360_HTTP_MAX_CONNECTIONS)
+			return FAIL(mc, "serve.max_connections: expected a number from 1 to %d",
+				    C360_HTTP_MAX_CONNECTIONS);
+		o->cfg.max_connections = (int)n;
+	}
+	const c360_json *mi = c360_json_get(v, "max_connections_per_ip");
+	if (mi) {
+		int cap = o->cfg.max_connections ? o->cfg.max_connections : C360_HTTP_DEFAULT_CONNECTIONS;
+		if (!c360_json_int64(mi, &n) || n < 1 || n > cap)
+			return FAIL(mi, "serve.max_connections_per_ip: expected a number from 1 to "
+					"max_connections (%d)", cap);
+		o->cfg.max_connections_per_ip = (int)n;
+	}
+	const c360_json *ht = c360_json_get(v, "header_timeout");
+	if (ht) {
+		int64_t sec;
+		if ((rc = duration(o, ht, "serve.header_timeout", &sec, err, errlen)))
+			return rc;
+		if (sec < 1 || sec > 3600)
+			return FAIL(ht, "serve.header_timeout: expected 1s to 1h");
+		o->cfg.header_timeout = (int)sec;
 	}
 	return C360_OK;
 }

@@ -77,6 +77,10 @@ struct c360_pipeline_config {
 	bool serve;              /* a serve: section is present */
 	const char *bind;        /* default 127.0.0.1 */
 	int port;                /* default 8091 */
+	bool auth;               /* serve.auth: require a token even while none exists */
+	int max_connections;     /* serve.max_connections, 0 = the HTTP server's default */
+	int max_connections_per_ip; /* serve.max_connections_per_ip, 0 = default */
+	int header_timeout;      /* serve.header_timeout in seconds, 0 = default */
 };
 
 /* Loads and checks a pipeline file; relative paths in it are resolved

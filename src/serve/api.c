@@ -726,12 +726,21 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 		api->o.max_query_rows = 10000;
 	if (!api->o.max_query_ms)
 		api->o.max_query_ms = 10000;
-	c360_rc rc = C360_ERR_NOMEM;
+	c360_rc rc = C360_ERR_INVALID;
+	if (api->o.no_auth && !c360_http_is_loopback(c360_http_bind_addr(h))) {
+		snprintf(err, errlen, "refusing to mount the API without authentication on '%s': "
+				      "bind a loopback address", c360_http_bind_addr(h));
+		goto fail;
+	}
+	rc = C360_ERR_NOMEM;
 	if (!(api->tokens = c360_tokens_new(st))) {
 		snprintf(err, errlen, "cannot initialise the token cache");
 		goto fail;
 	}
-	c360_tokens_set_required(api->tokens, api->o.require_auth);
+	/* a server reachable from other machines never falls back to open: with
+	 * no valid token left (the last one revoked) it refuses every call */
+	c360_tokens_set_required(api->tokens, api->o.require_auth ||
+						      !c360_http_is_loopback(c360_http_bind_addr(h)));
 	if ((rc = c360_index_start(st, api->bucket, &api->ix, err, errlen)))
 		goto fail;
 	struct {
@@ -794,4 +803,27 @@ c360_index *c360_api_index(c360_api *api)
 size_t c360_api_token_count(c360_api *api)
 {
 	return api ? c360_tokens_count(api->tokens) : 0;
+}
+
+c360_rc c360_api_check_exposure(c360_store *st, const char *bind, bool require_auth, char *err,
+				size_t errlen)
+{
+	if (c360_http_is_loopback(bind ? bind : "127.0.0.1") || require_auth)
+		return C360_OK;
+	struct c360_token_info *tokens = NULL;
+	size_t n = 0;
+	c360_rc rc = c360_token_list(st, &tokens, &n);
+	free(tokens);
+	if (rc) {
+		snprintf(err, errlen, "cannot read the api tokens: %s", c360_rc_str(rc));
+		return rc;
+	}
+	if (n)
+		return C360_OK;
+	snprintf(err, errlen,
+		 "refusing to serve on '%s' without authentication: create a token first "
+		 "('c360 token create --scope read'), require tokens (serve --auth, or auth: true "
+		 "in a pipeline's serve: section), or bind 127.0.0.1",
+		 bind);
+	return C360_ERR_INVALID;
 }

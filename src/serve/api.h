@@ -27,8 +27,9 @@ struct c360_api_opts {
 	size_t max_limit;       /* largest page (limit=), default 1000 */
 	size_t max_query_rows;  /* POST query row cap, default 10000 */
 	int max_query_ms;       /* POST query time cap, default 10000 */
-	bool no_auth;           /* do not install the token auth hook */
-	bool require_auth;      /* deny API calls while no token exists (instead of open) */
+	bool no_auth;           /* do not install the token auth hook (loopback only) */
+	bool require_auth;      /* deny API calls while no token exists (instead of open);
+				 * always so when the server binds beyond loopback */
 	bool no_web;            /* do not serve the dashboard at / and /ui/ */
 };
 
@@ -39,8 +40,15 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 void c360_api_free(c360_api *api); /* accepts NULL */
 /* The index behind the API (for c360_index_sync in tests and start-up). */
 c360_index *c360_api_index(c360_api *api);
-/* Number of API tokens in the store (0 = the API is open). */
+/* Number of API tokens in the store (0 = the API is open on loopback). */
 size_t c360_api_token_count(c360_api *api);
+/* The start-up check of every command that serves the API, before anything
+ * starts: a server bound beyond loopback (see c360_http_is_loopback) needs a
+ * token in the store or require_auth; else C360_ERR_INVALID with the reason and what to do in
+ * err. Whatever this says, such a server never answers an API call without a
+ * valid token: once the last token is revoked it refuses every call (401). */
+c360_rc c360_api_check_exposure(c360_store *st, const char *bind, bool require_auth, char *err,
+				size_t errlen);
 
 /* Registers GET / and GET /ui/{file...} serving the embedded dashboard. */
 c360_rc c360_web_routes(c360_http *h);

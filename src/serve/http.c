@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/banned.h"
 
 #define MAX_SEGMENTS 32
@@ -41,8 +42,31 @@ struct route {
 	void *ctx;
 };
 
+/* One open connection, from libmicrohttpd's "started" notification to its
+ * "closed" one (which comes before MHD closes the socket, so fd stays valid
+ * while the entry is listed under cmu). */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	struct sockaddr_storage addr;
+	int64_t since_ms;  /* when it began waiting for request headers */
+	unsigned requests; /* requests completed on it */
+	bool waiting;      /* the headers of its next request are not complete */
+	bool line_seen;    /* that request's first line has arrived */
+	bool closing;      /* shut down by us; MHD has not cleaned it up yet */
+};
+
 struct c360_http {
 	struct c360_http_opts opts;
+	pthread_mutex_t cmu;       /* guards the connection list and the counters */
+	pthread_cond_t ccv;        /* wakes the reaper to stop */
+	struct conn *conns;
+	int nconns, nclosing;
+	struct c360_http_stats cs; /* connection counters (requests: below) */
+	uint64_t reported;         /* closes and refusals already logged */
+	int64_t reported_ms;
+	pthread_t reaper;
+	bool reaper_on, reaper_stop;
 	char bind[64];
 	struct MHD_Daemon *d;
 	int port;
@@ -289,6 +313,22 @@ const char *c360_http_bind_addr(const c360_http *h)
 	return h ? h->bind : NULL;
 }
 
+bool c360_http_is_loopback(const char *addr)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (!addr)
+		return false;
+	if (!strcmp(addr, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
 /* ---- server lifecycle and routes ---- */
 
 c360_http *c360_http_new(const struct c360_http_opts *opts)
@@ -307,6 +347,21 @@ c360_http *c360_http_new(const struct c360_http_opts *opts)
 		h->opts.threads = 256;
 	if (!h->opts.max_body)
 		h->opts.max_body = 32u << 20;
+	if (h->opts.max_connections <= 0)
+		h->opts.max_connections = C360_HTTP_DEFAULT_CONNECTIONS;
+	if (h->opts.max_connections_per_ip <= 0)
+		h->opts.max_connections_per_ip =
+			h->opts.max_connections < C360_HTTP_DEFAULT_CONNECTIONS_PER_IP
+				? h->opts.max_connections
+				: C360_HTTP_DEFAULT_CONNECTIONS_PER_IP;
+	if (h->opts.header_timeout <= 0)
+		h->opts.header_timeout = C360_HTTP_DEFAULT_HEADER_TIMEOUT;
+	pthread_mutex_init(&h->cmu, NULL);
+	pthread_condattr_t ca; /* the reaper's waits are timed on the monotonic clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->ccv, &ca);
+	pthread_condattr_destroy(&ca);
 	return h;
 }
 
@@ -647,6 +702,277 @@ static int check_auth(struct reqstate *rs, const struct route *r)
 	return 0;
 }
 
+/* ---- connection limits ----
+ *
+ * libmicrohttpd's own limits cannot tell a client that is slowly sending its
+ * request headers from one that is being answered, and its idle timeout
+ * restarts with every byte, so a few hundred half-sent requests (or a byte
+ * every 20 s) used to hold every slot. c360 keeps its own list of open
+ * connections (MHD's connection notifications), marks each one "waiting"
+ * from its accept (and from the end of each request) until its next request's
+ * headers are complete (the access handler's first call), and:
+ *   - a reaper thread shuts down connections waiting longer than
+ *     header_timeout, counted from when the wait began, so a drip cannot
+ *     extend it;
+ *   - the accept policy enforces max_connections and max_connections_per_ip
+ *     by closing the connection that has waited longest for its headers (of
+ *     that address, for the per-address limit) to make room; only when no
+ *     connection is waiting is the new one refused. A client that sends its
+ *     request at once (a /health probe) therefore always gets a slot while
+ *     the slots are held by idle or half-sent connections, even from its own
+ *     address.
+ * Connections are closed with shutdown(2) on their socket: MHD sees the end
+ * of the stream and cleans them up in its own thread. This is safe because
+ * MHD notifies "closed" (which unlists the entry under cmu) before it closes
+ * the descriptor, so a listed fd is never a reused one. Several pool threads
+ * accept at once, so the limits may be passed by at most one connection per
+ * thread; MHD's own limit, a little above, is the hard cap. */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (!b || a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			       &((const struct sockaddr_in *)(const void *)b)->sin_addr,
+			       sizeof(struct in_addr));
+	if (b->sa_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+			       sizeof(struct in6_addr));
+	return false;
+}
+
+/* Shuts a listed connection down (cmu held) and counts why. */
+static void conn_shut(struct c360_http *h, struct conn *c, uint64_t *counter)
+{
+	shutdown(c->fd, SHUT_RDWR);
+	c->closing = true;
+	h->nclosing++;
+	(*counter)++;
+}
+
+/* The connection waiting longest for its request headers, from address ip
+ * (any address when NULL), or NULL. cmu held. */
+static struct conn *oldest_waiting(struct c360_http *h, const struct sockaddr *ip)
+{
+	struct conn *best = NULL;
+	for (struct conn *c = h->conns; c; c = c->next)
+		if (c->waiting && !c->closing && (!ip || same_ip(&c->addr, ip)) &&
+		    (!best || c->since_ms < best->since_ms))
+			best = c;
+	return best;
+}
+
+static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct c360_http *h = cls;
+	enum MHD_Result ok = MHD_YES;
+	(void)addrlen;
+	pthread_mutex_lock(&h->cmu);
+	int from_ip = 0;
+	for (struct conn *c = h->conns; c; c = c->next)
+		if (!c->closing && same_ip(&c->addr, addr))
+			from_ip++;
+	struct conn *victim;
+	if (from_ip >= h->opts.max_connections_per_ip) {
+		if ((victim = oldest_waiting(h, addr)))
+			conn_shut(h, victim, &h->cs.evicted);
+		else
+			h->cs.rejected_per_ip++, ok = MHD_NO;
+	} else if (h->nconns - h->nclosing >= h->opts.max_connections) {
+		if ((victim = oldest_waiting(h, NULL)))
+			conn_shut(h, victim, &h->cs.evicted);
+		else
+			h->cs.rejected_full++, ok = MHD_NO;
+	}
+	pthread_mutex_unlock(&h->cmu);
+	return ok;
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
+			enum MHD_ConnectionNotificationCode code)
+{
+	struct c360_http *h = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fi =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		struct conn *c = fi ? calloc(1, sizeof *c) : NULL;
+		*socket_context = c;
+		if (!c)
+			return; /* out of memory: the connection goes unlisted, MHD's limits apply */
+		c->fd = fi->connect_fd;
+		if (ai && ai->client_addr) {
+			const struct sockaddr *sa = ai->client_addr;
+			size_t n = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+			                                     : sizeof(struct sockaddr_in);
+			memcpy(&c->addr, sa, n);
+		}
+		c->waiting = true;
+		pthread_mutex_lock(&h->cmu);
+		c->since_ms = now_ms();
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		h->nconns++;
+		h->cs.accepted++;
+		pthread_mutex_unlock(&h->cmu);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn *c = *socket_context;
+		if (!c)
+			return;
+		pthread_mutex_lock(&h->cmu);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			h->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		h->nconns--;
+		if (c->closing)
+			h->nclosing--;
+		pthread_mutex_unlock(&h->cmu);
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+static struct conn *conn_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return i ? i->socket_context : NULL;
+}
+
+/* The request's headers are complete (waiting = false), or the request ended
+ * and the connection waits for the next one (waiting = true). */
+static void conn_waiting(struct c360_http *h, struct MHD_Connection *mc, bool waiting)
+{
+	struct conn *c = conn_of(mc);
+	if (!c)
+		return;
+	pthread_mutex_lock(&h->cmu);
+	if (waiting && !c->waiting) {
+		c->since_ms = now_ms();
+		c->line_seen = false;
+		c->requests++;
+	}
+	c->waiting = waiting;
+	pthread_mutex_unlock(&h->cmu);
+}
+
+/* MHD's URI log hook: the request line has arrived. Returns the request's
+ * initial context, which access_cb expects to be NULL. */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	struct c360_http *h = cls;
+	(void)uri;
+	struct conn *c = conn_of(mc);
+	if (c) {
+		pthread_mutex_lock(&h->cmu);
+		c->line_seen = true;
+		pthread_mutex_unlock(&h->cmu);
+	}
+	return NULL;
+}
+
+/* Logs, at most every 10 s, what the limits closed or refused since the last
+ * report. cmu held. */
+static void conn_report(struct c360_http *h, int64_t now)
+{
+	static const int64_t every_ms = 10000;
+	struct c360_http_stats *s = &h->cs;
+	uint64_t total = s->rejected_full + s->rejected_per_ip + s->evicted + s->header_timeouts;
+	if (total == h->reported || (h->reported_ms && now - h->reported_ms < every_ms))
+		return;
+	C360_WARN("http",
+		  "%llu connections closed or refused on '%s' (totals: %llu past the %d s header "
+		  "timeout, %llu closed to make room, %llu refused at max_connections %d, %llu at "
+		  "max_connections_per_ip %d): clients are opening connections without sending "
+		  "their requests; find them, or raise the limits if they are legitimate",
+		  (unsigned long long)(total - h->reported), h->bind,
+		  (unsigned long long)s->header_timeouts, h->opts.header_timeout,
+		  (unsigned long long)s->evicted, (unsigned long long)s->rejected_full,
+		  h->opts.max_connections, (unsigned long long)s->rejected_per_ip,
+		  h->opts.max_connections_per_ip);
+	h->reported = total;
+	h->reported_ms = now;
+}
+
+/* Closes connections that waited longer than header_timeout for their
+ * request headers; wakes every 100 ms. */
+static void *reaper_main(void *arg)
+{
+	struct c360_http *h = arg;
+	int64_t limit = (int64_t)h->opts.header_timeout * 1000;
+	pthread_mutex_lock(&h->cmu);
+	while (!h->reaper_stop) {
+		int64_t now = now_ms();
+		for (struct conn *c = h->conns; c; c = c->next)
+			if (c->waiting && !c->closing && now - c->since_ms >= limit)
+				conn_shut(h, c, c->requests && !c->line_seen ? &h->cs.idle_closed
+									      : &h->cs.header_timeouts);
+		conn_report(h, now);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->ccv, &h->cmu, &ts);
+	}
+	pthread_mutex_unlock(&h->cmu);
+	return NULL;
+}
+
+void c360_http_get_stats(const c360_http *h, struct c360_http_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!h)
+		return;
+	struct c360_http *m = (struct c360_http *)h; /* the lock, not the data, changes */
+	pthread_mutex_lock(&m->cmu);
+	*out = h->cs;
+	out->connections = (uint64_t)h->nconns;
+	pthread_mutex_unlock(&m->cmu);
+	out->requests = c360_http_requests(h);
+}
+
+void c360_http_collect(void *ctx, struct c360_metrics_out *out)
+{
+	struct c360_http_stats s;
+	c360_http_get_stats(ctx, &s);
+	c360_metric_counter(out, "c360_http_requests_total", "HTTP requests received", NULL,
+			    (double)s.requests);
+	c360_metric_gauge(out, "c360_http_connections", "HTTP connections open", NULL,
+			  (double)s.connections);
+	c360_metric_counter(out, "c360_http_connections_accepted_total", "HTTP connections accepted",
+			    NULL, (double)s.accepted);
+	static const char rej[] = "HTTP connections refused at a connection limit";
+	c360_metric_counter(out, "c360_http_connections_rejected_total", rej,
+			    "reason=max_connections", (double)s.rejected_full);
+	c360_metric_counter(out, "c360_http_connections_rejected_total", rej, "reason=per_ip",
+			    (double)s.rejected_per_ip);
+	static const char cl[] = "HTTP connections closed by the server's limits";
+	c360_metric_counter(out, "c360_http_connections_closed_total", cl, "reason=evicted",
+			    (double)s.evicted);
+	c360_metric_counter(out, "c360_http_connections_closed_total", cl, "reason=header_timeout",
+			    (double)s.header_timeouts);
+	c360_metric_counter(out, "c360_http_connections_closed_total", cl, "reason=idle",
+			    (double)s.idle_closed);
+}
+
 static enum MHD_Result builtin_health(struct reqstate *rs)
 {
 	static const char ok[] = "{\"status\":\"ok\"}\n";
@@ -665,6 +991,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	(void)version;
 	if (!rs) {
 		/* first call: headers only */
+		conn_waiting(h, conn, false);
 		rs = calloc(1, sizeof *rs);
 		if (!rs)
 			return MHD_NO;
@@ -763,9 +1090,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct reqstate *rs = *con_cls;
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	conn_waiting(cls, conn, true);
 	if (!rs)
 		return;
 	c360_buf_release(&rs->body);
@@ -799,6 +1125,18 @@ c360_rc c360_http_start(c360_http *h, char *err, size_t errlen)
 			snprintf(err, errlen, "port %d out of range (0..65535)", h->opts.port);
 		return C360_ERR_INVALID;
 	}
+	if (h->opts.max_connections > C360_HTTP_MAX_CONNECTIONS ||
+	    h->opts.max_connections_per_ip > h->opts.max_connections ||
+	    h->opts.header_timeout > 3600) {
+		if (err)
+			snprintf(err, errlen,
+				 "connection limits out of range: max_connections %d (1..%d), "
+				 "max_connections_per_ip %d (1..max_connections), header_timeout %d s "
+				 "(1..3600)",
+				 h->opts.max_connections, C360_HTTP_MAX_CONNECTIONS,
+				 h->opts.max_connections_per_ip, h->opts.header_timeout);
+		return C360_ERR_INVALID;
+	}
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
@@ -819,9 +1157,14 @@ c360_rc c360_http_start(c360_http *h, char *err, size_t errlen)
 			snprintf(err, errlen, "bind address '%s' is not an IPv4 or IPv6 address", h->bind);
 		return C360_ERR_INVALID;
 	}
-	h->d = MHD_start_daemon(flags, (uint16_t)h->opts.port, NULL, NULL, access_cb, h,
+	/* MHD's limit is the hard cap above ours (see "connection limits") */
+	unsigned hard_cap = (unsigned)h->opts.max_connections + 4u * (unsigned)h->opts.threads + 16u;
+	h->d = MHD_start_daemon(flags, (uint16_t)h->opts.port, accept_cb, h, access_cb, h,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->opts.threads,
+				MHD_OPTION_CONNECTION_LIMIT, hard_cap,
+				MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
+				MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h,
 				MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
 				MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
@@ -843,7 +1186,18 @@ c360_rc c360_http_start(c360_http *h, char *err, size_t errlen)
 		else if (got.ss_family == AF_INET6)
 			h->port = ntohs(((struct sockaddr_in6 *)&got)->sin6_port);
 	}
-	C360_DEBUG("http", "listening on %s port %d (%d threads)", h->bind, h->port, h->opts.threads);
+	if (pthread_create(&h->reaper, NULL, reaper_main, h)) {
+		MHD_stop_daemon(h->d);
+		h->d = NULL;
+		if (err)
+			snprintf(err, errlen, "cannot start the connection reaper thread");
+		return C360_ERR_NOMEM;
+	}
+	h->reaper_on = true;
+	C360_DEBUG("http", "listening on %s port %d (%d threads, %d connections, %d per address, "
+			   "%d s header timeout)",
+		   h->bind, h->port, h->opts.threads, h->opts.max_connections,
+		   h->opts.max_connections_per_ip, h->opts.header_timeout);
 	return C360_OK;
 }
 
@@ -861,8 +1215,21 @@ void c360_http_free(c360_http *h)
 {
 	if (!h)
 		return;
+	if (h->reaper_on) {
+		pthread_mutex_lock(&h->cmu);
+		h->reaper_stop = true;
+		pthread_cond_signal(&h->ccv);
+		pthread_mutex_unlock(&h->cmu);
+		pthread_join(h->reaper, NULL);
+	}
 	if (h->d)
-		MHD_stop_daemon(h->d);
+		MHD_stop_daemon(h->d); /* notifies "closed" for every connection left */
+	for (struct conn *c = h->conns, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	pthread_cond_destroy(&h->ccv);
+	pthread_mutex_destroy(&h->cmu);
 	for (size_t i = 0; i < h->nroutes; i++) {
 		for (int k = 0; k < h->routes[i].nsegs; k++)
 			free(h->routes[i].segs[k]);

@@ -60,11 +60,31 @@ void c360_http_add_header(struct c360_http_resp *resp, const char *name, const c
 typedef void (*c360_http_handler)(const struct c360_http_req *req, struct c360_http_resp *resp,
 				  void *ctx);
 
+/* Connection limits (docs/serve.md, "Connection limits"). A connection is
+ * "waiting" from its accept, and again from the end of each request, until
+ * the headers of its next request are complete. */
+#define C360_HTTP_DEFAULT_CONNECTIONS 512
+#define C360_HTTP_DEFAULT_CONNECTIONS_PER_IP 128
+#define C360_HTTP_DEFAULT_HEADER_TIMEOUT 10 /* seconds */
+#define C360_HTTP_MAX_CONNECTIONS 16384
+
 struct c360_http_opts {
 	const char *bind; /* default "127.0.0.1" */
 	int port;         /* 0 = any free port (see c360_http_port) */
 	int threads;      /* default 4 */
 	size_t max_body;  /* request body cap, default 32 MiB */
+	/* open connections at most (default 512). When full, a new connection
+	 * closes the one waiting longest for its request headers, else it is
+	 * refused. */
+	int max_connections;
+	/* open connections from one client address at most (default 128, or
+	 * max_connections when smaller); when reached, the same eviction among
+	 * that address's connections */
+	int max_connections_per_ip;
+	/* seconds a waiting connection has to complete its request headers,
+	 * counted from the accept (or the previous request's end), so bytes
+	 * trickling in do not extend it (default 10) */
+	int header_timeout;
 };
 
 c360_http *c360_http_new(const struct c360_http_opts *opts);
@@ -97,8 +117,30 @@ void c360_http_set_auth(c360_http *h, c360_http_auth_fn fn, void *ctx);
 const char *c360_http_scope_str(enum c360_http_scope s);
 /* The address the server binds ("127.0.0.1" unless opts.bind said otherwise). */
 const char *c360_http_bind_addr(const c360_http *h);
+/* True when addr is a loopback address: "localhost", 127.0.0.0/8, "::1" or
+ * an IPv4-mapped 127.x ("::ffff:127.0.0.1"). Anything else, the wildcards
+ * "0.0.0.0" and "::" included, is reachable from other machines. */
+bool c360_http_is_loopback(const char *addr);
 /* Requests received so far. */
 uint64_t c360_http_requests(const c360_http *h);
+
+struct c360_http_stats {
+	uint64_t requests;        /* received */
+	uint64_t connections;     /* open now */
+	uint64_t accepted;        /* connections accepted */
+	uint64_t rejected_full;   /* refused: max_connections reached, none waiting */
+	uint64_t rejected_per_ip; /* refused: the address's limit reached, none waiting */
+	uint64_t evicted;         /* closed to make room for a new connection */
+	uint64_t header_timeouts; /* closed: request headers not complete in time */
+	uint64_t idle_closed;     /* closed: keep-alive connection idle past header_timeout */
+};
+void c360_http_get_stats(const c360_http *h, struct c360_http_stats *out);
+/* A core/metrics.h collector (ctx: the c360_http): c360_http_requests_total,
+ * c360_http_connections, c360_http_connections_accepted_total,
+ * c360_http_connections_rejected_total{reason="max_connections"|"per_ip"},
+ * c360_http_connections_closed_total{reason="evicted"|"header_timeout"|"idle"}. */
+struct c360_metrics_out;
+void c360_http_collect(void *ctx, struct c360_metrics_out *out);
 /* Percent-decodes in[0..n) into out (room for n + 1 bytes), '+' as space
  * when plus_space. Returns 0, or -1 malformed escape, -2 "%00" or a raw NUL,
  * -3 the result is not UTF-8. */

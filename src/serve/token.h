@@ -8,12 +8,17 @@
  * keyed hash is enough (no password stretching): the document holds
  * crypto_generichash(token) in hex and the check is constant-time.
  *
- * Policy (c360_tokens_auth): when the store holds no token the API is open to
- * everyone who can reach it (serve binds 127.0.0.1 by default and refuses a
- * non-loopback address without a token); once one token exists every READ
- * route needs a read or admin token and every ADMIN route an admin token.
- * Tokens are re-read when the system bucket changes (checked at most every
- * 200 ms), so `token create|revoke` apply to a running server. */
+ * Policy (c360_tokens_auth): once one token exists every READ route needs a
+ * read or admin token and every ADMIN route an admin token. When the store
+ * holds no token (none created yet, or the last one revoked) the API is open
+ * only when "required" is off, which c360_api_routes allows only for a
+ * loopback bind address without --auth; a server bound beyond loopback
+ * refuses every READ/ADMIN call (401) then, and its start-up needs a token
+ * (c360_api_check_exposure). Tokens are re-read when the system bucket
+ * changes (its high seqno is checked at most every 200 ms, by the request
+ * that finds the check due), so `token create|revoke` from any process apply
+ * to a running server within about 200 ms. If the tokens cannot be re-read,
+ * the previous set stays in force (never an open API). */
 #ifndef C360_SERVE_TOKEN_H
 #define C360_SERVE_TOKEN_H
 
