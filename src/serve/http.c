@@ -944,7 +944,7 @@ void c360_http_get_stats(const c360_http *h, struct c360_http_stats *out)
 	struct c360_http *m = (struct c360_http *)h; /* the lock, not the data, changes */
 	pthread_mutex_lock(&m->cmu);
 	*out = h->cs;
-	out->connections = (uint64_t)h->nconns;
+	out->connections = (uint64_t)(h->nconns - h->nclosing);
 	pthread_mutex_unlock(&m->cmu);
 	out->requests = c360_http_requests(h);
 }

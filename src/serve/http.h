@@ -126,7 +126,7 @@ uint64_t c360_http_requests(const c360_http *h);
 
 struct c360_http_stats {
 	uint64_t requests;        /* received */
-	uint64_t connections;     /* open now */
+	uint64_t connections;     /* open now (not counting those being closed) */
 	uint64_t accepted;        /* connections accepted */
 	uint64_t rejected_full;   /* refused: max_connections reached, none waiting */
 	uint64_t rejected_per_ip; /* refused: the address's limit reached, none waiting */
