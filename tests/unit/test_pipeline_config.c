@@ -88,6 +88,33 @@ TEST(mistakes_are_located)
 	expect_error("- just\n- a list\n", "expected a mapping");
 }
 
+/* serve: auth and the connection limits (docs/run.md) */
+TEST(serve_auth_and_limits)
+{
+	char err[512] = "";
+	struct c360_pipeline_config *c = NULL;
+	c360_rc rc = c360_pipeline_load_string(
+		"pipe.yaml",
+		"serve: {bind: 0.0.0.0, auth: true, max_connections: 100, max_connections_per_ip: 10, "
+		"header_timeout: 5s}\n",
+		&c, err, sizeof err);
+	if (rc)
+		printf("  %s\n", err);
+	REQUIRE(rc == C360_OK);
+	CHECK(c->auth);
+	CHECK_EQ_INT(c->max_connections, 100);
+	CHECK_EQ_INT(c->max_connections_per_ip, 10);
+	CHECK_EQ_INT(c->header_timeout, 5);
+	c360_pipeline_free(c);
+	expect_error("serve: {auth: yes please}\n", "pipe.yaml:1:15: serve.auth: expected true or false");
+	expect_error("serve: {max_connections: 0}\n", "pipe.yaml:1:26: serve.max_connections");
+	expect_error("serve: {max_connections: 10, max_connections_per_ip: 11}\n",
+		     "pipe.yaml:1:54: serve.max_connections_per_ip: expected a number from 1 to "
+		     "max_connections (10)");
+	expect_error("serve: {header_timeout: 0}\n", "pipe.yaml:1:25: serve.header_timeout: expected 1s to 1h");
+	expect_error("serve: {header_timeout: soon}\n", "pipe.yaml:1:25: serve.header_timeout: expected a duration");
+}
+
 TEST(schedules)
 {
 	struct c360_schedule s;
@@ -108,6 +135,7 @@ TEST(schedules)
 int main(void)
 {
 	RUN(full_file_loads);
+	RUN(serve_auth_and_limits);
 	RUN(mistakes_are_located);
 	RUN(schedules);
 	return test_summary();
