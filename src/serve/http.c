@@ -783,15 +783,19 @@ static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen
 			from_ip++;
 	struct conn *victim;
 	if (from_ip >= h->opts.max_connections_per_ip) {
-		if ((victim = oldest_waiting(h, addr)))
+		if ((victim = oldest_waiting(h, addr))) {
 			conn_shut(h, victim, &h->cs.evicted);
-		else
-			h->cs.rejected_per_ip++, ok = MHD_NO;
+		} else {
+			h->cs.rejected_per_ip++;
+			ok = MHD_NO;
+		}
 	} else if (h->nconns - h->nclosing >= h->opts.max_connections) {
-		if ((victim = oldest_waiting(h, NULL)))
+		if ((victim = oldest_waiting(h, NULL))) {
 			conn_shut(h, victim, &h->cs.evicted);
-		else
-			h->cs.rejected_full++, ok = MHD_NO;
+		} else {
+			h->cs.rejected_full++;
+			ok = MHD_NO;
+		}
 	}
 	pthread_mutex_unlock(&h->cmu);
 	return ok;

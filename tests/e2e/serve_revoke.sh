@@ -5,7 +5,8 @@
 # store reopens the API (the documented local mode). `c360 run` goes through
 # the same checks: a non-loopback serve: section without a token is refused
 # at start, and with `auth: true` tokens created and revoked by `c360 token`
-# while it runs apply to it. Clients connect over loopback only.
+# while it runs apply to it. The connection limit flags are checked.
+# Clients connect over loopback only.
 set -euo pipefail
 : "${C360_BIN:?}"
 tmp=$(mktemp -d)
@@ -65,6 +66,8 @@ all_refused "$u"
 all_refused "$u" "$tok"
 [ "$(code "$u/health")" = 200 ] || fail "/health stays open for probes"
 [ "$(code "$u/metrics")" = 200 ] || fail "/metrics stays open"
+grep -q '^c360_http_connections_closed_total{reason="header_timeout"} 0$' "$tmp/body" ||
+  fail "/metrics has the connection counters: $(cat "$tmp/body")"
 ! grep -q xrinn5xp "$tmp/body" || fail "/metrics leaked a document"
 [ "$(code "$u/api/v1")" = 200 ] || fail "the endpoint list stays open"
 # a new token applies without a restart
@@ -131,4 +134,12 @@ all_refused "$u"
 all_refused "$u" "$tok3"
 [ "$(code -H "Authorization: Bearer $tok3" "$u/connectors")" = 401 ] || fail "run: revoked admin token"
 stop
+
+# the connection limit flags are checked, not silently adjusted
+set +e
+"$C360_BIN" serve --max-connections 10 --max-connections-per-ip 11 2>"$tmp/flags.log"; rc1=$?
+"$C360_BIN" serve --header-timeout 0 2>>"$tmp/flags.log"; rc2=$?
+set -e
+[ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] || fail "bad limits are usage errors (got $rc1, $rc2)"
+grep -q -- '--max-connections-per-ip must be 1..10' "$tmp/flags.log" || fail "per-ip limit message"
 echo "serve_revoke: ok"
