@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "demo/demo.h"
+#include "serve/http.h"
 #include "core/banned.h"
 
 static volatile sig_atomic_t demo_stop;
@@ -59,6 +60,17 @@ int c360_cmd_demo(int argc, char **argv)
 	if (customers < 1 || customers > 10000000 || port < 0 || port > 65535 || partitions < 0 ||
 	    partitions > 1000) {
 		fprintf(stderr, "c360 demo: --customers 1..10000000, --port 0..65535, --partitions 0..1000\n");
+		return C360_EXIT_USAGE;
+	}
+	if (!exit_after && !c360_cli_store && !c360_http_is_loopback(bind)) {
+		/* the demo's new store has no API token: the API would refuse every
+		 * call there (docs/serve.md, "Authentication"); a given --store is
+		 * checked when the demo serves */
+		fprintf(stderr,
+			"c360 demo: refusing to serve on '%s' without authentication: bind a loopback "
+			"address, or run with --exit and serve the demo's store with 'c360 serve --bind "
+			"%s' after 'c360 token create'\n",
+			bind, bind);
 		return C360_EXIT_USAGE;
 	}
 	struct sigaction sa;

@@ -85,6 +85,11 @@ set +e
 set -e
 [ $rc -eq 2 ] && [ $rc6 -eq 2 ] || fail "non-loopback without a token exits 2 (got $rc, $rc6)"
 grep -q "refusing to serve on '0.0.0.0' without authentication" "$tmp/refused.log" || fail "refusal message"
+set +e
+"$C360_BIN" demo --bind 0.0.0.0 --port 0 >/dev/null 2>"$tmp/demo.log"; rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q "refusing to serve on '0.0.0.0' without authentication" "$tmp/demo.log" ||
+  fail "c360 demo on 0.0.0.0 (new store, no token) is refused (got $rc)"
 # ... and on loopback the API is open (documented local mode, with a warning)
 serve 127.0.0.1 serve_local.log
 grep -q "open: no token" "$tmp/serve_local.log" || fail "loopback serve says it is open"
