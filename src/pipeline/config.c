@@ -334,7 +334,7 @@ static c360_rc load_functions(struct owned *o, const c360_json *v, char *err, si
 		return FAIL(v, "functions: expected a list");
 	for (c360_json *f = c360_json_first(v); f; f = c360_json_next(f)) {
 		c360_rc rc = want_object(o, f, "a function", err, errlen);
-		static const char *const keys[] = {"name", "file", "native", NULL};
+		static const char *const keys[] = {"name", "file", "native", "settings", NULL};
 		if (!rc)
 			rc = known_keys(o, f, "a function", keys, err, errlen);
 		if (rc)
@@ -357,6 +357,20 @@ static c360_rc load_functions(struct owned *o, const c360_json *v, char *err, si
 			if ((rc = want_string(o, nm, "name", &name, err, errlen)))
 				return rc;
 			snprintf(fr->name, sizeof fr->name, "%s", name);
+		}
+		const c360_json *set = c360_json_get(f, "settings");
+		if (set) {
+			static const char *const skeys[] = {C360_PIPELINE_FN_SETTINGS, NULL};
+			if ((rc = want_object(o, set, "settings", err, errlen)) ||
+			    (rc = known_keys(o, set, "a function's settings", skeys, err, errlen)))
+				return rc;
+			for (c360_json *m = c360_json_first(set); m; m = c360_json_next(m))
+				if (!c360_json_is_string(m) && !c360_json_is_number(m) &&
+				    !c360_json_is_bool(m))
+					return FAIL(m, "settings: expected a number, a word or true/false, "
+						       "found %s",
+						    c360_json_type_name(c360_json_type(m)));
+			fr->settings = set;
 		}
 	}
 	return C360_OK;

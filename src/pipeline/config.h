@@ -50,10 +50,17 @@ struct c360_source {
 	const c360_json *at;       /* for messages */
 };
 
+/* The Eventing settings a pipeline may set on a function (over the ones in
+ * its file): Couchbase's names, as c360_fn_def_set reads them. */
+#define C360_PIPELINE_FN_SETTINGS                                                        \
+	"dcp_stream_boundary", "worker_count", "execution_timeout", "checkpoint_interval", \
+		"log_level", "description"
+
 struct c360_function_ref {
 	char name[101];          /* optional override of the function's own name */
 	const char *file;        /* a .js file or Couchbase's exported function JSON */
 	const char *native;      /* a native mapping YAML */
+	const c360_json *settings; /* NULL, or a mapping of C360_PIPELINE_FN_SETTINGS (borrowed) */
 	const c360_json *at;
 };
 
