@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/opts.h"
+#include "eventing/eventing.h"
 #include "core/banned.h"
 
 struct owned {
@@ -328,6 +329,28 @@ static c360_rc load_sources(struct owned *o, const c360_json *v, char *err, size
 	return C360_OK;
 }
 
+c360_rc c360_pipeline_apply_settings(const struct c360_pipeline_config *cfg,
+				     const struct c360_function_ref *fr, struct c360_fn_def *def,
+				     char *err, size_t errlen)
+{
+	for (c360_json *m = c360_json_first(fr->settings); m; m = c360_json_next(m)) {
+		size_t klen, vlen = 0;
+		const char *k = c360_json_key(m, &klen), *v = NULL;
+		if (c360_json_is_string(m))
+			v = c360_json_str(m, &vlen);
+		else if (c360_json_is_number(m))
+			v = c360_json_num_text(m, &vlen);
+		else
+			vlen = strlen(v = c360_json_bool(m) ? "true" : "false");
+		char kbuf[64], vbuf[256], ferr[300] = "";
+		snprintf(kbuf, sizeof kbuf, "%.*s", (int)klen, k);
+		snprintf(vbuf, sizeof vbuf, "%.*s", (int)vlen, v ? v : "");
+		if (c360_fn_def_set(def, kbuf, vbuf, ferr, sizeof ferr))
+			return c360_pipeline_fail(cfg, m, err, errlen, "%s", ferr);
+	}
+	return C360_OK;
+}
+
 static c360_rc load_functions(struct owned *o, const c360_json *v, char *err, size_t errlen)
 {
 	if (!c360_json_is_array(v))
@@ -371,6 +394,13 @@ static c360_rc load_functions(struct owned *o, const c360_json *v, char *err, si
 						       "found %s",
 						    c360_json_type_name(c360_json_type(m)));
 			fr->settings = set;
+			/* the values too, now (so --check sees them), on a scratch definition */
+			struct c360_fn_def scratch;
+			c360_fn_def_init(&scratch);
+			rc = c360_pipeline_apply_settings(&o->cfg, fr, &scratch, err, errlen);
+			c360_fn_def_release(&scratch);
+			if (rc)
+				return rc;
 		}
 	}
 	return C360_OK;

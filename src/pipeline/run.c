@@ -106,23 +106,9 @@ c360_rc c360_pipeline_deploy(c360_store *st, const struct c360_pipeline_config *
 	free(text);
 	if (!rc && fr->name[0])
 		snprintf(def.name, sizeof def.name, "%s", fr->name);
-	for (c360_json *m = c360_json_first(fr->settings); !rc && m; m = c360_json_next(m)) {
-		size_t klen, vlen = 0;
-		const char *k = c360_json_key(m, &klen), *v = NULL;
-		if (c360_json_is_string(m))
-			v = c360_json_str(m, &vlen);
-		else if (c360_json_is_number(m))
-			v = c360_json_num_text(m, &vlen);
-		else
-			vlen = strlen(v = c360_json_bool(m) ? "true" : "false");
-		char kbuf[64], vbuf[256];
-		snprintf(kbuf, sizeof kbuf, "%.*s", (int)klen, k);
-		snprintf(vbuf, sizeof vbuf, "%.*s", (int)vlen, v ? v : "");
-		if ((rc = c360_fn_def_set(&def, kbuf, vbuf, ferr, sizeof ferr))) {
-			rc = c360_pipeline_fail(cfg, m, err, errlen, "function '%s': %s", path, ferr);
-			c360_fn_def_release(&def);
-			return rc;
-		}
+	if (!rc && (rc = c360_pipeline_apply_settings(cfg, fr, &def, err, errlen))) {
+		c360_fn_def_release(&def);
+		return rc;
 	}
 	if (!rc)
 		rc = c360_store_bucket_ensure(st, def.source_bucket, 0);

@@ -92,6 +92,10 @@ TEST(mistakes_are_located)
 		     "pipe.yaml:3:16: unknown key 'workers' in a function's settings");
 	expect_error("functions:\n  - native: m.yaml\n    settings: {worker_count: [2]}\n",
 		     "pipe.yaml:3:31: settings: expected a number");
+	expect_error("functions:\n  - native: m.yaml\n    settings: {worker_count: 0}\n",
+		     "pipe.yaml:3:30: settings.worker_count: invalid value '0'");
+	expect_error("functions:\n  - native: m.yaml\n    settings: {dcp_stream_boundary: later}\n",
+		     "pipe.yaml:3:37: settings.dcp_stream_boundary: invalid value 'later'");
 	expect_error("functions:\n  - native: m.yaml\n    settings: 3\n",
 		     "pipe.yaml:3:15: settings: expected a mapping");
 	expect_error("sources: [\n", "pipe.yaml:");
