@@ -63,6 +63,29 @@ const char *c360_fn_state_str(enum c360_fn_state s); /* "undeployed", "deployed"
  * seqno as the boundary. A function deployed already is C360_ERR_EXISTS
  * unless it is undeployed (then it is replaced). */
 c360_rc c360_fn_deploy(c360_store *st, const struct c360_fn_def *def, char *err, size_t errlen);
+/* What c360_fn_deploy_or_resume did. */
+enum c360_fn_outcome {
+	C360_FN_NEW = 1,    /* not deployed (or undeployed): deployed from its boundary */
+	C360_FN_RESUMED,    /* deployed with the same definition: kept, with its checkpoint */
+	C360_FN_REDEPLOYED, /* deployed with another definition: redeployed from its boundary,
+			     * the old checkpoint dropped */
+};
+struct c360_fn_resume {
+	enum c360_fn_outcome outcome;
+	enum c360_fn_state state; /* the function's state now (RESUMED keeps a pause) */
+	uint64_t boundary;        /* the boundary seqno recorded with the deployment */
+	uint64_t checkpoint;      /* RESUMED, REDEPLOYED: the (old) checkpoint's seqno, 0 if none */
+	const char *changed;      /* REDEPLOYED: what differs ("code", "buckets", "bindings",
+				   * "bindings or settings"); static text */
+};
+/* What a restart of `c360 run` does with each function of its pipeline:
+ * checks def; deploys it when it is not deployed; keeps a deployment whose
+ * definition is the same as def (the same normalized exported JSON that
+ * c360_fn_def_write writes: name, kind, code, buckets, bindings, settings)
+ * so the runtime resumes after its checkpoint; redeploys (boundary taken
+ * again, checkpoint dropped) a deployment whose definition differs. */
+c360_rc c360_fn_deploy_or_resume(c360_store *st, const struct c360_fn_def *def,
+				 struct c360_fn_resume *out, char *err, size_t errlen);
 /* Checks def and records it undeployed (Couchbase's "save" without deploy),
  * replacing an undeployed definition; C360_ERR_STATE if it is deployed. */
 c360_rc c360_fn_define(c360_store *st, const struct c360_fn_def *def, char *err, size_t errlen);

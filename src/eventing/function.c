@@ -696,25 +696,14 @@ out:
 	return rc;
 }
 
-c360_rc c360_fn_deploy(c360_store *st, const struct c360_fn_def *def, char *err, size_t errlen)
+/* Creates the buckets def names, takes its boundary, drops the checkpoint
+ * of a previous deployment (in old_meta too, when the metadata bucket moved)
+ * and records def as deployed. */
+static c360_rc deploy_record(c360_store *st, const struct c360_fn_def *def, const char *old_meta,
+			     uint64_t *boundary_out, char *err, size_t errlen)
 {
-	struct c360_fn_def old;
-	enum c360_fn_state state;
 	uint64_t boundary = 0;
-	c360_rc rc = c360_fn_def_check(def, err, errlen);
-	if (rc)
-		return rc;
-	rc = c360_fn_load(st, def->name, &old, &state, NULL);
-	c360_fn_def_release(&old);
-	if (!rc && state != C360_FN_UNDEPLOYED) {
-		snprintf(err, errlen, "function '%s' is %s already (undeploy it first)", def->name,
-			 c360_fn_state_str(state));
-		return C360_ERR_EXISTS;
-	}
-	if (rc && rc != C360_ERR_NOT_FOUND) {
-		snprintf(err, errlen, "cannot read function '%s': %s", def->name, c360_rc_str(rc));
-		return rc;
-	}
+	c360_rc rc;
 	const char *buckets[2] = {def->source_bucket, def->metadata_bucket};
 	for (int i = 0; i < 2; i++)
 		if ((rc = c360_store_bucket_ensure(st, buckets[i], 0))) {
@@ -736,9 +725,122 @@ c360_rc c360_fn_deploy(c360_store *st, const struct c360_fn_def *def, char *err,
 	char key[C360_KEY_MAX + 1];
 	snprintf(key, sizeof key, "eventing::%s::checkpoint", def->name);
 	c360_store_delete(st, def->metadata_bucket, key, strlen(key), 0);
+	if (old_meta && strcmp(old_meta, def->metadata_bucket))
+		c360_store_delete(st, old_meta, key, strlen(key), 0);
 	rc = save_record(st, def, C360_FN_DEPLOYED, boundary);
 	if (rc)
 		snprintf(err, errlen, "cannot record function '%s': %s", def->name, c360_rc_str(rc));
+	if (boundary_out)
+		*boundary_out = boundary;
+	return rc;
+}
+
+c360_rc c360_fn_deploy(c360_store *st, const struct c360_fn_def *def, char *err, size_t errlen)
+{
+	struct c360_fn_def old;
+	enum c360_fn_state state;
+	c360_rc rc = c360_fn_def_check(def, err, errlen);
+	if (rc)
+		return rc;
+	rc = c360_fn_load(st, def->name, &old, &state, NULL);
+	c360_fn_def_release(&old);
+	if (!rc && state != C360_FN_UNDEPLOYED) {
+		snprintf(err, errlen, "function '%s' is %s already (undeploy it first)", def->name,
+			 c360_fn_state_str(state));
+		return C360_ERR_EXISTS;
+	}
+	if (rc && rc != C360_ERR_NOT_FOUND) {
+		snprintf(err, errlen, "cannot read function '%s': %s", def->name, c360_rc_str(rc));
+		return rc;
+	}
+	return deploy_record(st, def, NULL, NULL, err, errlen);
+}
+
+/* The seqno of a function's checkpoint in bucket meta; 0 without one. */
+static uint64_t checkpoint_seqno(c360_store *st, const char *meta, const char *name)
+{
+	char key[C360_KEY_MAX + 1];
+	struct c360_doc d = {0};
+	c360_json_doc *doc = NULL;
+	int64_t v = 0;
+	snprintf(key, sizeof key, "eventing::%s::checkpoint", name);
+	if (c360_store_get(st, meta, key, strlen(key), &d))
+		return 0;
+	if (!c360_json_parse(d.value, d.value_len, NULL, &doc, NULL) &&
+	    (!c360_json_int64(c360_json_get(c360_json_doc_root(doc), "seqno"), &v) || v < 0))
+		v = 0;
+	c360_json_doc_free(doc);
+	c360_doc_release(&d);
+	return (uint64_t)v;
+}
+
+/* Which part of a definition differs, for the log: "code", "buckets",
+ * "bindings" or "settings"; NULL when the two are the same definition. */
+static const char *def_change(const struct c360_fn_def *a, const struct c360_fn_def *b)
+{
+	struct c360_buf x, y;
+	c360_buf_init(&x, C360_VALUE_MAX);
+	c360_buf_init(&y, C360_VALUE_MAX);
+	bool same = !c360_fn_def_write(a, &x) && !c360_fn_def_write(b, &y) && x.len == y.len &&
+		    !memcmp(x.data, y.data, x.len);
+	c360_buf_release(&x);
+	c360_buf_release(&y);
+	if (same)
+		return NULL;
+	if (strcmp(a->kind, b->kind) || a->code_len != b->code_len ||
+	    (a->code_len && memcmp(a->code, b->code, a->code_len)))
+		return "code";
+	if (strcmp(a->source_bucket, b->source_bucket) || strcmp(a->metadata_bucket, b->metadata_bucket))
+		return "buckets";
+	if (a->nbindings != b->nbindings)
+		return "bindings";
+	for (int i = 0; i < a->nbindings; i++) {
+		const struct c360_fn_binding *p = &a->bindings[i], *q = &b->bindings[i];
+		if (p->type != q->type || strcmp(p->alias, q->alias) || strcmp(p->bucket, q->bucket) ||
+		    p->rw != q->rw)
+			return "bindings";
+	}
+	/* the URL and constant bindings' texts, or the settings: name both */
+	return "bindings or settings";
+}
+
+c360_rc c360_fn_deploy_or_resume(c360_store *st, const struct c360_fn_def *def,
+				 struct c360_fn_resume *out, char *err, size_t errlen)
+{
+	struct c360_fn_def old;
+	enum c360_fn_state state;
+	uint64_t boundary = 0;
+	memset(out, 0, sizeof *out);
+	c360_rc rc = c360_fn_def_check(def, err, errlen);
+	if (rc)
+		return rc;
+	rc = c360_fn_load(st, def->name, &old, &state, &boundary);
+	if (rc == C360_ERR_NOT_FOUND || (!rc && state == C360_FN_UNDEPLOYED)) {
+		c360_fn_def_release(&old);
+		out->outcome = C360_FN_NEW;
+		out->state = C360_FN_DEPLOYED;
+		return deploy_record(st, def, NULL, &out->boundary, err, errlen);
+	}
+	if (rc) {
+		snprintf(err, errlen, "cannot read function '%s': %s", def->name, c360_rc_str(rc));
+		c360_fn_def_release(&old);
+		return rc;
+	}
+	out->checkpoint = checkpoint_seqno(st, old.metadata_bucket, def->name);
+	out->changed = def_change(&old, def);
+	if (!out->changed) {
+		/* the same definition: the runtime resumes after its checkpoint, in
+		 * the state the record holds (a paused function stays paused) */
+		out->outcome = C360_FN_RESUMED;
+		out->state = state;
+		out->boundary = boundary;
+		c360_fn_def_release(&old);
+		return C360_OK;
+	}
+	out->outcome = C360_FN_REDEPLOYED;
+	out->state = C360_FN_DEPLOYED;
+	rc = deploy_record(st, def, old.metadata_bucket, &out->boundary, err, errlen);
+	c360_fn_def_release(&old);
 	return rc;
 }
 

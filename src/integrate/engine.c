@@ -1552,57 +1552,16 @@ static c360_rc store_read_fn(void *ctx, const char *bucket, const char *key, siz
 	return c360_store_get(ctx, bucket, key, key_len, out);
 }
 
-/* The secret key: from the mapping or its environment variable, else one
- * generated once and kept in the metadata bucket (so every run over this
- * store hashes the same way). */
+/* The secret key: from the mapping or its environment variable, else the
+ * one generated once for this metadata bucket and kept in a file of mode 600
+ * beside the store (so every run over this store hashes the same way, and
+ * no bucket the API or SQL reads holds it). */
 static c360_rc resolve_key(struct c360_integrate *ig, char *err, size_t errlen)
 {
 	c360_rc rc = c360_imap_secret_key(ig->m, ig->key, err, errlen);
 	if (rc != C360_ERR_NOT_FOUND)
 		return rc;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		struct c360_doc d = {0};
-		rc = c360_store_get(ig->st, ig->meta_bucket, KEYDOC, strlen(KEYDOC), &d);
-		if (!rc) {
-			c360_json_doc *jd = NULL;
-			const char *hex = NULL;
-			if (!c360_json_parse(d.value, d.value_len, NULL, &jd, NULL))
-				hex = c360_json_str(c360_json_get(c360_json_doc_root(jd), "key"), NULL);
-			size_t bl = 0;
-			int bad = !hex || sodium_hex2bin(ig->key, C360_IMAP_KEYBYTES, hex, strlen(hex),
-							NULL, &bl, NULL) ||
-				  bl != C360_IMAP_KEYBYTES;
-			c360_json_doc_free(jd);
-			c360_doc_release(&d);
-			if (bad) {
-				snprintf(err, errlen, "metadata document '%s' in '%s' is damaged", KEYDOC,
-					 ig->meta_bucket);
-				return C360_ERR_CORRUPT;
-			}
-			return C360_OK;
-		}
-		if (rc != C360_ERR_NOT_FOUND)
-			break;
-		uint8_t k[C360_IMAP_KEYBYTES];
-		randombytes_buf(k, sizeof k);
-		char hex[2 * C360_IMAP_KEYBYTES + 1], val[128];
-		sodium_bin2hex(hex, sizeof hex, k, sizeof k);
-		int w = snprintf(val, sizeof val, "{\"key\":\"%s\"}", hex);
-		rc = c360_store_insert(ig->st, ig->meta_bucket, KEYDOC, strlen(KEYDOC), val,
-				       (size_t)w, 0, NULL);
-		if (!rc) {
-			C360_INFO(ig->who, "generated a secret-hashing key, kept in '%s' (set $%s or "
-					   "secrets.key_env to manage it yourself)",
-				  ig->meta_bucket, "C360_SECRET_KEY");
-			memcpy(ig->key, k, sizeof k);
-			return C360_OK;
-		}
-		if (rc != C360_ERR_EXISTS)
-			break;
-	}
-	snprintf(err, errlen, "cannot keep the secret key in '%s': %s", ig->meta_bucket,
-		 c360_rc_str(rc));
-	return rc;
+	return c360_integrate_store_key(ig->st, ig->meta_bucket, ig->key, err, errlen);
 }
 
 c360_rc c360_integrate_new(c360_store *st, const c360_imap *m,

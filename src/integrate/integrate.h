@@ -75,7 +75,8 @@ const char *c360_imap_order_prefix(const c360_imap *m);
 /* Resolves the secret-hashing key into key[32]: the mapping's `key`, else
  * the environment variable named by `key_env` (default C360_SECRET_KEY).
  * Returns C360_ERR_NOT_FOUND when neither is set (the engine then uses a
- * key generated once and kept in the metadata bucket), C360_ERR_INVALID
+ * key generated once and kept in a file beside the store,
+ * c360_integrate_store_key), C360_ERR_INVALID
  * (reason in err) for a key shorter than 16 bytes. */
 c360_rc c360_imap_secret_key(const c360_imap *m, uint8_t key[C360_IMAP_KEYBYTES], char *err,
 			     size_t errlen);
@@ -89,10 +90,42 @@ c360_rc c360_imap_secret_key(const c360_imap *m, uint8_t key[C360_IMAP_KEYBYTES]
  * control characters, or does not fit outsz). */
 size_t c360_imap_normalize_email(const char *in, size_t len, char *out, size_t outsz);
 
-/* Keyed hash of a secret as stored: "blake2b:" + 64 hex digits of
- * BLAKE2b-256(key, system NUL secret). out needs 73 bytes. */
+/* Keyed, salted hash of a secret as stored:
+ *   "blake2b-salted:" + hex(salt) + ":" + hex(BLAKE2b-256(key, salt system NUL secret))
+ * where salt = BLAKE2b-128(key, "c360-salt" NUL system NUL record) and record
+ * names the source record (c360 uses the customer's email NUL the external
+ * ID): equal secrets of two records hash differently, and the same record
+ * hashes the same way on every replay (the integration stays deterministic).
+ * out needs C360_IMAP_HASH_MAX bytes. */
+#define C360_IMAP_HASH_MAX 113
 void c360_imap_hash_secret(const uint8_t key[C360_IMAP_KEYBYTES], const char *system,
-			   const char *secret, size_t len, char out[73]);
+			   const char *record, size_t record_len, const char *secret, size_t len,
+			   char out[C360_IMAP_HASH_MAX]);
+/* True when stored is the hash of secret for system under key: the salted
+ * form above, or the unsalted "blake2b:" + hex(BLAKE2b-256(key, system NUL
+ * secret)) of c360 before it (still found in documents written then).
+ * Compares in constant time. */
+bool c360_imap_verify_secret(const uint8_t key[C360_IMAP_KEYBYTES], const char *system,
+			     const char *secret, size_t len, const char *stored);
+
+/* ---- the store's own secret key (integrate/keyfile.c) ---- */
+
+/* The file that keeps the generated key of metadata bucket meta_bucket:
+ * "<store path>.<meta_bucket>.key". C360_ERR_UNSUPPORTED for a store
+ * without a path. */
+c360_rc c360_integrate_key_path(c360_store *st, const char *meta_bucket, char *out, size_t outlen);
+/* The generated secret-hashing key of meta_bucket: read from its file
+ * (mode 600; a wider mode is narrowed, with a warning), else moved there
+ * from the document "c360n::secret-key" of meta_bucket where older c360
+ * kept it (the document is then deleted, so hashes made with it still
+ * verify), else generated once. Safe against other processes doing the
+ * same. */
+c360_rc c360_integrate_store_key(c360_store *st, const char *meta_bucket,
+				 uint8_t key[C360_IMAP_KEYBYTES], char *err, size_t errlen);
+/* Moves every bucket's "c360n::secret-key" document to its key file (and
+ * deletes it): what `c360 serve` and `c360 run` do at start, before the
+ * API answers, so no token or SQL query can read a key. */
+c360_rc c360_integrate_secure_store(c360_store *st, char *err, size_t errlen);
 
 enum c360_imap_what {
 	C360_IMAP_IGNORED = 0, /* no source recognises the document */

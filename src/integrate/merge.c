@@ -55,23 +55,80 @@ size_t c360_imap_normalize_email(const char *in, size_t len, char *out, size_t o
 	return len;
 }
 
-void c360_imap_hash_secret(const uint8_t key[C360_IMAP_KEYBYTES], const char *system,
-			   const char *secret, size_t len, char out[73])
+static void put_hex(char *out, const uint8_t *b, size_t n)
+{
+	/* hashes and salts are no secret: plain hex */
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+}
+
+#define SALT_BYTES 16
+#define SALTED "blake2b-salted:"
+#define UNSALTED "blake2b:"
+
+/* BLAKE2b-256(key, salt system NUL secret); salt may be NULL (unsalted) */
+static void keyed_hash(const uint8_t key[C360_IMAP_KEYBYTES], const uint8_t *salt,
+		       const char *system, const char *secret, size_t len, uint8_t h[32])
 {
 	crypto_generichash_state st;
-	uint8_t h[32];
-	crypto_generichash_init(&st, key, C360_IMAP_KEYBYTES, sizeof h);
+	crypto_generichash_init(&st, key, C360_IMAP_KEYBYTES, 32);
+	if (salt)
+		crypto_generichash_update(&st, salt, SALT_BYTES);
 	crypto_generichash_update(&st, (const unsigned char *)system, strlen(system) + 1);
 	crypto_generichash_update(&st, (const unsigned char *)secret, len);
-	crypto_generichash_final(&st, h, sizeof h);
-	memcpy(out, "blake2b:", 8);
-	/* the hash is no secret: plain hex (sodium_bin2hex is constant-time) */
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < sizeof h; i++) {
-		out[8 + 2 * i] = hex[h[i] >> 4];
-		out[9 + 2 * i] = hex[h[i] & 15];
+	crypto_generichash_final(&st, h, 32);
+}
+
+void c360_imap_hash_secret(const uint8_t key[C360_IMAP_KEYBYTES], const char *system,
+			   const char *record, size_t record_len, const char *secret, size_t len,
+			   char out[C360_IMAP_HASH_MAX])
+{
+	crypto_generichash_state st;
+	uint8_t salt[SALT_BYTES], h[32];
+	crypto_generichash_init(&st, key, C360_IMAP_KEYBYTES, sizeof salt);
+	crypto_generichash_update(&st, (const unsigned char *)"c360-salt", 10);
+	crypto_generichash_update(&st, (const unsigned char *)system, strlen(system) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)record, record_len);
+	crypto_generichash_final(&st, salt, sizeof salt);
+	keyed_hash(key, salt, system, secret, len, h);
+	size_t at = strlen(SALTED);
+	memcpy(out, SALTED, at);
+	put_hex(out + at, salt, sizeof salt);
+	at += 2 * sizeof salt;
+	out[at++] = ':';
+	put_hex(out + at, h, sizeof h);
+	at += 2 * sizeof h;
+	out[at] = '\0';
+}
+
+bool c360_imap_verify_secret(const uint8_t key[C360_IMAP_KEYBYTES], const char *system,
+			     const char *secret, size_t len, const char *stored)
+{
+	uint8_t salt[SALT_BYTES], h[32], want[32];
+	size_t bl = 0;
+	const char *hex;
+	bool salted = !strncmp(stored, SALTED, strlen(SALTED));
+	if (salted) {
+		const char *s = stored + strlen(SALTED);
+		if (strlen(s) != 2 * SALT_BYTES + 1 + 64 || s[2 * SALT_BYTES] != ':' ||
+		    sodium_hex2bin(salt, sizeof salt, s, 2 * SALT_BYTES, NULL, &bl, NULL) ||
+		    bl != sizeof salt)
+			return false;
+		hex = s + 2 * SALT_BYTES + 1;
+	} else if (!strncmp(stored, UNSALTED, strlen(UNSALTED))) {
+		hex = stored + strlen(UNSALTED);
+		if (strlen(hex) != 64)
+			return false;
+	} else {
+		return false;
 	}
-	out[72] = '\0';
+	if (sodium_hex2bin(want, sizeof want, hex, 64, NULL, &bl, NULL) || bl != sizeof want)
+		return false;
+	keyed_hash(key, salted ? salt : NULL, system, secret, len, h);
+	return sodium_memcmp(h, want, sizeof h) == 0;
 }
 
 c360_rc c360_imap_secret_key(const c360_imap *m, uint8_t key[C360_IMAP_KEYBYTES], char *err,
@@ -565,8 +622,21 @@ c360_rc c360_imap_extract(const c360_imap *m, const c360_json *doc, int only_sou
 			} else {
 				if (!key)
 					return C360_ERR_INVALID;
-				char h[73];
-				c360_imap_hash_secret(key, src->system, s, n, h);
+				/* the record: the customer's email NUL the external ID */
+				char recid[C360_KEY_MAX + 1 + 128];
+				size_t rl = rec->email_len;
+				memcpy(recid, rec->email, rl);
+				recid[rl++] = '\0';
+				const char *xs;
+				size_t xn;
+				if (ext && scalar_text(ext, &xs, &xn)) {
+					if (xn > 128)
+						xn = 128;
+					memcpy(recid + rl, xs, xn);
+					rl += xn;
+				}
+				char h[C360_IMAP_HASH_MAX];
+				c360_imap_hash_secret(key, src->system, recid, rl, s, n, h);
 				rc = set_str(into, c, "p", h);
 			}
 			if (rc)

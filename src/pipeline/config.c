@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/opts.h"
+#include "eventing/eventing.h"
 #include "serve/http.h"
 #include "core/banned.h"
 
@@ -329,13 +330,35 @@ static c360_rc load_sources(struct owned *o, const c360_json *v, char *err, size
 	return C360_OK;
 }
 
+c360_rc c360_pipeline_apply_settings(const struct c360_pipeline_config *cfg,
+				     const struct c360_function_ref *fr, struct c360_fn_def *def,
+				     char *err, size_t errlen)
+{
+	for (c360_json *m = c360_json_first(fr->settings); m; m = c360_json_next(m)) {
+		size_t klen, vlen = 0;
+		const char *k = c360_json_key(m, &klen), *v = NULL;
+		if (c360_json_is_string(m))
+			v = c360_json_str(m, &vlen);
+		else if (c360_json_is_number(m))
+			v = c360_json_num_text(m, &vlen);
+		else
+			vlen = strlen(v = c360_json_bool(m) ? "true" : "false");
+		char kbuf[64], vbuf[256], ferr[300] = "";
+		snprintf(kbuf, sizeof kbuf, "%.*s", (int)klen, k);
+		snprintf(vbuf, sizeof vbuf, "%.*s", (int)vlen, v ? v : "");
+		if (c360_fn_def_set(def, kbuf, vbuf, ferr, sizeof ferr))
+			return c360_pipeline_fail(cfg, m, err, errlen, "%s", ferr);
+	}
+	return C360_OK;
+}
+
 static c360_rc load_functions(struct owned *o, const c360_json *v, char *err, size_t errlen)
 {
 	if (!c360_json_is_array(v))
 		return FAIL(v, "functions: expected a list");
 	for (c360_json *f = c360_json_first(v); f; f = c360_json_next(f)) {
 		c360_rc rc = want_object(o, f, "a function", err, errlen);
-		static const char *const keys[] = {"name", "file", "native", NULL};
+		static const char *const keys[] = {"name", "file", "native", "settings", NULL};
 		if (!rc)
 			rc = known_keys(o, f, "a function", keys, err, errlen);
 		if (rc)
@@ -358,6 +381,27 @@ static c360_rc load_functions(struct owned *o, const c360_json *v, char *err, si
 			if ((rc = want_string(o, nm, "name", &name, err, errlen)))
 				return rc;
 			snprintf(fr->name, sizeof fr->name, "%s", name);
+		}
+		const c360_json *set = c360_json_get(f, "settings");
+		if (set) {
+			static const char *const skeys[] = {C360_PIPELINE_FN_SETTINGS, NULL};
+			if ((rc = want_object(o, set, "settings", err, errlen)) ||
+			    (rc = known_keys(o, set, "a function's settings", skeys, err, errlen)))
+				return rc;
+			for (c360_json *m = c360_json_first(set); m; m = c360_json_next(m))
+				if (!c360_json_is_string(m) && !c360_json_is_number(m) &&
+				    !c360_json_is_bool(m))
+					return FAIL(m, "settings: expected a number, a word or true/false, "
+						       "found %s",
+						    c360_json_type_name(c360_json_type(m)));
+			fr->settings = set;
+			/* the values too, now (so --check sees them), on a scratch definition */
+			struct c360_fn_def scratch;
+			c360_fn_def_init(&scratch);
+			rc = c360_pipeline_apply_settings(&o->cfg, fr, &scratch, err, errlen);
+			c360_fn_def_release(&scratch);
+			if (rc)
+				return rc;
 		}
 	}
 	return C360_OK;

@@ -50,10 +50,17 @@ struct c360_source {
 	const c360_json *at;       /* for messages */
 };
 
+/* The Eventing settings a pipeline may set on a function (over the ones in
+ * its file): Couchbase's names, as c360_fn_def_set reads them. */
+#define C360_PIPELINE_FN_SETTINGS                                                        \
+	"dcp_stream_boundary", "worker_count", "execution_timeout", "checkpoint_interval", \
+		"log_level", "description"
+
 struct c360_function_ref {
 	char name[101];          /* optional override of the function's own name */
 	const char *file;        /* a .js file or Couchbase's exported function JSON */
 	const char *native;      /* a native mapping YAML */
+	const c360_json *settings; /* NULL, or a mapping of C360_PIPELINE_FN_SETTINGS (borrowed) */
 	const c360_json *at;
 };
 
@@ -100,6 +107,12 @@ void c360_pipeline_path(const struct c360_pipeline_config *cfg, const char *path
 c360_rc c360_pipeline_known_keys(const struct c360_pipeline_config *cfg, const c360_json *obj,
 				 const char *where, const char *const *allowed, char *err,
 				 size_t errlen);
+struct c360_fn_def;
+/* Sets fr's `settings:` on def (c360_fn_def_set), over what def holds; a
+ * bad value is "file:line:column: settings.NAME: invalid value 'V'". */
+c360_rc c360_pipeline_apply_settings(const struct c360_pipeline_config *cfg,
+				     const struct c360_function_ref *fr, struct c360_fn_def *def,
+				     char *err, size_t errlen);
 /* "file:line:column: <message>" about value v of this config. */
 c360_rc c360_pipeline_fail(const struct c360_pipeline_config *cfg, const c360_json *v, char *err,
 			   size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -1,6 +1,7 @@
 /* Deploying a pipeline's functions and running one until it is caught up. */
 #include "pipeline/run.h"
 
+#include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,41 @@ static void name_from_path(const char *path, char *out, size_t len)
 	const char *dot = strrchr(base, '.');
 	size_t n = dot && dot > base ? (size_t)(dot - base) : strlen(base);
 	snprintf(out, len, "%.*s", (int)n, base);
+}
+
+/* One line per function at start: deployed, resumed or redeployed. */
+static void log_outcome(const struct c360_fn_def *def, const struct c360_fn_resume *how)
+{
+	const char *bound = def->boundary == C360_FN_FROM_NOW ? "from_now" : "everything";
+	switch (how->outcome) {
+	case C360_FN_NEW:
+		C360_INFO("pipeline",
+			  "function '%s' (%s) deployed on '%s' from its boundary '%s' (after seqno %" PRIu64
+			  ")",
+			  def->name, def->kind, def->source_bucket, bound, how->boundary);
+		break;
+	case C360_FN_RESUMED:
+		if (how->state == C360_FN_PAUSED)
+			C360_WARN("pipeline",
+				  "function '%s' (%s) is unchanged and paused at seqno %" PRIu64
+				  ": it stays paused; resume it with 'c360 function resume %s'",
+				  def->name, def->kind, how->checkpoint, def->name);
+		else
+			C360_INFO("pipeline",
+				  "function '%s' (%s) is unchanged: resuming on '%s' after its checkpoint "
+				  "(seqno %" PRIu64 ")",
+				  def->name, def->kind, def->source_bucket,
+				  how->checkpoint > how->boundary ? how->checkpoint : how->boundary);
+		break;
+	case C360_FN_REDEPLOYED:
+		C360_WARN("pipeline",
+			  "function '%s' (%s): its %s changed since it was deployed: redeployed on '%s' "
+			  "from its boundary '%s' (after seqno %" PRIu64 "); the old checkpoint (seqno %" PRIu64
+			  ") is dropped, so changes after the boundary are processed again",
+			  def->name, def->kind, how->changed, def->source_bucket, bound, how->boundary,
+			  how->checkpoint);
+		break;
+	}
 }
 
 c360_rc c360_pipeline_deploy(c360_store *st, const struct c360_pipeline_config *cfg, int i,
@@ -70,19 +106,23 @@ c360_rc c360_pipeline_deploy(c360_store *st, const struct c360_pipeline_config *
 	free(text);
 	if (!rc && fr->name[0])
 		snprintf(def.name, sizeof def.name, "%s", fr->name);
+	if (!rc && (rc = c360_pipeline_apply_settings(cfg, fr, &def, err, errlen))) {
+		c360_fn_def_release(&def);
+		return rc;
+	}
 	if (!rc)
 		rc = c360_store_bucket_ensure(st, def.source_bucket, 0);
 	if (!rc)
 		rc = c360_store_bucket_ensure(st, def.metadata_bucket, 0);
+	struct c360_fn_resume how;
 	if (!rc)
-		rc = c360_fn_deploy(st, &def, ferr, sizeof ferr);
+		rc = c360_fn_deploy_or_resume(st, &def, &how, ferr, sizeof ferr);
 	snprintf(name, C360_PIPELINE_NAME_MAX, "%s", def.name);
 	if (rc)
 		c360_pipeline_fail(cfg, fr->at, err, errlen, "function '%s': %s", path,
 				   *ferr ? ferr : c360_rc_str(rc));
 	else
-		C360_INFO("pipeline", "function '%s' (%s) deployed on '%s'", def.name, def.kind,
-			  def.source_bucket);
+		log_outcome(&def, &how);
 	c360_fn_def_release(&def);
 	return rc;
 }

@@ -15,7 +15,11 @@
 
 /* Deploys function i of cfg (an exported Couchbase function JSON, or a
  * native mapping YAML named after its file unless `name:` is given),
- * creating its buckets. Its name goes to name. Errors as file:line:column. */
+ * creating its buckets; a function deployed already with the same
+ * definition is kept (it resumes after its checkpoint), one deployed with
+ * another definition is redeployed from its boundary
+ * (c360_fn_deploy_or_resume). Logs which of the three it did. Its name goes
+ * to name. Errors as file:line:column. */
 c360_rc c360_pipeline_deploy(c360_store *st, const struct c360_pipeline_config *cfg, int i,
 			     char name[C360_PIPELINE_NAME_MAX], char *err, size_t errlen);
 

@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "eventing/eventing.h"
+#include "integrate/integrate.h"
 #include "serve/token.h"
 #include "core/banned.h"
 
@@ -732,6 +733,11 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 				      "bind a loopback address", c360_http_bind_addr(h));
 		goto fail;
 	}
+	/* a key an older c360 kept in a metadata bucket must not be readable
+	 * through the documents API or SQL: moved to its file before any answer */
+	rc = c360_integrate_secure_store(st, err, errlen);
+	if (rc)
+		goto fail;
 	rc = C360_ERR_NOMEM;
 	if (!(api->tokens = c360_tokens_new(st))) {
 		snprintf(err, errlen, "cannot initialise the token cache");

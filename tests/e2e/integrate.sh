@@ -51,7 +51,7 @@ doc=$("$bin" doc get customer360 matthew.groves@couchbase.com 2>&1)
 [[ "$doc" == *'"name":"Matthew Groves"'* && "$doc" == *'"loyaltyPoints":"47"'* &&
    "$doc" == *'"external_system":"home_delivery"'* && "$doc" == *'"external_system":"loyalty"'* ]] &&
   ok "one customer document from both systems" || bad "customer: $doc"
-[[ "$doc" != *5owhiy1j* && "$doc" != *xrinn5xp* && "$doc" == *'"pass":"blake2b:'* ]] &&
+[[ "$doc" != *5owhiy1j* && "$doc" != *xrinn5xp* && "$doc" == *'"pass":"blake2b-salted:'* ]] &&
   ok "secrets hashed" || bad "secrets: $doc"
 [[ "$doc" == *'"email":" Matthew.Groves@Couchbase.com"'* ]] && ok "original spelling in the xref" ||
   bad "spelling: $doc"

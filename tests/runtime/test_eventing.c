@@ -424,6 +424,81 @@ TEST(writes_across_batches)
 	close_store();
 }
 
+/* What a restart of `c360 run` does: the same definition resumes after its
+ * checkpoint (a pause is kept), a changed one is redeployed from its
+ * boundary with the old checkpoint dropped, an undeployed one is deployed. */
+static int resume(const char *json, struct c360_fn_resume *how)
+{
+	struct c360_fn_def def;
+	char err[512] = "";
+	c360_rc rc = c360_fn_def_parse(json, strlen(json), &def, err, sizeof err);
+	if (!rc)
+		rc = c360_fn_deploy_or_resume(st, &def, how, err, sizeof err);
+	if (rc)
+		printf("  deploy_or_resume: %s %s\n", c360_rc_str(rc), err);
+	c360_fn_def_release(&def);
+	return rc;
+}
+
+TEST(restart_resumes_same_definition_redeploys_changed)
+{
+	open_store();
+	char err[512];
+	struct c360_fn_resume how;
+	struct c360_fn_stats s;
+	char *d = mkdef("rs", "function OnUpdate(d, m) { var c = dst['n']; dst['n'] = (c || 0) + 1; }",
+			RW, "\"checkpoint_interval\":60");
+	REQUIRE(resume(d, &how) == 0);
+	CHECK_EQ_INT(how.outcome, C360_FN_NEW);
+	put("src", "a", "{}");
+	put("src", "b", "{}");
+	REQUIRE(run_idle("rs", NULL) == 0);
+	for (int i = 0; i < 3; i++) { /* three restarts on the same definition */
+		REQUIRE(resume(d, &how) == 0);
+		CHECK_EQ_INT(how.outcome, C360_FN_RESUMED);
+		CHECK_EQ_INT(how.checkpoint, 2);
+		REQUIRE(run_idle("rs", &s) == 0);
+	}
+	CHECK_EQ_INT(s.processed, 2);
+	CHECK(get_is("dst", "n", "2")); /* the handler ran once per change */
+	/* a paused function stays paused across a restart */
+	REQUIRE(c360_fn_set_state(st, "rs", C360_FN_PAUSED, err, sizeof err) == 0);
+	REQUIRE(resume(d, &how) == 0);
+	CHECK_EQ_INT(how.outcome, C360_FN_RESUMED);
+	CHECK_EQ_INT(how.state, C360_FN_PAUSED);
+	REQUIRE(c360_fn_set_state(st, "rs", C360_FN_DEPLOYED, err, sizeof err) == 0);
+	/* another setting: redeployed from the boundary (everything), so both
+	 * changes are handled again */
+	char *d2 = mkdef("rs", "function OnUpdate(d, m) { var c = dst['n']; dst['n'] = (c || 0) + 1; }",
+			 RW, "\"checkpoint_interval\":30");
+	REQUIRE(resume(d2, &how) == 0);
+	CHECK_EQ_INT(how.outcome, C360_FN_REDEPLOYED);
+	CHECK_EQ_INT(how.checkpoint, 2);
+	CHECK_EQ_INT(how.boundary, 0);
+	CHECK(how.changed && !strcmp(how.changed, "bindings or settings"));
+	REQUIRE(run_idle("rs", &s) == 0);
+	CHECK_EQ_INT(s.processed, 2); /* counters restart with the deployment */
+	CHECK(get_is("dst", "n", "4"));
+	/* other code, from_now: nothing before the boundary is handled */
+	char *d3 = mkdef("rs", "function OnUpdate(d, m) { dst['n'] = 100; }", RW,
+			 "\"dcp_stream_boundary\":\"from_now\"");
+	REQUIRE(resume(d3, &how) == 0);
+	CHECK_EQ_INT(how.outcome, C360_FN_REDEPLOYED);
+	CHECK(how.changed && !strcmp(how.changed, "code"));
+	CHECK_EQ_INT(how.boundary, 2);
+	REQUIRE(run_idle("rs", &s) == 0);
+	CHECK_EQ_INT(s.processed, 0);
+	CHECK(get_is("dst", "n", "4"));
+	/* undeployed (its checkpoint dropped): deployed again from its boundary */
+	REQUIRE(c360_fn_set_state(st, "rs", C360_FN_UNDEPLOYED, err, sizeof err) == 0);
+	REQUIRE(resume(d3, &how) == 0);
+	CHECK_EQ_INT(how.outcome, C360_FN_NEW);
+	free(d);
+	free(d2);
+	free(d3);
+	close_store();
+}
+
 int main(void)
 {
 	RUN(map_semantics_and_read_only);
@@ -436,5 +511,6 @@ int main(void)
 	RUN(on_delete_and_expiry);
 	RUN(couchbase_export_with_constants_and_bad_inputs);
 	RUN(writes_across_batches);
+	RUN(restart_resumes_same_definition_redeploys_changed);
 	return test_summary();
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include "eventing/eventing.h"
 #include "integrate/integrate.h"
 #include "sources/rest/mockstore.h"
+#include <sodium.h>
+
 #include "test.h"
 #include "core/banned.h"
 
@@ -241,14 +244,21 @@ TEST(secrets_are_hashed_by_default)
 	char *c = get("customer360", "matthew.groves@couchbase.com");
 	REQUIRE(c);
 	CHECK(!strstr(c, "edzchzmatv5") && !strstr(c, "5owhiy1j.isq") && !strstr(c, "xrinn5xp.swd"));
-	CHECK(strstr(c, "\"pass\":\"blake2b:") != NULL);
+	CHECK(strstr(c, "\"pass\":\"blake2b-salted:") != NULL);
 	/* nothing in the metadata bucket holds them either */
 	struct c360_buf q;
 	c360_buf_init(&q, 0);
 	CHECK(c360_store_query(st, "SELECT key, doc FROM customer360_metadata", NULL, &q, err,
 			       sizeof err) == C360_OK);
 	CHECK(q.len > 0 && !strstr(q.data, "edzchzmatv5") && !strstr(q.data, "5owhiy1j.isq"));
+	/* nor the generated key: it is in a file of mode 600 beside the store */
+	CHECK(!strstr(q.data, "secret-key"));
 	c360_buf_release(&q);
+	char kpath[512];
+	struct stat sb;
+	REQUIRE(c360_integrate_key_path(st, "customer360_metadata", kpath, sizeof kpath) == 0);
+	REQUIRE(stat(kpath, &sb) == 0);
+	CHECK_EQ_INT(sb.st_mode & 0777, 0600);
 	/* the generated key is kept: a second engine hashes the same way */
 	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
 	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
@@ -256,10 +266,10 @@ TEST(secrets_are_hashed_by_default)
 	c360_integrate_free(ig);
 	char *c2 = get("customer360", "matthew.groves@couchbase.com");
 	const char *lp = strstr(c, "\"external_system\":\"loyalty\"");
-	const char *hp = lp ? strstr(lp, "blake2b:") : NULL;
-	char h1[73] = "";
+	const char *hp = lp ? strstr(lp, "blake2b-salted:") : NULL;
+	char h1[C360_IMAP_HASH_MAX] = "";
 	if (hp)
-		snprintf(h1, sizeof h1, "%.72s", hp);
+		snprintf(h1, sizeof h1, "%.*s", C360_IMAP_HASH_MAX - 1, hp);
 	CHECK(hp && c2 && strstr(c2, h1) != NULL); /* same loyalty hash (same key) */
 	free(c2);
 	free(c);
@@ -267,8 +277,9 @@ TEST(secrets_are_hashed_by_default)
 	setenv("C360_SECRET_KEY", "a-test-key-of-some-length", 1);
 	uint8_t key[32];
 	CHECK(c360_imap_secret_key(m, key, err, sizeof err) == C360_OK);
-	char h[73];
-	c360_imap_hash_secret(key, "loyalty", "xrinn5xp.swd", 12, h);
+	char h[C360_IMAP_HASH_MAX];
+	const char rec[] = "matthew.groves@couchbase.com\0" "27";
+	c360_imap_hash_secret(key, "loyalty", rec, sizeof rec - 1, "xrinn5xp.swd", 12, h);
 	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
 	/* loyalty's clock is the staging CAS in ms: in the same millisecond as
 	 * key::1 the tie would go by the records' bytes, not to key::2 */
@@ -1155,10 +1166,72 @@ TEST(one_engine_per_target)
 	close_store();
 }
 
+/* A store of an older c360 keeps the generated key in the metadata bucket,
+ * where a read token or SQL could fetch it: opening moves it to the key
+ * file (mode 600) and deletes the document, and hashes made with it still
+ * verify; a file that holds another key is refused, not overwritten. */
+TEST(old_key_document_moves_to_a_file)
+{
+	open_store();
+	unsetenv("C360_SECRET_KEY");
+	char err[256] = "", kpath[512];
+	uint8_t old[32], key[32];
+	memset(old, 0x5a, sizeof old);
+	const char *hexkey = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+	char val[128];
+	snprintf(val, sizeof val, "{\"key\":\"%s\"}", hexkey);
+	c360_store_bucket_ensure(st, "customer360_metadata", 0);
+	c360_store_bucket_ensure(st, "other_metadata", 0);
+	REQUIRE(c360_store_upsert(st, "customer360_metadata", "c360n::secret-key", 17, val,
+				  strlen(val), 0, NULL) == 0);
+	REQUIRE(c360_store_upsert(st, "other_metadata", "c360n::secret-key", 17, val, strlen(val),
+				  0, NULL) == 0);
+	/* a hash as the old c360 stored it */
+	char oldhash[80] = "blake2b:";
+	unsigned char in[] = "loyalty\0xrinn5xp.swd", out[32];
+	crypto_generichash(out, sizeof out, in, sizeof in - 1, old, sizeof old);
+	for (int i = 0; i < 32; i++)
+		snprintf(oldhash + 8 + 2 * i, 3, "%02x", out[i]);
+	/* what serve and run do at start: every bucket's key document moves */
+	REQUIRE(c360_integrate_secure_store(st, err, sizeof err) == C360_OK);
+	struct c360_doc d = {0};
+	CHECK(c360_store_get(st, "customer360_metadata", "c360n::secret-key", 17, &d) ==
+	      C360_ERR_NOT_FOUND);
+	CHECK(c360_store_get(st, "other_metadata", "c360n::secret-key", 17, &d) ==
+	      C360_ERR_NOT_FOUND);
+	struct stat sb;
+	REQUIRE(c360_integrate_key_path(st, "customer360_metadata", kpath, sizeof kpath) == 0);
+	REQUIRE(stat(kpath, &sb) == 0);
+	CHECK_EQ_INT(sb.st_mode & 0777, 0600);
+	/* the engine's key is the old one: old hashes verify */
+	REQUIRE(c360_integrate_store_key(st, "customer360_metadata", key, err, sizeof err) == 0);
+	CHECK(!memcmp(key, old, sizeof key));
+	CHECK(c360_imap_verify_secret(key, "loyalty", "xrinn5xp.swd", 12, oldhash));
+	/* a wider mode is narrowed when the key is read */
+	REQUIRE(chmod(kpath, 0644) == 0);
+	REQUIRE(c360_integrate_store_key(st, "customer360_metadata", key, err, sizeof err) == 0);
+	REQUIRE(stat(kpath, &sb) == 0);
+	CHECK_EQ_INT(sb.st_mode & 0777, 0600);
+	/* a document that disagrees with the file is an error for the operator */
+	const char *other = "{\"key\":\"0101010101010101010101010101010101010101010101010101010101010101\"}";
+	REQUIRE(c360_store_upsert(st, "customer360_metadata", "c360n::secret-key", 17, other,
+				  strlen(other), 0, NULL) == 0);
+	CHECK(c360_integrate_store_key(st, "customer360_metadata", key, err, sizeof err) ==
+	      C360_ERR_CORRUPT);
+	CHECK(strstr(err, "hold different keys") != NULL);
+	REQUIRE(c360_integrate_store_key(st, "other_metadata", key, err, sizeof err) == 0);
+	CHECK(!memcmp(key, old, sizeof key));
+	/* a new metadata bucket gets a new random key of its own */
+	REQUIRE(c360_integrate_store_key(st, "fresh_metadata", key, err, sizeof err) == 0);
+	CHECK(memcmp(key, old, sizeof key));
+	close_store();
+}
+
 int main(void)
 {
 	RUN(matthew_groves_gives_the_seed_documents);
 	RUN(secrets_are_hashed_by_default);
+	RUN(old_key_document_moves_to_a_file);
 	RUN(order_independence_shuffled_and_replayed_twice);
 	RUN(one_person_one_profile);
 	RUN(event_without_timestamp_is_counted_and_does_not_undo_a_timestamped_one);

@@ -8,6 +8,8 @@
 
 #include "core/json.h"
 #include "integrate/integrate.h"
+#include <sodium.h>
+
 #include "test.h"
 #include "core/banned.h"
 
@@ -208,17 +210,56 @@ TEST(secret_hash_is_keyed_and_bound_to_system)
 	uint8_t k1[32], k2[32];
 	memset(k1, 1, sizeof k1);
 	memset(k2, 2, sizeof k2);
-	char a[73], b[73], c[73], d[73];
-	c360_imap_hash_secret(k1, "loyalty", "xrinn5xp.swd", 12, a);
-	c360_imap_hash_secret(k1, "loyalty", "xrinn5xp.swd", 12, b);
-	c360_imap_hash_secret(k2, "loyalty", "xrinn5xp.swd", 12, c);
-	c360_imap_hash_secret(k1, "home_delivery", "xrinn5xp.swd", 12, d);
-	CHECK_EQ_STR(a, b);
+	char a[C360_IMAP_HASH_MAX], b[C360_IMAP_HASH_MAX], c[C360_IMAP_HASH_MAX],
+		d[C360_IMAP_HASH_MAX];
+	const char rec[] = "matthew.groves@couchbase.com\0" "27";
+	c360_imap_hash_secret(k1, "loyalty", rec, sizeof rec - 1, "xrinn5xp.swd", 12, a);
+	c360_imap_hash_secret(k1, "loyalty", rec, sizeof rec - 1, "xrinn5xp.swd", 12, b);
+	c360_imap_hash_secret(k2, "loyalty", rec, sizeof rec - 1, "xrinn5xp.swd", 12, c);
+	c360_imap_hash_secret(k1, "home_delivery", rec, sizeof rec - 1, "xrinn5xp.swd", 12, d);
+	CHECK_EQ_STR(a, b); /* deterministic: replays give the same document */
 	CHECK(strcmp(a, c));
 	CHECK(strcmp(a, d));
-	CHECK(!strncmp(a, "blake2b:", 8));
-	CHECK_EQ_INT(strlen(a), 72);
+	CHECK(!strncmp(a, "blake2b-salted:", 15));
+	CHECK_EQ_INT(strlen(a), C360_IMAP_HASH_MAX - 1);
 	CHECK(!strstr(a, "xrinn5xp"));
+	CHECK(c360_imap_verify_secret(k1, "loyalty", "xrinn5xp.swd", 12, a));
+	CHECK(!c360_imap_verify_secret(k1, "loyalty", "xrinn5xp.swd", 11, a));
+	CHECK(!c360_imap_verify_secret(k2, "loyalty", "xrinn5xp.swd", 12, a));
+	CHECK(!c360_imap_verify_secret(k1, "home_delivery", "xrinn5xp.swd", 12, a));
+}
+
+/* Equal passwords of two records hash differently (a per-record salt), so
+ * a reader of the documents cannot tell who shares a password. */
+TEST(secret_hash_is_salted_per_record)
+{
+	uint8_t k[32];
+	memset(k, 7, sizeof k);
+	char a[C360_IMAP_HASH_MAX], b[C360_IMAP_HASH_MAX], c[C360_IMAP_HASH_MAX];
+	const char r1[] = "ann@example.com\0" "1", r2[] = "bob@example.com\0" "2",
+		   r3[] = "ann@example.com\0" "3";
+	c360_imap_hash_secret(k, "loyalty", r1, sizeof r1 - 1, "hunter2", 7, a);
+	c360_imap_hash_secret(k, "loyalty", r2, sizeof r2 - 1, "hunter2", 7, b);
+	c360_imap_hash_secret(k, "loyalty", r3, sizeof r3 - 1, "hunter2", 7, c);
+	CHECK(strcmp(a, b));
+	CHECK(strcmp(a, c));
+	CHECK(strncmp(a + 15, b + 15, 32)); /* different salts */
+	CHECK(strcmp(a + 48, b + 48));      /* and different hashes */
+	CHECK(c360_imap_verify_secret(k, "loyalty", "hunter2", 7, a));
+	CHECK(c360_imap_verify_secret(k, "loyalty", "hunter2", 7, b));
+	/* the unsalted form of c360 before this one still verifies */
+	static const char *old = "blake2b:";
+	char h[C360_IMAP_HASH_MAX];
+	/* BLAKE2b-256(k, "loyalty" NUL "hunter2"), as the old code wrote it */
+	unsigned char in[] = "loyalty\0hunter2", out[32];
+	crypto_generichash(out, sizeof out, in, sizeof in - 1, k, sizeof k);
+	memcpy(h, old, 8);
+	for (int i = 0; i < 32; i++)
+		snprintf(h + 8 + 2 * i, 3, "%02x", out[i]);
+	CHECK(c360_imap_verify_secret(k, "loyalty", "hunter2", 7, h));
+	CHECK(!c360_imap_verify_secret(k, "loyalty", "hunter3", 7, h));
+	CHECK(!c360_imap_verify_secret(k, "loyalty", "hunter2", 7, "blake2b:00"));
+	CHECK(!c360_imap_verify_secret(k, "loyalty", "hunter2", 7, "hunter2"));
 }
 
 TEST(secret_key_from_env)
@@ -279,7 +320,7 @@ TEST(extract_debezium_with_and_without_schema)
 		CHECK(strstr(s, "\"profile.address1\":\"600 Sporer Curve\"") != NULL);
 		CHECK(strstr(s, "\"id\":1029") != NULL);
 		CHECK(strstr(s, "5owhiy1j") == NULL); /* hashed */
-		CHECK(strstr(s, "\"p\":\"blake2b:") != NULL);
+		CHECK(strstr(s, "\"p\":\"blake2b-salted:") != NULL);
 		if (!first)
 			first = s;
 		else {
@@ -735,6 +776,7 @@ int main(void)
 	RUN(bad_file_names_path);
 	RUN(normalize_email);
 	RUN(secret_hash_is_keyed_and_bound_to_system);
+	RUN(secret_hash_is_salted_per_record);
 	RUN(secret_key_from_env);
 	RUN(extract_debezium_with_and_without_schema);
 	RUN(extract_loyalty_and_no_identity);

@@ -27,6 +27,7 @@ static const char *GOOD =
 	"  - native: /etc/c360/customer360.yaml\n"
 	"  - file: /etc/c360/customer360.json\n"
 	"    name: ingestionCustomer360\n"
+	"    settings: {checkpoint_interval: 10, dcp_stream_boundary: from_now}\n"
 	"serve:\n"
 	"  port: 9000\n";
 
@@ -55,6 +56,9 @@ TEST(full_file_loads)
 	CHECK_EQ_INT(c->nfunctions, 2);
 	CHECK_EQ_STR(c->functions[0].native, "/etc/c360/customer360.yaml");
 	CHECK_EQ_STR(c->functions[1].name, "ingestionCustomer360");
+	CHECK(c->functions[0].settings == NULL);
+	CHECK_EQ_STR(c360_json_str(c360_json_get(c->functions[1].settings, "dcp_stream_boundary"), NULL),
+		     "from_now");
 	CHECK(c->serve && c->port == 9000);
 	CHECK_EQ_STR(c->bind, "127.0.0.1");
 	c360_pipeline_free(c);
@@ -84,6 +88,16 @@ TEST(mistakes_are_located)
 	expect_error("functions:\n  - name: x\n", "pipe.yaml:2:5: a function needs exactly one");
 	expect_error("sources:\n  - {name: a, csv: {}}\n  - {name: a, rest: {}}\n",
 		     "pipe.yaml:3:12: a second source named 'a'");
+	expect_error("functions:\n  - native: m.yaml\n    settings: {workers: 2}\n",
+		     "pipe.yaml:3:16: unknown key 'workers' in a function's settings");
+	expect_error("functions:\n  - native: m.yaml\n    settings: {worker_count: [2]}\n",
+		     "pipe.yaml:3:31: settings: expected a number");
+	expect_error("functions:\n  - native: m.yaml\n    settings: {worker_count: 0}\n",
+		     "pipe.yaml:3:30: settings.worker_count: invalid value '0'");
+	expect_error("functions:\n  - native: m.yaml\n    settings: {dcp_stream_boundary: later}\n",
+		     "pipe.yaml:3:37: settings.dcp_stream_boundary: invalid value 'later'");
+	expect_error("functions:\n  - native: m.yaml\n    settings: 3\n",
+		     "pipe.yaml:3:15: settings: expected a mapping");
 	expect_error("sources: [\n", "pipe.yaml:");
 	expect_error("- just\n- a list\n", "expected a mapping");
 }
