@@ -57,6 +57,11 @@ void c360_cli_import_summary(const char *cmd, const struct c360_import_stats *s)
 			"the lines after it were read again as rows (their lines are in the log and the "
 			"errors log, -e); fix the quotes and import again\n",
 			cmd, s->unbalanced);
+	if (s->not_objects)
+		fprintf(stderr,
+			"%s: %" PRIu64 " of the failed documents were not JSON objects (a number, "
+			"string, array, boolean or null): each document must be an object\n",
+			cmd, s->not_objects);
 }
 
 const char *c360_cli_dataset_path(const char *cmd, const char *dataset)

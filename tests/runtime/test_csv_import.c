@@ -551,6 +551,66 @@ TEST(stray_quote_loses_one_row_only)
 	CHECK_EQ_INT(info.prev_failed, 1);
 }
 
+/* issue 24: a key holding \u0000 was reported as "key field 'id' is
+ * missing"; non-object JSON values were imported and ignored later. */
+TEST(nul_in_key_and_non_object_json)
+{
+	const char *b = bucket();
+	char elog[512];
+	snprintf(elog, sizeof elog, "%s/nul-errors.jsonl", dir);
+	const char *lines = "{\"id\":\"a\\u0000b\"}\n"
+			    "42\n"
+			    "\"x\"\n"
+			    "[1]\n"
+			    "null\n"
+			    "{\"id\":\"ok\"}\n";
+	struct c360_import_opts o = opts_for(b, file_of(lines), "%id%");
+	o.format = C360_IMPORT_JSON_LINES;
+	o.errors_log = elog;
+	struct c360_import_stats s;
+	char err[256];
+	REQUIRE(c360_import_run(st, &o, &s, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.imported, 1);
+	CHECK_EQ_INT(s.failed, 5);
+	CHECK_EQ_INT(s.not_objects, 4);
+	char *log = slurp(elog);
+	REQUIRE(log);
+	CHECK(strstr(log, "{\"row\":1,\"reason\":\"key field 'id' holds a NUL character "
+			  "(\\\\u0000) at byte 1 of its value; document keys cannot contain NUL\"") != NULL);
+	CHECK(strstr(log, "{\"row\":2,\"reason\":\"not a JSON object but a number;") != NULL);
+	CHECK(strstr(log, "{\"row\":3,\"reason\":\"not a JSON object but a string;") != NULL);
+	CHECK(strstr(log, "{\"row\":4,\"reason\":\"not a JSON object but an array;") != NULL);
+	CHECK(strstr(log, "{\"row\":5,\"reason\":\"not a JSON object but null;") != NULL);
+	free(log);
+
+	/* a list: #MONO_INCR# needs no field, the values are still refused */
+	b = bucket();
+	o = opts_for(b, file_of("[{\"id\":\"k\"}, 42, \"x\", [1], true]"), "n::#MONO_INCR#");
+	o.format = C360_IMPORT_JSON_LIST;
+	o.errors_log = elog;
+	REQUIRE(c360_import_run(st, &o, &s, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.imported, 1);
+	CHECK_EQ_INT(s.not_objects, 4);
+	CHECK_EQ_STR(get(b, "n::1"), "{\"id\":\"k\"}");
+	CHECK_EQ_STR(get(b, "n::2"), "");
+	log = slurp(elog);
+	REQUIRE(log);
+	CHECK(strstr(log, "{\"row\":5,\"reason\":\"not a JSON object but a boolean;") != NULL);
+	free(log);
+
+	/* CSV: a NUL byte in a key cell, same reason */
+	b = bucket();
+	o = opts_for(b, write_file("id,n\na\0b,1\nc,2\n", 15), "%id%");
+	o.errors_log = elog;
+	REQUIRE(c360_import_run(st, &o, &s, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.imported, 1);
+	CHECK_EQ_INT(s.failed, 1);
+	log = slurp(elog);
+	REQUIRE(log);
+	CHECK(strstr(log, "{\"row\":2,\"reason\":\"key field 'id' holds a NUL character") != NULL);
+	free(log);
+}
+
 TEST(newest_file)
 {
 	char d[512];
@@ -630,6 +690,7 @@ int main(void)
 	RUN(json_lines_and_list);
 	RUN(tracked_reimport_is_noop);
 	RUN(stray_quote_loses_one_row_only);
+	RUN(nul_in_key_and_non_object_json);
 	RUN(newest_file);
 	RUN(json_string_escaping);
 	c360_store_close(st);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #define DEFAULT_BATCH_ROWS 16384
 #define MAX_RECORD C360_CSV_DEFAULT_MAX_RECORD
 #define PROGRESS_NS 200000000LL
+#define NOT_OBJECT_LOGGED 10        /* per import; the errors log has every one */
 
 /* ---- JSON helpers (the hot path: validate UTF-8 and escape in one pass) ---- */
 
@@ -250,6 +252,7 @@ struct imp {
 	/* reader state */
 	uint64_t rows, skipped, bytes, total_bytes;
 	uint64_t unbalanced;         /* CSV records with an unbalanced quote */
+	_Atomic uint64_t not_objects; /* JSON documents that are not objects (builders) */
 	struct batch *cur;
 	uint64_t next_seq;
 	struct timespec t0;
@@ -410,8 +413,8 @@ static bool json_lookup(void *ctx, size_t field, const char **val, size_t *len)
 	}
 	switch (c360_json_type(v)) {
 	case C360_JSON_STRING:
-		*val = c360_json_str(v, len);
-		return memchr(*val, '\0', *len) == NULL;
+		*val = c360_json_str(v, len); /* a NUL in it: the key expression says so */
+		return true;
 	case C360_JSON_NUMBER:
 		*val = c360_json_num_text(v, len);
 		return true;
@@ -621,6 +624,26 @@ static void build_batch(struct imp *imp, struct batch *b, uint64_t *failed)
 				snprintf(reason, sizeof reason, "invalid JSON: %s", where);
 			}
 			l.root = c360_json_doc_root(doc);
+			/* a document is an object: a bare 42, "x" or [1] has no fields
+			 * to key or map, and nothing downstream would read it */
+			if (!rc && c360_json_type(l.root) != C360_JSON_OBJECT) {
+				enum c360_json_type t = c360_json_type(l.root);
+				snprintf(reason, sizeof reason,
+					 "not a JSON object but %s%s; each document must be an "
+					 "object ({...})",
+					 t == C360_JSON_ARRAY ? "an " : t == C360_JSON_NULL ? "" : "a ",
+					 c360_json_type_name(t));
+				rc = C360_ERR_INVALID;
+				uint64_t k = atomic_fetch_add(&imp->not_objects, 1) + 1;
+				if (k <= NOT_OBJECT_LOGGED)
+					C360_WARN(WHO, "'%s' %s %" PRIu64 ": %s%s", imp->o->path,
+						  imp->o->format == C360_IMPORT_JSON_LINES ? "line"
+											   : "element",
+						  r->row, reason,
+						  k == NOT_OBJECT_LOGGED
+							  ? " (further ones: see the errors log, -e)"
+							  : "");
+			}
 		}
 		/* the key */
 		size_t koff = b->out.len, klen = 0;
@@ -1395,6 +1418,7 @@ out:
 	stats->imported = imp.imported;
 	stats->failed = imp.failed;
 	stats->unbalanced = imp.unbalanced;
+	stats->not_objects = atomic_load(&imp.not_objects);
 	stats->bytes = imp.bytes;
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
