@@ -9,9 +9,9 @@
  * function here is thread-safe. Several processes may open one store file:
  * their writes take turns on SQLite's write lock. A write waits for another
  * process's lock up to write_wait_ms (default 60 s), polling every
- * millisecond, and a process that holds it for long transactions (an
- * import) pauses briefly after each so waiters get their turn; past the
- * wait the write fails with C360_ERR_BUSY.
+ * millisecond, and a process that has held it for 64 ms nearly without a
+ * break (an import) leaves it free for 1 ms so waiters get their turn; past
+ * the wait the write fails with C360_ERR_BUSY.
  *
  * Durability: when c360_store_write() returns C360_OK the transaction is
  * committed; with synchronous=FULL (the default) it survives power loss, with

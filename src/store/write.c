@@ -48,11 +48,11 @@ static int64_t mono_us(void)
  * a break (transactions back to back, as an import or a busy sink writes),
  * the leader leaves it free for YIELD_US after its commit: another process
  * waiting for it (polling every millisecond, store.c) gets its turn instead
- * of starving. Costs a process that writes without a pause at most 2 ms per
- * 32 ms (6 %); a process with pauses between its transactions never
- * yields. */
-#define HOLD_US 32000
-#define YIELD_US 2000
+ * of starving (the window is about one of its tries). Costs a process that
+ * writes without a pause at most 1 ms per 64 ms (1.6 %); one with pauses
+ * between its transactions never yields. */
+#define HOLD_US 64000
+#define YIELD_US 1000
 
 static c360_rc run_group(c360_store *st, struct wreq *batch)
 {
