@@ -240,6 +240,33 @@ TEST(stray_quote_bounded_by_record_cap)
 		     "[h]@1\n2!unbalanced@2\n3!unbalanced@3\n4!unbalanced@4\n[d]@5\n");
 }
 
+/* Random inputs of quotes, separators and line breaks: the records (and the
+ * recoveries) do not depend on how the input is cut into feeds. */
+TEST(recovery_independent_of_chunking)
+{
+	static const char alphabet[] = "a,\"\n\"\n\r";
+	uint32_t seed = 24;
+	char in[64], whole[4096];
+	for (int t = 0; t < 3000; t++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = 8 + (seed >> 16) % 48;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+		}
+		in[n] = '\0';
+		size_t expect = t % 3; /* 0 = any count, else 1 or 2 fields */
+		snprintf(whole, sizeof whole, "%s", parse_lines(in, 0, expect, t % 5 ? 0 : 12));
+		CHECK(strncmp(whole, "ERROR", 5) != 0);
+		for (size_t chunk = 1; chunk < 5; chunk++)
+			if (strcmp(parse_lines(in, chunk, expect, t % 5 ? 0 : 12), whole)) {
+				printf("  input %d (chunk %zu) differs: '%s'\n", t, chunk, in);
+				CHECK(0);
+				break;
+			}
+	}
+}
+
 TEST(record_cap)
 {
 	const char *s = "ab,cd\n0123456789,x\nok,y\n";
@@ -307,6 +334,7 @@ int main(void)
 	RUN(stray_quote_wrong_field_count);
 	RUN(multiline_fields_still_taken);
 	RUN(stray_quote_bounded_by_record_cap);
+	RUN(recovery_independent_of_chunking);
 	RUN(record_cap);
 	RUN(too_many_fields);
 	RUN(callback_stops);

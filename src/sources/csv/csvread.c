@@ -114,6 +114,7 @@ static void deliver(c360_csv_reader *r, enum c360_csv_bad bad)
 	r->nfields = 0;
 	r->bad = C360_CSV_OK;
 	r->in_record = false;
+	r->rec_line = r->line; /* the next record begins here or later (after a bare CR) */
 	c360_buf_reset(&r->row);
 	if (r->multiline) {
 		r->multiline = false;
@@ -191,7 +192,7 @@ c360_rc c360_csv_reader_new(const struct c360_csv_reader_opts *opts, c360_csv_re
 	csv_set_blk_size(&r->p, 4096);
 	r->max_record = opts && opts->max_record ? opts->max_record : C360_CSV_DEFAULT_MAX_RECORD;
 	c360_buf_init(&r->row, r->max_record);
-	c360_buf_init(&r->raw, 0);
+	c360_buf_init(&r->raw, FIELD_HARD_MAX);
 	c360_buf_init(&r->replay, 0);
 	r->line = r->rec_line = 1;
 	r->cb = cb;
@@ -229,12 +230,9 @@ static size_t consume(c360_csv_reader *r, const unsigned char *s, size_t len, c3
 		size_t n = nl ? (size_t)(nl - s) + 1 - off : len - off;
 		if (r->p.pstate == ROW_NOT_BEGUN)
 			r->rec_line = r->line;
-		if (r->multiline) {
-			/* a quoted field past max_record bytes of lines is not one */
-			if (r->raw.len + n > r->max_record || c360_buf_append(&r->raw, s + off, n)) {
-				r->resync = true;
-				return off;
-			}
+		if (r->multiline && c360_buf_append(&r->raw, s + off, n)) {
+			r->resync = true; /* past the hard cap: libcsv would refuse it too */
+			return off;
 		}
 		size_t done = csv_parse(&r->p, s + off, n, on_field, on_record, r);
 		off += n;
@@ -250,8 +248,17 @@ static size_t consume(c360_csv_reader *r, const unsigned char *s, size_t len, c3
 			return off;
 		if (nl) {
 			r->line++;
-			if (r->p.pstate == FIELD_BEGUN && r->p.quoted)
+			if (r->p.pstate == FIELD_BEGUN && r->p.quoted) {
 				r->multiline = true;
+				/* a quoted field still open past max_record bytes of
+				 * lines is not one (checked at line ends only, so
+				 * that how the input is cut into feeds does not
+				 * matter) */
+				if (r->raw.len > r->max_record) {
+					r->resync = true;
+					return off;
+				}
+			}
 		}
 	}
 	return off;
@@ -273,9 +280,9 @@ static c360_rc resync(c360_csv_reader *r, const unsigned char *rest, size_t rest
 	csv_fini(&r->p, NULL, NULL, NULL); /* resets the parser, delivers nothing */
 	r->resync = false;
 	r->bad = C360_CSV_OK;
+	uint64_t first = r->rec_line;
 	deliver(r, C360_CSV_UNBALANCED_QUOTE);
-	r->line = r->rec_line + 1;
-	r->rec_line = r->line;
+	r->line = r->rec_line = first + 1;
 	/* rest may point into the old replay: swap only now */
 	c360_buf_release(&r->replay);
 	r->replay = next;
