@@ -51,6 +51,17 @@ void c360_cli_import_summary(const char *cmd, const struct c360_import_stats *s)
 		" failed, %.1f MB in %.2f s (%.0f rows/s, %.1f MB/s)\n",
 		cmd, s->rows, s->skipped, s->imported, s->failed, (double)s->bytes / 1e6, s->seconds,
 		(double)s->rows / secs, (double)s->bytes / 1e6 / secs);
+	if (s->unbalanced)
+		fprintf(stderr,
+			"%s: %" PRIu64 " of the failed rows had an unbalanced quote: each failed alone and "
+			"the lines after it were read again as rows (their lines are in the log and the "
+			"errors log, -e); fix the quotes and import again\n",
+			cmd, s->unbalanced);
+	if (s->not_objects)
+		fprintf(stderr,
+			"%s: %" PRIu64 " of the failed documents were not JSON objects (a number, "
+			"string, array, boolean or null): each document must be an object\n",
+			cmd, s->not_objects);
 }
 
 const char *c360_cli_dataset_path(const char *cmd, const char *dataset)

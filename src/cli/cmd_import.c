@@ -65,9 +65,11 @@ static int import_one(const char *cmd, c360_store *st, const struct import_args 
 	switch (info.outcome) {
 	case C360_TRACK_ALREADY:
 	case C360_TRACK_SAME_CONTENT:
-		printf("'%s' was already imported (%s, %" PRIu64 " documents%s): nothing to do\n", path,
-		       info.completed, info.prev_imported,
-		       info.outcome == C360_TRACK_SAME_CONTENT ? ", same content" : "");
+		printf("'%s' was already imported (%s, %" PRIu64 " documents, %" PRIu64
+		       " failed rows%s): nothing to do%s\n",
+		       path, info.completed, info.prev_imported, info.prev_failed,
+		       info.outcome == C360_TRACK_SAME_CONTENT ? ", same content" : "",
+		       info.prev_failed ? " (fix the file and import it with --force)" : "");
 		fflush(stdout);
 		return C360_EXIT_OK;
 	case C360_TRACK_CHANGED:

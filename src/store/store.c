@@ -49,6 +49,7 @@ void c360_store_opts_init(struct c360_store_opts *opts)
 	memset(opts, 0, sizeof *opts);
 	opts->synchronous = C360_SYNC_FULL;
 	opts->busy_timeout_ms = 5000;
+	opts->write_wait_ms = 60000;
 	opts->sweep_interval_ms = 0;
 }
 
@@ -190,6 +191,32 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The busy handler of connections that write. SQLite's busy timeout sleeps
+ * up to 100 ms between tries; a process committing back to back (an
+ * import) leaves the write lock free only for moments between its
+ * transactions, so a waiter that polls that slowly starved past its
+ * timeout ("database is locked"). This one tries every millisecond (the
+ * holder pauses after long transactions, write.c) until write_wait_ms. */
+static int write_busy(void *ctx, int n)
+{
+	struct conn *c = ctx;
+	int64_t now = mono_ms();
+	if (n == 0)
+		c->busy_since_ms = now;
+	if (now - c->busy_since_ms >= c->busy_limit_ms)
+		return 0;
+	struct timespec ts = {0, 1000000L};
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char *err,
 			size_t errlen)
 {
@@ -208,7 +235,12 @@ c360_rc store_conn_open(c360_store *st, struct conn **out, bool read_only, char 
 		return rc == C360_ERR_INTERNAL ? C360_ERR_IO : rc;
 	}
 	sqlite3_extended_result_codes(c->db, 0);
-	sqlite3_busy_timeout(c->db, st->opts.busy_timeout_ms);
+	if (read_only) {
+		sqlite3_busy_timeout(c->db, st->opts.busy_timeout_ms);
+	} else {
+		c->busy_limit_ms = st->opts.write_wait_ms;
+		sqlite3_busy_handler(c->db, write_busy, c);
+	}
 	char sql[200];
 	static const char *const sync[] = {"FULL", "NORMAL", "OFF"};
 	int si = (int)st->opts.synchronous;
@@ -460,6 +492,8 @@ c360_rc c360_store_open(const char *path, const struct c360_store_opts *opts, c3
 		c360_store_opts_init(&st->opts);
 	if (st->opts.busy_timeout_ms <= 0)
 		st->opts.busy_timeout_ms = 5000;
+	if (st->opts.write_wait_ms <= 0)
+		st->opts.write_wait_ms = 60000;
 	st->retention_s = STORE_TOMBSTONE_RETENTION_S;
 	pthread_mutex_init(&st->wmu, NULL);
 	pthread_cond_init(&st->wcond, NULL);

@@ -7,7 +7,11 @@
  * all writes go through one writer path that merges concurrent
  * c360_store_write() calls into one transaction (group commit). Every
  * function here is thread-safe. Several processes may open one store file:
- * their writes take turns on SQLite's file lock (busy_timeout_ms).
+ * their writes take turns on SQLite's write lock. A write waits for another
+ * process's lock up to write_wait_ms (default 60 s), polling every
+ * millisecond, and a process that has held it for 64 ms nearly without a
+ * break (an import) leaves it free for 1 ms so waiters get their turn; past
+ * the wait the write fails with C360_ERR_BUSY.
  *
  * Durability: when c360_store_write() returns C360_OK the transaction is
  * committed; with synchronous=FULL (the default) it survives power loss, with
@@ -53,7 +57,8 @@ struct c360_store_opts {
 	enum c360_sync synchronous;
 	bool read_only;       /* open for reading; every write fails with C360_ERR_DENIED */
 	bool no_create;       /* fail with C360_ERR_NOT_FOUND if the file does not exist */
-	int busy_timeout_ms;  /* wait for other processes' locks; default 5000 */
+	int busy_timeout_ms;  /* reads: wait for other processes' locks; default 5000 */
+	int write_wait_ms;    /* writes: wait for another process's write lock; default 60000 */
 	int sweep_interval_ms;/* background expiry sweeper period; 0 = default 1000, <0 = off */
 	int zdict_samples;    /* compressed values of a bucket sampled before its zstd
 			       * dictionary is trained; 0 = default 256, <0 = none */

@@ -35,6 +35,9 @@ struct conn {
 	} cache[STORE_STMT_CACHE];
 	int ncache;
 	struct conn *next; /* free list of the reader pool */
+	/* connections that write: the wait for another process's write lock */
+	int64_t busy_since_ms;
+	int busy_limit_ms;
 };
 
 /* A queued write: one caller's unit of work, run by the group-commit leader
@@ -57,6 +60,7 @@ struct c360_store {
 	pthread_cond_t wcond;
 	struct wreq *qhead, *qtail;
 	bool leader;
+	int64_t held_since_us, last_commit_us; /* the leader's: yields of the write lock (write.c) */
 	uint64_t commit_gen; /* bumped after every commit (feed_wait) */
 	uint64_t last_cas;
 	struct c360_store_stats stats; /* under wmu */

@@ -2,7 +2,7 @@
 # cbimport through the binary and the `cbimport` link: the seed's exact line,
 # cbimport's output and exit codes, usage errors, the errors log, the log
 # file, JSON lines, no progress bar off a terminal, and `c360 import`
-# (re-import no-op, --newest-in, watch).
+# (re-import no-op, --newest-in, a stray quote, watch).
 set -uo pipefail
 BIN=${C360_BIN:?}
 BUILD=${C360_BUILD:-$(dirname "$BIN")}
@@ -136,6 +136,27 @@ touch -d '2026-11-23 02:00' "$tmp/drop/loyalty_2026-11-23.csv"
 mkdir -p "$tmp/emptydrop"
 "$BIN" import --newest-in "$tmp/emptydrop" >"$tmp/out" 2>&1 && grep -q "nothing to import" "$tmp/out" &&
   ok "empty drop folder" || fail "empty drop folder: $(cat "$tmp/out")"
+
+# issue 24: `"Stray` at data row 10 of 1,000 lost the 990 rows after it and
+# the file was recorded as imported; now only that row fails, exit 1, and
+# the summary, the errors log and a re-run say so
+awk 'BEGIN { print "id,name"; for (i = 1; i <= 1000; i++) print (i == 10 ? "10,\"Stray" : i ",name" i) }' \
+  > "$tmp/stray.csv"
+"$BIN" bucket create stray >/dev/null 2>&1
+"$BIN" import "$tmp/stray.csv" -b stray -g 's::%id%' -e "$tmp/stray.jsonl" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "Documents imported: 999 Documents failed: 1" "$tmp/out" &&
+  grep -q "1 of the failed rows had an unbalanced quote" "$tmp/err" &&
+  grep -q "line 11 (row 11): unbalanced quote" "$tmp/err" &&
+  grep -q '^{"row":11,"reason":"unbalanced quote.*"line":11}$' "$tmp/stray.jsonl" &&
+  [ "$(wc -l < "$tmp/stray.jsonl")" -eq 1 ] &&
+  ok "stray quote: one row fails, 999 imported, exit 1" || fail "stray quote: exit $rc, $(cat "$tmp/out" "$tmp/err")"
+"$BIN" doc get stray s::1000 >/dev/null 2>&1 && ok "stray quote: the last row is there" || fail "stray quote: s::1000 missing"
+"$BIN" import "$tmp/stray.csv" -b stray -g 's::%id%' >"$tmp/out" 2>&1 &&
+  grep -q "already imported (.*999 documents, 1 failed rows)" "$tmp/out" &&
+  ok "stray quote: a re-run says a row failed" || fail "stray re-run: $(cat "$tmp/out")"
+"$CB" csv -b stray -d "file://$tmp/stray.csv" -g 'c::%id%' >"$tmp/out" 2>&1; rc=$?
+[ $rc -eq 1 ] && grep -q "999 documents were imported, 1 documents failed" "$tmp/out" &&
+  ok "stray quote: cbimport too" || fail "stray cbimport: exit $rc, $(cat "$tmp/out")"
 
 # watch: a new file is imported once it stops changing
 mkdir -p "$tmp/watch"

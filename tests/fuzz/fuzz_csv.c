@@ -1,7 +1,8 @@
 /* libFuzzer target: the CSV reader (chunked feeding, BOM, quotes), the key
  * expression compiler/evaluator, and the importer's UTF-8 checking JSON
- * string writer and type inference, on arbitrary bytes. The first byte picks
- * the chunk size and the separator. */
+ * string writer and type inference, on arbitrary bytes (the header's field
+ * count expected of multi-line records, so the recovery from unbalanced
+ * quotes runs too). The first byte picks the chunk size and the separator. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,19 @@
 #include "sources/csv/keyexpr.h"
 #include "core/banned.h"
 
+struct fctx {
+	struct c360_buf *b;
+	c360_csv_reader *r;
+};
+
 static c360_rc on_record(void *ctx, const struct c360_csv_record *rec)
 {
-	struct c360_buf *b = ctx;
+	struct fctx *f = ctx;
+	struct c360_buf *b = f->b;
+	/* as the importer: a multi-line record must have the header's count,
+	 * which exercises the recovery from unbalanced quotes */
+	if (rec->number == 1)
+		c360_csv_reader_expect_fields(f->r, rec->n);
 	for (size_t i = 0; i < rec->n; i++) {
 		size_t bad;
 		c360_buf_reset(b);
@@ -46,7 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct c360_buf b;
 	c360_buf_init(&b, 1 << 20);
 	c360_csv_reader *r = NULL;
-	if (c360_csv_reader_new(&o, on_record, &b, &r) == C360_OK) {
+	struct fctx f = {&b, NULL};
+	if (c360_csv_reader_new(&o, on_record, &f, &r) == C360_OK) {
+		f.r = r;
 		c360_rc rc = C360_OK;
 		for (size_t i = 0; i < size && !rc; i += chunk)
 			rc = c360_csv_reader_feed(r, data + i, size - i < chunk ? size - i : chunk);

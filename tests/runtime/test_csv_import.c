@@ -506,6 +506,111 @@ TEST(tracked_reimport_is_noop)
 	CHECK_EQ_INT(info.outcome, C360_TRACK_IMPORTED);
 }
 
+/* issue 24: `"Stray` at data row 10 of 1,000 failed 1 row and silently
+ * dropped the 990 after it, and the file was recorded as imported. */
+TEST(stray_quote_loses_one_row_only)
+{
+	const char *b = bucket();
+	char elog[512];
+	snprintf(elog, sizeof elog, "%s/stray-errors.jsonl", dir);
+	struct c360_buf csv;
+	c360_buf_init(&csv, 0);
+	c360_buf_puts(&csv, "id,name\n");
+	for (int i = 1; i <= 1000; i++)
+		c360_buf_printf(&csv, i == 10 ? "%d,\"Stray\n" : "%d,name%d\n", i, i);
+	const char *path = write_file(csv.data, csv.len);
+	c360_buf_release(&csv);
+	struct c360_import_opts o = opts_for(b, path, "m::%id%");
+	o.errors_log = elog;
+	o.batch_rows = 64; /* the recovery crosses batches */
+	struct c360_import_stats s;
+	struct c360_track_info info;
+	char err[256];
+	REQUIRE(c360_import_tracked(st, &o, false, &s, &info, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.rows, 1000);
+	CHECK_EQ_INT(s.imported, 999);
+	CHECK_EQ_INT(s.failed, 1);
+	CHECK_EQ_INT(s.unbalanced, 1);
+	CHECK_EQ_STR(get(b, "m::11"), "{\"id\":\"11\",\"name\":\"name11\"}");
+	CHECK_EQ_STR(get(b, "m::1000"), "{\"id\":\"1000\",\"name\":\"name1000\"}");
+	CHECK_EQ_STR(get(b, "m::10"), "");
+	char *log = slurp(elog);
+	REQUIRE(log);
+	/* the row (header = 1) and the line where the quote opened */
+	const char *head = "{\"row\":11,\"reason\":\"unbalanced quote";
+	CHECK(!strncmp(log, head, strlen(head)));
+	CHECK(strstr(log, "\"line\":11}\n") != NULL);
+	CHECK(strchr(log, '\n') == log + strlen(log) - 1); /* one line */
+	free(log);
+	/* recorded, and the record says a row failed and why */
+	CHECK_EQ_INT(info.outcome, C360_TRACK_IMPORTED);
+	const char *rec = get(C360_META_BUCKET, info.meta_key);
+	CHECK(strstr(rec, "\"failed\":1,\"unbalanced_quotes\":1") != NULL);
+	REQUIRE(c360_import_tracked(st, &o, false, &s, &info, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(info.outcome, C360_TRACK_ALREADY);
+	CHECK_EQ_INT(info.prev_failed, 1);
+}
+
+/* issue 24: a key holding \u0000 was reported as "key field 'id' is
+ * missing"; non-object JSON values were imported and ignored later. */
+TEST(nul_in_key_and_non_object_json)
+{
+	const char *b = bucket();
+	char elog[512];
+	snprintf(elog, sizeof elog, "%s/nul-errors.jsonl", dir);
+	const char *lines = "{\"id\":\"a\\u0000b\"}\n"
+			    "42\n"
+			    "\"x\"\n"
+			    "[1]\n"
+			    "null\n"
+			    "{\"id\":\"ok\"}\n";
+	struct c360_import_opts o = opts_for(b, file_of(lines), "%id%");
+	o.format = C360_IMPORT_JSON_LINES;
+	o.errors_log = elog;
+	struct c360_import_stats s;
+	char err[256];
+	REQUIRE(c360_import_run(st, &o, &s, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.imported, 1);
+	CHECK_EQ_INT(s.failed, 5);
+	CHECK_EQ_INT(s.not_objects, 4);
+	char *log = slurp(elog);
+	REQUIRE(log);
+	CHECK(strstr(log, "{\"row\":1,\"reason\":\"key field 'id' holds a NUL character "
+			  "(\\\\u0000) at byte 1 of its value; document keys cannot contain NUL\"") != NULL);
+	CHECK(strstr(log, "{\"row\":2,\"reason\":\"not a JSON object but a number;") != NULL);
+	CHECK(strstr(log, "{\"row\":3,\"reason\":\"not a JSON object but a string;") != NULL);
+	CHECK(strstr(log, "{\"row\":4,\"reason\":\"not a JSON object but an array;") != NULL);
+	CHECK(strstr(log, "{\"row\":5,\"reason\":\"not a JSON object but null;") != NULL);
+	free(log);
+
+	/* a list: #MONO_INCR# needs no field, the values are still refused */
+	b = bucket();
+	o = opts_for(b, file_of("[{\"id\":\"k\"}, 42, \"x\", [1], true]"), "n::#MONO_INCR#");
+	o.format = C360_IMPORT_JSON_LIST;
+	o.errors_log = elog;
+	REQUIRE(c360_import_run(st, &o, &s, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.imported, 1);
+	CHECK_EQ_INT(s.not_objects, 4);
+	CHECK_EQ_STR(get(b, "n::1"), "{\"id\":\"k\"}");
+	CHECK_EQ_STR(get(b, "n::2"), "");
+	log = slurp(elog);
+	REQUIRE(log);
+	CHECK(strstr(log, "{\"row\":5,\"reason\":\"not a JSON object but a boolean;") != NULL);
+	free(log);
+
+	/* CSV: a NUL byte in a key cell, same reason */
+	b = bucket();
+	o = opts_for(b, write_file("id,n\na\0b,1\nc,2\n", 15), "%id%");
+	o.errors_log = elog;
+	REQUIRE(c360_import_run(st, &o, &s, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(s.imported, 1);
+	CHECK_EQ_INT(s.failed, 1);
+	log = slurp(elog);
+	REQUIRE(log);
+	CHECK(strstr(log, "{\"row\":2,\"reason\":\"key field 'id' holds a NUL character") != NULL);
+	free(log);
+}
+
 TEST(newest_file)
 {
 	char d[512];
@@ -584,6 +689,8 @@ int main(void)
 	RUN(expiry_visible_and_honoured);
 	RUN(json_lines_and_list);
 	RUN(tracked_reimport_is_noop);
+	RUN(stray_quote_loses_one_row_only);
+	RUN(nul_in_key_and_non_object_json);
 	RUN(newest_file);
 	RUN(json_string_escaping);
 	c360_store_close(st);

@@ -133,6 +133,140 @@ TEST(unterminated_quote)
 	CHECK_EQ_STR(parse("a,b\n1,\"open"), "[a|b]\n2!unterminated quoted field at end of input\n");
 }
 
+/* As parse_opts, with line numbers ("@line" after each record) and the
+ * header's field count expected (set after the first record). */
+struct out_lines {
+	struct c360_buf b;
+	c360_csv_reader *r;
+	size_t expect;
+};
+
+static c360_rc collect_lines(void *ctx, const struct c360_csv_record *rec)
+{
+	struct out_lines *o = ctx;
+	if (rec->bad) {
+		c360_buf_printf(&o->b, "%llu!%.10s", (unsigned long long)rec->number,
+				c360_csv_bad_str(rec->bad));
+	} else {
+		c360_buf_putc(&o->b, '[');
+		for (size_t i = 0; i < rec->n; i++) {
+			if (i)
+				c360_buf_putc(&o->b, '|');
+			c360_buf_append(&o->b, rec->fields[i].p, rec->fields[i].len);
+		}
+		c360_buf_putc(&o->b, ']');
+	}
+	c360_buf_printf(&o->b, "@%llu\n", (unsigned long long)rec->line);
+	if (rec->number == 1)
+		c360_csv_reader_expect_fields(o->r, o->expect);
+	return C360_OK;
+}
+
+static const char *parse_lines(const char *s, size_t chunk, size_t expect, size_t max_record)
+{
+	static char res[4096];
+	struct out_lines o = {.expect = expect};
+	c360_buf_init(&o.b, 0);
+	struct c360_csv_reader_opts opts = {.max_record = max_record};
+	size_t len = strlen(s);
+	c360_rc rc = c360_csv_reader_new(&opts, collect_lines, &o, &o.r);
+	if (!chunk)
+		chunk = len ? len : 1;
+	for (size_t i = 0; i < len && !rc; i += chunk)
+		rc = c360_csv_reader_feed(o.r, s + i, len - i < chunk ? len - i : chunk);
+	if (!rc)
+		rc = c360_csv_reader_finish(o.r);
+	snprintf(res, sizeof res, "%s%s", rc ? "ERROR " : "", c360_buf_cstr(&o.b));
+	c360_buf_release(&o.b);
+	c360_csv_reader_free(o.r);
+	return res;
+}
+
+/* issue 24: a stray quote at data row 2 swallowed every later row */
+TEST(stray_quote_recovers_at_next_line)
+{
+	const char *s = "id,name\n1,a\n2,\"Stray\n3,c\n4,d\n";
+	const char *want = "[id|name]@1\n[1|a]@2\n3!unbalanced@3\n[3|c]@4\n[4|d]@5\n";
+	CHECK_EQ_STR(parse_lines(s, 0, 0, 0), want);
+	CHECK_EQ_STR(parse_lines(s, 0, 2, 0), want);
+	for (size_t chunk = 1; chunk < 9; chunk++)
+		CHECK_EQ_STR(parse_lines(s, chunk, 2, 0), want);
+	/* without a final line break */
+	CHECK_EQ_STR(parse_lines("h\n\"x\ny", 0, 1, 0), "[h]@1\n2!unbalanced@2\n[y]@3\n");
+	/* on the last line nothing was swallowed: the old report */
+	CHECK_EQ_STR(parse_lines("h\nok\n\"x", 0, 1, 0), "[h]@1\n[ok]@2\n3!unterminat@3\n");
+}
+
+TEST(stray_quote_paired_with_a_later_quote)
+{
+	/* the stray quote closes at the opening quote of row 3's field, which
+	 * leaves `"c"` behind it: not RFC 4180, read again (any field count) */
+	const char *s = "id,name\n1,\"Stray\n2,b\n3,\"c\"\n4,d\n";
+	const char *want =
+		"[id|name]@1\n2!unbalanced@2\n[2|b]@3\n[3|c]@4\n[4|d]@5\n";
+	CHECK_EQ_STR(parse_lines(s, 0, 0, 0), want);
+	for (size_t chunk = 1; chunk < 9; chunk++)
+		CHECK_EQ_STR(parse_lines(s, chunk, 2, 0), want);
+}
+
+TEST(stray_quote_wrong_field_count)
+{
+	/* well-formed quotes, but 3 fields where the header has 2; reading
+	 * again meets another open quote on line 3, then recovers at line 4 */
+	const char *s = "id,name\n1,\"Stray\n2,\",x\n3,c\n";
+	CHECK_EQ_STR(parse_lines(s, 0, 2, 0), "[id|name]@1\n2!unbalanced@2\n3!unbalanced@3\n[3|c]@4\n");
+	/* no expected count: taken as it is (nothing tells it from data) */
+	CHECK_EQ_STR(parse_lines(s, 0, 0, 0), "[id|name]@1\n[1|Stray\n2,|x]@2\n[3|c]@4\n");
+}
+
+TEST(multiline_fields_still_taken)
+{
+	const char *s = "id,note\n1,\"a\nb\"\n2,\"x\"\"y\r\nz\"\r\n3,\"p\nq\",\n4,\"\"\n";
+	const char *want = "[id|note]@1\n[1|a\nb]@2\n[2|x\"y\r\nz]@4\n4!unbalanced@6\n[q\"|]@7\n[4|]@8\n";
+	/* the record on line 6 has 3 fields: read again from line 7, whose `q"` is data */
+	CHECK_EQ_STR(parse_lines(s, 0, 2, 0), want);
+	for (size_t chunk = 1; chunk < 9; chunk++)
+		CHECK_EQ_STR(parse_lines(s, chunk, 2, 0), want);
+}
+
+TEST(stray_quote_bounded_by_record_cap)
+{
+	/* a quote still open after max_record bytes of lines is not a field */
+	const char *s = "h\n\"open\naaaa\nbbbb\ncccc\ndddd\n";
+	CHECK_EQ_STR(parse_lines(s, 0, 0, 16),
+		     "[h]@1\n2!unbalanced@2\n[aaaa]@3\n[bbbb]@4\n[cccc]@5\n[dddd]@6\n");
+	/* every line a stray quote: each one bad, nothing else lost */
+	CHECK_EQ_STR(parse_lines("h\n\"a\n\"b\n\"c\nd\n", 0, 1, 0),
+		     "[h]@1\n2!unbalanced@2\n3!unbalanced@3\n4!unbalanced@4\n[d]@5\n");
+}
+
+/* Random inputs of quotes, separators and line breaks: the records (and the
+ * recoveries) do not depend on how the input is cut into feeds. */
+TEST(recovery_independent_of_chunking)
+{
+	static const char alphabet[] = "a,\"\n\"\n\r";
+	uint32_t seed = 24;
+	char in[64], whole[4096];
+	for (int t = 0; t < 3000; t++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = 8 + (seed >> 16) % 48;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+		}
+		in[n] = '\0';
+		size_t expect = t % 3; /* 0 = any count, else 1 or 2 fields */
+		snprintf(whole, sizeof whole, "%s", parse_lines(in, 0, expect, t % 5 ? 0 : 12));
+		CHECK(strncmp(whole, "ERROR", 5) != 0);
+		for (size_t chunk = 1; chunk < 5; chunk++)
+			if (strcmp(parse_lines(in, chunk, expect, t % 5 ? 0 : 12), whole)) {
+				printf("  input %d (chunk %zu) differs: '%s'\n", t, chunk, in);
+				CHECK(0);
+				break;
+			}
+	}
+}
+
 TEST(record_cap)
 {
 	const char *s = "ab,cd\n0123456789,x\nok,y\n";
@@ -195,6 +329,12 @@ int main(void)
 	RUN(chunked_equals_whole);
 	RUN(custom_separator);
 	RUN(unterminated_quote);
+	RUN(stray_quote_recovers_at_next_line);
+	RUN(stray_quote_paired_with_a_later_quote);
+	RUN(stray_quote_wrong_field_count);
+	RUN(multiline_fields_still_taken);
+	RUN(stray_quote_bounded_by_record_cap);
+	RUN(recovery_independent_of_chunking);
 	RUN(record_cap);
 	RUN(too_many_fields);
 	RUN(callback_stops);

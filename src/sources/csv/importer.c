@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #define DEFAULT_BATCH_ROWS 16384
 #define MAX_RECORD C360_CSV_DEFAULT_MAX_RECORD
 #define PROGRESS_NS 200000000LL
+#define NOT_OBJECT_LOGGED 10        /* per import; the errors log has every one */
 
 /* ---- JSON helpers (the hot path: validate UTF-8 and escape in one pass) ---- */
 
@@ -202,6 +204,7 @@ struct span {
 
 struct rec {
 	uint64_t row;      /* for the errors log: record (CSV), line (lines), element (list) */
+	uint64_t line;     /* CSV: the line where the record begins */
 	uint64_t ordinal;  /* 1-based data row number after skip: #MONO_INCR# */
 	size_t first, n;   /* CSV: spans[first..first+n); JSON: spans[first] is the text */
 	int bad;           /* enum c360_csv_bad, or BAD_* below */
@@ -248,6 +251,8 @@ struct imp {
 
 	/* reader state */
 	uint64_t rows, skipped, bytes, total_bytes;
+	uint64_t unbalanced;         /* CSV records with an unbalanced quote */
+	_Atomic uint64_t not_objects; /* JSON documents that are not objects (builders) */
 	struct batch *cur;
 	uint64_t next_seq;
 	struct timespec t0;
@@ -348,6 +353,8 @@ static void elog_write(struct imp *imp, uint64_t row, const char *reason, const 
 	c360_buf_init(&line, 0);
 	c360_buf_printf(&line, "{\"row\":%" PRIu64 ",\"reason\":", row);
 	json_string(reason, strlen(reason), &line, NULL, true);
+	if (r && imp->o->format == C360_IMPORT_CSV)
+		c360_buf_printf(&line, ",\"line\":%" PRIu64, r->line);
 	if (key) {
 		c360_buf_puts(&line, ",\"key\":");
 		json_string(key, key_len, &line, NULL, true);
@@ -406,8 +413,8 @@ static bool json_lookup(void *ctx, size_t field, const char **val, size_t *len)
 	}
 	switch (c360_json_type(v)) {
 	case C360_JSON_STRING:
-		*val = c360_json_str(v, len);
-		return memchr(*val, '\0', *len) == NULL;
+		*val = c360_json_str(v, len); /* a NUL in it: the key expression says so */
+		return true;
 	case C360_JSON_NUMBER:
 		*val = c360_json_num_text(v, len);
 		return true;
@@ -617,6 +624,26 @@ static void build_batch(struct imp *imp, struct batch *b, uint64_t *failed)
 				snprintf(reason, sizeof reason, "invalid JSON: %s", where);
 			}
 			l.root = c360_json_doc_root(doc);
+			/* a document is an object: a bare 42, "x" or [1] has no fields
+			 * to key or map, and nothing downstream would read it */
+			if (!rc && c360_json_type(l.root) != C360_JSON_OBJECT) {
+				enum c360_json_type t = c360_json_type(l.root);
+				snprintf(reason, sizeof reason,
+					 "not a JSON object but %s%s; each document must be an "
+					 "object ({...})",
+					 t == C360_JSON_ARRAY ? "an " : t == C360_JSON_NULL ? "" : "a ",
+					 c360_json_type_name(t));
+				rc = C360_ERR_INVALID;
+				uint64_t k = atomic_fetch_add(&imp->not_objects, 1) + 1;
+				if (k <= NOT_OBJECT_LOGGED)
+					C360_WARN(WHO, "'%s' %s %" PRIu64 ": %s%s", imp->o->path,
+						  imp->o->format == C360_IMPORT_JSON_LINES ? "line"
+											   : "element",
+						  r->row, reason,
+						  k == NOT_OBJECT_LOGGED
+							  ? " (further ones: see the errors log, -e)"
+							  : "");
+			}
 		}
 		/* the key */
 		size_t koff = b->out.len, klen = 0;
@@ -991,24 +1018,40 @@ static c360_rc set_header(struct imp *imp, const struct c360_csv_record *rec, ch
 
 struct csv_ctx {
 	struct imp *imp;
+	c360_csv_reader *reader;
 	char *err;
 	size_t errlen;
 };
+
+#define UNBALANCED_LOGGED 10 /* per import; the errors log has every one */
 
 static c360_rc on_csv_record(void *ctx, const struct c360_csv_record *rec)
 {
 	struct csv_ctx *c = ctx;
 	struct imp *imp = c->imp;
-	if (!imp->have_header)
-		return set_header(imp, rec, c->err, c->errlen);
+	if (!imp->have_header) {
+		c360_rc hrc = set_header(imp, rec, c->err, c->errlen);
+		/* a multi-line record must have the header's field count */
+		if (!hrc)
+			c360_csv_reader_expect_fields(c->reader, imp->ncols);
+		return hrc;
+	}
 	bool take;
 	c360_rc rc = count_row(imp, &take);
 	if (rc || !take)
 		return rc;
+	if (rec->bad == C360_CSV_UNBALANCED_QUOTE && ++imp->unbalanced <= UNBALANCED_LOGGED)
+		C360_WARN(WHO,
+			  "'%s' line %" PRIu64 " (row %" PRIu64 "): unbalanced quote: the row fails and "
+			  "the lines after it are read again as rows; fix the quote and import again%s",
+			  imp->o->path, rec->line, rec->number,
+			  imp->unbalanced == UNBALANCED_LOGGED ? " (further ones: see the errors log, -e)"
+							       : "");
 	struct rec *r;
 	if ((rc = begin_rec(imp, &r)))
 		return rc;
 	r->row = rec->number;
+	r->line = rec->line;
 	r->ordinal = imp->rows;
 	r->bad = rec->bad;
 	r->n = rec->n;
@@ -1196,7 +1239,7 @@ static c360_rc read_input(struct imp *imp, int fd, char *err, size_t errlen)
 {
 	c360_rc rc = C360_OK;
 	c360_csv_reader *csv = NULL;
-	struct csv_ctx cctx = {imp, err, errlen};
+	struct csv_ctx cctx = {imp, NULL, err, errlen};
 	char *chunk = malloc(READ_CHUNK);
 	if (!chunk)
 		return C360_ERR_NOMEM;
@@ -1204,6 +1247,7 @@ static c360_rc read_input(struct imp *imp, int fd, char *err, size_t errlen)
 		struct c360_csv_reader_opts ro = {.separator = imp->o->separator};
 		if ((rc = c360_csv_reader_new(&ro, on_csv_record, &cctx, &csv)))
 			goto out;
+		cctx.reader = csv;
 	}
 	for (;;) {
 		ssize_t n = read(fd, chunk, READ_CHUNK);
@@ -1373,6 +1417,8 @@ out:
 	stats->skipped = imp.skipped;
 	stats->imported = imp.imported;
 	stats->failed = imp.failed;
+	stats->unbalanced = imp.unbalanced;
+	stats->not_objects = atomic_load(&imp.not_objects);
 	stats->bytes = imp.bytes;
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

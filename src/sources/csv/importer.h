@@ -11,9 +11,12 @@
  * Memory is bounded by at most four batches whatever the file size.
  *
  * Bad rows (wrong field count, invalid UTF-8, missing or empty key field,
- * key too long, invalid JSON, a write the store refused) are counted as
- * failed, described in the errors log (JSON lines with the row number and
- * the reason) and the import goes on. */
+ * key too long, invalid JSON, a JSON value that is not an object (42, "x",
+ * [1]: refused, as nothing downstream could key or map it), a write the
+ * store refused, a CSV row whose
+ * quote does not close into a row: see csvread.h) are counted as failed,
+ * described in the errors log (JSON lines with the row number, for CSV the
+ * line, and the reason) and the import goes on. */
 #ifndef C360_SOURCES_CSV_IMPORTER_H
 #define C360_SOURCES_CSV_IMPORTER_H
 
@@ -67,6 +70,10 @@ struct c360_import_stats {
 	uint64_t skipped;   /* rows skipped by skip_rows */
 	uint64_t imported;  /* documents written */
 	uint64_t failed;    /* rows that failed */
+	uint64_t unbalanced; /* CSV: of the failed rows, those with an unbalanced quote
+			      * (the lines after each were read again as rows) */
+	uint64_t not_objects; /* JSON: of the failed rows, the values that are not
+			       * objects (42, "x", [1], null) */
 	uint64_t bytes;     /* input bytes read */
 	double seconds;     /* wall time of the run */
 };

@@ -341,6 +341,14 @@ c360_rc c360_keyexpr_eval(const c360_keyexpr *ke, uint64_t ordinal, c360_keyexpr
 					 ke->fields[t->field].text);
 				return C360_ERR_NOT_FOUND;
 			}
+			const char *nul = memchr(v, '\0', len);
+			if (nul) {
+				snprintf(err, errlen,
+					 "key field '%s' holds a NUL character (\\u0000) at byte %zu "
+					 "of its value; document keys cannot contain NUL",
+					 ke->fields[t->field].text, (size_t)(nul - v));
+				return C360_ERR_INVALID;
+			}
 			rc = c360_buf_append(out, v, len);
 			break;
 		}

@@ -55,8 +55,9 @@ typedef bool (*c360_keyexpr_lookup)(void *ctx, size_t field, const char **val, s
 
 /* Appends the key of one record to out. ordinal is the record's 1-based
  * number (for #MONO_INCR#). C360_ERR_NOT_FOUND when a referenced field is
- * missing (err: "key field 'email' is missing"), C360_ERR_TOO_BIG past the
- * buffer's cap. */
+ * missing or empty (err: "key field 'email' is missing" / "is empty"),
+ * C360_ERR_INVALID when its value holds a NUL byte (err names the field and
+ * the byte), C360_ERR_TOO_BIG past the buffer's cap. */
 c360_rc c360_keyexpr_eval(const c360_keyexpr *ke, uint64_t ordinal, c360_keyexpr_lookup lookup,
 			  void *ctx, struct c360_buf *out, char *err, size_t errlen);
 

@@ -1,6 +1,7 @@
 /* The CSV drop folder as a pipeline source: each pass imports the newest
  * *.csv of the folder unless it was imported before (import tracking in the
  * system bucket), so a pass after a restart, or an early one, is a no-op. */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ struct csv_source {
 	char dir[4096], errors_log[4096]; /* resolved against the pipeline file's folder */
 	int64_t expiry, threads;
 	bool infer_types, omit_empty;
-	_Atomic uint64_t imported, failed, files, rows;
+	_Atomic uint64_t imported, failed, files, rows, unbalanced;
 };
 
 static c360_rc csv_create(const struct c360_source_ctx *ctx, void **inst, char *err,
@@ -103,7 +104,13 @@ static c360_rc csv_run_once(void *inst, const volatile int *stop, struct c360_so
 		switch (info.outcome) {
 		case C360_TRACK_IMPORTED:
 			c->files++;
-			snprintf(pass->note, sizeof pass->note, "imported %s", base);
+			if (stats.failed)
+				snprintf(pass->note, sizeof pass->note,
+					 "imported %s: %" PRIu64 " rows failed (%" PRIu64
+					 " unbalanced quotes), see the log",
+					 base, stats.failed, stats.unbalanced);
+			else
+				snprintf(pass->note, sizeof pass->note, "imported %s", base);
 			break;
 		case C360_TRACK_ALREADY:
 		case C360_TRACK_SAME_CONTENT:
@@ -123,6 +130,7 @@ static c360_rc csv_run_once(void *inst, const volatile int *stop, struct c360_so
 		c->rows += stats.rows;
 		c->imported += stats.imported;
 		c->failed += stats.failed;
+		c->unbalanced += stats.unbalanced;
 	}
 	free(path);
 	return rc;
@@ -142,6 +150,10 @@ static void csv_collect(void *inst, struct c360_metrics_out *out)
 			    (double)c->failed);
 	c360_metric_counter(out, "c360_csv_files_imported_total", "CSV files imported", labels,
 			    (double)c->files);
+	c360_metric_counter(out, "c360_csv_unbalanced_quotes_total",
+			    "CSV rows failed for an unbalanced quote (the lines after each were "
+			    "read again)",
+			    labels, (double)c->unbalanced);
 }
 
 static void csv_free(void *inst)

@@ -132,7 +132,7 @@ struct record {
 	int64_t mtime_ns;
 	char hash[65];
 	char completed[32];
-	uint64_t imported;
+	uint64_t imported, failed;
 };
 
 static void read_record(c360_store *st, const char *key, struct record *r)
@@ -152,6 +152,8 @@ static void read_record(c360_store *st, const char *key, struct record *r)
 			r->mtime_ns = v;
 		if (c360_json_int64(c360_json_get(root, "imported"), &v))
 			r->imported = (uint64_t)v;
+		if (c360_json_int64(c360_json_get(root, "failed"), &v))
+			r->failed = (uint64_t)v;
 		size_t n;
 		const char *s = c360_json_str(c360_json_get(root, "hash"), &n);
 		if (s && n < sizeof r->hash)
@@ -196,6 +198,7 @@ static c360_rc write_record(c360_store *st, const char *key, const char *abspath
 		{"rows", c360_json_new_int(d, (int64_t)s->rows)},
 		{"imported", c360_json_new_int(d, (int64_t)s->imported)},
 		{"failed", c360_json_new_int(d, (int64_t)s->failed)},
+		{"unbalanced_quotes", c360_json_new_int(d, (int64_t)s->unbalanced)},
 		{"completed", c360_json_new_str(d, completed, strlen(completed))},
 	};
 	for (size_t i = 0; i < sizeof m / sizeof *m && !rc; i++)
@@ -249,6 +252,7 @@ c360_rc c360_import_tracked(c360_store *st, const struct c360_import_opts *o, bo
 		snprintf(info->hash, sizeof info->hash, "%s", prev.hash);
 		snprintf(info->completed, sizeof info->completed, "%s", prev.completed);
 		info->prev_imported = prev.imported;
+		info->prev_failed = prev.failed;
 		return C360_OK;
 	}
 	if ((rc = c360_import_file_hash(abspath, info->hash, err, errlen)))
@@ -257,6 +261,7 @@ c360_rc c360_import_tracked(c360_store *st, const struct c360_import_opts *o, bo
 		info->outcome = C360_TRACK_SAME_CONTENT;
 		snprintf(info->completed, sizeof info->completed, "%s", prev.completed);
 		info->prev_imported = prev.imported;
+		info->prev_failed = prev.failed;
 		return C360_OK;
 	}
 	struct c360_import_opts io = *o;

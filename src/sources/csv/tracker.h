@@ -4,7 +4,8 @@
  * A completed import is recorded in the system bucket C360_META_BUCKET under
  * "import::<BLAKE2b-128 of the absolute path, hex>" as
  *   {"path","size","mtime_ns","hash" (BLAKE2b-256 of the content, hex),
- *    "bucket","key","rows","imported","failed","completed" (ISO 8601 UTC)}.
+ *    "bucket","key","rows","imported","failed","unbalanced_quotes",
+ *    "completed" (ISO 8601 UTC)}.
  * A file is "already imported" when that record has the same size and
  * mtime, or (touched but unchanged) the same content hash. The record is
  * written after every batch of the import has committed; a crash before
@@ -34,6 +35,7 @@ struct c360_track_info {
 	char hash[65];          /* content hash (hex), when computed */
 	char completed[32];     /* when it was recorded (this run or the earlier one) */
 	uint64_t prev_imported; /* documents of the earlier import (ALREADY, SAME_CONTENT) */
+	uint64_t prev_failed;   /* its failed rows */
 };
 
 /* Imports o->path (a regular file) unless it was imported before (force:
