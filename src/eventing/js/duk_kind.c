@@ -405,6 +405,14 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 	return len;
 }
 
+/* Ends a transfer when the run is asked to stop (its deadline bounds it too). */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct jsinst *in = ud;
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return must_stop(in, false);
+}
+
 /* Builds {name: value} of the response headers (names lower-cased). */
 static void push_headers(duk_context *ctx, const char *h)
 {
@@ -497,6 +505,9 @@ static duk_ret_t n_curl(duk_context *ctx)
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, in);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)JS_CURL_CONNECT_MS);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)JS_CURL_MAX_RESP);
 	{
