@@ -322,6 +322,18 @@ TEST(heap_limit_setting_is_checked_and_kept)
 	CHECK(c360_fn_def_set(&d, "heap_limit_mb", "lots", err, sizeof err) == C360_ERR_INVALID);
 	CHECK(c360_fn_def_set(&d, "heap_limit_mb", "64", err, sizeof err) == C360_OK);
 	CHECK_EQ_INT(d.heap_limit_mb, 64);
+	/* kept in the definition's JSON */
+	snprintf(d.name, sizeof d.name, "h");
+	snprintf(d.source_bucket, sizeof d.source_bucket, "src");
+	snprintf(d.metadata_bucket, sizeof d.metadata_bucket, "meta");
+	struct c360_buf b;
+	struct c360_fn_def d2;
+	c360_buf_init(&b, 0);
+	REQUIRE(c360_fn_def_write(&d, &b) == 0);
+	REQUIRE(c360_fn_def_parse(c360_buf_cstr(&b), b.len, &d2, err, sizeof err) == 0);
+	CHECK_EQ_INT(d2.heap_limit_mb, 64);
+	c360_fn_def_release(&d2);
+	c360_buf_release(&b);
 	c360_fn_def_release(&d);
 }
 
