@@ -41,7 +41,7 @@ enum js_stop {
 };
 
 #define JS_BLOCK_HDR 16            /* size kept in front of every block (malloc's alignment) */
-#define JS_CLOCK_EVERY 32          /* allocations / native checks between clock reads */
+#define JS_CLOCK_EVERY 256         /* allocations / native checks between clock reads */
 #define JS_BIG_ALLOC (64u << 10)   /* allocations this large always read the clock */
 
 struct jsinst {
