@@ -3,7 +3,11 @@
 # check that Eventing handlers need, so the build generates, in
 # ${PROJECT_BINARY_DIR}/generated, a duk_config.h that includes the packaged one
 # and then enables DUK_USE_INTERRUPT_COUNTER and DUK_USE_EXEC_TIMEOUT_CHECK
-# (hook c360_duk_exec_timeout_check(), implemented in src/eventing/js/).
+# (hook c360_duk_exec_timeout_check(), implemented in src/eventing/js/), and
+# DUK_USE_NATIVE_STACK_CHECK (hook c360_duk_native_check()): Duktape calls it
+# on every function call, every regexp backtracking step and every JSON
+# nesting level, so a handler spending its time inside a built-in (a regexp,
+# a join) is stopped too, not only one running bytecode.
 # duktape.c and duktape.h are copied next to it at configure time because
 # their `#include "duk_config.h"` looks in the including file's directory first.
 set(C360_DUKTAPE_DIR /usr/share/duktape CACHE PATH "packaged Duktape sources (duktape-dev)")
@@ -34,6 +38,12 @@ extern \"C\"
 #endif
 int c360_duk_exec_timeout_check(void *udata);
 #define DUK_USE_EXEC_TIMEOUT_CHECK(udata) c360_duk_exec_timeout_check((udata))
+#undef DUK_USE_NATIVE_STACK_CHECK
+#if defined(__cplusplus)
+extern \"C\"
+#endif
+int c360_duk_native_check(void);
+#define DUK_USE_NATIVE_STACK_CHECK() c360_duk_native_check()
 #endif
 ")
 configure_file(${C360_DUK_GEN}/duk_config.h.in ${C360_DUK_GEN}/duk_config.h COPYONLY)

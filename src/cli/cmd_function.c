@@ -42,7 +42,8 @@ static const struct c360_opt deploy_opts[] = {
 	{"binding", 'b', C360_OPT_LIST, &d_bindings, "SPEC",
 	 "bucket:ALIAS=BUCKET[:r|:rw], url:ALIAS=URL[;basic=U:P|;bearer=T][;insecure], constant:ALIAS=VALUE", NULL},
 	{"setting", 's', C360_OPT_LIST, &d_settings, "NAME=VALUE",
-	 "dcp_stream_boundary, worker_count, execution_timeout, checkpoint_interval, log_level, self_recursion", NULL},
+	 "dcp_stream_boundary, worker_count, execution_timeout, heap_limit_mb, checkpoint_interval, log_level, "
+	 "self_recursion", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 static const struct c360_cmd_spec deploy_spec = {

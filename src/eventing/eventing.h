@@ -44,8 +44,8 @@ c360_rc c360_fn_def_check(const struct c360_fn_def *def, char *err, size_t errle
  *   constant:ALIAS=VALUE (JSON, or a bare word kept as a string) */
 c360_rc c360_fn_def_add_binding(struct c360_fn_def *def, const char *spec, char *err, size_t errlen);
 /* Sets one setting by Couchbase's name (dcp_stream_boundary, worker_count,
- * execution_timeout (s), checkpoint_interval (s), log_level, self_recursion,
- * description, language_compatibility (ignored)). */
+ * execution_timeout (s), heap_limit_mb, checkpoint_interval (s), log_level,
+ * self_recursion, description, language_compatibility (ignored)). */
 c360_rc c360_fn_def_set(struct c360_fn_def *def, const char *name, const char *value, char *err,
 			size_t errlen);
 

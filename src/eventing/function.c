@@ -54,6 +54,7 @@ void c360_fn_def_init(struct c360_fn_def *def)
 	def->boundary = C360_FN_FROM_EVERYTHING;
 	def->worker_count = 1;
 	def->execution_timeout_ms = 60000;
+	def->heap_limit_mb = 256;
 	def->checkpoint_interval_ms = 60000;
 	def->log_level = C360_LOG_INFO;
 }
@@ -138,6 +139,10 @@ c360_rc c360_fn_def_set(struct c360_fn_def *def, const char *name, const char *v
 		if (!c360_parse_int(value, &n) || n < 1 || n > 86400000)
 			goto bad;
 		def->execution_timeout_ms = n;
+	} else if (!strcmp(name, "heap_limit_mb")) {
+		if (!c360_parse_int(value, &n) || n < 8 || n > 65536)
+			goto bad;
+		def->heap_limit_mb = n;
 	} else if (!strcmp(name, "checkpoint_interval")) {
 		if (!c360_parse_int(value, &n) || n < 1 || n > 86400)
 			goto bad;
@@ -572,10 +577,11 @@ c360_rc c360_fn_def_write(const struct c360_fn_def *d, struct c360_buf *o)
 	static const char *lv[] = {"ERROR", "WARNING", "INFO", "DEBUG", "TRACE"};
 	rc |= c360_buf_printf(o,
 			      "},\"settings\":{\"dcp_stream_boundary\":\"%s\",\"worker_count\":%d,"
-			      "\"execution_timeout_ms\":%" PRId64 ",\"checkpoint_interval_ms\":%" PRId64
-			      ",\"log_level\":\"%s\"",
+			      "\"execution_timeout_ms\":%" PRId64 ",\"heap_limit_mb\":%" PRId64
+			      ",\"checkpoint_interval_ms\":%" PRId64 ",\"log_level\":\"%s\"",
 			      d->boundary == C360_FN_FROM_NOW ? "from_now" : "everything", d->worker_count,
-			      d->execution_timeout_ms, d->checkpoint_interval_ms, lv[d->log_level]);
+			      d->execution_timeout_ms, d->heap_limit_mb, d->checkpoint_interval_ms,
+			      lv[d->log_level]);
 	rc |= put_kv_str(o, "description", d->description, true);
 	rc |= c360_buf_puts(o, "},\"c360\":{");
 	rc |= put_kv_str(o, "kind", d->kind, false);

@@ -15,9 +15,17 @@
  *
  * Outcome of one call, counted by the runtime (stats: processed, failures,
  * timeouts): C360_OK = handled; C360_ERR_TIMEOUT = the handler ran past
- * def->execution_timeout_ms and was aborted; anything else = a failure. The
- * kind writes the human detail (message, stack) to the application log with
- * c360_fn_app_log() before returning; the runtime never stops on a failure.
+ * def->execution_timeout_ms and was aborted (a timeout and a failure);
+ * C360_ERR_LIMIT = it was aborted past another limit of the kind (the
+ * JavaScript heap's def->heap_limit_mb; a failure); C360_ERR_STATE with
+ * *env->stop set = abandoned because the run is stopping: not counted, the
+ * batch is not committed and the change is handled again at the next start;
+ * anything else = a failure. The writes of a call that ends in TIMEOUT or
+ * LIMIT are dropped (the call was cut short at an arbitrary point); a call
+ * that fails otherwise (a handler's exception) keeps the writes it made
+ * before, as in Couchbase. The kind writes the human detail (message, stack)
+ * to the application log with c360_fn_app_log() before returning; the
+ * runtime never stops on a failure.
  *
  * Registration: every kind exports one `const struct c360_fn_kind` and is
  * listed in the static registry array c360_fn_kinds[] (eventing/function.c):
@@ -94,6 +102,7 @@ struct c360_fn_def {
 	enum c360_fn_boundary boundary;
 	int worker_count;              /* default 1 */
 	int64_t execution_timeout_ms;  /* default 60000 */
+	int64_t heap_limit_mb;         /* default 256: a JavaScript worker heap's cap */
 	int64_t checkpoint_interval_ms;/* default 60000 (Couchbase: 60 s) */
 	enum c360_log_level log_level; /* application log level, default info */
 	bool self_recursion;           /* allow writes to source_bucket (default false) */
@@ -114,6 +123,10 @@ struct c360_fn_env {
 	const struct c360_fn_def *def;
 	int worker;            /* 0 .. worker_count-1 */
 	void *rt;              /* internal to the runtime */
+	/* Becomes non-zero (from another thread or a signal handler) when the run
+	 * is asked to stop; NULL when it cannot be. A kind that notices it inside
+	 * a call abandons the call and returns C360_ERR_STATE. */
+	const volatile int *stop;
 };
 
 /* One change as the handler sees it (Couchbase's meta). Borrowed for the call. */

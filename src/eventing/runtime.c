@@ -41,6 +41,19 @@ struct ev {
 	struct ev *next_in_worker;
 };
 
+/* What one handler call's write changed in an overlay entry, to put it back
+ * when the call is cut short (timeout, limit, stop). */
+struct undo {
+	struct ov *o;
+	char *value;        /* the entry's value before the write (owned here) */
+	size_t value_len;
+	bool owns_value;    /* false for a touch, which keeps the value */
+	uint64_t cas, new_cas;
+	uint32_t expiry;
+	unsigned flags;
+	bool dirty, allow_rec;
+};
+
 #define HIST_N 256
 struct worker {
 	struct c360_fn_run *r;
@@ -50,6 +63,9 @@ struct worker {
 	struct c360_fn_env env;
 	void *inst;
 	struct ev *head, *tail; /* this batch's events */
+	struct undo *undo;      /* the running call's writes (under r->ov_mu) */
+	size_t nundo, capundo;
+	bool abandoned;         /* a call was abandoned because the run stops */
 	uint64_t hist[HIST_N];  /* latency histogram (log-linear, µs) */
 	struct c360_fn_stats st;
 };
@@ -344,7 +360,64 @@ static void ov_clear(struct c360_fn_run *r)
 	ov_clear_tab(r->ov, &r->ov_n);
 }
 
-static c360_rc ov_apply(struct c360_fn_run *r, struct c360_write *w, bool allow_rec)
+/* Records o's state before a write of worker wk's running call. */
+static c360_rc undo_push(struct worker *wk, struct ov *o, bool owns_value)
+{
+	if (wk->nundo == wk->capundo) {
+		size_t nc = wk->capundo ? wk->capundo * 2 : 16;
+		struct undo *p = realloc(wk->undo, nc * sizeof *p);
+		if (!p)
+			return C360_ERR_NOMEM;
+		wk->undo = p;
+		wk->capundo = nc;
+	}
+	struct undo *u = &wk->undo[wk->nundo++];
+	u->o = o;
+	u->owns_value = owns_value;
+	u->value = owns_value ? o->value : NULL;
+	u->value_len = o->value_len;
+	u->cas = o->cas;
+	u->new_cas = 0;
+	u->expiry = o->expiry;
+	u->flags = o->flags;
+	u->dirty = o->dirty;
+	u->allow_rec = o->allow_rec;
+	return C360_OK;
+}
+
+/* Ends worker wk's call: with rollback, puts back every entry the call
+ * changed (newest first) unless another worker wrote it since; frees the
+ * values the call replaced. */
+static void undo_end(struct c360_fn_run *r, struct worker *wk, bool rollback)
+{
+	if (!wk->nundo)
+		return;
+	pthread_mutex_lock(&r->ov_mu);
+	for (size_t i = wk->nundo; i-- > 0;) {
+		struct undo *u = &wk->undo[i];
+		struct ov *o = u->o;
+		if (!rollback || o->cas != u->new_cas) {
+			free(u->value);
+			continue;
+		}
+		if (u->owns_value) {
+			free(o->value);
+			o->value = u->value;
+			o->value_len = u->value_len;
+		}
+		o->cas = u->cas;
+		o->expiry = u->expiry;
+		o->flags = u->flags;
+		o->dirty = u->dirty;
+		o->allow_rec = u->allow_rec;
+	}
+	wk->nundo = 0;
+	pthread_mutex_unlock(&r->ov_mu);
+}
+
+/* Applies one write to the overlay; wk (or NULL) is the worker whose call
+ * makes it, so that the write can be undone. */
+static c360_rc ov_apply(struct c360_fn_run *r, struct worker *wk, struct c360_write *w, bool allow_rec)
 {
 	struct ov *o;
 	c360_rc rc = ov_load(r, w->bucket, w->key, w->key_len, &o);
@@ -367,21 +440,30 @@ static c360_rc ov_apply(struct c360_fn_run *r, struct c360_write *w, bool allow_
 	default:
 		break;
 	}
+	char *v = NULL;
+	if (w->type != C360_WRITE_DELETE && w->type != C360_WRITE_TOUCH) {
+		if (w->value_len > C360_VALUE_MAX)
+			return C360_ERR_TOO_BIG;
+		if (!(v = malloc(w->value_len + 1)))
+			return C360_ERR_NOMEM;
+		memcpy(v, w->value, w->value_len);
+		v[w->value_len] = 0;
+	}
+	/* the undo record keeps the replaced value: nothing to free then */
+	if (wk && undo_push(wk, o, w->type != C360_WRITE_TOUCH)) {
+		free(v);
+		return C360_ERR_NOMEM;
+	}
 	if (w->type == C360_WRITE_DELETE) {
-		free(o->value);
+		if (!wk)
+			free(o->value);
 		o->value = NULL;
 		o->value_len = 0;
 	} else if (w->type == C360_WRITE_TOUCH) {
 		o->expiry = w->expiry;
 	} else {
-		if (w->value_len > C360_VALUE_MAX)
-			return C360_ERR_TOO_BIG;
-		char *v = malloc(w->value_len + 1);
-		if (!v)
-			return C360_ERR_NOMEM;
-		memcpy(v, w->value, w->value_len);
-		v[w->value_len] = 0;
-		free(o->value);
+		if (!wk)
+			free(o->value);
 		o->value = v;
 		o->value_len = w->value_len;
 		if (!(w->flags & C360_WRITE_KEEP_EXPIRY))
@@ -392,6 +474,8 @@ static c360_rc ov_apply(struct c360_fn_run *r, struct c360_write *w, bool allow_
 	o->allow_rec = o->allow_rec || allow_rec;
 	o->cas = ++r->prov_cas;
 	w->new_cas = o->cas;
+	if (wk)
+		wk->undo[wk->nundo - 1].new_cas = o->cas;
 	return C360_OK;
 }
 
@@ -400,9 +484,10 @@ c360_rc c360_fn_write(struct c360_fn_env *env, struct c360_write *ops, size_t n,
 	struct c360_fn_run *r = env->rt;
 	if (!r)
 		return c360_store_write(env->store, ops, n);
+	struct worker *wk = env->worker >= 0 && env->worker < r->nworkers ? &r->w[env->worker] : NULL;
 	pthread_mutex_lock(&r->ov_mu);
 	for (size_t i = 0; i < n; i++) {
-		ops[i].rc = ov_apply(r, &ops[i], allow_recursion);
+		ops[i].rc = ov_apply(r, wk, &ops[i], allow_recursion);
 		ops[i].seqno = 0;
 		if (!ops[i].rc)
 			r->writes++;
@@ -631,9 +716,21 @@ static void handle(struct worker *w, struct ev *e)
 	};
 	int64_t t0 = mono_us();
 	c360_rc rc;
-	if (e->op == C360_FEED_MUTATION) {
-		w->st.dcp_mutation++;
+	bool upd = e->op == C360_FEED_MUTATION;
+	if (upd)
 		rc = r->kind->on_update(w->inst, &m, e->value, e->value_len);
+	else
+		rc = r->kind->on_delete(w->inst, &m, e->op == C360_FEED_EXPIRATION);
+	/* a call cut short keeps none of its writes; one abandoned because the
+	 * run stops is not counted: its batch is handled again at the next start */
+	bool stopping = rc == C360_ERR_STATE && w->env.stop && *w->env.stop;
+	undo_end(r, w, rc == C360_ERR_TIMEOUT || rc == C360_ERR_LIMIT || stopping);
+	if (stopping) {
+		w->abandoned = true;
+		return;
+	}
+	if (upd) {
+		w->st.dcp_mutation++;
 		if (rc)
 			w->st.on_update_failure++;
 		else
@@ -643,7 +740,6 @@ static void handle(struct worker *w, struct ev *e)
 			w->st.dcp_expiration++;
 		else
 			w->st.dcp_deletion++;
-		rc = r->kind->on_delete(w->inst, &m, e->op == C360_FEED_EXPIRATION);
 		if (rc)
 			w->st.on_delete_failure++;
 		else
@@ -672,7 +768,7 @@ static void *worker_main(void *arg)
 		seen = r->gen;
 		struct ev *e = w->head;
 		pthread_mutex_unlock(&r->mu);
-		for (; e; e = e->next_in_worker)
+		for (; e && !w->abandoned; e = e->next_in_worker)
 			handle(w, e);
 		pthread_mutex_lock(&r->mu);
 		w->head = w->tail = NULL;
@@ -822,6 +918,7 @@ void c360_fn_run_free(c360_fn_run *r)
 				pthread_join(r->w[i].th, NULL);
 			if (r->kind)
 				r->kind->free(r->w[i].inst);
+			free(r->w[i].undo);
 		}
 		free(r->w);
 	}
@@ -1034,6 +1131,14 @@ static void free_batch(struct batch *b)
 	b->nomem = false;
 }
 
+static bool abandoned(const struct c360_fn_run *r)
+{
+	for (int i = 0; i < r->nworkers; i++)
+		if (r->w[i].abandoned)
+			return true;
+	return false;
+}
+
 /* Reads the function's record: its state now (undeployed when gone). */
 static enum c360_fn_state record_state(struct c360_fn_run *r)
 {
@@ -1059,6 +1164,10 @@ c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_whe
 		return C360_ERR_NOMEM;
 	C360_INFO(r->who, "processing '%s' after seqno %" PRIu64 " with %d worker(s)", r->def.source_bucket,
 		  r->seqno, r->nworkers);
+	for (int i = 0; i < r->nworkers; i++) { /* workers idle: they see it at the next batch */
+		r->w[i].env.stop = stop;
+		r->w[i].abandoned = false;
+	}
 	while (!(stop && *stop)) {
 		int64_t now = mono_ms();
 		if (now - last_poll >= RECORD_POLL_MS) {
@@ -1105,6 +1214,15 @@ c360_rc c360_fn_run_loop(c360_fn_run *r, const volatile int *stop, bool exit_whe
 		if (got) {
 			run_batch(r, &b);
 			free_batch(&b);
+			if (abandoned(r)) {
+				/* like a crash before the commit: the batch is not committed
+				 * and is handled again at the next start */
+				ov_clear(r);
+				rc = ov_commit_join(r);
+				C360_WARN(r->who, "stopped during a handler call: the changes after seqno %" PRIu64
+					  " are handled again at the next start", r->seqno);
+				break;
+			}
 			r->read_seqno = b.last;
 			/* the previous batch's commit ran while this batch was handled */
 			if (!(rc = ov_commit_join(r)))

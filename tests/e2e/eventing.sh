@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # c360 function: deploy the shipped customer360 function, run it, lifecycle
-# commands, exit codes, and resume from the checkpoint after kill -9.
+# commands, exit codes, resume from the checkpoint after kill -9, and SIGTERM
+# during a runaway handler.
 set -euo pipefail
 bin=${C360_BIN:?}
 src=${C360_SRC:?}
@@ -96,4 +97,46 @@ again=$("$bin" query "SELECT count(*) FROM dst WHERE json_extract(doc,'\$.seen')
 [ "$total" = 1500 ] || fail "after kill -9 and resume: $total of 1500 processed"
 [ "$again" -le 600 ] || fail "re-processed $again (more than two batches past the checkpoint)"
 echo "kill -9 at $n documents; after resume all 1500 processed, $again processed twice"
+# --- SIGTERM while a handler runs away inside a built-in (60 s timeout): the
+# process ends promptly, nothing of the batch is committed, and the next start
+# handles the change again
+"$bin" bucket create rsrc >/dev/null
+"$bin" bucket create rout >/dev/null
+"$bin" bucket create rctl >/dev/null
+"$bin" doc upsert rsrc r1 '{"n":1}' >/dev/null
+"$bin" doc upsert rsrc r2 '{"run":true}' >/dev/null
+"$bin" doc upsert rsrc r3 '{"n":3}' >/dev/null
+cat >"$tmp/runaway.js" <<'EOF'
+function OnUpdate(doc, meta) {
+  if (doc.run && !ctl['calm']) {
+    log('spinning');
+    var a = []; while (true) a.push(new Array(1000000).join('x'));
+  }
+  out[meta.id] = 'done';
+}
+EOF
+"$bin" function deploy runaway --code "$tmp/runaway.js" --source rsrc --metadata meta \
+  -b bucket:out=rout:rw -b bucket:ctl=rctl:r -s execution_timeout=60 >/dev/null
+"$bin" function run runaway 2>"$tmp/rerr" &
+pid=$!
+for _ in $(seq 1 400); do
+  "$bin" function log runaway 2>/dev/null | grep -q spinning && break
+  sleep 0.05
+done
+"$bin" function log runaway | grep -q spinning || fail "the runaway handler did not start"
+t0=$(date +%s%N)
+kill -TERM "$pid"
+for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "SIGTERM did not end 'function run' within 20 s of a runaway handler"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+set +e; wait "$pid"; code=$?; set -e; pid=
+[ "$code" = 0 ] || { cat "$tmp/rerr" >&2; fail "'function run' exited $code after SIGTERM"; }
+grep -q "are handled again at the next start" "$tmp/rerr" || fail "stop message: $(cat "$tmp/rerr")"
+n=$("$bin" query "SELECT count(*) FROM rout" | grep -o '\[\[[0-9]*\]\]' | tr -dc 0-9)
+[ "$n" = 0 ] || fail "the abandoned batch committed $n document(s)"
+"$bin" doc upsert rctl calm true >/dev/null
+"$bin" function run runaway --exit-when-idle 2>"$tmp/rerr" || { cat "$tmp/rerr"; fail "run after SIGTERM"; }
+n=$("$bin" query "SELECT count(*) FROM rout" | grep -o '\[\[[0-9]*\]\]' | tr -dc 0-9)
+[ "$n" = 3 ] || fail "after the restart $n of 3 changes handled"
+echo "SIGTERM during a runaway handler: process ended ${ms} ms after it; all 3 changes handled at the next start"
 echo "ok"

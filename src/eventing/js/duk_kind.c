@@ -1,11 +1,21 @@
 /* The "js" function kind: Couchbase-Eventing-style JavaScript on Duktape, one
  * heap per worker. The only eventing code that includes duktape.h.
  *
- * Each instance owns a heap whose udata is the instance, so the generated
- * DUK_USE_EXEC_TIMEOUT_CHECK hook (cmake/duktape.cmake) can compare the clock
- * with the deadline armed around every call into JavaScript. The globals
- * (aliases, couchbase.*, curl, log, errors) come from the prelude in
- * js_boot.h over a private natives object; the natives below do the I/O. */
+ * Each instance owns a heap whose udata is the instance. A handler call is
+ * stopped when it passes its execution timeout, when its heap passes
+ * heap_limit_mb, or when the run is asked to stop (env->stop): from then on
+ * the call is "stopped" and stays so until it has unwound, because Duktape
+ * only gives control back at a few places, all of which then refuse:
+ *   - the generated DUK_USE_EXEC_TIMEOUT_CHECK hook (cmake/duktape.cmake),
+ *     every 256K bytecode instructions;
+ *   - the DUK_USE_NATIVE_STACK_CHECK hook, on every call and every regexp
+ *     backtracking step (catastrophic regexps spend all their time there);
+ *   - the heap's allocator, on every allocation (built-ins such as
+ *     Array.prototype.join or string concatenation allocate as they go).
+ * A stopped call's heap may hold anything, so it is thrown away and rebuilt
+ * before the next change. The globals (aliases, couchbase.*, curl, log,
+ * errors) come from the prelude in js_boot.h over a private natives object;
+ * the natives below do the I/O. */
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -22,17 +32,37 @@
 #define JS_CURL_MAX_RESP (16u << 20) /* response cap, bytes */
 #define JS_CURL_CONNECT_MS 5000
 
+/* why a call was stopped */
+enum js_stop {
+	JS_RUNNING = 0,
+	JS_TIMED_OUT,   /* past def->execution_timeout_ms */
+	JS_HEAP_FULL,   /* the heap passed def->heap_limit_mb */
+	JS_STOPPING,    /* *env->stop: the run is stopping */
+};
+
+#define JS_BLOCK_HDR 16            /* size kept in front of every block (malloc's alignment) */
+#define JS_CLOCK_EVERY 256         /* allocations / native checks between clock reads */
+#define JS_BIG_ALLOC (64u << 10)   /* allocations this large always read the clock */
+
 struct jsinst {
 	duk_context *ctx;
 	struct c360_fn_env *env;
-	int64_t deadline_ms;  /* 0 = not armed */
-	int timed_out;
+	int64_t deadline_ms;  /* 0 = not armed (no call running) */
+	enum js_stop stopped; /* sticky while the call unwinds */
+	unsigned ticks;
+	size_t heap_bytes, heap_limit;
+	bool rebuild;         /* the heap was abandoned by a stopped call */
 	CURL *curl;
 	/* stats */
 	uint64_t curl_success, curl_failure, curl_timeout, curl_non_200;
 	uint64_t bucket_op_exception, log_lines;
+	uint64_t heap_limit_count, heap_rebuilds;
 	char err[512];        /* compile error for check() */
 };
+
+/* the instance whose call runs on this thread (for the argument-less
+ * DUK_USE_NATIVE_STACK_CHECK hook) */
+static _Thread_local struct jsinst *running;
 
 static int64_t now_ms(void)
 {
@@ -41,16 +71,95 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Called by Duktape's bytecode executor every few thousand instructions. */
+/* True when the running call must stop (and from then on until disarmed).
+ * Reads the clock only when `clock` is set. */
+static bool must_stop(struct jsinst *in, bool clock)
+{
+	if (!in->deadline_ms)
+		return false;
+	if (in->stopped)
+		return true;
+	if (in->env->stop && *in->env->stop)
+		in->stopped = JS_STOPPING;
+	else if (clock && now_ms() >= in->deadline_ms)
+		in->stopped = JS_TIMED_OUT;
+	return in->stopped != JS_RUNNING;
+}
+
+/* Called by Duktape's bytecode executor every 256K instructions. */
 int c360_duk_exec_timeout_check(void *udata)
 {
 	struct jsinst *in = udata;
-	if (!in || !in->deadline_ms)
-		return 0;
-	if (now_ms() < in->deadline_ms)
-		return 0;
-	in->timed_out = 1;
-	return 1;
+	return in && must_stop(in, true);
+}
+
+/* Called by Duktape on every call, regexp backtracking step and JSON nesting
+ * level; non-zero throws a RangeError. */
+int c360_duk_native_check(void)
+{
+	struct jsinst *in = running;
+	return in && must_stop(in, (++in->ticks % JS_CLOCK_EVERY) == 0);
+}
+
+/* The heap's allocator: counts the heap's bytes and, while a call runs,
+ * refuses what passes the heap limit and everything once the call must stop.
+ * Duktape turns a refusal into a RangeError (after a garbage collection). */
+static bool refuse(struct jsinst *in, size_t grow)
+{
+	if (!in->deadline_ms)
+		return false;
+	if (!in->stopped && in->heap_bytes + grow > in->heap_limit) {
+		in->stopped = JS_HEAP_FULL;
+		in->heap_limit_count++;
+	}
+	return must_stop(in, grow >= JS_BIG_ALLOC || (++in->ticks % JS_CLOCK_EVERY) == 0);
+}
+
+static void *heap_alloc(void *udata, duk_size_t size)
+{
+	struct jsinst *in = udata;
+	if (size > SIZE_MAX - JS_BLOCK_HDR || refuse(in, size))
+		return NULL;
+	unsigned char *b = malloc(size + JS_BLOCK_HDR);
+	if (!b)
+		return NULL;
+	memcpy(b, &size, sizeof size);
+	in->heap_bytes += size;
+	return b + JS_BLOCK_HDR;
+}
+
+static void heap_free(void *udata, void *ptr)
+{
+	struct jsinst *in = udata;
+	if (!ptr)
+		return;
+	unsigned char *b = (unsigned char *)ptr - JS_BLOCK_HDR;
+	size_t size;
+	memcpy(&size, b, sizeof size);
+	in->heap_bytes -= size;
+	free(b);
+}
+
+static void *heap_realloc(void *udata, void *ptr, duk_size_t size)
+{
+	struct jsinst *in = udata;
+	if (!ptr)
+		return heap_alloc(udata, size);
+	if (!size) {
+		heap_free(udata, ptr);
+		return NULL;
+	}
+	unsigned char *b = (unsigned char *)ptr - JS_BLOCK_HDR;
+	size_t old;
+	memcpy(&old, b, sizeof old);
+	if (size > SIZE_MAX - JS_BLOCK_HDR || (size > old && refuse(in, size - old)))
+		return NULL;
+	unsigned char *nb = realloc(b, size + JS_BLOCK_HDR);
+	if (!nb)
+		return NULL;
+	memcpy(nb, &size, sizeof size);
+	in->heap_bytes = in->heap_bytes - old + size;
+	return nb + JS_BLOCK_HDR;
 }
 
 static void fatal_handler(void *udata, const char *msg)
@@ -296,6 +405,14 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 	return len;
 }
 
+/* Ends a transfer when the run is asked to stop (its deadline bounds it too). */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct jsinst *in = ud;
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return must_stop(in, false);
+}
+
 /* Builds {name: value} of the response headers (names lower-cased). */
 static void push_headers(duk_context *ctx, const char *h)
 {
@@ -388,6 +505,9 @@ static duk_ret_t n_curl(duk_context *ctx)
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, in);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)JS_CURL_CONNECT_MS);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)JS_CURL_MAX_RESP);
 	{
@@ -547,18 +667,39 @@ static void describe_error(duk_context *ctx, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", duk_safe_to_string(ctx, -1));
 }
 
+/* Starts the clock of a call into JavaScript on this thread. */
 static void arm(struct jsinst *in)
 {
-	in->timed_out = 0;
 	int64_t t = in->env->def->execution_timeout_ms;
+	in->stopped = JS_RUNNING;
 	in->deadline_ms = now_ms() + (t > 0 ? t : 60000);
+	running = in;
+}
+
+/* Ends the call; returns why it was stopped (JS_RUNNING: it was not). A
+ * stopped call leaves its heap to be rebuilt. */
+static enum js_stop disarm(struct jsinst *in)
+{
+	enum js_stop why = in->stopped;
+	in->deadline_ms = 0;
+	in->stopped = JS_RUNNING;
+	running = NULL;
+	if (why)
+		in->rebuild = true;
+	return why;
+}
+
+static int64_t heap_limit_mb(const struct c360_fn_def *d)
+{
+	return d->heap_limit_mb > 0 ? d->heap_limit_mb : 256;
 }
 
 /* Builds the heap: prelude, bindings, then the function's code (top level). */
 static c360_rc setup(struct jsinst *in, char *err, size_t errlen)
 {
 	const struct c360_fn_def *d = in->env->def;
-	duk_context *ctx = duk_create_heap(NULL, NULL, NULL, in, fatal_handler);
+	in->heap_limit = (size_t)heap_limit_mb(d) << 20;
+	duk_context *ctx = duk_create_heap(heap_alloc, heap_realloc, heap_free, in, fatal_handler);
 	if (!ctx) {
 		snprintf(err, errlen, "cannot create a JavaScript heap");
 		return C360_ERR_NOMEM;
@@ -612,13 +753,24 @@ static c360_rc setup(struct jsinst *in, char *err, size_t errlen)
 	}
 	arm(in);
 	int bad = duk_pcall(ctx, 0);
-	in->deadline_ms = 0;
+	enum js_stop why = disarm(in);
+	in->rebuild = false;
+	if (why == JS_TIMED_OUT) {
+		snprintf(err, errlen, "top-level code ran past the execution timeout");
+		return C360_ERR_TIMEOUT;
+	}
+	if (why == JS_HEAP_FULL) {
+		snprintf(err, errlen, "top-level code passed the heap limit of %" PRId64 " MiB",
+			 heap_limit_mb(d));
+		return C360_ERR_LIMIT;
+	}
+	if (why == JS_STOPPING) {
+		snprintf(err, errlen, "stopped while running top-level code");
+		return C360_ERR_STATE;
+	}
 	if (bad) {
-		if (in->timed_out)
-			snprintf(err, errlen, "top-level code ran past the execution timeout");
-		else
-			describe_error(ctx, err, errlen);
-		return in->timed_out ? C360_ERR_TIMEOUT : C360_ERR_INVALID;
+		describe_error(ctx, err, errlen);
+		return C360_ERR_INVALID;
 	}
 	duk_pop(ctx);
 	/* keep dispatchers on the value stack: [N] */
@@ -632,7 +784,7 @@ static void js_free(void *p)
 	if (!in)
 		return;
 	if (in->ctx)
-		duk_destroy_heap(in->ctx);
+		duk_destroy_heap(in->ctx); /* disarmed: the allocator refuses nothing */
 	if (in->curl)
 		curl_easy_cleanup(in->curl);
 	free(in);
@@ -664,27 +816,73 @@ static c360_rc js_check(const struct c360_fn_def *def, char *err, size_t errlen)
 	return rc;
 }
 
+/* Before a call: a heap a stopped call left behind is replaced by a fresh
+ * one (prelude and top-level code again), so nothing of that call remains. */
+static c360_rc ready(struct jsinst *in, const char *what, const struct c360_fn_meta *m)
+{
+	if (!in->rebuild)
+		return C360_OK;
+	char err[512] = "";
+	if (in->ctx)
+		duk_destroy_heap(in->ctx);
+	in->ctx = NULL;
+	in->heap_rebuilds++;
+	c360_rc rc = setup(in, err, sizeof err);
+	if (rc) {
+		if (in->ctx)
+			duk_destroy_heap(in->ctx);
+		in->ctx = NULL;
+		in->rebuild = true; /* try again at the next change */
+		if (rc != C360_ERR_STATE)
+			app_log(in, C360_LOG_ERROR,
+				"%s for '%.*s' (seq %" PRIu64 ") not run: cannot rebuild the JavaScript heap "
+				"after a stopped call: %s",
+				what, (int)m->id_len, m->id, m->seq, err);
+	}
+	return rc;
+}
+
 /* Calls N[fn] with the nargs pushed above it; logs and classifies failures. */
 static c360_rc invoke(struct jsinst *in, const char *what, const struct c360_fn_meta *m, int nargs)
 {
 	duk_context *ctx = in->ctx;
 	arm(in);
 	int bad = duk_pcall(ctx, nargs);
-	in->deadline_ms = 0;
+	enum js_stop why = disarm(in);
 	c360_rc rc = C360_OK;
-	if (bad) {
-		char msg[1536];
-		if (in->timed_out) {
-			rc = C360_ERR_TIMEOUT;
-			app_log(in, C360_LOG_ERROR,
-				"%s for '%.*s' (seq %" PRIu64 ") aborted: execution timeout of %" PRId64 " ms",
-				what, (int)m->id_len, m->id, m->seq, in->env->def->execution_timeout_ms);
-		} else {
+	char msg[1536];
+	const struct c360_fn_def *d = in->env->def;
+	switch (why) {
+	case JS_TIMED_OUT:
+		rc = C360_ERR_TIMEOUT;
+		app_log(in, C360_LOG_ERROR,
+			"%s for '%.*s' (seq %" PRIu64 ") aborted: execution timeout of %" PRId64
+			" ms (its writes are dropped)",
+			what, (int)m->id_len, m->id, m->seq, d->execution_timeout_ms);
+		break;
+	case JS_HEAP_FULL:
+		rc = C360_ERR_LIMIT;
+		app_log(in, C360_LOG_ERROR,
+			"%s for '%.*s' (seq %" PRIu64 ") aborted: its JavaScript heap passed the heap limit "
+			"of %" PRId64 " MiB (its writes are dropped; raise settings.heap_limit_mb if the "
+			"handler needs more)",
+			what, (int)m->id_len, m->id, m->seq, heap_limit_mb(d));
+		break;
+	case JS_STOPPING:
+		rc = C360_ERR_STATE;
+		app_log(in, C360_LOG_WARN,
+			"%s for '%.*s' (seq %" PRIu64 ") abandoned: the function is stopping (the change is "
+			"handled again at the next start)",
+			what, (int)m->id_len, m->id, m->seq);
+		break;
+	case JS_RUNNING:
+		if (bad) {
 			rc = C360_ERR_INVALID;
 			describe_error(ctx, msg, sizeof msg);
 			app_log(in, C360_LOG_ERROR, "%s for '%.*s' (seq %" PRIu64 ") threw: %s", what,
 				(int)m->id_len, m->id, m->seq, msg);
 		}
+		break;
 	}
 	duk_pop(ctx); /* result or error */
 	return rc;
@@ -700,6 +898,9 @@ static void push_cas(duk_context *ctx, uint64_t cas)
 static c360_rc js_on_update(void *p, const struct c360_fn_meta *m, const char *value, size_t value_len)
 {
 	struct jsinst *in = p;
+	c360_rc rc = ready(in, "OnUpdate", m);
+	if (rc)
+		return rc;
 	duk_context *ctx = in->ctx;
 	duk_get_prop_string(ctx, 0, "onUpdate");
 	duk_push_lstring(ctx, value ? value : "", value ? value_len : 0);
@@ -715,6 +916,9 @@ static c360_rc js_on_update(void *p, const struct c360_fn_meta *m, const char *v
 static c360_rc js_on_delete(void *p, const struct c360_fn_meta *m, bool expired)
 {
 	struct jsinst *in = p;
+	c360_rc rc = ready(in, "OnDelete", m);
+	if (rc)
+		return rc;
 	duk_context *ctx = in->ctx;
 	duk_get_prop_string(ctx, 0, "onDelete");
 	duk_push_lstring(ctx, m->id, m->id_len);
@@ -729,14 +933,15 @@ static c360_rc js_on_delete(void *p, const struct c360_fn_meta *m, bool expired)
 static c360_rc js_stats(void *p, struct c360_buf *out)
 {
 	struct jsinst *in = p;
-	duk_memory_functions mf;
-	(void)mf;
 	return c360_buf_printf(out,
 			       "\"curl_success_count\":%" PRIu64 ",\"curl_failure_count\":%" PRIu64
 			       ",\"curl_timeout_count\":%" PRIu64 ",\"curl_non_200_response\":%" PRIu64
-			       ",\"bucket_op_exception_count\":%" PRIu64 ",\"log_lines\":%" PRIu64,
+			       ",\"bucket_op_exception_count\":%" PRIu64 ",\"log_lines\":%" PRIu64
+			       ",\"heap_limit_count\":%" PRIu64 ",\"heap_rebuild_count\":%" PRIu64
+			       ",\"js_heap_bytes\":%zu",
 			       in->curl_success, in->curl_failure, in->curl_timeout, in->curl_non_200,
-			       in->bucket_op_exception, in->log_lines);
+			       in->bucket_op_exception, in->log_lines, in->heap_limit_count, in->heap_rebuilds,
+			       in->heap_bytes);
 }
 
 const struct c360_fn_kind c360_fn_kind_js = {
