@@ -153,7 +153,12 @@ static void add_metrics(struct c360_kafka_metrics *a, const struct c360_kafka_me
 	a->written += b->written;
 	a->deleted += b->deleted;
 	a->dead_lettered += b->dead_lettered;
+	a->dlq_truncated += b->dlq_truncated;
+	a->dlq_dropped += b->dlq_dropped;
 	a->failed += b->failed;
+	a->key_fallback += b->key_fallback;
+	a->non_object += b->non_object;
+	a->uncommitted += b->uncommitted;
 	a->skipped += b->skipped;
 	a->batches += b->batches;
 	a->retries += b->retries;
