@@ -291,7 +291,13 @@ out:
 	c360_http_free(http); /* stops taking requests first */
 	c360_api_free(api);
 	c360_kafka_connect_free(kc); /* connectors POSTed over the API drain and commit */
-	c360_sources_free(sources); /* drains and commits */
+	/* drains and commits; a source that could not (e.g. offsets not
+	 * committed: records read again next time) fails the exit status */
+	if (c360_sources_stop(sources) && !exit_code) {
+		fprintf(stderr, "c360 run: a source did not stop cleanly (see its error above)\n");
+		exit_code = C360_EXIT_FAILED;
+	}
+	c360_sources_free(sources);
 	c360_eventing_stop(ev);     /* checkpoints */
 	c360_metrics_free(metrics);
 	c360_store_close(st);

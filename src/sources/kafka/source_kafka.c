@@ -202,11 +202,11 @@ static c360_rc kafka_run_once(void *inst, const volatile int *stop,
 	return rc;
 }
 
-static void kafka_stop(void *inst)
+static c360_rc kafka_stop(void *inst)
 {
 	struct kafka_source *k = inst;
 	if (!k->sink)
-		return;
+		return C360_OK;
 	c360_kafka_sink_stop(k->sink);
 	c360_rc rc = c360_kafka_sink_wait(k->sink, -1);
 	if (rc && rc != C360_ERR_TIMEOUT) {
@@ -219,6 +219,7 @@ static void kafka_stop(void *inst)
 	add_metrics(&k->done, &m);
 	c360_kafka_sink_free(k->sink);
 	k->sink = NULL;
+	return rc;
 }
 
 static void kafka_collect(void *inst, struct c360_metrics_out *out)
