@@ -47,7 +47,8 @@ static const struct c360_cmd_spec run_spec = {
 	.details = "The file format is in docs/run.md. A mistake in it is reported as\n"
 		   "FILE:LINE:COLUMN: what was expected, and nothing starts (exit 2).\n"
 		   "On SIGTERM or SIGINT: the server stops, sources drain and commit their\n"
-		   "offsets, functions write their checkpoints, then exit 0.",
+		   "offsets, functions write their checkpoints, then exit 0 (1 if a source\n"
+		   "could not commit what it wrote: it says how many records will be read again).",
 	.opts = run_opts,
 	.min_args = 1,
 	.max_args = 1,

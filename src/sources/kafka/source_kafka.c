@@ -242,6 +242,19 @@ static void kafka_collect(void *inst, struct c360_metrics_out *out)
 			    (double)m.failed);
 	c360_metric_counter(out, "c360_source_records_dead_lettered_total",
 			    "records sent to the dead-letter topic", labels, (double)m.dead_lettered);
+	c360_metric_counter(out, "c360_source_records_dead_letter_truncated_total",
+			    "dead letters the topic refused whole, sent cut", labels, (double)m.dlq_truncated);
+	c360_metric_counter(out, "c360_source_records_dead_letter_dropped_total",
+			    "dead letters the topic refused even cut, skipped (see the error log)", labels,
+			    (double)m.dlq_dropped);
+	c360_metric_counter(out, "c360_source_records_key_fallback_total",
+			    "Kafka records without a usable key (topic/partition/offset ids)", labels,
+			    (double)m.key_fallback);
+	c360_metric_counter(out, "c360_source_records_non_object_total",
+			    "Kafka values that are JSON but not an object", labels, (double)m.non_object);
+	c360_metric_counter(out, "c360_source_records_uncommitted_total",
+			    "records written whose offsets could not be committed (read again)", labels,
+			    (double)m.uncommitted);
 }
 
 static void kafka_free(void *inst)
