@@ -1,7 +1,8 @@
 /* Shared by the Kafka sink's fault tests (test_kafka_dlq.c,
- * test_kafka_commit.c): the mock cluster, a producer, connector configs
- * with their own group and no auto-commit, runs to the end, and a log
- * capture to assert what the sink said. Included once per test binary. */
+ * test_kafka_commit.c, test_kafka_rebalance.c): the mock cluster, a
+ * producer, connector configs with their own group and no auto-commit,
+ * runs to the end, and a log capture to assert what the sink said.
+ * Included once per test binary. */
 #ifndef C360_TESTS_RUNTIME_KAFKA_FAULTS_H
 #define C360_TESTS_RUNTIME_KAFKA_FAULTS_H
 
@@ -117,6 +118,20 @@ __attribute__((unused)) static bool has(c360_store *st, const char *key)
 		return false;
 	c360_doc_release(&d);
 	return true;
+}
+
+/* Produces n records {"id":first..} keyed by their id to one partition. */
+__attribute__((unused)) static void produce_n(const char *topic, int32_t part, int first, int n)
+{
+	rd_kafka_t *p = producer();
+	for (int i = first; i < first + n; i++) {
+		char k[32], v[64];
+		snprintf(k, sizeof k, "%d", i);
+		snprintf(v, sizeof v, "{\"id\":%d}", i);
+		produce_str(p, topic, part, k, v);
+	}
+	rd_kafka_flush(p, 10000);
+	rd_kafka_destroy(p);
 }
 
 /* ---- log capture ---- */

@@ -1173,7 +1173,13 @@ static void final_commit(struct task *t)
 	t->final_done = true;
 	if (e)
 		commit_lost(t, "final commit", e, uncommitted(t, NULL));
-	/* offsets refused on a revoke while stopping, no assignment since */
+	/* offsets refused on a revoke while stopping: the next assignment
+	 * commits them (polled for here, up to 8 s), else say they are lost */
+	for (int64_t until = now_ms() + 8000; t->pending && now_ms() < until;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, 100);
+		if (m)
+			rd_kafka_message_destroy(m);
+	}
 	commit_pending(t, "final commit");
 }
 
