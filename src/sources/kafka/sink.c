@@ -461,16 +461,6 @@ tombstone:
 			goto out;
 		}
 	}
-	if (!c360_json_is_object(stored)) {
-		/* written as it is, as the Couchbase sink writes any JSON
-		 * document; said here, with its position, because the
-		 * integration ignores what is not an object */
-		uint64_t n = ADD1(s, non_object);
-		if (log_nth(n))
-			C360_WARN(t->who, "record '%s' [%" PRId32 "] offset %" PRId64 " is JSON but not an object: "
-				  "written as it is, the integration will ignore it (%" PRIu64 " so far; "
-				  "check the topic's producer or converter)", topic, m->partition, m->offset, n);
-	}
 	if (s->tmpl) {
 		rc = c360_kafka_idtmpl_render(s->tmpl, stored, 0, &b->keys, reason, sizeof reason);
 		if (rc == C360_ERR_NOMEM)
@@ -504,6 +494,16 @@ tombstone:
 			rc = C360_OK;
 			goto out;
 		}
+	}
+	if (!c360_json_is_object(stored)) {
+		/* written as it is, as the Couchbase sink writes any JSON
+		 * document; said here, with its position, because the
+		 * integration ignores what is not an object */
+		uint64_t n = ADD1(s, non_object);
+		if (log_nth(n))
+			C360_WARN(t->who, "record '%s' [%" PRId32 "] offset %" PRId64 " is JSON but not an object: "
+				  "written as it is, the integration will ignore it (%" PRIu64 " so far; "
+				  "check the topic's producer or converter)", topic, m->partition, m->offset, n);
 	}
 	size_t idx;
 	struct c360_write *w = batch_add_op(b, &idx);
@@ -996,7 +996,10 @@ static void commit_lost(struct task *t, const char *when, rd_kafka_resp_err_t e,
  * inside that window. Retrying inside the callback cannot help (the
  * rebalance waits for this member to rejoin), so the offsets of the
  * revoked partitions are kept and committed with the next assignment,
- * in the new generation, before fetching starts (commit_pending). */
+ * in the new generation, before fetching starts (commit_pending). For a
+ * partition that moved to another member this can at worst move its
+ * committed offset back to what this sink wrote: records read again,
+ * never skipped. */
 static void commit_on_revoke(struct task *t, const rd_kafka_topic_partition_list_t *parts)
 {
 	/* after the final commit the shutdown has spoken: one try, no count */
