@@ -19,10 +19,12 @@
  * the sink stops without storing the offsets.
  *
  * Commits are synchronous on revoke and at shutdown; a commit refused
- * while the group rebalances (or its coordinator moves) is retried. When
- * the shutdown commits still fail, the sink ends FAILED with the number of
- * records that will be read again (a revoke mid-run only warns: the new
- * owner reads them again, writes are idempotent); both count in
+ * while the group rebalances (or its coordinator moves) is retried: at
+ * shutdown for up to 8 s, on revoke with the next assignment (the revoke
+ * runs inside the rebalance, which waits for this member). When the
+ * offsets still cannot be committed at shutdown, the sink ends FAILED with
+ * the number of records that will be read again (mid-run it only warns:
+ * the new owner reads them again, writes are idempotent); both count in
  * uncommitted.
  *
  * Threads: every function may be called from any thread;
