@@ -45,7 +45,9 @@ static const struct c360_cmd_spec spec = {
 	"group.id, security.protocol, sasl.*, ssl.*). Unknown keys are warned about; a bad value\n"
 	"stops the start with an error naming the key. See --config-help and docs/kafka-sink.md.\n"
 	"SIGTERM/SIGINT drain: what was consumed is written and its offsets committed.\n"
-	"Exit codes: 0 ok, 1 stopped by an error or some records failed, 2 usage, 5 bad config,\n"
+	"Exit codes: 0 ok, 1 stopped by an error, some records failed (dead letters the topic refused\n"
+	"even cut included) or the offsets of written records could not be committed at the stop\n"
+	"(the summary says how many will be read again), 2 usage, 5 bad config,\n"
 	"6 store unusable.",
 	opts, 0, 0};
 
@@ -170,13 +172,29 @@ int c360_cmd_kafka_sink(int argc, char **argv)
 	double el = mono() - t0;
 	char serr[512] = "";
 	c360_kafka_sink_error(sink, serr, sizeof serr);
+	/* what needs a look, only when it happened */
+	char extra[400] = "";
+	size_t xl = 0;
+	if (m.dlq_truncated || m.dlq_dropped)
+		xl += (size_t)snprintf(extra + xl, sizeof extra - xl,
+				       "; dead letters refused as too large: %llu sent cut, %llu skipped (see the log)",
+				       (unsigned long long)m.dlq_truncated, (unsigned long long)m.dlq_dropped);
+	if (m.key_fallback && xl < sizeof extra)
+		xl += (size_t)snprintf(extra + xl, sizeof extra - xl, "; %llu without a usable key",
+				       (unsigned long long)m.key_fallback);
+	if (m.non_object && xl < sizeof extra)
+		xl += (size_t)snprintf(extra + xl, sizeof extra - xl, "; %llu not JSON objects",
+				       (unsigned long long)m.non_object);
+	if (m.uncommitted && xl < sizeof extra)
+		snprintf(extra + xl, sizeof extra - xl, "; %llu written but not committed (read again)",
+			 (unsigned long long)m.uncommitted);
 	fprintf(stderr,
 		"%s: '%s': %llu records in, %llu written, %llu deleted, %llu dead-lettered, %llu failed, "
-		"%llu skipped in %.2f s (%.0f records/s; %.0f records/s from the first record to the last write)%s%s\n",
+		"%llu skipped in %.2f s (%.0f records/s; %.0f records/s from the first record to the last write)%s%s%s\n",
 		cmd, cfg->name, (unsigned long long)m.records_in, (unsigned long long)m.written,
 		(unsigned long long)m.deleted, (unsigned long long)m.dead_lettered, (unsigned long long)m.failed,
 		(unsigned long long)m.skipped, el, el > 0 ? m.records_in / el : 0.0,
-		m.active_ms ? m.records_in * 1000.0 / (double)m.active_ms : 0.0, *serr ? "; stopped: " : "",
+		m.active_ms ? m.records_in * 1000.0 / (double)m.active_ms : 0.0, extra, *serr ? "; stopped: " : "",
 		serr);
 	g_sink = NULL;
 	c360_kafka_sink_free(sink);

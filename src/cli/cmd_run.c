@@ -47,7 +47,8 @@ static const struct c360_cmd_spec run_spec = {
 	.details = "The file format is in docs/run.md. A mistake in it is reported as\n"
 		   "FILE:LINE:COLUMN: what was expected, and nothing starts (exit 2).\n"
 		   "On SIGTERM or SIGINT: the server stops, sources drain and commit their\n"
-		   "offsets, functions write their checkpoints, then exit 0.",
+		   "offsets, functions write their checkpoints, then exit 0 (1 if a source\n"
+		   "could not commit what it wrote: it says how many records will be read again).",
 	.opts = run_opts,
 	.min_args = 1,
 	.max_args = 1,
@@ -302,7 +303,13 @@ out:
 	c360_http_free(http); /* stops taking requests first */
 	c360_api_free(api);
 	c360_kafka_connect_free(kc); /* connectors POSTed over the API drain and commit */
-	c360_sources_free(sources); /* drains and commits */
+	/* drains and commits; a source that could not (e.g. offsets not
+	 * committed: records read again next time) fails the exit status */
+	if (c360_sources_stop(sources) && !exit_code) {
+		fprintf(stderr, "c360 run: a source did not stop cleanly (see its error above)\n");
+		exit_code = C360_EXIT_FAILED;
+	}
+	c360_sources_free(sources);
 	c360_eventing_stop(ev);     /* checkpoints */
 	c360_metrics_free(metrics);
 	c360_store_close(st);

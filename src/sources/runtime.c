@@ -163,23 +163,28 @@ c360_rc c360_sources_start(c360_sources *s, char *err, size_t errlen)
 	return C360_OK;
 }
 
-void c360_sources_stop(c360_sources *s)
+c360_rc c360_sources_stop(c360_sources *s)
 {
+	c360_rc first = C360_OK;
 	if (!s)
-		return;
+		return first;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = 1;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = s->n; i-- > 0;) {
 		struct slot *sl = &s->slots[i];
-		if (sl->started && sl->ops->stop)
-			sl->ops->stop(sl->inst);
+		if (sl->started && sl->ops->stop) {
+			c360_rc rc = sl->ops->stop(sl->inst);
+			if (rc && !first)
+				first = rc;
+		}
 		sl->started = false;
 		if (sl->has_thread)
 			pthread_join(sl->thread, NULL);
 		sl->has_thread = false;
 	}
+	return first;
 }
 
 void c360_sources_free(c360_sources *s)

@@ -45,8 +45,10 @@ struct c360_source_ops {
 	 * (may be NULL) asks a long pass to end early. */
 	c360_rc (*run_once)(void *inst, const volatile int *stop, struct c360_source_pass *pass,
 			    char *err, size_t errlen);
-	/* Continuous sources: drain, commit, join. NULL for pass-based sources. */
-	void (*stop)(void *inst);
+	/* Continuous sources: drain, commit, join. NULL for pass-based sources.
+	 * An error (logged by the source) when the drain did not end cleanly,
+	 * e.g. offsets of written records could not be committed. */
+	c360_rc (*stop)(void *inst);
 	/* Writes the source's counters (labels source=NAME,type=TYPE). */
 	void (*collect)(void *inst, struct c360_metrics_out *out);
 	void (*free)(void *inst);
@@ -67,8 +69,9 @@ c360_rc c360_sources_new(c360_store *st, const struct c360_pipeline_config *cfg,
 /* Starts continuous sources and the schedule thread of the others. */
 c360_rc c360_sources_start(c360_sources *s, char *err, size_t errlen);
 /* Stops everything (continuous sources drain and commit; a running pass is
- * asked to stop and awaited). */
-void c360_sources_stop(c360_sources *s);
+ * asked to stop and awaited). Returns the first error a continuous source
+ * stopped with (each logged it), C360_OK if none or already stopped. */
+c360_rc c360_sources_stop(c360_sources *s);
 void c360_sources_free(c360_sources *s); /* accepts NULL; stops first */
 
 size_t c360_sources_count(const c360_sources *s);

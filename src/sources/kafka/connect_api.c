@@ -374,9 +374,14 @@ static void h_status(const struct c360_http_req *req, struct c360_http_resp *res
 		c360_kafka_sink_metrics(c->sink, &m);
 	c360_buf_printf(b,
 			"],\"type\":\"sink\",\"metrics\":{\"records_in\":%llu,\"written\":%llu,\"deleted\":%llu,"
-			"\"dead_lettered\":%llu,\"failed\":%llu,\"skipped\":%llu}}\n",
+			"\"dead_lettered\":%llu,\"dead_letters_truncated\":%llu,\"dead_letters_dropped\":%llu,"
+			"\"failed\":%llu,\"skipped\":%llu,\"key_fallback\":%llu,\"non_object\":%llu,"
+			"\"uncommitted\":%llu}}\n",
 			(unsigned long long)m.records_in, (unsigned long long)m.written, (unsigned long long)m.deleted,
-			(unsigned long long)m.dead_lettered, (unsigned long long)m.failed, (unsigned long long)m.skipped);
+			(unsigned long long)m.dead_lettered, (unsigned long long)m.dlq_truncated,
+			(unsigned long long)m.dlq_dropped, (unsigned long long)m.failed, (unsigned long long)m.skipped,
+			(unsigned long long)m.key_fallback, (unsigned long long)m.non_object,
+			(unsigned long long)m.uncommitted);
 	pthread_mutex_unlock(&kc->mu);
 }
 

@@ -311,6 +311,22 @@ c360_rc c360_kafka_mock_broker(c360_kafka_mock *m, int broker_id, bool up)
 	return e ? C360_ERR_INVALID : C360_OK;
 }
 
+c360_rc c360_kafka_mock_fail_requests(c360_kafka_mock *m, int api_key, int count, int kafka_err)
+{
+	if (count <= 0) {
+		rd_kafka_mock_clear_request_errors(m->mc, (int16_t)api_key);
+		return C360_OK;
+	}
+	rd_kafka_resp_err_t *errs = malloc((size_t)count * sizeof *errs);
+	if (!errs)
+		return C360_ERR_NOMEM;
+	for (int i = 0; i < count; i++)
+		errs[i] = (rd_kafka_resp_err_t)kafka_err;
+	rd_kafka_mock_push_request_errors_array(m->mc, (int16_t)api_key, (size_t)count, errs);
+	free(errs);
+	return C360_OK;
+}
+
 void c360_kafka_mock_free(c360_kafka_mock *m)
 {
 	if (!m)

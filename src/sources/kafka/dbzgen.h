@@ -66,6 +66,13 @@ c360_rc c360_kafka_mock_topic(c360_kafka_mock *m, const char *topic, int partiti
 /* Takes broker id (1..nbrokers) down or up: its connections are closed and
  * refused while down. */
 c360_rc c360_kafka_mock_broker(c360_kafka_mock *m, int broker_id, bool up);
+/* Kafka protocol API keys for c360_kafka_mock_fail_requests. */
+enum { C360_KAFKA_API_PRODUCE = 0, C360_KAFKA_API_OFFSET_COMMIT = 8 };
+/* The next count requests of api_key (any client) get the Kafka error
+ * code kafka_err (librdkafka's rd_kafka_resp_err_t, e.g. 10 "message size
+ * too large", 27 "rebalance in progress") as a real broker would answer;
+ * count 0 clears what is left. */
+c360_rc c360_kafka_mock_fail_requests(c360_kafka_mock *m, int api_key, int count, int kafka_err);
 void c360_kafka_mock_free(c360_kafka_mock *m); /* accepts NULL */
 
 #endif

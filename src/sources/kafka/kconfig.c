@@ -82,6 +82,8 @@ static const struct kopt kopts[] = {
 	 "true: values are {schema, payload} envelopes and only the payload is stored (JsonConverter); false: the value is stored as it came"},
 	{"c360.extract.new.record.state", K_BOOL, OFF(extract_new_record_state), "false", NULL, 0, 0,
 	 "store only the row after the change (Debezium's ExtractNewRecordState); d events still delete"},
+	{"c360.deadletterqueue.truncate.bytes", K_INT64, OFF(dlq_truncate_bytes), "65536", NULL, 0, 1000000,
+	 "when the dead-letter topic refuses a record as too large, send it again with key and value cut to this many bytes"},
 	{"c360.batch.size", K_INT64, OFF(batch_size), "2000", NULL, 1, 100000, "records per store transaction"},
 	{"c360.batch.wait.ms", K_INT64, OFF(batch_wait_ms), "20", NULL, 0, 10000, "wait at most this long to fill a batch"},
 	{"c360.paused", K_BOOL, OFF(paused), "false", NULL, 0, 0, "start paused (set by PUT /connectors/NAME/pause)"},
@@ -407,6 +409,7 @@ static void set_defaults(struct c360_kafka_config *c)
 	c->value_schemas_enable = true;
 	c->batch_size = 2000;
 	c->batch_wait_ms = 20;
+	c->dlq_truncate_bytes = 65536;
 }
 
 static c360_rc apply_opt(struct c360_kafka_config *c, const struct kopt *o, const char *key, const char *v,

@@ -49,6 +49,8 @@ struct c360_kafka_config {
 	enum c360_kafka_tolerance tolerance; /* errors.tolerance */
 	char *dlq_topic;            /* errors.deadletterqueue.topic.name, NULL = none */
 	bool dlq_context_headers;   /* errors.deadletterqueue.context.headers.enable (c360: default true) */
+	int64_t dlq_truncate_bytes; /* c360.deadletterqueue.truncate.bytes: key and value cap of a dead letter
+				       the topic refused as too large */
 	bool log_errors;            /* errors.log.enable */
 	bool value_schemas_enable;  /* value.converter.schemas.enable (default true like JsonConverter) */
 	char *key_converter;

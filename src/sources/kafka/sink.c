@@ -34,6 +34,10 @@ struct rec {
 	char *reason;       /* R_BAD: malloc'd */
 	const char *stage;  /* R_BAD: Kafka Connect stage name */
 	const char *exc;    /* R_BAD: exception class name */
+	bool dlq_sent;      /* R_BAD: handed to the dead-letter producer */
+	bool dlq_cut;       /* R_BAD: sent again cut (the topic refused it whole) */
+	rd_kafka_resp_err_t dlq_err;     /* delivery result of the last send */
+	rd_kafka_resp_err_t dlq_refused; /* why the whole record was refused */
 };
 
 struct batch {
@@ -52,6 +56,9 @@ struct part {
 	char topic[256];
 	int32_t partition;
 	bool eof;
+	/* next offsets, -1 = none yet: the first consumed in this assignment,
+	 * the last stored (written), the last known committed */
+	int64_t first, stored, committed;
 };
 
 struct task {
@@ -78,8 +85,13 @@ struct task {
 	bool paused_applied;
 	bool done;
 
-	int64_t dlq_failed;         /* delivery failures of the current flush */
-	char dlq_err[200];
+	struct rec *dlq_recs;       /* the batch whose dead letters are in flight (writer thread) */
+	size_t dlq_nrecs;
+	bool final_done;            /* the final commit was tried (consumer thread) */
+	/* offsets a rebalance refused on revoke, committed again with the
+	 * next assignment (consumer thread), and how many records they cover */
+	rd_kafka_topic_partition_list_t *pending;
+	uint64_t pending_n;
 };
 
 struct c360_kafka_sink {
@@ -109,6 +121,17 @@ static struct c360_kafka_metrics g_total;
 		__atomic_add_fetch(&(s)->m.field, (uint64_t)(n), __ATOMIC_RELAXED);     \
 		__atomic_add_fetch(&g_total.field, (uint64_t)(n), __ATOMIC_RELAXED);    \
 	} while (0)
+/* Adds one and gives this sink's new count. */
+#define ADD1(s, field)                                                     \
+	(__atomic_add_fetch(&g_total.field, 1, __ATOMIC_RELAXED),          \
+	 __atomic_add_fetch(&(s)->m.field, 1, __ATOMIC_RELAXED))
+
+/* Warnings that may repeat for every record are logged for the first 10
+ * occurrences, then every 1000th, with the count so far. */
+static bool log_nth(uint64_t n)
+{
+	return n <= 10 || n % 1000 == 0;
+}
 
 static int64_t now_ms(void)
 {
@@ -161,6 +184,8 @@ const char *c360_kafka_sink_state_str(enum c360_kafka_sink_state st)
 	}
 	return "UNKNOWN";
 }
+
+static struct part *find_part(struct task *t, const char *topic, int32_t partition);
 
 /* ---- batches ---- */
 
@@ -345,6 +370,13 @@ tombstone:
 	}
 	c360_json *root = c360_json_doc_root(doc);
 	bool whole = true; /* the stored value is the record value as it came */
+	if (!cfg->value_schemas_enable && c360_json_is_null(root)) {
+		/* JSON null: Kafka Connect's JsonConverter makes it a null
+		 * value, which the Couchbase sink applies as a delete */
+		c360_json_doc_free(doc);
+		doc = NULL;
+		goto tombstone;
+	}
 	if (cfg->value_schemas_enable) {
 		if (!c360_json_is_object(root) || !c360_json_get(root, "schema") || !c360_json_get(root, "payload") ||
 		    c360_json_len(root) != 2) {
@@ -399,9 +431,11 @@ tombstone:
 			if (rc == C360_ERR_NOT_FOUND) {
 				/* the create was stored under its topic/partition/offset:
 				 * no way to find it from the delete */
-				C360_WARN(t->who, "delete at '%s' [%" PRId32 "] offset %" PRId64
-					  " has no usable key: skipped (set couchbase.document.id)",
-					  topic, m->partition, m->offset);
+				uint64_t n = ADD1(s, key_fallback);
+				if (log_nth(n))
+					C360_WARN(t->who, "delete at '%s' [%" PRId32 "] offset %" PRId64
+						  " has no usable key: skipped (%" PRIu64 " records without a key so far; "
+						  "set couchbase.document.id)", topic, m->partition, m->offset, n);
 				r->kind = R_SKIP;
 				rc = C360_OK;
 				goto out;
@@ -443,8 +477,15 @@ tombstone:
 		}
 	} else {
 		rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
-		if (rc == C360_ERR_NOT_FOUND)
+		if (rc == C360_ERR_NOT_FOUND) {
 			rc = tpo_id(m, &b->keys);
+			uint64_t n = ADD1(s, key_fallback);
+			if (!rc && log_nth(n))
+				C360_WARN(t->who, "record '%s' [%" PRId32 "] offset %" PRId64 " has no usable key: stored "
+					  "as '%.*s', which a later update or delete cannot find (%" PRIu64 " so far; "
+					  "set couchbase.document.id or give the records a key)", topic, m->partition,
+					  m->offset, (int)(b->keys.len - key_start), b->keys.data + key_start, n);
+		}
 		if (rc == C360_ERR_NOMEM)
 			goto out;
 		if (rc) {
@@ -453,6 +494,16 @@ tombstone:
 			rc = C360_OK;
 			goto out;
 		}
+	}
+	if (!c360_json_is_object(stored)) {
+		/* written as it is, as the Couchbase sink writes any JSON
+		 * document; said here, with its position, because the
+		 * integration ignores what is not an object */
+		uint64_t n = ADD1(s, non_object);
+		if (log_nth(n))
+			C360_WARN(t->who, "record '%s' [%" PRId32 "] offset %" PRId64 " is JSON but not an object: "
+				  "written as it is, the integration will ignore it (%" PRIu64 " so far; "
+				  "check the topic's producer or converter)", topic, m->partition, m->offset, n);
 	}
 	size_t idx;
 	struct c360_write *w = batch_add_op(b, &idx);
@@ -494,24 +545,44 @@ out:
 
 /* ---- dead letters ---- */
 
+/* Delivery reports come on the writer thread (inside dlq_produce's poll or
+ * the flush of apply); the message's opaque is its index + 1 in the batch
+ * being applied. Reports of a batch that is gone are ignored: that only
+ * happens after a flush timed out, which stops the sink. */
 static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+	(void)rk;
 	struct task *t = opaque;
-	if (m->err) {
-		if (!t->dlq_failed)
-			snprintf(t->dlq_err, sizeof t->dlq_err, "%s", rd_kafka_err2str(m->err));
-		t->dlq_failed++;
-	}
+	size_t i = (size_t)(uintptr_t)m->_private;
+	if (t->dlq_recs && i >= 1 && i <= t->dlq_nrecs)
+		t->dlq_recs[i - 1].dlq_err = m->err;
 }
 
-static c360_rc dlq_produce(struct task *t, const struct rec *r)
+/* Errors by which the dead-letter topic refuses this record (not the
+ * topic, the brokers or the connection): sending the same record again
+ * cannot succeed. */
+static bool record_refused(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+	       e == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE || e == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+	       e == RD_KAFKA_RESP_ERR_INVALID_RECORD;
+}
+
+/* Sends recs[idx] to the dead-letter topic; cut: the record was refused
+ * whole, send its key and value cut to c360.deadletterqueue.truncate.bytes
+ * with the reason and position headers (always) and __c360.dlq.* headers
+ * saying what was cut and why. Returns the producer's immediate error (the
+ * client refuses a record over message.max.bytes at once) or 0. */
+static rd_kafka_resp_err_t dlq_produce(struct task *t, size_t idx, bool cut)
 {
 	const struct c360_kafka_config *cfg = t->s->cfg;
+	struct rec *r = &t->dlq_recs[idx];
 	const rd_kafka_message_t *m = r->m;
-	rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+	rd_kafka_headers_t *h = rd_kafka_headers_new(14);
 	if (!h)
-		return C360_ERR_NOMEM;
-	if (cfg->dlq_context_headers) {
+		return RD_KAFKA_RESP_ERR__FAIL;
+	size_t klen = m->key_len, vlen = m->len;
+	if (cfg->dlq_context_headers || cut) {
 		char part[16], off[32], task[16];
 		snprintf(part, sizeof part, "%" PRId32, m->partition);
 		snprintf(off, sizeof off, "%" PRId64, m->offset);
@@ -527,20 +598,114 @@ static c360_rc dlq_produce(struct task *t, const struct rec *r)
 		rd_kafka_header_add(h, "__connect.errors.exception.class.name", -1, r->exc ? r->exc : "c360.Error", -1);
 		rd_kafka_header_add(h, "__connect.errors.exception.message", -1, reason, -1);
 	}
+	if (cut) {
+		size_t cap = (size_t)cfg->dlq_truncate_bytes;
+		char kb[24], vb[24];
+		snprintf(kb, sizeof kb, "%zu", klen);
+		snprintf(vb, sizeof vb, "%zu", vlen);
+		rd_kafka_header_add(h, "__c360.dlq.truncated", -1, "true", -1);
+		rd_kafka_header_add(h, "__c360.dlq.refused", -1, rd_kafka_err2str(r->dlq_refused), -1);
+		rd_kafka_header_add(h, "__c360.dlq.key.bytes", -1, kb, -1);
+		rd_kafka_header_add(h, "__c360.dlq.value.bytes", -1, vb, -1);
+		klen = klen < cap ? klen : cap;
+		vlen = vlen < cap ? vlen : cap;
+	}
 	for (;;) {
 		rd_kafka_resp_err_t e = rd_kafka_producev(
 			t->dlq, RD_KAFKA_V_TOPIC(cfg->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-			RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-		if (!e)
-			return C360_OK; /* the message owns h now */
+			RD_KAFKA_V_KEY(m->key, klen), RD_KAFKA_V_VALUE(m->payload, m->payload ? vlen : 0),
+			RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(idx + 1)), RD_KAFKA_V_END);
+		if (!e) {
+			r->dlq_sent = true;
+			r->dlq_err = RD_KAFKA_RESP_ERR_NO_ERROR; /* until its delivery report */
+			return e; /* the message owns h now */
+		}
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 			rd_kafka_headers_destroy(h);
-			snprintf(t->dlq_err, sizeof t->dlq_err, "%s", rd_kafka_err2str(e));
-			return C360_ERR_IO;
+			return e;
 		}
 		rd_kafka_poll(t->dlq, 50);
 	}
+}
+
+/* Waits for the dead letters in flight; false (and the sink failed) if the
+ * topic did not acknowledge them in time. */
+static bool dlq_flush(struct task *t)
+{
+	rd_kafka_resp_err_t e = rd_kafka_flush(t->dlq, 30000);
+	if (!e)
+		return true;
+	fail(t->s, "dead-letter topic '%s': %s; offsets not stored", t->s->cfg->dlq_topic, rd_kafka_err2str(e));
+	rd_kafka_purge(t->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	return false;
+}
+
+/* Settles the dead letters of recs[0..upto): every one acknowledged, or
+ * refused as a record, sent again cut, and if that is refused too logged
+ * with its position and skipped. Any other failure (topic missing, not
+ * authorized, brokers down) stops the sink without storing the offsets:
+ * the dead-letter topic is unusable, the records are not at fault.
+ * Returns false when the sink must stop. */
+static bool dlq_settle(struct task *t, size_t upto)
+{
+	struct c360_kafka_sink *s = t->s;
+	const struct c360_kafka_config *cfg = s->cfg;
+	struct rec *recs = t->dlq_recs;
+	if (!dlq_flush(t))
+		return false;
+	bool again = false;
+	for (size_t i = 0; i < upto; i++) {
+		struct rec *r = &recs[i];
+		if (r->kind != R_BAD || !r->dlq_err)
+			continue;
+		if (!record_refused(r->dlq_err))
+			goto refused_topic;
+		r->dlq_refused = r->dlq_err;
+		r->dlq_cut = true;
+		r->dlq_err = dlq_produce(t, i, true);
+		if (r->dlq_err && !record_refused(r->dlq_err))
+			goto refused_topic;
+		again = again || !r->dlq_err;
+	}
+	if (again && !dlq_flush(t))
+		return false;
+	for (size_t i = 0; i < upto; i++) {
+		struct rec *r = &recs[i];
+		if (r->kind != R_BAD || !(r->dlq_sent || r->dlq_cut))
+			continue;
+		const rd_kafka_message_t *m = r->m;
+		if (!r->dlq_err) {
+			ADD(s, dead_lettered, 1);
+			if (r->dlq_cut) {
+				ADD(s, dlq_truncated, 1);
+				C360_WARN(t->who, "dead letter of '%s' [%" PRId32 "] offset %" PRId64 " refused by '%s' (%s): "
+					  "sent with key and value cut to %" PRId64 " bytes (header __c360.dlq.truncated)",
+					  rd_kafka_topic_name(m->rkt), m->partition, m->offset, cfg->dlq_topic,
+					  rd_kafka_err2str(r->dlq_refused), cfg->dlq_truncate_bytes);
+			}
+		} else if (record_refused(r->dlq_err)) {
+			ADD(s, dlq_dropped, 1);
+			ADD(s, failed, 1);
+			C360_ERROR(t->who, "record '%s' [%" PRId32 "] offset %" PRId64 " (%s) skipped: dead-letter topic "
+				   "'%s' refused it whole (%s) and cut to %" PRId64 " bytes (%s); lower "
+				   "c360.deadletterqueue.truncate.bytes or raise the topic's max.message.bytes",
+				   rd_kafka_topic_name(m->rkt), m->partition, m->offset, r->reason ? r->reason : "bad record",
+				   cfg->dlq_topic, rd_kafka_err2str(r->dlq_refused), cfg->dlq_truncate_bytes,
+				   rd_kafka_err2str(r->dlq_err));
+		} else {
+			goto refused_topic;
+		}
+	}
+	return true;
+refused_topic:
+	for (size_t i = 0; i < upto; i++) {
+		if (recs[i].kind == R_BAD && recs[i].dlq_err && !record_refused(recs[i].dlq_err)) {
+			fail(s, "cannot send to dead-letter topic '%s': %s; offsets not stored", cfg->dlq_topic,
+			     rd_kafka_err2str(recs[i].dlq_err));
+			break;
+		}
+	}
+	return false;
 }
 
 /* ---- writer thread ---- */
@@ -577,6 +742,8 @@ static void apply(struct task *t, struct batch *b)
 	rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
 	bool dlq_sent = false;
 	size_t upto = b->nrecs; /* offsets stored for recs[0..upto) */
+	t->dlq_recs = b->recs;
+	t->dlq_nrecs = b->nrecs;
 	for (size_t i = 0; i < b->nrecs; i++) {
 		struct rec *r = &b->recs[i];
 		if (r->kind == R_WRITE) {
@@ -609,28 +776,27 @@ static void apply(struct task *t, struct batch *b)
 				C360_WARN(t->who, "bad record '%s' [%" PRId32 "] offset %" PRId64 ": %s",
 					  rd_kafka_topic_name(r->m->rkt), r->m->partition, r->m->offset, r->reason);
 			if (t->dlq) {
-				if (dlq_produce(t, r)) {
-					fail(s, "cannot send to dead-letter topic '%s': %s", cfg->dlq_topic, t->dlq_err);
+				r->dlq_err = dlq_produce(t, i, false);
+				if (r->dlq_err && !record_refused(r->dlq_err)) {
+					fail(s, "cannot send to dead-letter topic '%s': %s", cfg->dlq_topic,
+					     rd_kafka_err2str(r->dlq_err));
 					upto = i;
 					break;
 				}
 				dlq_sent = true;
-				ADD(s, dead_lettered, 1);
 			} else {
 				ADD(s, failed, 1);
 			}
 		}
 	}
-	if (dlq_sent) {
-		/* dead letters must be acknowledged before their offsets are stored */
-		rd_kafka_resp_err_t e = rd_kafka_flush(t->dlq, 30000);
-		if (e || t->dlq_failed) {
-			fail(s, "dead-letter topic '%s': %s; offsets not stored", cfg->dlq_topic,
-			     t->dlq_failed ? t->dlq_err : rd_kafka_err2str(e));
-			t->dlq_failed = 0;
-			rd_kafka_topic_partition_list_destroy(offs);
-			return;
-		}
+	/* dead letters must be acknowledged (or skipped, said and counted)
+	 * before their offsets are stored */
+	bool dlq_ok = !dlq_sent || dlq_settle(t, upto);
+	t->dlq_recs = NULL;
+	t->dlq_nrecs = 0;
+	if (!dlq_ok) {
+		rd_kafka_topic_partition_list_destroy(offs);
+		return;
 	}
 	for (size_t i = 0; i < upto; i++) {
 		const rd_kafka_message_t *m = b->recs[i].m;
@@ -645,6 +811,13 @@ static void apply(struct task *t, struct batch *b)
 		rd_kafka_resp_err_t e = rd_kafka_offsets_store(t->rk, offs);
 		if (e && e != RD_KAFKA_RESP_ERR__STATE)
 			C360_WARN(t->who, "cannot store offsets: %s", rd_kafka_err2str(e));
+		pthread_mutex_lock(&s->mu);
+		for (int i = 0; i < offs->cnt; i++) {
+			struct part *p = find_part(t, offs->elems[i].topic, offs->elems[i].partition);
+			if (p && !offs->elems[i].err && offs->elems[i].offset > p->stored)
+				p->stored = offs->elems[i].offset;
+		}
+		pthread_mutex_unlock(&s->mu);
 	}
 	rd_kafka_topic_partition_list_destroy(offs);
 }
@@ -725,6 +898,177 @@ static struct part *find_part(struct task *t, const char *topic, int32_t partiti
 	return NULL;
 }
 
+/* Records known committed: every stored offset up to now (after a
+ * successful synchronous commit, with the writer idle). */
+static void mark_committed(struct task *t)
+{
+	pthread_mutex_lock(&t->s->mu);
+	for (int i = 0; i < t->nparts; i++)
+		if (t->parts[i].stored > t->parts[i].committed)
+			t->parts[i].committed = t->parts[i].stored;
+	pthread_mutex_unlock(&t->s->mu);
+}
+
+/* Records written whose offsets are not known committed, over the
+ * partitions in only (NULL = all of this task's): from the last commit
+ * seen, or from the first record of this assignment when none was. */
+static uint64_t uncommitted(struct task *t, const rd_kafka_topic_partition_list_t *only)
+{
+	uint64_t n = 0;
+	pthread_mutex_lock(&t->s->mu);
+	for (int i = 0; i < t->nparts; i++) {
+		const struct part *p = &t->parts[i];
+		if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
+			continue;
+		int64_t base = p->committed >= 0 ? p->committed : p->first;
+		if (base >= 0 && p->stored > base)
+			n += (uint64_t)(p->stored - base);
+	}
+	pthread_mutex_unlock(&t->s->mu);
+	return n;
+}
+
+static bool commit_retriable(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+	       e == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT || e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+	       e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || e == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+	       e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__WAIT_COORD;
+}
+
+/* Commits the stored offsets synchronously, retrying what a rebalance or a
+ * moving coordinator refuses (backoff 50 ms doubling to 1 s) for up to
+ * budget_ms. Between tries, with can_poll, the consumer is polled so that
+ * it can take part in the rebalance (records polled then are dropped,
+ * their offsets not stored: they are read again later); inside the
+ * rebalance callback it cannot be, and sleeps. Returns 0 once committed
+ * (or nothing to commit) or the last error. */
+static rd_kafka_resp_err_t commit_sync(struct task *t, bool can_poll, int64_t budget_ms)
+{
+	int64_t deadline = now_ms() + budget_ms, delay = 50;
+	for (int tries = 1;; tries++) {
+		rd_kafka_resp_err_t e = rd_kafka_commit(t->rk, NULL, 0);
+		if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+			if (tries > 1)
+				C360_INFO(t->who, "offsets committed at try %d", tries);
+			mark_committed(t);
+			return RD_KAFKA_RESP_ERR_NO_ERROR;
+		}
+		if (!commit_retriable(e) || now_ms() >= deadline)
+			return e;
+		C360_DEBUG(t->who, "commit refused: %s; retrying in %" PRId64 " ms", rd_kafka_err2str(e), delay);
+		if (can_poll) {
+			int64_t until = now_ms() + delay;
+			while (now_ms() < until) {
+				rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, (int)(until - now_ms()));
+				if (m)
+					rd_kafka_message_destroy(m);
+			}
+		} else {
+			usleep((useconds_t)(delay * 1000));
+		}
+		delay = delay * 2 > 1000 ? 1000 : delay * 2;
+	}
+}
+
+/* Says how many records will be read again when a commit failed: while the
+ * sink stops this fails it (exit status non-zero), mid-run it warns (the
+ * partitions' next owner reads them again; writes are idempotent). */
+static void commit_lost(struct task *t, const char *when, rd_kafka_resp_err_t e, uint64_t n)
+{
+	struct c360_kafka_sink *s = t->s;
+	if (!n) {
+		C360_WARN(t->who, "%s failed: %s (nothing written was left to commit)", when, rd_kafka_err2str(e));
+		return;
+	}
+	ADD(s, uncommitted, n);
+	if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST))
+		fail(s, "%s failed: %s; the offsets of %" PRIu64 " record(s) written to the store were not "
+		     "committed, they will be read again at the next start", when, rd_kafka_err2str(e), n);
+	else
+		C360_WARN(t->who, "%s failed: %s; the offsets of %" PRIu64 " record(s) written to the store were "
+			  "not committed, the partitions' next owner reads them again", when, rd_kafka_err2str(e), n);
+}
+
+/* A coordinator refuses commits while its group rebalances (librdkafka's
+ * mock cluster from the first JoinGroup until every member synced; a
+ * broker from the JoinGroup responses until then), and eager revoke runs
+ * inside that window. Retrying inside the callback cannot help (the
+ * rebalance waits for this member to rejoin), so the offsets of the
+ * revoked partitions are kept and committed with the next assignment,
+ * in the new generation, before fetching starts (commit_pending). For a
+ * partition that moved to another member this can at worst move its
+ * committed offset back to what this sink wrote: records read again,
+ * never skipped. */
+static void commit_on_revoke(struct task *t, const rd_kafka_topic_partition_list_t *parts)
+{
+	/* after the final commit the shutdown has spoken: one try, no count */
+	rd_kafka_resp_err_t e = commit_sync(t, false, t->final_done ? 0 : 300);
+	if (!e || t->final_done)
+		return;
+	uint64_t n = uncommitted(t, parts);
+	if (!commit_retriable(e) || !n) {
+		commit_lost(t, "commit on revoke", e, n);
+		return;
+	}
+	if (!t->pending && !(t->pending = rd_kafka_topic_partition_list_new(parts->cnt))) {
+		commit_lost(t, "commit on revoke", e, n);
+		return;
+	}
+	pthread_mutex_lock(&t->s->mu);
+	for (int i = 0; i < t->nparts; i++) {
+		const struct part *p = &t->parts[i];
+		if (p->stored < 0 || p->stored <= p->committed ||
+		    !rd_kafka_topic_partition_list_find(parts, p->topic, p->partition))
+			continue;
+		rd_kafka_topic_partition_t *q = rd_kafka_topic_partition_list_find(t->pending, p->topic, p->partition);
+		if (!q)
+			q = rd_kafka_topic_partition_list_add(t->pending, p->topic, p->partition);
+		q->offset = p->stored;
+	}
+	pthread_mutex_unlock(&t->s->mu);
+	t->pending_n += n;
+	C360_INFO(t->who, "commit on revoke refused: %s; the offsets of %" PRIu64 " record(s) are committed after "
+		  "the rebalance", rd_kafka_err2str(e), n);
+}
+
+/* Commits the offsets kept by commit_on_revoke (retrying up to 2 s what a
+ * rebalance still refuses), or says they are lost. */
+static void commit_pending(struct task *t, const char *when)
+{
+	if (!t->pending)
+		return;
+	int64_t deadline = now_ms() + 2000, delay = 50;
+	rd_kafka_resp_err_t e;
+	while ((e = rd_kafka_commit(t->rk, t->pending, 0)) && commit_retriable(e) && now_ms() < deadline) {
+		usleep((useconds_t)(delay * 1000));
+		delay = delay * 2 > 500 ? 500 : delay * 2;
+	}
+	if (e)
+		commit_lost(t, when, e, t->pending_n);
+	else
+		C360_INFO(t->who, "committed the offsets of %" PRIu64 " record(s) the rebalance had refused",
+			  t->pending_n);
+	rd_kafka_topic_partition_list_destroy(t->pending);
+	t->pending = NULL;
+	t->pending_n = 0;
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offs, void *opaque)
+{
+	(void)rk;
+	struct task *t = opaque;
+	if (err || !offs)
+		return;
+	pthread_mutex_lock(&t->s->mu);
+	for (int i = 0; i < offs->cnt; i++) {
+		struct part *p = find_part(t, offs->elems[i].topic, offs->elems[i].partition);
+		if (p && !offs->elems[i].err && offs->elems[i].offset > p->committed)
+			p->committed = offs->elems[i].offset;
+	}
+	pthread_mutex_unlock(&t->s->mu);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
 			 void *opaque)
 {
@@ -741,11 +1085,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			snprintf(p->topic, sizeof p->topic, "%s", parts->elems[i].topic);
 			p->partition = parts->elems[i].partition;
 			p->eof = false;
+			p->first = p->stored = p->committed = -1;
 		}
 		t->assigned_once = true;
 		t->at_end = false;
 		pthread_mutex_unlock(&t->s->mu);
 		C360_INFO(t->who, "assigned %d partition(s)", parts->cnt);
+		/* before fetching starts from the committed offsets */
+		commit_pending(t, "commit after the rebalance");
 		if (coop)
 			rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
 		else
@@ -757,11 +1104,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		/* write what was consumed from these partitions and commit it
 		 * before they go to another member */
 		drain(t);
-		if (!__atomic_load_n(&t->s->failed, __ATOMIC_SEQ_CST)) {
-			rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
-			if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-				C360_WARN(t->who, "commit on revoke failed: %s", rd_kafka_err2str(e));
-		}
+		if (!__atomic_load_n(&t->s->failed, __ATOMIC_SEQ_CST))
+			commit_on_revoke(t, parts);
 		pthread_mutex_lock(&t->s->mu);
 		if (coop) {
 			for (int i = 0; i < parts->cnt; i++) {
@@ -824,30 +1168,22 @@ static void apply_pause(struct task *t)
 	C360_INFO(t->who, "%s", want ? "paused" : "resumed");
 }
 
-/* Commits the stored offsets at shutdown. A commit during a group
- * rebalance fails (REBALANCE_IN_PROGRESS): keep serving the rebalance by
- * polling (records polled now are dropped, their offsets not stored, so
- * they are read again next time) and retry for a few seconds. */
+/* Commits the stored offsets at shutdown, retrying for up to 8 s what a
+ * rebalance refuses (polling meanwhile to serve it). */
 static void final_commit(struct task *t)
 {
-	int64_t deadline = now_ms() + 8000;
-	for (;;) {
-		rd_kafka_resp_err_t e = rd_kafka_commit(t->rk, NULL, 0);
-		if (!e || e == RD_KAFKA_RESP_ERR__NO_OFFSET)
-			return;
-		bool retry = e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
-			     e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-			     e == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
-			     e == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || e == RD_KAFKA_RESP_ERR__TRANSPORT;
-		if (!retry || now_ms() >= deadline) {
-			C360_WARN(t->who, "final commit failed: %s (records after the last commit will be read again)",
-				  rd_kafka_err2str(e));
-			return;
-		}
+	rd_kafka_resp_err_t e = commit_sync(t, true, 8000);
+	t->final_done = true;
+	if (e)
+		commit_lost(t, "final commit", e, uncommitted(t, NULL));
+	/* offsets refused on a revoke while stopping: the next assignment
+	 * commits them (polled for here, up to 8 s), else say they are lost */
+	for (int64_t until = now_ms() + 8000; t->pending && now_ms() < until;) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, 100);
 		if (m)
 			rd_kafka_message_destroy(m);
 	}
+	commit_pending(t, "final commit");
 }
 
 /* librdkafka reports a partition's end once per offset and handle: a
@@ -925,8 +1261,11 @@ static void *consumer_main(void *arg)
 						    __ATOMIC_RELAXED);
 			pthread_mutex_lock(&s->mu);
 			struct part *p = find_part(t, rd_kafka_topic_name(m->rkt), m->partition);
-			if (p)
+			if (p) {
 				p->eof = false;
+				if (p->first < 0)
+					p->first = m->offset;
+			}
 			t->at_end = false;
 			pthread_mutex_unlock(&s->mu);
 			if (!t->cur && !(t->cur = batch_new())) {
@@ -1042,6 +1381,7 @@ static c360_rc make_consumer(struct task *t, char *err, size_t errlen)
 	if (!c360_kafka_config_rdkafka(cfg, "client.id"))
 		rd_kafka_conf_set(conf, "client.id", cid, e, sizeof e);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_opaque(conf, t);
@@ -1260,7 +1600,12 @@ static void load_metrics(const struct c360_kafka_metrics *src, struct c360_kafka
 	LOAD(written);
 	LOAD(deleted);
 	LOAD(dead_lettered);
+	LOAD(dlq_truncated);
+	LOAD(dlq_dropped);
 	LOAD(failed);
+	LOAD(key_fallback);
+	LOAD(non_object);
+	LOAD(uncommitted);
 	LOAD(skipped);
 	LOAD(batches);
 	LOAD(retries);
@@ -1290,6 +1635,18 @@ void c360_kafka_metrics_collect(void *ctx, struct c360_metrics_out *out)
 	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=dead_lettered", (double)m.dead_lettered);
 	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=failed", (double)m.failed);
 	c360_metric_counter(out, "c360_kafka_records_total", help, "outcome=skipped", (double)m.skipped);
+	c360_metric_counter(out, "c360_kafka_dead_letters_truncated_total",
+			    "dead letters the topic refused whole, sent cut", NULL, (double)m.dlq_truncated);
+	c360_metric_counter(out, "c360_kafka_dead_letters_dropped_total",
+			    "dead letters the topic refused even cut, skipped", NULL, (double)m.dlq_dropped);
+	c360_metric_counter(out, "c360_kafka_key_fallback_total",
+			    "records without a usable key, stored as topic/partition/offset or skipped", NULL,
+			    (double)m.key_fallback);
+	c360_metric_counter(out, "c360_kafka_non_object_total", "values that are JSON but not an object", NULL,
+			    (double)m.non_object);
+	c360_metric_counter(out, "c360_kafka_uncommitted_total",
+			    "records written whose offsets could not be committed (read again)", NULL,
+			    (double)m.uncommitted);
 	c360_metric_counter(out, "c360_kafka_store_batches_total", "Kafka sink store transactions", NULL,
 			    (double)m.batches);
 	c360_metric_counter(out, "c360_kafka_store_retries_total", "Kafka sink store write retries", NULL,
@@ -1315,6 +1672,8 @@ void c360_kafka_sink_free(c360_kafka_sink *s)
 			t->qhead = b->next;
 			batch_free(b);
 		}
+		if (t->pending)
+			rd_kafka_topic_partition_list_destroy(t->pending);
 		if (t->rk)
 			rd_kafka_destroy(t->rk);
 		if (t->dlq) {

@@ -10,9 +10,22 @@
  * per key within a partition is kept (batches are applied in order, one
  * writer per task, ops in record order). Bad records (not JSON, no id) go
  * to the dead-letter topic with __connect.errors.* headers when
- * errors.tolerance=all, else the sink stops before that record. A failed
+ * errors.tolerance=all, else the sink stops before that record. A dead
+ * letter the topic refuses as a record (too large, invalid) is sent again
+ * cut to c360.deadletterqueue.truncate.bytes with __c360.dlq.* headers; if
+ * that is refused too it is logged with its position, counted
+ * (dlq_dropped, failed) and skipped, so no record blocks the sink. A failed
  * store write is retried with backoff until couchbase.retry.timeout, then
  * the sink stops without storing the offsets.
+ *
+ * Commits are synchronous on revoke and at shutdown; a commit refused
+ * while the group rebalances (or its coordinator moves) is retried: at
+ * shutdown for up to 8 s, on revoke with the next assignment (the revoke
+ * runs inside the rebalance, which waits for this member). When the
+ * offsets still cannot be committed at shutdown, the sink ends FAILED with
+ * the number of records that will be read again (mid-run it only warns:
+ * the new owner reads them again, writes are idempotent); both count in
+ * uncommitted.
  *
  * Threads: every function may be called from any thread;
  * c360_kafka_sink_stop() is async-signal-safe. */
@@ -32,8 +45,17 @@ struct c360_kafka_metrics {
 	uint64_t records_in;     /* records consumed (tombstones included) */
 	uint64_t written;        /* documents upserted */
 	uint64_t deleted;        /* documents deleted (d events and tombstones that found one) */
-	uint64_t dead_lettered;  /* records sent to the dead-letter topic */
-	uint64_t failed;         /* bad records skipped without a dead-letter topic, or that stopped the sink */
+	uint64_t dead_lettered;  /* records acknowledged by the dead-letter topic (truncated ones included) */
+	uint64_t dlq_truncated;  /* dead letters the topic refused as too large, sent again cut to
+				    c360.deadletterqueue.truncate.bytes */
+	uint64_t dlq_dropped;    /* dead letters the topic refused even cut: logged with their position,
+				    skipped (also counted in failed) */
+	uint64_t failed;         /* bad records skipped without a dead-letter topic, dropped dead letters,
+				    or the record that stopped the sink */
+	uint64_t key_fallback;   /* records without a usable key (and no template): upserts stored as
+				    topic/partition/offset, deletes skipped */
+	uint64_t non_object;     /* values that are JSON but not an object (42, "x", [1]), written as they are */
+	uint64_t uncommitted;    /* records written whose offsets could not be committed (read again) */
 	uint64_t skipped;        /* ignored on purpose: tombstones after a delete, truncates, deletes without id */
 	uint64_t batches;        /* store transactions */
 	uint64_t retries;        /* store write retries */
@@ -84,8 +106,11 @@ void c360_kafka_metrics_total(struct c360_kafka_metrics *out);
 struct c360_metrics_out;
 /* A collector for core/metrics.h (register with c360_metrics_add(m,
  * c360_kafka_metrics_collect, NULL)): the process-wide totals as
- * c360_kafka_records_total{outcome="in|written|deleted|dead_lettered|failed|skipped"}
- * and c360_kafka_store_batches_total, c360_kafka_store_retries_total. */
+ * c360_kafka_records_total{outcome="in|written|deleted|dead_lettered|failed|skipped"},
+ * c360_kafka_dead_letters_truncated_total, c360_kafka_dead_letters_dropped_total,
+ * c360_kafka_key_fallback_total, c360_kafka_non_object_total,
+ * c360_kafka_uncommitted_total and c360_kafka_store_batches_total,
+ * c360_kafka_store_retries_total. */
 void c360_kafka_metrics_collect(void *ctx, struct c360_metrics_out *out);
 const struct c360_kafka_config *c360_kafka_sink_config(const c360_kafka_sink *s);
 /* Stops (draining and committing) and frees. Accepts NULL. */

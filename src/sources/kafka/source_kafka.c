@@ -153,7 +153,12 @@ static void add_metrics(struct c360_kafka_metrics *a, const struct c360_kafka_me
 	a->written += b->written;
 	a->deleted += b->deleted;
 	a->dead_lettered += b->dead_lettered;
+	a->dlq_truncated += b->dlq_truncated;
+	a->dlq_dropped += b->dlq_dropped;
 	a->failed += b->failed;
+	a->key_fallback += b->key_fallback;
+	a->non_object += b->non_object;
+	a->uncommitted += b->uncommitted;
 	a->skipped += b->skipped;
 	a->batches += b->batches;
 	a->retries += b->retries;
@@ -197,11 +202,11 @@ static c360_rc kafka_run_once(void *inst, const volatile int *stop,
 	return rc;
 }
 
-static void kafka_stop(void *inst)
+static c360_rc kafka_stop(void *inst)
 {
 	struct kafka_source *k = inst;
 	if (!k->sink)
-		return;
+		return C360_OK;
 	c360_kafka_sink_stop(k->sink);
 	c360_rc rc = c360_kafka_sink_wait(k->sink, -1);
 	if (rc && rc != C360_ERR_TIMEOUT) {
@@ -214,6 +219,7 @@ static void kafka_stop(void *inst)
 	add_metrics(&k->done, &m);
 	c360_kafka_sink_free(k->sink);
 	k->sink = NULL;
+	return rc;
 }
 
 static void kafka_collect(void *inst, struct c360_metrics_out *out)
@@ -236,6 +242,19 @@ static void kafka_collect(void *inst, struct c360_metrics_out *out)
 			    (double)m.failed);
 	c360_metric_counter(out, "c360_source_records_dead_lettered_total",
 			    "records sent to the dead-letter topic", labels, (double)m.dead_lettered);
+	c360_metric_counter(out, "c360_source_records_dead_letter_truncated_total",
+			    "dead letters the topic refused whole, sent cut", labels, (double)m.dlq_truncated);
+	c360_metric_counter(out, "c360_source_records_dead_letter_dropped_total",
+			    "dead letters the topic refused even cut, skipped (see the error log)", labels,
+			    (double)m.dlq_dropped);
+	c360_metric_counter(out, "c360_source_records_key_fallback_total",
+			    "Kafka records without a usable key (topic/partition/offset ids)", labels,
+			    (double)m.key_fallback);
+	c360_metric_counter(out, "c360_source_records_non_object_total",
+			    "Kafka values that are JSON but not an object", labels, (double)m.non_object);
+	c360_metric_counter(out, "c360_source_records_uncommitted_total",
+			    "records written whose offsets could not be committed (read again)", labels,
+			    (double)m.uncommitted);
 }
 
 static void kafka_free(void *inst)
