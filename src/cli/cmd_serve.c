@@ -19,6 +19,7 @@ static const char *o_bucket = "customer360";
 static const char *o_port_file;
 static bool o_no_web;
 static bool o_auth;
+static int64_t o_query_conc = 2, o_query_timeout = 10, o_query_mib = 32;
 
 static const struct c360_opt serve_opts[] = {
 	C360_CLI_STORE_OPT,
@@ -30,6 +31,12 @@ static const struct c360_opt serve_opts[] = {
 	{"no-web", 0, C360_OPT_FLAG, &o_no_web, NULL, "serve the API only, not the dashboard", NULL},
 	{"auth", 0, C360_OPT_FLAG, &o_auth, NULL,
 	 "require a token even while none exists (calls are refused until one is created)", NULL},
+	{"query-concurrency", 0, C360_OPT_INT, &o_query_conc, "N",
+	 "SQL queries (POST /api/v1/query) run at once; more get 429", "2"},
+	{"query-timeout", 0, C360_OPT_DURATION, &o_query_timeout, "DURATION",
+	 "the longest a SQL query may run (a query asks for less with timeout_ms)", "10s"},
+	{"query-max-mib", 0, C360_OPT_INT, &o_query_mib, "N",
+	 "a SQL answer's cap, and the largest string or blob a query may build, in MiB", "32"},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -65,6 +72,14 @@ int c360_cmd_serve(int argc, char **argv)
 		fprintf(stderr, "%s: --threads must be 1..256 (got %lld)\n", cmd, (long long)o_threads);
 		return C360_EXIT_USAGE;
 	}
+	if (o_query_conc < 1 || o_query_conc > 64 || o_query_timeout < 1 || o_query_timeout > 3600 ||
+	    o_query_mib < 1 || o_query_mib > 1024) {
+		fprintf(stderr,
+			"%s: --query-concurrency must be 1..64, --query-timeout 1s..1h and "
+			"--query-max-mib 1..1024 (got %lld, %llds, %lld)\n",
+			cmd, (long long)o_query_conc, (long long)o_query_timeout, (long long)o_query_mib);
+		return C360_EXIT_USAGE;
+	}
 	/* block the stop signals before any thread starts; sigwait below */
 	sigset_t set;
 	sigemptyset(&set);
@@ -82,7 +97,12 @@ int c360_cmd_serve(int argc, char **argv)
 	c360_http *h = c360_http_new(&ho);
 	c360_api *api = NULL;
 	char err[512] = "";
-	struct c360_api_opts ao = {.bucket = o_bucket, .no_web = o_no_web, .require_auth = o_auth};
+	struct c360_api_opts ao = {.bucket = o_bucket,
+				   .no_web = o_no_web,
+				   .require_auth = o_auth,
+				   .max_queries = (int)o_query_conc,
+				   .max_query_ms = (int)(o_query_timeout * 1000),
+				   .max_query_bytes = (size_t)o_query_mib << 20};
 	c360_rc rc = h ? c360_api_routes(h, st, &ao, &api, err, sizeof err) : C360_ERR_NOMEM;
 	if (rc) {
 		fprintf(stderr, "%s: %s\n", cmd, *err ? err : c360_rc_str(rc));

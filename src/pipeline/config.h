@@ -77,6 +77,9 @@ struct c360_pipeline_config {
 	bool serve;              /* a serve: section is present */
 	const char *bind;        /* default 127.0.0.1 */
 	int port;                /* default 8091 */
+	int query_concurrency;   /* serve.query_concurrency, 0 = the API's default (2) */
+	int query_timeout_s;     /* serve.query_timeout, 0 = the API's default (10 s) */
+	int query_max_mib;       /* serve.query_max_mib, 0 = the API's default (32) */
 };
 
 /* Loads and checks a pipeline file; relative paths in it are resolved
