@@ -21,6 +21,7 @@
 #include "store/store_int.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,189 @@ static void fn_value(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		return;
 	}
 	sqlite3_result_text64(ctx, text, len, free, SQLITE_UTF8);
+}
+
+/* ---- built-ins that would do quadratic work inside one call ----
+ *
+ * SQLite checks the clock between VM steps, never inside a function. With
+ * values of up to max_bytes, a few built-ins can run for hours in one call:
+ * instr() and replace() compare the needle at every offset, trim(X, Y)
+ * scans Y for every character of X. They are replaced on the query
+ * connection by versions that do the same in linear time (memmem is
+ * two-way in glibc) or refuse a long character set. LIKE and GLOB are
+ * bounded by SQLITE_LIMIT_LIKE_PATTERN_LENGTH instead. */
+
+#define TRIM_SET_MAX 256 /* bytes of trim()'s character set */
+
+static size_t utf8_chars(const unsigned char *p, size_t n)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += (p[i] & 0xc0) != 0x80;
+	return c;
+}
+
+/* instr(X, Y): the 1-based position of the first Y in X, in bytes when both
+ * are blobs, else in characters; 0 when absent. */
+static void fn_instr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	int t1 = sqlite3_value_type(argv[0]), t2 = sqlite3_value_type(argv[1]);
+	if (t1 == SQLITE_NULL || t2 == SQLITE_NULL)
+		return;
+	bool bytes = t1 == SQLITE_BLOB && t2 == SQLITE_BLOB;
+	const unsigned char *h = bytes ? sqlite3_value_blob(argv[0]) : sqlite3_value_text(argv[0]);
+	size_t hn = (size_t)sqlite3_value_bytes(argv[0]);
+	const unsigned char *nd = bytes ? sqlite3_value_blob(argv[1]) : sqlite3_value_text(argv[1]);
+	size_t nn = (size_t)sqlite3_value_bytes(argv[1]);
+	if (!nn) {
+		sqlite3_result_int(ctx, 1);
+		return;
+	}
+	if ((!h && hn) || !nd) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	const unsigned char *at = hn ? memmem(h, hn, nd, nn) : NULL;
+	if (!at)
+		sqlite3_result_int(ctx, 0);
+	else
+		sqlite3_result_int64(ctx, (sqlite3_int64)(bytes ? (size_t)(at - h)
+							 : utf8_chars(h, (size_t)(at - h))) + 1);
+}
+
+/* replace(X, Y, Z): X with every Y replaced by Z (X itself when Y is ''). */
+static void fn_replace(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	const char *x = (const char *)sqlite3_value_text(argv[0]);
+	if (!x)
+		return;
+	size_t xn = (size_t)sqlite3_value_bytes(argv[0]);
+	const char *y = (const char *)sqlite3_value_text(argv[1]);
+	if (!y)
+		return;
+	size_t yn = (size_t)sqlite3_value_bytes(argv[1]);
+	if (!yn) {
+		sqlite3_result_value(ctx, argv[0]);
+		return;
+	}
+	const char *z = (const char *)sqlite3_value_text(argv[2]);
+	if (!z)
+		return;
+	size_t zn = (size_t)sqlite3_value_bytes(argv[2]);
+	size_t limit = (size_t)sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
+	struct c360_buf out;
+	c360_buf_init(&out, limit);
+	const char *p = x, *end = x + xn, *m;
+	c360_rc rc = C360_OK;
+	while (!rc && (m = memmem(p, (size_t)(end - p), y, yn))) {
+		rc = c360_buf_append(&out, p, (size_t)(m - p));
+		if (!rc)
+			rc = c360_buf_append(&out, z, zn);
+		p = m + yn;
+	}
+	if (!rc)
+		rc = c360_buf_append(&out, p, (size_t)(end - p));
+	if (rc) {
+		c360_buf_release(&out);
+		if (rc == C360_ERR_TOO_BIG)
+			sqlite3_result_error_toobig(ctx);
+		else
+			sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	size_t len;
+	char *text = c360_buf_detach(&out, &len);
+	if (!text)
+		sqlite3_result_error_nomem(ctx);
+	else
+		sqlite3_result_text64(ctx, text, len, free, SQLITE_UTF8);
+}
+
+/* trim()'s character set: one-byte characters in a table, the others in a
+ * list (at most TRIM_SET_MAX bytes in all). */
+struct trim_set {
+	bool one[256];
+	const unsigned char *multi[TRIM_SET_MAX];
+	size_t multi_len[TRIM_SET_MAX], nmulti;
+};
+
+/* The length of the character of x at i (x has lim bytes) when it is in the
+ * set, else 0. */
+static size_t in_set(const struct trim_set *t, const unsigned char *x, size_t i, size_t lim)
+{
+	if (x[i] < 0x80 || !t->nmulti)
+		return t->one[x[i]] ? 1 : 0;
+	for (size_t j = 0; j < t->nmulti; j++)
+		if (i + t->multi_len[j] <= lim && !memcmp(x + i, t->multi[j], t->multi_len[j]))
+			return t->multi_len[j];
+	return 0;
+}
+
+/* trim(X, Y), ltrim(X, Y), rtrim(X, Y): X without the characters of Y at
+ * its start (user data 1), end (2) or both (3). */
+static void fn_trim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	const unsigned char *x = sqlite3_value_text(argv[0]);
+	if (!x)
+		return;
+	size_t xn = (size_t)sqlite3_value_bytes(argv[0]);
+	const unsigned char *y = sqlite3_value_text(argv[1]);
+	if (!y)
+		return;
+	size_t yn = (size_t)sqlite3_value_bytes(argv[1]);
+	if (yn > TRIM_SET_MAX) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "trim(): the characters to remove exceed %d bytes (got %zu)",
+			 TRIM_SET_MAX, yn);
+		sqlite3_result_error(ctx, msg, -1);
+		return;
+	}
+	struct trim_set t;
+	memset(&t, 0, sizeof t);
+	for (size_t i = 0; i < yn;) {
+		size_t k = 1;
+		while (i + k < yn && (y[i + k] & 0xc0) == 0x80)
+			k++;
+		if (k == 1) {
+			t.one[y[i]] = true;
+		} else {
+			t.multi[t.nmulti] = y + i;
+			t.multi_len[t.nmulti++] = k;
+		}
+		i += k;
+	}
+	int mode = (int)(intptr_t)sqlite3_user_data(ctx);
+	size_t b = 0, e = xn, k;
+	if (mode & 1)
+		while (b < e && (k = in_set(&t, x, b, e)))
+			b += k;
+	if (mode & 2) {
+		while (e > b) {
+			size_t s = e - 1;
+			while (s > b && (x[s] & 0xc0) == 0x80)
+				s--;
+			if (in_set(&t, x, s, e) != e - s)
+				break;
+			e = s;
+		}
+	}
+	sqlite3_result_text64(ctx, (const char *)x + b, e - b, SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+/* Installs the linear-time built-ins on a query connection. */
+static void bounded_builtins(sqlite3 *db)
+{
+	int f = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+	sqlite3_create_function(db, "instr", 2, f, NULL, fn_instr, NULL, NULL);
+	sqlite3_create_function(db, "replace", 3, f, NULL, fn_replace, NULL, NULL);
+	sqlite3_create_function(db, "ltrim", 2, f, (void *)(intptr_t)1, fn_trim, NULL, NULL);
+	sqlite3_create_function(db, "rtrim", 2, f, (void *)(intptr_t)2, fn_trim, NULL, NULL);
+	sqlite3_create_function(db, "trim", 2, f, (void *)(intptr_t)3, fn_trim, NULL, NULL);
+	/* LIKE and GLOB work in pattern length x text length */
+	sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 128);
 }
 
 static c360_rc make_views(c360_store *st, sqlite3 *db, struct authz *az, char *err,
@@ -373,6 +557,7 @@ c360_rc c360_store_query(c360_store *st, const char *sql, const struct c360_quer
 		goto out;
 	sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL);
 	sqlite3_limit(db, SQLITE_LIMIT_LENGTH, (int)max_bytes);
+	bounded_builtins(db);
 	sqlite3_set_authorizer(db, authorizer, &az);
 	sqlite3_progress_handler(db, 1000, progress, &dl);
 
