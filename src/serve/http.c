@@ -735,8 +735,7 @@ static enum MHD_Result start_slow(struct reqstate *rs, const struct c360_http_re
 		memset(&resp, 0, sizeof resp);
 		c360_buf_init(&resp.body, 4096);
 		c360_http_error(&resp, 429, "busy",
-				"%d requests to '%s %s' are running, the most this server runs at once: "
-				"retry later",
+				"this server runs at most %d '%s %s' at once and all are busy: retry later",
 				r->max_running, r->method, r->pattern);
 		c360_http_add_header(&resp, "Retry-After", "1");
 		return send_handler_resp(rs->conn, req->method, req->path, &resp);
