@@ -224,6 +224,25 @@ static void fn_instr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 							 : utf8_chars(h, (size_t)(at - h))) + 1);
 }
 
+/* The first y in [p, end), or NULL. memmem looks at windows that double
+ * from a little more than y: the work stays linear in the bytes passed over
+ * even when matches are many (one memmem over the whole rest per match
+ * would not be, under AddressSanitizer's memmem, which checks the range it
+ * is given). */
+static const char *find(const char *p, const char *end, const char *y, size_t yn)
+{
+	size_t win = yn + 64;
+	while ((size_t)(end - p) >= yn) {
+		size_t n = (size_t)(end - p) < win ? (size_t)(end - p) : win;
+		const char *m = memmem(p, n, y, yn);
+		if (m || n == (size_t)(end - p))
+			return m;
+		p += n - yn + 1;
+		win *= 2;
+	}
+	return NULL;
+}
+
 /* replace(X, Y, Z): X with every Y replaced by Z (X itself when Y is ''). */
 static void fn_replace(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -249,7 +268,7 @@ static void fn_replace(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	c360_buf_init(&out, limit);
 	const char *p = x, *end = x + xn, *m;
 	c360_rc rc = C360_OK;
-	while (!rc && (m = memmem(p, (size_t)(end - p), y, yn))) {
+	while (!rc && (m = find(p, end, y, yn))) {
 		rc = c360_buf_append(&out, p, (size_t)(m - p));
 		if (!rc)
 			rc = c360_buf_append(&out, z, zn);
