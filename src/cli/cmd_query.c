@@ -10,7 +10,7 @@
 
 int c360_cmd_query(int argc, char **argv);
 
-static int64_t o_max_rows = 1000, o_timeout = 10;
+static int64_t o_max_rows = 1000, o_timeout = 10, o_max_mib = 32;
 static const char *o_format = "json";
 static const char *o_file;
 
@@ -18,6 +18,9 @@ static const struct c360_opt query_opts[] = {
 	C360_CLI_STORE_OPT,
 	{"max-rows", 'n', C360_OPT_INT, &o_max_rows, "N", "stop after N rows (\"truncated\":true)", "1000"},
 	{"timeout", 't', C360_OPT_DURATION, &o_timeout, "DURATION", "give up after this long (exit 1)", "10s"},
+	{"max-mib", 0, C360_OPT_INT, &o_max_mib, "N",
+	 "the answer's cap, and the largest string or blob the query may build, in MiB (exit 1 past it)",
+	 "32"},
 	{"format", 0, C360_OPT_STR, &o_format, "json|table", "output format", "json"},
 	{"file", 'f', C360_OPT_STR, &o_file, "FILE", "read the SQL from FILE ('-' = stdin)", NULL},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
@@ -30,7 +33,8 @@ static const struct c360_cmd_spec query_spec = {
 	"expiry and seqno (live documents only). SQLite's JSON functions work on doc:\n"
 	"  c360 query \"SELECT key, json_extract(doc, '$.profile.name') FROM customer360\"\n"
 	"Quote bucket names that are not plain identifiers: SELECT * FROM \"my-bucket\".\n"
-	"Any write (INSERT, UPDATE, DELETE, DROP, CREATE, ATTACH, PRAGMA, ...) is refused.\n"
+	"Any write (INSERT, UPDATE, DELETE, DROP, CREATE, ATTACH, PRAGMA, ...) is refused,\n"
+	"and so is any table but the buckets (sqlite_master, the store's internal tables).\n"
 	"JSON output: {\"columns\":[...],\"rows\":[[...],...],\"truncated\":false}; text that is a\n"
 	"JSON object or array is embedded as JSON.\n"
 	"Exit codes: 0 ok, 1 timed out, 5 invalid or refused SQL, 6 store unusable.",
@@ -160,6 +164,10 @@ int c360_cmd_query(int argc, char **argv)
 		fprintf(stderr, "%s: --max-rows must be between 1 and 100000000\n", cmd);
 		return C360_EXIT_USAGE;
 	}
+	if (o_max_mib < 1 || o_max_mib > 1024) {
+		fprintf(stderr, "%s: --max-mib must be between 1 and 1024\n", cmd);
+		return C360_EXIT_USAGE;
+	}
 	if (o_timeout <= 0 || o_timeout > 86400) {
 		fprintf(stderr, "%s: --timeout must be between 1s and 1d\n", cmd);
 		return C360_EXIT_USAGE;
@@ -186,7 +194,8 @@ int c360_cmd_query(int argc, char **argv)
 		return ex;
 	}
 	struct c360_query_opts qo = {.max_rows = (size_t)o_max_rows,
-				     .timeout_ms = (int)(o_timeout * 1000)};
+				     .timeout_ms = (int)(o_timeout * 1000),
+				     .max_bytes = (size_t)o_max_mib << 20};
 	struct c360_buf out;
 	c360_buf_init(&out, 1u << 30);
 	char err[512] = "";

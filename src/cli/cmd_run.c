@@ -268,7 +268,10 @@ int c360_cmd_run(int argc, char **argv)
 			rc = C360_ERR_NOMEM;
 			goto fail;
 		}
-		struct c360_api_opts ao = {.require_auth = cfg->auth};
+		struct c360_api_opts ao = {.require_auth = cfg->auth,
+					   .max_queries = cfg->query_concurrency,
+					   .max_query_ms = cfg->query_timeout_s * 1000,
+					   .max_query_bytes = (size_t)cfg->query_max_mib << 20};
 		if ((rc = c360_api_routes(http, st, &ao, &api, err, sizeof err)))
 			goto fail;
 		if ((rc = c360_metrics_add(metrics, c360_http_collect, http)))

@@ -23,6 +23,7 @@ static bool o_auth;
 static int64_t o_max_conns = C360_HTTP_DEFAULT_CONNECTIONS;
 static int64_t o_max_conns_ip = -1; /* -1: the default */
 static int64_t o_header_timeout = C360_HTTP_DEFAULT_HEADER_TIMEOUT;
+static int64_t o_query_conc = 2, o_query_timeout = 10, o_query_mib = 32;
 
 static const struct c360_opt serve_opts[] = {
 	C360_CLI_STORE_OPT,
@@ -43,6 +44,12 @@ static const struct c360_opt serve_opts[] = {
 	{"header-timeout", 0, C360_OPT_DURATION, &o_header_timeout, "SECONDS",
 	 "close a connection whose request headers are not complete this long after it "
 	 "opened (or after its previous request); trickled bytes do not extend it", "10"},
+	{"query-concurrency", 0, C360_OPT_INT, &o_query_conc, "N",
+	 "SQL queries (POST /api/v1/query) run at once; more get 429", "2"},
+	{"query-timeout", 0, C360_OPT_DURATION, &o_query_timeout, "DURATION",
+	 "the longest a SQL query may run (a query asks for less with timeout_ms)", "10s"},
+	{"query-max-mib", 0, C360_OPT_INT, &o_query_mib, "N",
+	 "a SQL answer's cap, and the largest string or blob a query may build, in MiB", "32"},
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -97,6 +104,14 @@ int c360_cmd_serve(int argc, char **argv)
 			(long long)o_header_timeout);
 		return C360_EXIT_USAGE;
 	}
+	if (o_query_conc < 1 || o_query_conc > 64 || o_query_timeout < 1 || o_query_timeout > 3600 ||
+	    o_query_mib < 1 || o_query_mib > 1024) {
+		fprintf(stderr,
+			"%s: --query-concurrency must be 1..64, --query-timeout 1s..1h and "
+			"--query-max-mib 1..1024 (got %lld, %llds, %lld)\n",
+			cmd, (long long)o_query_conc, (long long)o_query_timeout, (long long)o_query_mib);
+		return C360_EXIT_USAGE;
+	}
 	/* block the stop signals before any thread starts; sigwait below */
 	sigset_t set;
 	sigemptyset(&set);
@@ -125,7 +140,12 @@ int c360_cmd_serve(int argc, char **argv)
 				    .header_timeout = (int)o_header_timeout};
 	c360_http *h = c360_http_new(&ho);
 	c360_api *api = NULL;
-	struct c360_api_opts ao = {.bucket = o_bucket, .no_web = o_no_web, .require_auth = o_auth};
+	struct c360_api_opts ao = {.bucket = o_bucket,
+				   .no_web = o_no_web,
+				   .require_auth = o_auth,
+				   .max_queries = (int)o_query_conc,
+				   .max_query_ms = (int)(o_query_timeout * 1000),
+				   .max_query_bytes = (size_t)o_query_mib << 20};
 	c360_metrics *metrics = c360_metrics_new();
 	c360_rc rc = h && metrics ? c360_api_routes(h, st, &ao, &api, err, sizeof err)
 				  : C360_ERR_NOMEM;

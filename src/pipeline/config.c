@@ -413,7 +413,8 @@ static c360_rc load_serve(struct owned *o, const c360_json *v, char *err, size_t
 	if (c360_json_is_null(v))
 		return C360_OK;
 	static const char *const keys[] = {"bind", "port", "auth", "max_connections",
-					   "max_connections_per_ip", "header_timeout", NULL};
+					   "max_connections_per_ip", "header_timeout",
+					   "query_concurrency", "query_timeout", "query_max_mib", NULL};
 	c360_rc rc = want_object(o, v, "serve", err, errlen);
 	if (!rc)
 		rc = known_keys(o, v, "serve", keys, err, errlen);
@@ -459,6 +460,24 @@ static c360_rc load_serve(struct owned *o, const c360_json *v, char *err, size_t
 		if (sec < 1 || sec > 3600)
 			return FAIL(ht, "serve.header_timeout: expected 1s to 1h");
 		o->cfg.header_timeout = (int)sec;
+	}
+	if ((p = c360_json_get(v, "query_concurrency"))) {
+		if (!c360_json_int64(p, &n) || n < 1 || n > 64)
+			return FAIL(p, "serve.query_concurrency: expected the number of SQL queries run "
+				       "at once, 1 to 64");
+		o->cfg.query_concurrency = (int)n;
+	}
+	if ((p = c360_json_get(v, "query_timeout"))) {
+		if ((rc = duration(o, p, "serve.query_timeout", &n, err, errlen)))
+			return rc;
+		if (n < 1 || n > 3600)
+			return FAIL(p, "serve.query_timeout: expected 1s to 1h");
+		o->cfg.query_timeout_s = (int)n;
+	}
+	if ((p = c360_json_get(v, "query_max_mib"))) {
+		if (!c360_json_int64(p, &n) || n < 1 || n > 1024)
+			return FAIL(p, "serve.query_max_mib: expected a size in MiB, 1 to 1024");
+		o->cfg.query_max_mib = (int)n;
 	}
 	return C360_OK;
 }

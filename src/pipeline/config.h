@@ -88,6 +88,9 @@ struct c360_pipeline_config {
 	int max_connections;     /* serve.max_connections, 0 = the HTTP server's default */
 	int max_connections_per_ip; /* serve.max_connections_per_ip, 0 = default */
 	int header_timeout;      /* serve.header_timeout in seconds, 0 = default */
+	int query_concurrency;   /* serve.query_concurrency, 0 = the API's default (2) */
+	int query_timeout_s;     /* serve.query_timeout, 0 = the API's default (10 s) */
+	int query_max_mib;       /* serve.query_max_mib, 0 = the API's default (32) */
 };
 
 /* Loads and checks a pipeline file; relative paths in it are resolved

@@ -407,14 +407,38 @@ static void h_doc(const struct c360_http_req *req, struct c360_http_resp *resp, 
 
 /* ---- read-only SQL ---- */
 
-static bool mentions_meta(const char *sql)
+/* Answers a query's failure: 403 for a refused statement or table, 422 for
+ * a query stopped by its time or value limit, 413 for an answer over the
+ * cap, 400 for invalid SQL. */
+static void query_error(c360_api *api, struct c360_http_resp *resp, c360_rc rc, const char *why,
+			long long timeout)
 {
-	const char *m = C360_META_BUCKET;
-	size_t ml = strlen(m);
-	for (const char *p = sql; *p; p++)
-		if (!strncasecmp(p, m, ml))
-			return true;
-	return false;
+	switch (rc) {
+	case C360_ERR_DENIED:
+		if (strstr(why, "read-only"))
+			c360_http_error(resp, 403, "read_only", "only read-only SQL is allowed: %s", why);
+		else
+			c360_http_error(resp, 403, "forbidden", "%s", why);
+		break;
+	case C360_ERR_TIMEOUT:
+		c360_http_error(resp, 422, "query_timeout",
+				"query ran past %lld ms and was stopped (timeout_ms; the server allows up to %d)",
+				timeout, api->o.max_query_ms);
+		break;
+	case C360_ERR_LIMIT:
+		c360_http_error(resp, 422, "query_limit", "query stopped: %s", why);
+		break;
+	case C360_ERR_TOO_BIG:
+		c360_http_error(resp, 413, "too_large", "query result too large: %s", why);
+		break;
+	case C360_ERR_INVALID:
+	case C360_ERR_NOT_FOUND:
+	case C360_ERR_UNSUPPORTED:
+		c360_http_error(resp, 400, "bad_sql", "%s", why);
+		break;
+	default:
+		c360_http_error(resp, 500, "store_error", "%s", why);
+	}
 }
 
 static void h_query(const struct c360_http_req *req, struct c360_http_resp *resp, void *ctx)
@@ -429,7 +453,7 @@ static void h_query(const struct c360_http_req *req, struct c360_http_resp *resp
 	char *sql = NULL;
 	size_t sql_len = 0;
 	size_t max_rows = 1000;
-	int64_t timeout = 5000;
+	int64_t timeout = api->o.max_query_ms < 5000 ? api->o.max_query_ms : 5000;
 	const char *b = req->body;
 	while (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t')
 		b++;
@@ -483,37 +507,15 @@ static void h_query(const struct c360_http_req *req, struct c360_http_resp *resp
 		c360_http_error(resp, 400, "bad_query", "SQL contains a NUL byte");
 		goto out;
 	}
-	if (mentions_meta(sql) && caller_scope(api, req) < C360_HTTP_ADMIN) {
-		c360_http_error(resp, 403, "forbidden", "queries on the system bucket '%s' need an admin token",
-				C360_META_BUCKET);
-		goto out;
-	}
-	struct c360_query_opts qo = {.max_rows = max_rows, .timeout_ms = (int)timeout};
+	/* the system bucket (API tokens, checkpoints) needs an admin token */
+	struct c360_query_opts qo = {.max_rows = max_rows,
+				     .timeout_ms = (int)timeout,
+				     .max_bytes = api->o.max_query_bytes,
+				     .no_system = caller_scope(api, req) < C360_HTTP_ADMIN};
 	char err[512] = "";
 	c360_rc rc = c360_store_query(api->st, sql, &qo, &resp->body, err, sizeof err);
-	if (rc) {
-		const char *why = *err ? err : c360_rc_str(rc);
-		switch (rc) {
-		case C360_ERR_DENIED:
-			c360_http_error(resp, 403, "read_only", "only read-only SQL is allowed: %s", why);
-			break;
-		case C360_ERR_TIMEOUT:
-		case C360_ERR_LIMIT:
-			c360_http_error(resp, 400, "query_limit", "query stopped after %lld ms: %s",
-					(long long)timeout, why);
-			break;
-		case C360_ERR_TOO_BIG:
-			c360_http_error(resp, 413, "too_large", "query result too large: %s", why);
-			break;
-		case C360_ERR_INVALID:
-		case C360_ERR_NOT_FOUND:
-		case C360_ERR_UNSUPPORTED:
-			c360_http_error(resp, 400, "bad_sql", "%s", why);
-			break;
-		default:
-			c360_http_error(resp, 500, "store_error", "%s", why);
-		}
-	}
+	if (rc)
+		query_error(api, resp, rc, *err ? err : c360_rc_str(rc), (long long)timeout);
 out:
 	free(sql);
 	c360_json_doc_free(d);
@@ -727,7 +729,16 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 		api->o.max_query_rows = 10000;
 	if (!api->o.max_query_ms)
 		api->o.max_query_ms = 10000;
+	if (!api->o.max_query_bytes)
+		api->o.max_query_bytes = C360_QUERY_MAX_BYTES;
+	if (!api->o.max_queries)
+		api->o.max_queries = 2;
 	c360_rc rc = C360_ERR_INVALID;
+	if (api->o.max_queries < 1 || api->o.max_query_ms < 1) {
+		snprintf(err, errlen, "query concurrency and time limit must be positive (got %d, %d ms)",
+			 api->o.max_queries, api->o.max_query_ms);
+		goto fail;
+	}
 	if (api->o.no_auth && !c360_http_is_loopback(c360_http_bind_addr(h))) {
 		snprintf(err, errlen, "refusing to mount the API without authentication on '%s': "
 				      "bind a loopback address", c360_http_bind_addr(h));
@@ -772,8 +783,13 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 		{"DELETE", "/api/v1/tokens/{id}", C360_HTTP_ADMIN, h_tokens_revoke},
 	};
 	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
-		rc = c360_http_route(h, routes[i].method, routes[i].pattern, routes[i].scope, routes[i].fn,
-				     api);
+		/* a query runs off the server's workers, at most max_queries at once */
+		if (routes[i].fn == h_query)
+			rc = c360_http_route_slow(h, routes[i].method, routes[i].pattern, routes[i].scope,
+						  routes[i].fn, api, api->o.max_queries);
+		else
+			rc = c360_http_route(h, routes[i].method, routes[i].pattern, routes[i].scope,
+					     routes[i].fn, api);
 		if (rc) {
 			snprintf(err, errlen, "cannot register route '%s'", routes[i].pattern);
 			goto fail;

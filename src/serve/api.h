@@ -26,7 +26,12 @@ struct c360_api_opts {
 	const char *bucket;     /* the Customer 360 bucket, default "customer360" */
 	size_t max_limit;       /* largest page (limit=), default 1000 */
 	size_t max_query_rows;  /* POST query row cap, default 10000 */
-	int max_query_ms;       /* POST query time cap, default 10000 */
+	int max_query_ms;       /* POST query time cap, default 10000 (a query
+				 * asks for less with timeout_ms; default 5000) */
+	size_t max_query_bytes; /* POST query answer cap and largest value,
+				 * default C360_QUERY_MAX_BYTES (32 MiB) */
+	int max_queries;        /* POST queries running at once, default 2; each
+				 * runs on a thread of its own, more get 429 */
 	bool no_auth;           /* do not install the token auth hook (loopback only) */
 	bool require_auth;      /* deny API calls while no token exists (instead of open);
 				 * always so when the server binds beyond loopback */

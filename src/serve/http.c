@@ -40,6 +40,8 @@ struct route {
 	enum c360_http_scope scope;
 	c360_http_handler fn;
 	void *ctx;
+	int max_running; /* > 0: a slow route (see c360_http_route_slow) */
+	int running;     /* its handlers running now (atomic) */
 };
 
 /* One open connection, from libmicrohttpd's "started" notification to its
@@ -75,6 +77,9 @@ struct c360_http {
 	c360_http_auth_fn auth;
 	void *auth_ctx;
 	uint64_t requests; /* answered, atomic */
+	pthread_mutex_t slow_mu;
+	pthread_cond_t slow_cv;
+	int slow_running; /* slow handlers on their own thread, under slow_mu */
 };
 
 /* Per-request state, allocated on MHD's first call and freed on completion. */
@@ -97,6 +102,11 @@ struct reqstate {
 	char errcode[32];
 	char errmsg[256];
 	char allow[64];
+	/* a slow route: its handler's request and answer, and 1 while it
+	 * runs on its thread (the connection suspended), 2 once done */
+	struct c360_http_req areq;
+	struct c360_http_resp aresp;
+	int astate;
 };
 
 /* ---- small helpers ---- */
@@ -362,6 +372,8 @@ c360_http *c360_http_new(const struct c360_http_opts *opts)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->ccv, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&h->slow_mu, NULL);
+	pthread_cond_init(&h->slow_cv, NULL);
 	return h;
 }
 
@@ -434,6 +446,18 @@ nomem:
 	free(r.method);
 	free(r.pattern);
 	return C360_ERR_NOMEM;
+}
+
+c360_rc c360_http_route_slow(c360_http *h, const char *method, const char *pattern,
+			     enum c360_http_scope scope, c360_http_handler fn, void *ctx,
+			     int max_running)
+{
+	if (max_running < 1)
+		return C360_ERR_INVALID;
+	c360_rc rc = c360_http_route(h, method, pattern, scope, fn, ctx);
+	if (!rc)
+		h->routes[h->nroutes - 1].max_running = max_running;
+	return rc;
 }
 
 /* Splits the raw path into decoded segments (in rs->segbuf). Returns the
@@ -986,6 +1010,87 @@ static enum MHD_Result builtin_health(struct reqstate *rs)
 	return send_resp(rs->conn, 200, "application/json", b, sizeof ok - 1, NULL, NULL);
 }
 
+/* Runs the route's handler into resp (initialised here). */
+static void run_handler(struct reqstate *rs, const struct c360_http_req *req,
+			struct c360_http_resp *resp)
+{
+	memset(resp, 0, sizeof *resp);
+	resp->status = 200;
+	resp->content_type = "application/json";
+	c360_buf_init(&resp->body, RESP_MAX);
+	rs->route->fn(req, resp, rs->route->ctx);
+	if (resp->status < 100 || resp->status > 599) {
+		C360_ERROR("http", "handler for '%s' set invalid status %d", rs->route->pattern,
+			   resp->status);
+		c360_http_error(resp, 500, "internal", "handler returned an invalid status");
+	}
+}
+
+static enum MHD_Result send_handler_resp(struct MHD_Connection *conn, const char *method,
+					 const char *url, struct c360_http_resp *resp)
+{
+	size_t len = 0;
+	char *body = resp->body.len ? c360_buf_detach(&resp->body, &len) : NULL;
+	c360_buf_release(&resp->body);
+	C360_TRACE("http", "%s %s -> %d (%zu bytes)", method, url, resp->status, len);
+	return send_resp(conn, resp->status, resp->content_type, body, len, resp->headers, NULL);
+}
+
+/* A slow route's handler, on its own thread. Once the connection is resumed
+ * MHD may finish and free the request at any time: rs is not touched after. */
+static void *slow_thread(void *arg)
+{
+	struct reqstate *rs = arg;
+	struct c360_http *h = rs->h;
+	struct route *r = (struct route *)rs->route;
+	run_handler(rs, &rs->areq, &rs->aresp);
+	__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&rs->astate, 2, __ATOMIC_RELEASE);
+	MHD_resume_connection(rs->conn);
+	pthread_mutex_lock(&h->slow_mu);
+	h->slow_running--;
+	pthread_cond_broadcast(&h->slow_cv);
+	pthread_mutex_unlock(&h->slow_mu);
+	return NULL;
+}
+
+/* Suspends the connection and runs the handler on a thread of its own; past
+ * the route's max_running answers 429 at once. */
+static enum MHD_Result start_slow(struct reqstate *rs, const struct c360_http_req *req)
+{
+	struct route *r = (struct route *)rs->route;
+	if (__atomic_add_fetch(&r->running, 1, __ATOMIC_ACQ_REL) > r->max_running) {
+		__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL);
+		struct c360_http_resp resp;
+		memset(&resp, 0, sizeof resp);
+		c360_buf_init(&resp.body, 4096);
+		c360_http_error(&resp, 429, "busy",
+				"this server runs at most %d '%s %s' at once and all are busy: retry later",
+				r->max_running, r->method, r->pattern);
+		c360_http_add_header(&resp, "Retry-After", "1");
+		return send_handler_resp(rs->conn, req->method, req->path, &resp);
+	}
+	rs->areq = *req;
+	rs->astate = 1;
+	pthread_mutex_lock(&rs->h->slow_mu);
+	rs->h->slow_running++;
+	pthread_mutex_unlock(&rs->h->slow_mu);
+	MHD_suspend_connection(rs->conn);
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int e = pthread_create(&t, &attr, slow_thread, rs);
+	pthread_attr_destroy(&attr);
+	if (e) {
+		/* no thread: run it here, as a plain route would */
+		C360_WARN("http", "cannot start a thread for '%s' (%s): running it on the worker",
+			  r->pattern, strerror(e));
+		slow_thread(rs);
+	}
+	return MHD_YES;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **con_cls)
@@ -1062,6 +1167,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			 h->opts.max_body);
 		return send_error(rs, 413, "too_large", msg);
 	}
+	if (__atomic_load_n(&rs->astate, __ATOMIC_ACQUIRE) == 2)
+		return send_handler_resp(conn, method, url, &rs->aresp);
 	struct c360_http_req req = {
 		.method = method,
 		.path = rs->dpath ? rs->dpath : url,
@@ -1072,22 +1179,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		.param_values = rs->pvalues,
 		.nparams = rs->nparams,
 	};
+	if (rs->route->max_running)
+		return start_slow(rs, &req);
 	struct c360_http_resp resp;
-	memset(&resp, 0, sizeof resp);
-	resp.status = 200;
-	resp.content_type = "application/json";
-	c360_buf_init(&resp.body, RESP_MAX);
-	rs->route->fn(&req, &resp, rs->route->ctx);
-	if (resp.status < 100 || resp.status > 599) {
-		C360_ERROR("http", "handler for '%s' set invalid status %d", rs->route->pattern,
-			   resp.status);
-		c360_http_error(&resp, 500, "internal", "handler returned an invalid status");
-	}
-	size_t len = 0;
-	char *body = resp.body.len ? c360_buf_detach(&resp.body, &len) : NULL;
-	c360_buf_release(&resp.body);
-	C360_TRACE("http", "%s %s -> %d (%zu bytes)", method, url, resp.status, len);
-	return send_resp(conn, resp.status, resp.content_type, body, len, resp.headers, NULL);
+	run_handler(rs, &req, &resp);
+	return send_handler_resp(conn, method, url, &resp);
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -1099,6 +1195,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!rs)
 		return;
 	c360_buf_release(&rs->body);
+	c360_buf_release(&rs->aresp.body); /* a slow answer never sent */
 	free(rs->segbuf);
 	free(rs->argbuf);
 	free(rs->dpath);
@@ -1143,7 +1240,8 @@ c360_rc c360_http_start(c360_http *h, char *err, size_t errlen)
 	}
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	const char *bind = h->bind;
 	if (!strcmp(bind, "localhost"))
 		bind = "127.0.0.1";
@@ -1219,6 +1317,12 @@ void c360_http_free(c360_http *h)
 {
 	if (!h)
 		return;
+	/* MHD must not stop with a suspended connection: slow handlers end
+	 * within their own limits (a query's time limit) */
+	pthread_mutex_lock(&h->slow_mu);
+	while (h->slow_running)
+		pthread_cond_wait(&h->slow_cv, &h->slow_mu);
+	pthread_mutex_unlock(&h->slow_mu);
 	if (h->reaper_on) {
 		pthread_mutex_lock(&h->cmu);
 		h->reaper_stop = true;
@@ -1241,5 +1345,7 @@ void c360_http_free(c360_http *h)
 		free(h->routes[i].pattern);
 	}
 	free(h->routes);
+	pthread_mutex_destroy(&h->slow_mu);
+	pthread_cond_destroy(&h->slow_cv);
 	free(h);
 }

@@ -105,6 +105,15 @@ void c360_http_free(c360_http *h);
  * Allow header; no match gets 404; GET routes also answer HEAD. "/health"
  * answers {"status":"ok"} (open) unless a module registers it. */
 
+/* Registers a route whose handler may run long (SQL queries): it runs on a
+ * thread of its own while the connection is suspended, so it never holds up
+ * a worker and the requests queued behind it (/health above all). At most
+ * max_running run at once; one more is answered 429 {"error":"busy"} with
+ * Retry-After: 1 at once. c360_http_free waits for running handlers. */
+c360_rc c360_http_route_slow(c360_http *h, const char *method, const char *pattern,
+			     enum c360_http_scope scope, c360_http_handler fn, void *ctx,
+			     int max_running);
+
 /* Auth hook, called for READ and ADMIN routes. token is the bearer token
  * (NULL when the request has none). Returns the scope the caller holds:
  * C360_HTTP_READ or C360_HTTP_ADMIN, or -1 for none (missing, unknown or

@@ -265,17 +265,35 @@ c360_rc c360_feed_cursor_set(c360_store *st, const char *bucket, const char *nam
 
 /* ---- read-only SQL ---- */
 
+/* The default of c360_query_opts.max_bytes: above the largest document
+ * (20 MiB), so any one document can be selected. */
+#define C360_QUERY_MAX_BYTES (32u << 20)
+
 struct c360_query_opts {
-	size_t max_rows; /* 0 = 1000 */
-	int timeout_ms;  /* 0 = 10000 */
+	size_t max_rows;  /* 0 = 1000 */
+	int timeout_ms;   /* 0 = 10000 */
+	size_t max_bytes; /* 0 = C360_QUERY_MAX_BYTES: the answer's cap, and the
+			   * largest string or blob the query may build */
+	bool no_system;   /* refuse to read the system bucket C360_META_BUCKET */
 };
 
 /* Runs one read-only SQL statement. Each bucket is visible as a table of its
  * name with columns key, doc (JSON text), cas, expiry, seqno (live documents
- * only); SQLite's JSON functions are available. Any write is refused
- * (C360_ERR_DENIED). Appends to out:
+ * only); SQLite's JSON functions (json_each and json_tree included) are
+ * available. Nothing else can be read: SQLite's schema tables
+ * (sqlite_master, sqlite_temp_schema, …), the store's internal tables and
+ * pragma functions are refused (C360_ERR_DENIED naming the table), and so is
+ * any write. Limits, each with a message in err:
+ *   - time: the query stops past timeout_ms (C360_ERR_TIMEOUT);
+ *   - values: a string or blob longer than max_bytes cannot be built
+ *     (SQLITE_LIMIT_LENGTH; printf, zeroblob, hex, replace, group_concat …
+ *     fail at once instead of allocating): C360_ERR_LIMIT;
+ *   - answer: more than max_bytes appended to out: C360_ERR_TOO_BIG.
+ * Appends to out:
  *   {"columns":[…],"rows":[[…],…],"truncated":false}
- * where a text value that is a JSON object or array is embedded as JSON. */
+ * where a text value that is a JSON object or array is embedded as JSON. On
+ * an error out is left as it was. Thread-safe: each call opens its own
+ * read-only connection. */
 c360_rc c360_store_query(c360_store *st, const char *sql, const struct c360_query_opts *opts,
 			 struct c360_buf *out, char *err, size_t errlen);
 

@@ -29,6 +29,8 @@ code() { curl -s -o "$tmp/body" -w '%{http_code}' "$@"; }
 "$C360_BIN" token --help | grep -q 'create' || fail "token --help"
 set +e
 "$C360_BIN" serve --port 70000 2>/dev/null; [ $? -eq 2 ] || fail "bad port is a usage error"
+"$C360_BIN" serve --query-concurrency 0 2>/dev/null; [ $? -eq 2 ] || fail "bad query concurrency is a usage error"
+"$C360_BIN" serve --query-timeout 2h 2>/dev/null; [ $? -eq 2 ] || fail "bad query timeout is a usage error"
 "$C360_BIN" token create --scope root 2>/dev/null; [ $? -eq 2 ] || fail "bad scope is a usage error"
 "$C360_BIN" token revoke deadbeef 2>/dev/null; [ $? -eq 3 ] || fail "revoking an unknown token exits 3"
 set -e
@@ -41,6 +43,11 @@ grep -q '"orders_total"' "$tmp/body" || fail "360 document has orders"
 grep -q 'malformed percent-encoding' "$tmp/body" || fail "malformed encoding message"
 [ "$(code -X POST --data 'DROP TABLE customer360' "http://127.0.0.1:$port/api/v1/query")" = 403 ] || fail "write SQL refused"
 [ "$(code "http://127.0.0.1:$port/api/v1/customers?limit=5000")" = 400 ] || fail "huge limit"
+# issue 24: SQL reads the buckets only, within its limits
+[ "$(code -X POST --data 'SELECT sql FROM sqlite_master' "http://127.0.0.1:$port/api/v1/query")" = 403 ] || fail "schema refused"
+grep -q "table 'sqlite_master' is not readable" "$tmp/body" || fail "schema refusal names the table"
+[ "$(code -X POST --data 'SELECT hex(zeroblob(1e8))' "http://127.0.0.1:$port/api/v1/query")" = 422 ] || fail "value limit"
+grep -q '"error":"query_limit"' "$tmp/body" || fail "value limit code"
 
 read_tok=$("$C360_BIN" token create --scope read --name e2e-reader 2>/dev/null)
 admin_tok=$("$C360_BIN" token create --scope admin 2>/dev/null)

@@ -192,6 +192,17 @@ contains "$err" "nosuch" "query unknown table"
 expect 1 "$BIN" query "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r) SELECT count(*) FROM r" --timeout 1
 contains "$err" "longer than" "query timeout"
 expect 2 "$BIN" query "SELECT 1" --format xml
+# issue 24: the operator's query reads the buckets only, and is bounded
+expect 5 "$BIN" query "SELECT name FROM sqlite_master"
+contains "$err" "table 'sqlite_master' is not readable" "schema refused"
+expect 5 "$BIN" query "WITH t AS (SELECT * FROM _c360_buckets) SELECT * FROM t"
+contains "$err" "table '_c360_buckets' is not readable" "internal table through a CTE"
+expect 1 "$BIN" query "SELECT hex(zeroblob(1e8))"
+contains "$err" "would exceed 33554432 bytes" "value limit"
+expect 1 "$BIN" query "SELECT zeroblob(700000)" --max-mib 1
+contains "$err" "answer exceeds 1048576 bytes" "answer cap"
+[ -z "$out" ] || fail "a capped answer printed something"
+expect 2 "$BIN" query "SELECT 1" --max-mib 0
 
 # bucket list / drop
 expect 0 "$BIN" bucket list

@@ -4,6 +4,7 @@
  * recommendations (kept up to date as orders change), stats, read-only SQL,
  * buckets, raw documents, ETags, tokens and every bad-input path. */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +56,16 @@ static int req2(const char *method, const char *path, const char *body, const ch
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* requests from several threads */
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
 	CURLcode cc = curl_easy_perform(c);
+	if (cc)
+		printf("  %s %s: %s\n", method, path, curl_easy_strerror(cc));
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
@@ -484,6 +488,111 @@ TEST(read_only_sql)
 	reply_free(&r);
 }
 
+/* ---- issue 24: read-only SQL cannot exhaust the server ---- */
+
+struct qthread {
+	pthread_t t;
+	struct reply r;
+	int done; /* atomic */
+};
+
+static void *run_query(void *arg)
+{
+	struct qthread *q = arg;
+	/* never ends by itself: stopped by its time limit */
+	if (req("POST", "/api/v1/query",
+		"{\"sql\":\"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)"
+		" SELECT count(*) FROM r\",\"timeout_ms\":3000}",
+		&q->r))
+		q->r.status = -1;
+	__atomic_store_n(&q->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* 8 concurrent runaway queries on a server of 2 threads: two run (the
+ * default concurrency, each on a thread of its own, until its 3 s limit:
+ * 422), the others get 429 with Retry-After at once, and /health and the API
+ * answer meanwhile. On the old code all 8 queued behind each other on the
+ * server's workers, and /health with them. */
+TEST(query_concurrency_429_and_health_answers)
+{
+	enum { N = 8 };
+	struct qthread q[N];
+	memset(q, 0, sizeof q);
+	for (int i = 0; i < N; i++)
+		REQUIRE(!pthread_create(&q[i].t, NULL, run_query, &q[i]));
+	/* wait (bounded) for a refusal: the queries are in */
+	int refused = 0;
+	for (int w = 0; w < 600 && !refused; w++) {
+		for (int i = 0; i < N; i++)
+			if (__atomic_load_n(&q[i].done, __ATOMIC_ACQUIRE) && q[i].r.status == 429)
+				refused++;
+		if (!refused)
+			sleep_ms(50);
+	}
+	CHECK(refused > 0);
+	struct reply r;
+	REQUIRE(!req("GET", "/health", NULL, &r));
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+	REQUIRE(!req("GET", "/api/v1/buckets", NULL, &r));
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+	int busy = 0, timed_out = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(q[i].t, NULL);
+		if (q[i].r.status == 429) {
+			busy++;
+			CHECK(strstr(q[i].r.headers.data, "Retry-After: 1") != NULL);
+			CHECK(strstr(q[i].r.body.data, "\"error\":\"busy\"") != NULL);
+		} else {
+			timed_out++;
+			CHECK_EQ_INT(q[i].r.status, 422);
+			CHECK(strstr(q[i].r.body.data, "\"error\":\"query_timeout\"") != NULL);
+			CHECK(strstr(q[i].r.body.data, "ran past 3000 ms") != NULL);
+		}
+		reply_free(&q[i].r);
+	}
+	/* two run; a request delayed past their 3 s on a loaded machine may run too */
+	CHECK(busy >= 1 && timed_out >= 2 && busy + timed_out == N);
+	printf("  %d answered 429, %d ran to their time limit\n", busy, timed_out);
+	/* the slot is free again */
+	REQUIRE(!req("POST", "/api/v1/query", "SELECT 1", &r));
+	CHECK_EQ_INT(r.status, 200);
+	reply_free(&r);
+}
+
+/* The issue's memory attacks end at once with a clear error; an answer
+ * over the cap is 413, not 200 MB; SQLite's schema is not readable. */
+TEST(query_values_answers_and_schema_bounded)
+{
+	struct {
+		const char *sql;
+		long status;
+		const char *has;
+	} cases[] = {
+		{"SELECT hex(zeroblob(1e8))", 422, "would exceed 33554432 bytes"},
+		{"SELECT length(zeroblob(2e9))", 422, "\"error\":\"query_limit\""},
+		{"SELECT printf('%.*c', 900000000, 'x')", 200, "\"rows\":[[null]]"},
+		{"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 40)"
+		 " SELECT printf('%.*c', 1000000, 'x') FROM r",
+		 413, "answer exceeds 33554432 bytes"},
+		{"SELECT name FROM sqlite_master", 403, "table 'sqlite_master' is not readable"},
+		{"SELECT sql FROM sqlite_temp_schema", 403, "table 'sqlite_temp_master' is not readable"},
+		{"WITH t AS (SELECT * FROM _c360_buckets) SELECT * FROM t", 403, "'_c360_buckets'"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct reply r;
+		REQUIRE(!req("POST", "/api/v1/query", cases[i].sql, &r));
+		if (r.status != cases[i].status || !strstr(r.body.data, cases[i].has))
+			printf("  %s -> %ld %.200s\n", cases[i].sql, r.status, r.body.data);
+		CHECK_EQ_INT(r.status, cases[i].status);
+		CHECK(strstr(r.body.data, cases[i].has) != NULL);
+		CHECK(r.body.len < 4096);
+		reply_free(&r);
+	}
+}
+
 TEST(buckets_docs_pipeline)
 {
 	c360_json_doc *d = get_json("/api/v1/buckets", 200);
@@ -606,6 +715,8 @@ int main(void)
 		RUN(recommendations_follow_orders);
 		RUN(stats);
 		RUN(read_only_sql);
+		RUN(query_concurrency_429_and_health_answers);
+		RUN(query_values_answers_and_schema_bounded);
 		RUN(buckets_docs_pipeline);
 		RUN(dashboard_files);
 		RUN(tokens_and_scopes);

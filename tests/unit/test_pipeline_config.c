@@ -64,6 +64,30 @@ TEST(full_file_loads)
 	c360_pipeline_free(c);
 }
 
+/* Issue 24: the SQL limits of the API are pipeline settings, each checked. */
+TEST(serve_query_limits)
+{
+	char err[512] = "";
+	struct c360_pipeline_config *c = NULL;
+	c360_rc rc = c360_pipeline_load_string(
+		"pipe.yaml", "serve:\n  query_concurrency: 3\n  query_timeout: 30s\n  query_max_mib: 8\n",
+		&c, err, sizeof err);
+	if (rc)
+		printf("  %s\n", err);
+	REQUIRE(rc == C360_OK);
+	CHECK_EQ_INT(c->query_concurrency, 3);
+	CHECK_EQ_INT(c->query_timeout_s, 30);
+	CHECK_EQ_INT(c->query_max_mib, 8);
+	c360_pipeline_free(c);
+	c = NULL;
+	REQUIRE(c360_pipeline_load_string("pipe.yaml", "serve:\n  port: 1\n", &c, err, sizeof err) ==
+		C360_OK);
+	CHECK_EQ_INT(c->query_concurrency, 0);
+	CHECK_EQ_INT(c->query_timeout_s, 0);
+	CHECK_EQ_INT(c->query_max_mib, 0);
+	c360_pipeline_free(c);
+}
+
 static void expect_error(const char *text, const char *want)
 {
 	char err[512] = "";
@@ -84,6 +108,11 @@ TEST(mistakes_are_located)
 		     "pipe.yaml:4:15: schedule: expected");
 	expect_error("buckets:\n  staging: {max_ttl: soon}\n", "pipe.yaml:2:22: max_ttl: expected a duration");
 	expect_error("serve:\n  port: 70000\n", "pipe.yaml:2:9: serve.port");
+	expect_error("serve:\n  query_concurrency: 0\n", "pipe.yaml:2:22: serve.query_concurrency");
+	expect_error("serve:\n  query_timeout: 2d\n", "pipe.yaml:2:18: serve.query_timeout: expected 1s to 1h");
+	expect_error("serve:\n  query_timeout: soon\n", "pipe.yaml:2:18: serve.query_timeout: expected a duration");
+	expect_error("serve:\n  query_max_mib: 4096\n", "pipe.yaml:2:18: serve.query_max_mib");
+	expect_error("serve:\n  query_limit: 5\n", "pipe.yaml:2:3: unknown key 'query_limit'");
 	expect_error("store:\n  synchronous: sometimes\n", "pipe.yaml:2:16: store.synchronous");
 	expect_error("functions:\n  - name: x\n", "pipe.yaml:2:5: a function needs exactly one");
 	expect_error("sources:\n  - {name: a, csv: {}}\n  - {name: a, rest: {}}\n",
@@ -150,6 +179,7 @@ int main(void)
 {
 	RUN(full_file_loads);
 	RUN(serve_auth_and_limits);
+	RUN(serve_query_limits);
 	RUN(mistakes_are_located);
 	RUN(schedules);
 	return test_summary();

@@ -1515,6 +1515,203 @@ TEST(query_refuses_writes)
 	c360_store_close(st);
 }
 
+/* Issue 24: a read-only query cannot exhaust the server's memory or time
+ * inside one function call (printf, zeroblob, hex), nor send an unbounded
+ * answer: each ends at once with its limit named, the answer untouched. */
+TEST(query_bounds_values_and_answer)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	CHECK(c360_store_upsert(st, "b", S("k"), S("{\"a\":1}"), 0, NULL) == C360_OK);
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	char err[512];
+	/* the issue's attacks: values past 32 MiB are never built; SQLite's
+	 * printf() answers NULL then, the other functions an error */
+	CHECK(q(st, "SELECT printf('%.*c', 900000000, 'x'), length(printf('%.*c', 2000000000, 'x'))",
+		err, sizeof err, &out) == C360_OK);
+	CHECK(strstr(out.data, "\"rows\":[[null,null]]") != NULL);
+	const char *big[] = {
+		"SELECT hex(zeroblob(1e8))",
+		"SELECT length(zeroblob(1e9))",
+		"SELECT randomblob(500000000)",
+		"SELECT replace(printf('%.*c', 20000000, 'x'), 'x', 'yy')",
+		"WITH RECURSIVE r(n, s) AS (SELECT 1, 'x' UNION ALL SELECT n + 1, s || s FROM r"
+		" WHERE n < 40) SELECT max(length(s)) FROM r",
+	};
+	for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+		err[0] = '\0';
+		c360_rc rc = q(st, big[i], err, sizeof err, &out);
+		if (rc != C360_ERR_LIMIT)
+			printf("  %s -> %s: %s %.100s\n", big[i], c360_rc_str(rc), err, out.data);
+		CHECK_EQ_INT(rc, C360_ERR_LIMIT);
+		CHECK(strstr(err, "exceed 33554432 bytes") != NULL);
+		CHECK(strstr(err, "string or blob too big") != NULL);
+		CHECK_EQ_INT(out.len, 0);
+	}
+	/* below the limit a large value still works (documents go up to 20 MiB) */
+	CHECK(q(st, "SELECT length(printf('%.*c', 30000000, 'x'))", err, sizeof err, &out) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"length(printf('%.*c', 30000000, 'x'))\"],"
+			       "\"rows\":[[30000000]],\"truncated\":false}");
+	/* the answer is capped at max_bytes: many rows, one wide value, one
+	 * value that grows when escaped, a blob that grows as hex */
+	struct c360_query_opts qo = {.max_bytes = 1u << 20, .max_rows = 100000};
+	size_t max0 = out.max;
+	const char *wide[] = {
+		"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 50000)"
+		" SELECT n, printf('%.*c', 100, 'x') FROM r",
+		"SELECT printf('%.*c', 500000, char(1))",
+		"SELECT zeroblob(600000)",
+	};
+	for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) {
+		c360_buf_reset(&out);
+		c360_buf_puts(&out, "kept");
+		err[0] = '\0';
+		c360_rc rc = c360_store_query(st, wide[i], &qo, &out, err, sizeof err);
+		if (rc != C360_ERR_TOO_BIG)
+			printf("  %s -> %s: %s %.100s\n", wide[i], c360_rc_str(rc), err, out.data);
+		CHECK_EQ_INT(rc, C360_ERR_TOO_BIG);
+		CHECK(strstr(err, "answer exceeds 1048576 bytes") != NULL);
+		CHECK_EQ_INT(out.len, 4);
+		CHECK_EQ_INT(out.max, max0);
+	}
+	/* the caller's own cap still applies and is left as it was */
+	struct c360_buf small;
+	c360_buf_init(&small, 64);
+	CHECK(c360_store_query(st, "SELECT printf('%.*c', 100, 'x')", &qo, &small, err, sizeof err) ==
+	      C360_ERR_TOO_BIG);
+	CHECK_EQ_INT(small.max, 64);
+	CHECK(strstr(err, "output limit") != NULL);
+	c360_buf_release(&small);
+	/* a value of max_bytes fits; hex of a blob of a bit less than half too */
+	c360_buf_reset(&out);
+	CHECK(c360_store_query(st, "SELECT zeroblob(500000)", &qo, &out, err, sizeof err) == C360_OK);
+	CHECK(out.len > 1000000 && out.len < (1u << 20));
+	c360_buf_release(&out);
+	c360_store_close(st);
+}
+
+/* Issue 24: SQLite checks the time limit between steps, never inside a
+ * function; instr(), replace() and trim(X, Y) did quadratic work in one
+ * call (minutes on a few MB: the old code ended these with a timeout long
+ * after it was due). They now work in linear time with SQLite's results,
+ * and LIKE/GLOB patterns and trim()'s set are short. */
+TEST(query_builtins_linear)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	char err[512];
+	struct c360_query_opts qo = {.timeout_ms = 10000};
+	c360_rc rc = c360_store_query(
+		st,
+		"SELECT instr(printf('%.*c', 4000000, 'a'), printf('%.*c', 200000, 'a') || 'b'),"
+		" length(replace(printf('%.*c', 4000000, 'a'), printf('%.*c', 200000, 'a') || 'b', 'x')),"
+		" length(trim(printf('%.*c', 4000000, 'a'), printf('%.*c', 255, 'b') || 'a'))",
+		&qo, &out, err, sizeof err);
+	if (rc)
+		printf("  %s: %s\n", c360_rc_str(rc), err);
+	CHECK_EQ_INT(rc, C360_OK);
+	CHECK(strstr(out.data, "\"rows\":[[0,4000000,0]]") != NULL);
+	/* the same answers as SQLite's own */
+	CHECK(q(st, "SELECT instr('héllo wörld', 'wö'), instr(x'0102ff03', x'ff03'), instr('abc', ''),"
+		    " instr(NULL, 'a'), instr(12345, 34), replace('aXbXc', 'X', '--'), replace('abc', '', 'z'),"
+		    " replace('héhé', 'é', 'e'), replace(NULL, 'a', 'b'), replace(123, 2, 9),"
+		    " trim('xxhixx', 'x'), ltrim('  éahéé', 'é a'), rtrim('abcéé', 'é'), trim('ééé', 'é'),"
+		    " trim('abc', ''), trim(NULL, 'a'), trim('aXa', 'a'), trim('  x  ')",
+		err, sizeof err, &out) == C360_OK);
+	CHECK(strstr(out.data, "\"rows\":[[7,3,1,null,3,\"a--b--c\",\"abc\",\"hehe\",null,\"193\","
+			       "\"hi\",\"héé\",\"abc\",\"\",\"abc\",null,\"X\",\"x\"]]") != NULL);
+	/* long LIKE/GLOB patterns and trim() sets are refused, named */
+	CHECK_EQ_INT(q(st, "SELECT 'a' LIKE '%' || printf('%.*c', 200, 'a') || 'b'", err, sizeof err, &out),
+		     C360_ERR_INVALID);
+	CHECK(strstr(err, "pattern too complex") != NULL);
+	CHECK_EQ_INT(q(st, "SELECT 'a' GLOB '*' || printf('%.*c', 200, 'a')", err, sizeof err, &out),
+		     C360_ERR_INVALID);
+	CHECK_EQ_INT(q(st, "SELECT trim('a', printf('%.*c', 20000, 'b'))", err, sizeof err, &out),
+		     C360_ERR_INVALID);
+	CHECK(strstr(err, "trim(): the characters to remove exceed 256 bytes (got 20000)") != NULL);
+	c360_buf_release(&out);
+	c360_store_close(st);
+}
+
+/* Issue 24: a query reads the bucket tables and the JSON table functions
+ * only: SQLite's schema tables would list the store's internals (and the
+ * system bucket's name), pragma functions its layout. Each refusal names the
+ * table. */
+TEST(query_reads_buckets_only)
+{
+	c360_store *st = open_new();
+	REQUIRE(st);
+	REQUIRE(c360_store_bucket_create(st, "b", 0, NULL, 0) == C360_OK);
+	REQUIRE(c360_store_bucket_create(st, C360_META_BUCKET, 0, NULL, 0) == C360_OK);
+	CHECK(c360_store_upsert(st, "b", S("k"), S("{\"a\":[1,2]}"), 0, NULL) == C360_OK);
+	CHECK(c360_store_upsert(st, C360_META_BUCKET, S("token::x"), S("{\"hash\":\"h\"}"), 0, NULL) ==
+	      C360_OK);
+	struct c360_buf out;
+	c360_buf_init(&out, 0);
+	char err[512];
+	struct {
+		const char *sql, *table;
+	} bad[] = {
+		{"SELECT name FROM sqlite_master", "sqlite_master"},
+		{"SELECT sql FROM sqlite_schema", "sqlite_master"},
+		{"SELECT * FROM main.sqlite_master", "sqlite_master"},
+		{"SELECT sql FROM sqlite_temp_master", "sqlite_temp_master"},
+		{"SELECT sql FROM sqlite_temp_schema", "sqlite_temp_master"},
+		{"SELECT sql FROM temp.sqlite_master", "sqlite_temp_master"},
+		{"SELECT count(*) FROM sqlite_master", "sqlite_master"},
+		{"SELECT * FROM (SELECT name FROM sqlite_master)", "sqlite_master"},
+		{"WITH t AS (SELECT tbl_name FROM sqlite_temp_schema) SELECT * FROM t", "sqlite_temp_master"},
+		{"SELECT (SELECT group_concat(name) FROM sqlite_master)", "sqlite_master"},
+		{"SELECT * FROM pragma_table_list", "pragma_table_list"},
+		{"SELECT * FROM pragma_table_info('_b1')", "pragma_table_info"},
+		{"SELECT * FROM _c360_meta", "_c360_meta"},
+		{"SELECT * FROM _c360_cursors", "_c360_cursors"},
+		{"SELECT key FROM main._b1", "_b1"},
+		/* a CTE is a view to the authorizer: named like a bucket, it
+		 * must not read that bucket's internal table (tombstones) */
+		{"WITH t AS (SELECT * FROM _c360_meta) SELECT * FROM t", "_c360_meta"},
+		{"WITH b AS (SELECT key FROM _b1) SELECT * FROM b", "_b1"},
+		{"WITH \"b\" AS (SELECT key FROM main._b1 WHERE value IS NULL) SELECT * FROM b", "_b1"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		err[0] = '\0';
+		c360_rc rc = q(st, bad[i].sql, err, sizeof err, &out);
+		char want[80];
+		snprintf(want, sizeof want, "table '%s' is not readable", bad[i].table);
+		if (rc != C360_ERR_DENIED || !strstr(err, want))
+			printf("  %s -> %s: %s\n", bad[i].sql, c360_rc_str(rc), err);
+		CHECK_EQ_INT(rc, C360_ERR_DENIED);
+		CHECK(strstr(err, want) != NULL);
+	}
+	/* what a query may read */
+	CHECK(q(st, "SELECT count(*) FROM b, json_each(b.doc, '$.a')", err, sizeof err, &out) == C360_OK);
+	CHECK(strstr(out.data, "[[2]]") != NULL);
+	CHECK(q(st, "SELECT count(*) FROM temp.b, json_tree(b.doc)", err, sizeof err, &out) == C360_OK);
+	CHECK(q(st, "WITH x AS (SELECT key FROM b) SELECT * FROM x", err, sizeof err, &out) == C360_OK);
+	CHECK_EQ_STR(out.data, "{\"columns\":[\"key\"],\"rows\":[[\"k\"]],\"truncated\":false}");
+	/* the system bucket: readable unless the caller says no */
+	CHECK(q(st, "SELECT key FROM " C360_META_BUCKET, err, sizeof err, &out) == C360_OK);
+	struct c360_query_opts qo = {.no_system = true};
+	const char *sys[] = {"SELECT key FROM " C360_META_BUCKET,
+			     "SELECT count(*) FROM \"C360_META\"",
+			     "SELECT (SELECT doc FROM temp." C360_META_BUCKET ") FROM b"};
+	for (size_t i = 0; i < sizeof sys / sizeof *sys; i++) {
+		c360_buf_reset(&out);
+		err[0] = '\0';
+		CHECK_EQ_INT(c360_store_query(st, sys[i], &qo, &out, err, sizeof err), C360_ERR_DENIED);
+		CHECK(strstr(err, "system bucket '" C360_META_BUCKET "' needs admin access") != NULL);
+	}
+	c360_buf_reset(&out);
+	CHECK(c360_store_query(st, "SELECT key FROM b WHERE 'c360_meta' != ''", &qo, &out, err,
+			       sizeof err) == C360_OK);
+	c360_buf_release(&out);
+	c360_store_close(st);
+}
+
 struct valcheck {
 	const char *want;
 	int n;
@@ -1615,6 +1812,9 @@ int main(void)
 	RUN(walbuf_rollback_and_two_writers);
 	RUN(query_reads);
 	RUN(query_refuses_writes);
+	RUN(query_bounds_values_and_answer);
+	RUN(query_reads_buckets_only);
+	RUN(query_builtins_linear);
 	RUN(compression);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
