@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/banned.h"
@@ -752,13 +753,6 @@ static int check_auth(struct reqstate *rs, const struct route *r)
  * accept at once, so the limits may be passed by at most one connection per
  * thread; MHD's own limit, a little above, is the hard cap. */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
 {
 	if (!b || a->ss_family != b->sa_family)
@@ -847,7 +841,7 @@ static void conn_notify(void *cls, struct MHD_Connection *mc, void **socket_cont
 		}
 		c->waiting = true;
 		pthread_mutex_lock(&h->cmu);
-		c->since_ms = now_ms();
+		c->since_ms = c360_mono_ms();
 		c->next = h->conns;
 		if (h->conns)
 			h->conns->prev = c;
@@ -891,7 +885,7 @@ static void conn_waiting(struct c360_http *h, struct MHD_Connection *mc, bool wa
 		return;
 	pthread_mutex_lock(&h->cmu);
 	if (waiting && !c->waiting) {
-		c->since_ms = now_ms();
+		c->since_ms = c360_mono_ms();
 		c->line_seen = false;
 		c->requests++;
 	}
@@ -945,7 +939,7 @@ static void *reaper_main(void *arg)
 	int64_t limit = (int64_t)h->opts.header_timeout * 1000;
 	pthread_mutex_lock(&h->cmu);
 	while (!h->reaper_stop) {
-		int64_t now = now_ms();
+		int64_t now = c360_mono_ms();
 		for (struct conn *c = h->conns; c; c = c->next)
 			if (c->waiting && !c->closing && now - c->since_ms >= limit)
 				conn_shut(h, c, c->requests && !c->line_seen ? &h->cs.idle_closed

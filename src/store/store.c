@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/banned.h"
 
@@ -191,13 +192,6 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The busy handler of connections that write. SQLite's busy timeout sleeps
  * up to 100 ms between tries; a process committing back to back (an
  * import) leaves the write lock free only for moments between its
@@ -207,7 +201,7 @@ static int64_t mono_ms(void)
 static int write_busy(void *ctx, int n)
 {
 	struct conn *c = ctx;
-	int64_t now = mono_ms();
+	int64_t now = c360_mono_ms();
 	if (n == 0)
 		c->busy_since_ms = now;
 	if (now - c->busy_since_ms >= c->busy_limit_ms)

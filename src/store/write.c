@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/banned.h"
@@ -35,13 +36,6 @@ static c360_rc step_cached(struct conn *c, const char *sql)
 	int src = sqlite3_step(s);
 	sqlite3_reset(s);
 	return src == SQLITE_DONE || src == SQLITE_ROW ? C360_OK : store_rc(src);
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Once this process has held the write lock for HOLD_US, nearly without
@@ -66,7 +60,7 @@ static c360_rc run_group(c360_store *st, struct wreq *batch)
 			  st->path, sqlite3_errmsg(c->db), st->opts.write_wait_ms);
 		return rc;
 	}
-	int64_t t0 = mono_us();
+	int64_t t0 = c360_mono_us();
 	if (!st->held_since_us || t0 - st->last_commit_us > YIELD_US)
 		st->held_since_us = t0;
 	bool several = batch->next != NULL;
@@ -88,7 +82,7 @@ static c360_rc run_group(c360_store *st, struct wreq *batch)
 		C360_ERROR("store", "commit failed on '%s': %s", st->path, sqlite3_errmsg(c->db));
 		goto rollback;
 	}
-	st->last_commit_us = mono_us();
+	st->last_commit_us = c360_mono_us();
 	if (st->last_commit_us - st->held_since_us >= HOLD_US) {
 		struct timespec ts = {0, YIELD_US * 1000L};
 		nanosleep(&ts, NULL);
