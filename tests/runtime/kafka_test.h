@@ -133,18 +133,25 @@ __attribute__((unused)) static void check_restart_reads_nothing(c360_store *st, 
 	CHECK_EQ_INT(m.records_in, 0);
 }
 
-/* Produces n records {"id":first..} keyed by their id to one partition. */
-__attribute__((unused)) static void produce_n(const char *topic, int32_t part, int first, int n)
+/* A new topic of one partition holding records {"id":1..n} keyed by their
+ * id, a new store and a config that reads the topic; false when the store
+ * or the config could not be made. */
+__attribute__((unused)) static bool topic_of_n(const char *topic, int n, c360_store **st,
+					       struct c360_kafka_config **cfg)
 {
+	c360_kafka_mock_topic(mock, topic, 1);
 	rd_kafka_t *p = producer();
-	for (int i = first; i < first + n; i++) {
+	for (int i = 1; i <= n; i++) {
 		char k[32], v[64];
 		snprintf(k, sizeof k, "%d", i);
 		snprintf(v, sizeof v, "{\"id\":%d}", i);
-		produce_str(p, topic, part, k, v);
+		produce_str(p, topic, 0, k, v);
 	}
 	rd_kafka_flush(p, 10000);
 	rd_kafka_destroy(p);
+	*st = new_store();
+	*cfg = config("\"topics\":\"%s\"", topic);
+	return *st && *cfg;
 }
 
 /* Defaults of the fault tests: no auto-commit, so the only commits are the

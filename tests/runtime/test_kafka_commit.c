@@ -14,11 +14,9 @@
 TEST(final_commit_refused_by_a_rebalance_is_retried)
 {
 	const char *topic = "rebal1";
-	c360_kafka_mock_topic(mock, topic, 1);
-	produce_n(topic, 0, 1, 50);
-	c360_store *st = new_store();
-	struct c360_kafka_config *cfg = config("\"topics\":\"%s\"", topic);
-	REQUIRE(st && cfg);
+	c360_store *st = NULL;
+	struct c360_kafka_config *cfg = NULL;
+	REQUIRE(topic_of_n(topic, 50, &st, &cfg));
 	REQUIRE(c360_kafka_mock_fail_requests(mock, C360_KAFKA_API_OFFSET_COMMIT, 3, ERR_REBALANCE_IN_PROGRESS) ==
 		C360_OK);
 	struct c360_kafka_metrics m;
@@ -38,11 +36,9 @@ TEST(final_commit_refused_by_a_rebalance_is_retried)
 TEST(final_commit_that_keeps_failing_fails_the_stop_with_the_count)
 {
 	const char *topic = "rebal2";
-	c360_kafka_mock_topic(mock, topic, 1);
-	produce_n(topic, 0, 1, 50);
-	c360_store *st = new_store();
-	struct c360_kafka_config *cfg = config("\"topics\":\"%s\"", topic);
-	REQUIRE(st && cfg);
+	c360_store *st = NULL;
+	struct c360_kafka_config *cfg = NULL;
+	REQUIRE(topic_of_n(topic, 50, &st, &cfg));
 	REQUIRE(c360_kafka_mock_fail_requests(mock, C360_KAFKA_API_OFFSET_COMMIT, 100000,
 					      ERR_REBALANCE_IN_PROGRESS) == C360_OK);
 	struct c360_kafka_metrics m;

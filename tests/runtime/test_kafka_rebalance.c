@@ -30,11 +30,9 @@ static void member_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
  * way the stop ends OK and a restart reads nothing again. */
 static void refused_on_revoke(const char *topic, bool stop_now)
 {
-	c360_kafka_mock_topic(mock, topic, 1);
-	produce_n(topic, 0, 1, 50);
-	c360_store *st = new_store();
-	struct c360_kafka_config *cfg = config("\"topics\":\"%s\"", topic);
-	REQUIRE(st && cfg);
+	c360_store *st = NULL;
+	struct c360_kafka_config *cfg = NULL;
+	REQUIRE(topic_of_n(topic, 50, &st, &cfg));
 	char err[400] = "";
 	log_reset();
 	c360_kafka_sink *s = NULL;
