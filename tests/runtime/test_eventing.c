@@ -6,67 +6,10 @@
 
 #include "core/json.h"
 #include "eventing/eventing.h"
+#include "runtime/eventing_test.h"
 #include "test.h"
 #include "core/banned.h"
 
-static char dir[256];
-static c360_store *st;
-
-static void open_store(void)
-{
-	char path[300], err[256];
-	snprintf(dir, sizeof dir, "/tmp/c360-evt-XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof path, "%s/s.db", dir);
-	struct c360_store_opts o;
-	c360_store_opts_init(&o);
-	o.synchronous = C360_SYNC_OFF;
-	if (c360_store_open(path, &o, &st, err, sizeof err)) {
-		printf("cannot open store: %s\n", err);
-		abort();
-	}
-}
-
-static void close_store(void)
-{
-	char cmd[300];
-	c360_store_close(st);
-	st = NULL;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd))
-		printf("cleanup failed\n");
-}
-
-static void put(const char *bucket, const char *key, const char *val)
-{
-	c360_store_bucket_ensure(st, bucket, 0);
-	if (c360_store_upsert(st, bucket, key, strlen(key), val, strlen(val), 0, NULL))
-		printf("  put %s/%s failed\n", bucket, key);
-}
-
-/* Value of bucket/key as compact JSON, or NULL (malloc'd). */
-static char *get(const char *bucket, const char *key)
-{
-	struct c360_doc d = {0};
-	if (c360_store_get(st, bucket, key, strlen(key), &d))
-		return NULL;
-	char *v = strdup(d.value);
-	c360_doc_release(&d);
-	return v;
-}
-
-static int get_is(const char *bucket, const char *key, const char *want)
-{
-	char *v = get(bucket, key);
-	int ok = v && want && !strcmp(v, want);
-	if (!ok && !(v == NULL && want == NULL))
-		printf("  %s/%s = %s, want %s\n", bucket, key, v ? v : "(none)", want ? want : "(none)");
-	else
-		ok = 1;
-	free(v);
-	return ok;
-}
 
 /* A Couchbase-export definition around code. */
 static char *mkdef(const char *name, const char *code, const char *buckets, const char *settings)
@@ -119,7 +62,7 @@ static const char *RW = "{\"alias\":\"dst\",\"bucket_name\":\"dst\",\"access\":\
 
 TEST(map_semantics_and_read_only)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	put("rob", "k1", "{\"v\":1}");
 	char *d = mkdef("maps",
@@ -149,7 +92,7 @@ TEST(map_semantics_and_read_only)
 
 TEST(advanced_accessors_and_cas)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	char *d = mkdef("adv",
 			"function OnUpdate(doc, meta) {\n"
@@ -184,7 +127,7 @@ TEST(advanced_accessors_and_cas)
 
 TEST(recursion_suppressed_unless_allowed)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	const char *code = "function OnUpdate(doc, meta) {\n"
 			   "  if (meta.id.indexOf('echo-echo-') === 0) return;\n"
@@ -214,7 +157,7 @@ TEST(recursion_suppressed_unless_allowed)
 
 TEST(infinite_loop_hits_timeout_and_processing_continues)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	char *d = mkdef("loop",
 			"function OnUpdate(doc, meta) {\n"
@@ -246,7 +189,7 @@ TEST(infinite_loop_hits_timeout_and_processing_continues)
 
 TEST(exceptions_are_logged_counted_and_processing_continues)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	char *d = mkdef("boom",
 			"function helper(x) { if (x.bad) throw new Error('bad document ' + x.n); }\n"
@@ -282,7 +225,7 @@ TEST(exceptions_are_logged_counted_and_processing_continues)
 
 TEST(feed_boundaries_everything_and_from_now)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	put("src", "old", "{}");
 	char *e = mkdef("every", "function OnUpdate(d, m) { dst['e-' + m.id] = 1; }", RW,
@@ -309,7 +252,7 @@ TEST(feed_boundaries_everything_and_from_now)
 
 TEST(pause_and_resume)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	char *d = mkdef("pz", "function OnUpdate(d, m) { dst[m.id] = 1; }", RW, "");
 	REQUIRE(deploy(d, err, sizeof err) == 0);
@@ -335,7 +278,7 @@ TEST(pause_and_resume)
 
 TEST(on_delete_and_expiry)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	char *d = mkdef("del",
 			"function OnUpdate(d, m) {}\n"
@@ -358,7 +301,7 @@ TEST(on_delete_and_expiry)
 
 TEST(couchbase_export_with_constants_and_bad_inputs)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	const char *exp =
 		"[{\"appname\":\"imported\",\"id\":0,\"handleruuid\":123,\"function_instance_id\":\"x\","
@@ -397,7 +340,7 @@ TEST(couchbase_export_with_constants_and_bad_inputs)
  * batch is still committing, keeps its update (no false conflict). */
 TEST(writes_across_batches)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	put("dst", "x", "{\"v\":41}");
 	char *d = mkdef("across",
@@ -442,7 +385,7 @@ static int resume(const char *json, struct c360_fn_resume *how)
 
 TEST(restart_resumes_same_definition_redeploys_changed)
 {
-	open_store();
+	open_store(NULL);
 	char err[512];
 	struct c360_fn_resume how;
 	struct c360_fn_stats s;

@@ -11,6 +11,7 @@
 
 #include "core/json.h"
 #include "eventing/eventing.h"
+#include "runtime/eventing_test.h"
 #include "test.h"
 #include "core/banned.h"
 
@@ -19,61 +20,11 @@
  * before the fix these cases ran 7 s to forever. */
 #define STOP_BOUND_S 20.0
 
-static char dir[256];
-static c360_store *st;
-
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void open_store(void)
-{
-	char path[300], err[256];
-	snprintf(dir, sizeof dir, "/tmp/c360-runaway-XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof path, "%s/s.db", dir);
-	struct c360_store_opts o;
-	c360_store_opts_init(&o);
-	o.synchronous = C360_SYNC_OFF;
-	if (c360_store_open(path, &o, &st, err, sizeof err)) {
-		printf("cannot open store: %s\n", err);
-		abort();
-	}
-	c360_store_bucket_ensure(st, "dst", 0);
-	c360_store_bucket_ensure(st, "rob", 0);
-}
-
-static void close_store(void)
-{
-	char cmd[300];
-	c360_store_close(st);
-	st = NULL;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd))
-		printf("cleanup failed\n");
-}
-
-static void put(const char *bucket, const char *key, const char *val)
-{
-	c360_store_bucket_ensure(st, bucket, 0);
-	if (c360_store_upsert(st, bucket, key, strlen(key), val, strlen(val), 0, NULL))
-		printf("  put %s/%s failed\n", bucket, key);
-}
-
-/* 1 when bucket/key holds want (NULL: is absent). */
-static int get_is(const char *bucket, const char *key, const char *want)
-{
-	struct c360_doc d = {0};
-	c360_rc rc = c360_store_get(st, bucket, key, strlen(key), &d);
-	int ok = want ? !rc && !strcmp(d.value, want) : rc == C360_ERR_NOT_FOUND;
-	if (!ok)
-		printf("  %s/%s = %s, want %s\n", bucket, key, rc ? "(none)" : d.value, want ? want : "(none)");
-	c360_doc_release(&d);
-	return ok;
 }
 
 static int deploy(const char *name, const char *code, const char *settings)
@@ -175,7 +126,7 @@ static const struct runaway cases[] = {
 
 TEST(runaway_built_ins_are_stopped_counted_and_rolled_back)
 {
-	open_store();
+	open_store("dst", "rob", NULL);
 	put("src", "a", "{\"run\":true}");
 	put("src", "b", "{}");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -219,7 +170,7 @@ TEST(runaway_built_ins_are_stopped_counted_and_rolled_back)
  * earlier calls are gone, top-level code ran again, later changes are fine. */
 TEST(stopped_call_leaves_a_fresh_heap)
 {
-	open_store();
+	open_store("dst", "rob", NULL);
 	REQUIRE(deploy("fresh",
 		       "var boots = (typeof boots === 'number' ? boots : 0) + 1;\n"
 		       "var seen = 0;\n"
@@ -269,7 +220,7 @@ static void *stop_when_spinning(void *arg)
  * the next start. */
 TEST(stop_request_ends_a_runaway_call_and_the_change_is_retried)
 {
-	open_store();
+	open_store("dst", "rob", NULL);
 	REQUIRE(deploy("stopme",
 		       "function OnUpdate(doc, meta) {\n"
 		       "  dst[meta.id] = 'started';\n"
