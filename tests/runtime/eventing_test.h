@@ -1,7 +1,8 @@
 /* Shared by the eventing and integrate runtime tests (test_eventing.c,
  * test_eventing_runaway.c, test_integrate_store.c, test_customer360.c): a
- * store in a fresh directory, puts and gets on it, and files of the source
- * tree. Included once per test binary. */
+ * store in a fresh directory, puts and gets on it, files of the source
+ * tree, definitions deployed and run until idle. Included once per test
+ * binary. */
 #ifndef C360_TESTS_RUNTIME_EVENTING_TEST_H
 #define C360_TESTS_RUNTIME_EVENTING_TEST_H
 
@@ -11,6 +12,8 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/json.h"
+#include "eventing/eventing.h"
 #include "store/store.h"
 
 static char dir[256];
@@ -87,19 +90,70 @@ __attribute__((unused)) static char *slurp(const char *rel)
 	const char *src = getenv("C360_SRC");
 	char path[2048];
 	snprintf(path, sizeof path, "%s/%s", src ? src : "../..", rel);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		printf("  cannot open %s\n", path);
-		return NULL;
-	}
 	struct c360_buf b;
 	c360_buf_init(&b, 0);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		c360_buf_append(&b, chunk, n);
-	fclose(f);
+	if (c360_buf_read_file(&b, path)) {
+		printf("  cannot open %s\n", path);
+		c360_buf_release(&b);
+		return NULL;
+	}
 	return c360_buf_detach(&b, NULL);
+}
+
+/* A Couchbase-export definition around code (malloc'd): its buckets (JSON
+ * objects, as in RW), source bucket src, metadata bucket meta, settings
+ * (JSON members). */
+__attribute__((unused)) static char *mkdef(const char *name, const char *code, const char *buckets,
+					   const char *settings)
+{
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+	c360_buf_printf(&b, "{\"appname\":\"%s\",\"appcode\":", name);
+	c360_json_write_string(code, strlen(code), &b);
+	c360_buf_printf(&b,
+			",\"depcfg\":{\"buckets\":[%s],\"source_bucket\":\"src\",\"metadata_bucket\":\"meta\"},"
+			"\"settings\":{%s}}",
+			buckets, settings);
+	return c360_buf_detach(&b, NULL);
+}
+
+/* Deploys the definition json; err says why not. */
+__attribute__((unused)) static int deploy_json(const char *json, char *err, size_t errlen)
+{
+	struct c360_fn_def def;
+	c360_rc rc = c360_fn_def_parse(json, strlen(json), &def, err, errlen);
+	if (!rc)
+		rc = c360_fn_deploy(st, &def, err, errlen);
+	c360_fn_def_release(&def);
+	return rc;
+}
+
+/* Buckets of a definition: dst read-write, ro (bucket rob) read-only. */
+__attribute__((unused)) static const char *RW = "{\"alias\":\"dst\",\"bucket_name\":\"dst\",\"access\":\"rw\"},"
+						 "{\"alias\":\"ro\",\"bucket_name\":\"rob\",\"access\":\"r\"}";
+
+/* Runs the deployed function name until it is idle (or *stop, when stop is
+ * not NULL); its stats into out (optional); returns its rc, said. */
+__attribute__((unused)) static int run_until_idle(const char *name, const volatile int *stop,
+						  struct c360_fn_stats *out)
+{
+	struct c360_fn_def def;
+	enum c360_fn_state s;
+	uint64_t boundary;
+	c360_fn_run *r = NULL;
+	char err[512] = "";
+	c360_rc rc = c360_fn_load(st, name, &def, &s, &boundary);
+	if (!rc)
+		rc = c360_fn_run_new(st, &def, boundary, &r, err, sizeof err);
+	if (!rc)
+		rc = c360_fn_run_loop(r, stop, true);
+	if (r && out)
+		c360_fn_run_stats(r, out);
+	if (rc)
+		printf("  run %s: %s %s\n", name, c360_rc_str(rc), err);
+	c360_fn_run_free(r);
+	c360_fn_def_release(&def);
+	return rc;
 }
 
 #endif

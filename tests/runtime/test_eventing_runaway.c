@@ -27,49 +27,23 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int deploy(const char *name, const char *code, const char *settings)
+/* Deploys code as name on the RW buckets with settings. */
+static int deploy_code(const char *name, const char *code, const char *settings)
 {
-	struct c360_buf b;
-	struct c360_fn_def def;
 	char err[512] = "";
-	c360_buf_init(&b, 0);
-	c360_buf_printf(&b, "{\"appname\":\"%s\",\"appcode\":", name);
-	c360_json_write_string(code, strlen(code), &b);
-	c360_buf_printf(&b,
-			",\"depcfg\":{\"buckets\":[{\"alias\":\"dst\",\"bucket_name\":\"dst\",\"access\":\"rw\"},"
-			"{\"alias\":\"ro\",\"bucket_name\":\"rob\",\"access\":\"r\"}],"
-			"\"source_bucket\":\"src\",\"metadata_bucket\":\"meta\"},\"settings\":{%s}}",
-			settings);
-	c360_rc rc = c360_fn_def_parse(c360_buf_cstr(&b), b.len, &def, err, sizeof err);
-	if (!rc)
-		rc = c360_fn_deploy(st, &def, err, sizeof err);
+	char *json = mkdef(name, code, RW, settings);
+	int rc = deploy_json(json, err, sizeof err);
 	if (rc)
 		printf("  deploy %s: %s\n", name, err);
-	c360_fn_def_release(&def);
-	c360_buf_release(&b);
+	free(json);
 	return rc;
 }
 
-/* Runs NAME until idle (or *stop); returns its rc, stats and the seconds it took. */
+/* run_until_idle, and the seconds it took. */
 static int run(const char *name, const volatile int *stop, struct c360_fn_stats *out, double *secs)
 {
-	struct c360_fn_def def;
-	enum c360_fn_state s;
-	uint64_t boundary;
-	c360_fn_run *r = NULL;
-	char err[512] = "";
 	double t0 = now_s();
-	c360_rc rc = c360_fn_load(st, name, &def, &s, &boundary);
-	if (!rc)
-		rc = c360_fn_run_new(st, &def, boundary, &r, err, sizeof err);
-	if (!rc)
-		rc = c360_fn_run_loop(r, stop, true);
-	if (r && out)
-		c360_fn_run_stats(r, out);
-	if (rc)
-		printf("  run %s: %s %s\n", name, c360_rc_str(rc), err);
-	c360_fn_run_free(r);
-	c360_fn_def_release(&def);
+	int rc = run_until_idle(name, stop, out);
 	if (secs)
 		*secs = now_s() - t0;
 	return rc;
@@ -82,15 +56,8 @@ static char *applog(const char *name)
 	struct c360_buf b;
 	c360_buf_init(&b, 0);
 	c360_buf_puts(&b, "");
-	if (!c360_fn_app_log_path(st, name, path, sizeof path)) {
-		FILE *f = fopen(path, "r");
-		char chunk[4096];
-		size_t n;
-		while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-			c360_buf_append(&b, chunk, n);
-		if (f)
-			fclose(f);
-	}
+	if (!c360_fn_app_log_path(st, name, path, sizeof path))
+		c360_buf_read_file(&b, path);
 	return c360_buf_detach(&b, NULL);
 }
 
@@ -137,7 +104,7 @@ TEST(runaway_built_ins_are_stopped_counted_and_rolled_back)
 		snprintf(settings, sizeof settings, "\"execution_timeout_ms\":1000,\"heap_limit_mb\":32");
 		c360_store_delete(st, "dst", "a", 1, 0);
 		c360_store_delete(st, "dst", "b", 1, 0);
-		REQUIRE(deploy(name, code, settings) == 0);
+		REQUIRE(deploy_code(name, code, settings) == 0);
 		struct c360_fn_stats s = {0};
 		double secs = 0;
 		struct rusage ru0, ru1;
@@ -171,7 +138,7 @@ TEST(runaway_built_ins_are_stopped_counted_and_rolled_back)
 TEST(stopped_call_leaves_a_fresh_heap)
 {
 	open_store("dst", "rob", NULL);
-	REQUIRE(deploy("fresh",
+	REQUIRE(deploy_code("fresh",
 		       "var boots = (typeof boots === 'number' ? boots : 0) + 1;\n"
 		       "var seen = 0;\n"
 		       "function OnUpdate(doc, meta) {\n"
@@ -221,7 +188,7 @@ static void *stop_when_spinning(void *arg)
 TEST(stop_request_ends_a_runaway_call_and_the_change_is_retried)
 {
 	open_store("dst", "rob", NULL);
-	REQUIRE(deploy("stopme",
+	REQUIRE(deploy_code("stopme",
 		       "function OnUpdate(doc, meta) {\n"
 		       "  dst[meta.id] = 'started';\n"
 		       "  if (doc.run && !ro['calm']) {\n"
