@@ -75,27 +75,6 @@ static int deploy(int port, int workers)
 	return rc;
 }
 
-static int run(struct c360_fn_stats *s)
-{
-	struct c360_fn_def def;
-	enum c360_fn_state state;
-	uint64_t boundary;
-	c360_fn_run *r = NULL;
-	char err[512] = "";
-	c360_rc rc = c360_fn_load(st, "ingestionCustomer360", &def, &state, &boundary);
-	if (!rc)
-		rc = c360_fn_run_new(st, &def, boundary, &r, err, sizeof err);
-	if (!rc)
-		rc = c360_fn_run_loop(r, NULL, true);
-	if (r && s)
-		c360_fn_run_stats(r, s);
-	if (rc)
-		printf("  run: %s %s\n", c360_rc_str(rc), err);
-	c360_fn_run_free(r);
-	c360_fn_def_release(&def);
-	return rc;
-}
-
 static void stage(const char *key, const char *rel)
 {
 	char *v = slurp(rel);
@@ -159,7 +138,7 @@ TEST(matthew_groves_gives_exactly_the_seed_documents)
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
 	struct c360_fn_stats s;
-	REQUIRE(run(&s) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, &s) == 0);
 	CHECK_EQ_INT(s.processed, 2);
 	CHECK_EQ_INT(s.failures, 0);
 	CHECK_EQ_INT(count(), 3);
@@ -181,12 +160,12 @@ TEST(arrival_order_and_schemaless_envelope_give_the_same_documents)
 	REQUIRE(deploy(port, 2) == 0);
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_no_schema.json");
-	REQUIRE(run(NULL) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, NULL) == 0);
 	CHECK_EQ_INT(count(), 3);
 	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
 	/* the same change again (a replay after a crash) changes nothing */
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
-	REQUIRE(run(NULL) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, NULL) == 0);
 	CHECK_EQ_INT(count(), 3);
 	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
 	close_store();
@@ -200,7 +179,7 @@ TEST(online_store_off_or_failing)
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
 	struct c360_fn_stats s;
-	REQUIRE(run(&s) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, &s) == 0);
 	CHECK_EQ_INT(s.failures, 0);
 	CHECK_EQ_INT(count(), 1);
 	struct c360_doc d = {0};
@@ -218,7 +197,7 @@ TEST(online_store_off_or_failing)
 	open_store(NULL);
 	REQUIRE(deploy(port, 1) == 0);
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
-	REQUIRE(run(&s) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, &s) == 0);
 	CHECK_EQ_INT(s.failures, 0);
 	CHECK_EQ_INT(count(), 1);
 	fail_orders = 0;
