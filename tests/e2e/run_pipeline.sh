@@ -2,14 +2,7 @@
 # End to end: `c360 run PIPELINE.yaml` — precise errors for broken files,
 # --check, --once, and the daemon: a CSV drop folder on a schedule, the
 # native function, /health, /metrics, the API, and SIGTERM → exit 0.
-set -uo pipefail
-BIN=${C360_BIN:?C360_BIN not set}
-SRC=${C360_SRC:?C360_SRC not set}
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.bash"
 # expect_error FILE-CONTENT EXPECTED-MESSAGE
 expect_error() {
   printf '%s' "$1" >"$dir/bad.yaml"
@@ -60,20 +53,11 @@ grep -q '"external_system":"loyalty"' "$dir/doc" || fail "customer without its l
 rm -rf "$dir/c360.db" "$dir/c360.db-wal" "$dir/c360.db-shm"
 "$BIN" run "$dir/p.yaml" >"$dir/run.log" 2>&1 &
 pid=$!
-url=
-for _ in $(seq 50); do
-  url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/run.log" | head -1)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || fail "the server did not start: $(cat "$dir/run.log")"
+wait_until 50 0.1 grep -q 'http://127.0.0.1:[0-9]' "$dir/run.log" || fail "the server did not start: $(cat "$dir/run.log")"
+url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/run.log" | head -1)
 curl -sf "$url/health" | grep -q '"ok"' || fail "/health"
-ok=
-for _ in $(seq 50); do
-  curl -sf "$url/api/v1/customers/matthew.groves@couchbase.com" >"$dir/cust" 2>/dev/null && { ok=1; break; }
-  sleep 0.2
-done
-[ -n "$ok" ] || fail "the customer did not appear through the API"
+wait_until 50 0.2 curl -sf -o "$dir/cust" "$url/api/v1/customers/matthew.groves@couchbase.com" ||
+  fail "the customer did not appear through the API"
 grep -q '"loyaltyPoints":"47"' "$dir/cust" || fail "API customer: $(cat "$dir/cust")"
 curl -sf "$url/connectors" | grep -q '^\[\]' || fail "Kafka Connect API: GET /connectors"
 curl -sf "$url/api/v1/functions" | grep -q 'customer360' || fail "Eventing API: GET /api/v1/functions"
@@ -90,5 +74,4 @@ pid=
 [ $code -eq 0 ] || fail "SIGTERM: exit $code, expected 0"
 grep -q 'stopping' "$dir/run.log" || fail "no shutdown message"
 
-[ $fails -eq 0 ] && echo "run_pipeline: all checks passed"
-exit $fails
+finish

@@ -6,14 +6,7 @@
 # function's persisted processed counter is compared with the feed), and a
 # changed definition is redeployed from its boundary, with a log line saying
 # so.
-set -uo pipefail
-BIN=${C360_BIN:?C360_BIN not set}
-SRC=${C360_SRC:?C360_SRC not set}
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.bash"
 export C360_ONLINE_STORE_URL=http://127.0.0.1:1 # no online store: fetches fail fast
 db="$dir/c360.db"
 
@@ -146,4 +139,4 @@ sed -i 's/settings: {checkpoint_interval: 1}$/settings: {checkpoint_intervall: 1
 grep -q "p.yaml:9:16: unknown key 'checkpoint_intervall' in a function's settings" "$dir/bad.err" ||
   fail "unknown setting: $(cat "$dir/bad.err")"
 
-[ $fails -eq 0 ] && echo "run_restart: ok" || exit 1
+finish

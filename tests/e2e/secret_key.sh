@@ -5,14 +5,7 @@
 # bucket has it moved there when `c360 serve` starts, before any answer (a
 # read token then gets 404 and SQL finds nothing); equal passwords of two
 # records hash differently, and a replay gives the same documents.
-set -uo pipefail
-BIN=${C360_BIN:?C360_BIN not set}
-SRC=${C360_SRC:?C360_SRC not set}
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.bash"
 unset C360_SECRET_KEY
 export C360_STORE="$dir/c360.db"
 kfile="$dir/c360.db.customer360_metadata.key"
@@ -46,8 +39,7 @@ old=5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a
 tok=$("$BIN" token create --scope read --name reader 2>/dev/null)
 "$BIN" serve --port 0 --port-file "$dir/port" >"$dir/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
-[ -s "$dir/port" ] || fail "serve did not start: $(cat "$dir/serve.log")"
+wait_until 100 0.1 test -s "$dir/port" || fail "serve did not start: $(cat "$dir/serve.log")"
 u="http://127.0.0.1:$(cat "$dir/port")/api/v1"
 grep -q "moved the secret-hashing key from document 'c360n::secret-key' of 'customer360_metadata'" "$dir/serve.log" ||
   fail "no move log line: $(cat "$dir/serve.log")"
@@ -62,4 +54,4 @@ kill $pid
 wait $pid 2>/dev/null
 pid=
 
-[ $fails -eq 0 ] && echo "secret_key: ok" || exit 1
+finish

@@ -7,15 +7,8 @@
 # repeated, after kill -9 the calls repeated (handled after the last
 # checkpoint, at least once) are counted and printed.
 #   C360_RESTARTS=20 (default)
-set -uo pipefail
-BIN=${C360_BIN:?C360_BIN not set}
-SRC=${C360_SRC:?C360_SRC not set}
+. "$(dirname "$0")/lib.bash"
 N=${C360_RESTARTS:-20}
-dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 export C360_ONLINE_STORE_URL=http://127.0.0.1:1
 
 # loop SIGNAL: N starts on a fresh store, each stopped by SIGNAL
@@ -78,4 +71,4 @@ YAML
 }
 loop TERM
 loop KILL
-[ $fails -eq 0 ] && echo "slow_run_restart_loop: ok" || exit 1
+finish

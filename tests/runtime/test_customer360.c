@@ -9,33 +9,12 @@
 
 #include "core/json.h"
 #include "eventing/eventing.h"
+#include "runtime/eventing_test.h"
 #include "test.h"
 #include "core/banned.h"
 
-static char src_dir[1024];
-static char dir[256];
-static c360_store *st;
 static int hits_details, hits_orders;
 static int fail_orders;
-
-static char *slurp(const char *rel)
-{
-	char path[2048];
-	snprintf(path, sizeof path, "%s/%s", src_dir, rel);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		printf("  cannot open %s\n", path);
-		return NULL;
-	}
-	struct c360_buf b;
-	c360_buf_init(&b, 0);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		c360_buf_append(&b, chunk, n);
-	fclose(f);
-	return c360_buf_detach(&b, NULL);
-}
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			      const char *version, const char *upload, size_t *upload_len, void **con_cls)
@@ -69,29 +48,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	return ret;
 }
 
-static void open_store(void)
-{
-	char path[300], err[256];
-	snprintf(dir, sizeof dir, "/tmp/c360-c360js-XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof path, "%s/s.db", dir);
-	struct c360_store_opts o;
-	c360_store_opts_init(&o);
-	o.synchronous = C360_SYNC_OFF;
-	if (c360_store_open(path, &o, &st, err, sizeof err))
-		abort();
-}
-
-static void close_store(void)
-{
-	char cmd[300];
-	c360_store_close(st);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd))
-		printf("cleanup failed\n");
-}
-
 /* Deploys functions/customer360.json with the online store at port (0 = off). */
 static int deploy(int port, int workers)
 {
@@ -115,27 +71,6 @@ static int deploy(int port, int workers)
 		rc = c360_fn_deploy(st, &def, err, sizeof err);
 	if (rc)
 		printf("  deploy: %s\n", err);
-	c360_fn_def_release(&def);
-	return rc;
-}
-
-static int run(struct c360_fn_stats *s)
-{
-	struct c360_fn_def def;
-	enum c360_fn_state state;
-	uint64_t boundary;
-	c360_fn_run *r = NULL;
-	char err[512] = "";
-	c360_rc rc = c360_fn_load(st, "ingestionCustomer360", &def, &state, &boundary);
-	if (!rc)
-		rc = c360_fn_run_new(st, &def, boundary, &r, err, sizeof err);
-	if (!rc)
-		rc = c360_fn_run_loop(r, NULL, true);
-	if (r && s)
-		c360_fn_run_stats(r, s);
-	if (rc)
-		printf("  run: %s %s\n", c360_rc_str(rc), err);
-	c360_fn_run_free(r);
 	c360_fn_def_release(&def);
 	return rc;
 }
@@ -198,12 +133,12 @@ TEST(matthew_groves_gives_exactly_the_seed_documents)
 	int port;
 	struct MHD_Daemon *http = start_http(&port);
 	REQUIRE(http && port > 0);
-	open_store();
+	open_store(NULL);
 	REQUIRE(deploy(port, 1) == 0);
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
 	struct c360_fn_stats s;
-	REQUIRE(run(&s) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, &s) == 0);
 	CHECK_EQ_INT(s.processed, 2);
 	CHECK_EQ_INT(s.failures, 0);
 	CHECK_EQ_INT(count(), 3);
@@ -221,16 +156,16 @@ TEST(arrival_order_and_schemaless_envelope_give_the_same_documents)
 	int port;
 	struct MHD_Daemon *http = start_http(&port);
 	REQUIRE(http && port > 0);
-	open_store();
+	open_store(NULL);
 	REQUIRE(deploy(port, 2) == 0);
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_no_schema.json");
-	REQUIRE(run(NULL) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, NULL) == 0);
 	CHECK_EQ_INT(count(), 3);
 	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
 	/* the same change again (a replay after a crash) changes nothing */
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
-	REQUIRE(run(NULL) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, NULL) == 0);
 	CHECK_EQ_INT(count(), 3);
 	CHECK(doc_is("matthew.groves@couchbase.com", EXP "matthew.groves@couchbase.com.json"));
 	close_store();
@@ -239,12 +174,12 @@ TEST(arrival_order_and_schemaless_envelope_give_the_same_documents)
 
 TEST(online_store_off_or_failing)
 {
-	open_store();
+	open_store(NULL);
 	REQUIRE(deploy(0, 1) == 0); /* pollOnlineStore = false */
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
 	struct c360_fn_stats s;
-	REQUIRE(run(&s) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, &s) == 0);
 	CHECK_EQ_INT(s.failures, 0);
 	CHECK_EQ_INT(count(), 1);
 	struct c360_doc d = {0};
@@ -259,10 +194,10 @@ TEST(online_store_off_or_failing)
 	struct MHD_Daemon *http = start_http(&port);
 	REQUIRE(http);
 	fail_orders = 1;
-	open_store();
+	open_store(NULL);
 	REQUIRE(deploy(port, 1) == 0);
 	stage("{\"id\":1029}", "tests/fixtures/debezium/customer_with_schema.json");
-	REQUIRE(run(&s) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, &s) == 0);
 	CHECK_EQ_INT(s.failures, 0);
 	CHECK_EQ_INT(count(), 1);
 	fail_orders = 0;
@@ -288,8 +223,6 @@ TEST(shipped_json_carries_the_shipped_js)
 
 int main(void)
 {
-	const char *src = getenv("C360_SRC");
-	snprintf(src_dir, sizeof src_dir, "%s", src ? src : "../..");
 	RUN(matthew_groves_gives_exactly_the_seed_documents);
 	RUN(arrival_order_and_schemaless_envelope_give_the_same_documents);
 	RUN(online_store_off_or_failing);

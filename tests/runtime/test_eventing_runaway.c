@@ -11,6 +11,7 @@
 
 #include "core/json.h"
 #include "eventing/eventing.h"
+#include "runtime/eventing_test.h"
 #include "test.h"
 #include "core/banned.h"
 
@@ -19,9 +20,6 @@
  * before the fix these cases ran 7 s to forever. */
 #define STOP_BOUND_S 20.0
 
-static char dir[256];
-static c360_store *st;
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -29,96 +27,23 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void open_store(void)
+/* Deploys code as name on the RW buckets with settings. */
+static int deploy_code(const char *name, const char *code, const char *settings)
 {
-	char path[300], err[256];
-	snprintf(dir, sizeof dir, "/tmp/c360-runaway-XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof path, "%s/s.db", dir);
-	struct c360_store_opts o;
-	c360_store_opts_init(&o);
-	o.synchronous = C360_SYNC_OFF;
-	if (c360_store_open(path, &o, &st, err, sizeof err)) {
-		printf("cannot open store: %s\n", err);
-		abort();
-	}
-	c360_store_bucket_ensure(st, "dst", 0);
-	c360_store_bucket_ensure(st, "rob", 0);
-}
-
-static void close_store(void)
-{
-	char cmd[300];
-	c360_store_close(st);
-	st = NULL;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd))
-		printf("cleanup failed\n");
-}
-
-static void put(const char *bucket, const char *key, const char *val)
-{
-	c360_store_bucket_ensure(st, bucket, 0);
-	if (c360_store_upsert(st, bucket, key, strlen(key), val, strlen(val), 0, NULL))
-		printf("  put %s/%s failed\n", bucket, key);
-}
-
-/* 1 when bucket/key holds want (NULL: is absent). */
-static int get_is(const char *bucket, const char *key, const char *want)
-{
-	struct c360_doc d = {0};
-	c360_rc rc = c360_store_get(st, bucket, key, strlen(key), &d);
-	int ok = want ? !rc && !strcmp(d.value, want) : rc == C360_ERR_NOT_FOUND;
-	if (!ok)
-		printf("  %s/%s = %s, want %s\n", bucket, key, rc ? "(none)" : d.value, want ? want : "(none)");
-	c360_doc_release(&d);
-	return ok;
-}
-
-static int deploy(const char *name, const char *code, const char *settings)
-{
-	struct c360_buf b;
-	struct c360_fn_def def;
 	char err[512] = "";
-	c360_buf_init(&b, 0);
-	c360_buf_printf(&b, "{\"appname\":\"%s\",\"appcode\":", name);
-	c360_json_write_string(code, strlen(code), &b);
-	c360_buf_printf(&b,
-			",\"depcfg\":{\"buckets\":[{\"alias\":\"dst\",\"bucket_name\":\"dst\",\"access\":\"rw\"},"
-			"{\"alias\":\"ro\",\"bucket_name\":\"rob\",\"access\":\"r\"}],"
-			"\"source_bucket\":\"src\",\"metadata_bucket\":\"meta\"},\"settings\":{%s}}",
-			settings);
-	c360_rc rc = c360_fn_def_parse(c360_buf_cstr(&b), b.len, &def, err, sizeof err);
-	if (!rc)
-		rc = c360_fn_deploy(st, &def, err, sizeof err);
+	char *json = mkdef(name, code, RW, settings);
+	int rc = deploy_json(json, err, sizeof err);
 	if (rc)
 		printf("  deploy %s: %s\n", name, err);
-	c360_fn_def_release(&def);
-	c360_buf_release(&b);
+	free(json);
 	return rc;
 }
 
-/* Runs NAME until idle (or *stop); returns its rc, stats and the seconds it took. */
+/* run_until_idle, and the seconds it took. */
 static int run(const char *name, const volatile int *stop, struct c360_fn_stats *out, double *secs)
 {
-	struct c360_fn_def def;
-	enum c360_fn_state s;
-	uint64_t boundary;
-	c360_fn_run *r = NULL;
-	char err[512] = "";
 	double t0 = now_s();
-	c360_rc rc = c360_fn_load(st, name, &def, &s, &boundary);
-	if (!rc)
-		rc = c360_fn_run_new(st, &def, boundary, &r, err, sizeof err);
-	if (!rc)
-		rc = c360_fn_run_loop(r, stop, true);
-	if (r && out)
-		c360_fn_run_stats(r, out);
-	if (rc)
-		printf("  run %s: %s %s\n", name, c360_rc_str(rc), err);
-	c360_fn_run_free(r);
-	c360_fn_def_release(&def);
+	int rc = run_until_idle(name, stop, out);
 	if (secs)
 		*secs = now_s() - t0;
 	return rc;
@@ -131,15 +56,8 @@ static char *applog(const char *name)
 	struct c360_buf b;
 	c360_buf_init(&b, 0);
 	c360_buf_puts(&b, "");
-	if (!c360_fn_app_log_path(st, name, path, sizeof path)) {
-		FILE *f = fopen(path, "r");
-		char chunk[4096];
-		size_t n;
-		while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-			c360_buf_append(&b, chunk, n);
-		if (f)
-			fclose(f);
-	}
+	if (!c360_fn_app_log_path(st, name, path, sizeof path))
+		c360_buf_read_file(&b, path);
 	return c360_buf_detach(&b, NULL);
 }
 
@@ -175,7 +93,7 @@ static const struct runaway cases[] = {
 
 TEST(runaway_built_ins_are_stopped_counted_and_rolled_back)
 {
-	open_store();
+	open_store("dst", "rob", NULL);
 	put("src", "a", "{\"run\":true}");
 	put("src", "b", "{}");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -186,7 +104,7 @@ TEST(runaway_built_ins_are_stopped_counted_and_rolled_back)
 		snprintf(settings, sizeof settings, "\"execution_timeout_ms\":1000,\"heap_limit_mb\":32");
 		c360_store_delete(st, "dst", "a", 1, 0);
 		c360_store_delete(st, "dst", "b", 1, 0);
-		REQUIRE(deploy(name, code, settings) == 0);
+		REQUIRE(deploy_code(name, code, settings) == 0);
 		struct c360_fn_stats s = {0};
 		double secs = 0;
 		struct rusage ru0, ru1;
@@ -219,8 +137,8 @@ TEST(runaway_built_ins_are_stopped_counted_and_rolled_back)
  * earlier calls are gone, top-level code ran again, later changes are fine. */
 TEST(stopped_call_leaves_a_fresh_heap)
 {
-	open_store();
-	REQUIRE(deploy("fresh",
+	open_store("dst", "rob", NULL);
+	REQUIRE(deploy_code("fresh",
 		       "var boots = (typeof boots === 'number' ? boots : 0) + 1;\n"
 		       "var seen = 0;\n"
 		       "function OnUpdate(doc, meta) {\n"
@@ -269,8 +187,8 @@ static void *stop_when_spinning(void *arg)
  * the next start. */
 TEST(stop_request_ends_a_runaway_call_and_the_change_is_retried)
 {
-	open_store();
-	REQUIRE(deploy("stopme",
+	open_store("dst", "rob", NULL);
+	REQUIRE(deploy_code("stopme",
 		       "function OnUpdate(doc, meta) {\n"
 		       "  dst[meta.id] = 'started';\n"
 		       "  if (doc.run && !ro['calm']) {\n"

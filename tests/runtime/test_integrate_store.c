@@ -17,56 +17,10 @@
 #include "sources/rest/mockstore.h"
 #include <sodium.h>
 
+#include "runtime/eventing_test.h"
 #include "test.h"
 #include "core/banned.h"
 
-static char dir[256];
-static c360_store *st;
-
-static char *slurp(const char *rel)
-{
-	const char *src = getenv("C360_SRC");
-	char path[2048];
-	snprintf(path, sizeof path, "%s/%s", src ? src : "../..", rel);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		printf("  cannot open %s\n", path);
-		return NULL;
-	}
-	struct c360_buf b;
-	c360_buf_init(&b, 0);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		c360_buf_append(&b, chunk, n);
-	fclose(f);
-	return c360_buf_detach(&b, NULL);
-}
-
-static void open_store(void)
-{
-	char path[300], err[256];
-	snprintf(dir, sizeof dir, "/tmp/c360-integrate-XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	snprintf(path, sizeof path, "%s/s.db", dir);
-	struct c360_store_opts o;
-	c360_store_opts_init(&o);
-	o.synchronous = C360_SYNC_OFF;
-	if (c360_store_open(path, &o, &st, err, sizeof err))
-		abort();
-	c360_store_bucket_ensure(st, "staging", 0);
-}
-
-static void close_store(void)
-{
-	char cmd[300];
-	c360_store_close(st);
-	st = NULL;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd))
-		printf("cleanup failed\n");
-}
 
 /* The shipped mapping, with `mode: hash` replaced when plain is true. */
 static c360_imap *mapping(bool plain)
@@ -114,17 +68,6 @@ static int follow(c360_integrate *ig)
 	if (rc)
 		printf("  follow: %s\n", err);
 	return rc;
-}
-
-static char *get(const char *bucket, const char *key)
-{
-	struct c360_doc d = {0};
-	if (c360_store_get(st, bucket, key, strlen(key), &d))
-		return NULL;
-	char *v = d.value;
-	d.value = NULL;
-	c360_doc_release(&d);
-	return v;
 }
 
 /* customer360[key] (without lineage) equals the expected file, members in
@@ -190,7 +133,7 @@ TEST(matthew_groves_gives_the_seed_documents)
 	c360_mockstore *ms = groves_store();
 	REQUIRE(ms);
 	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(true);
 	REQUIRE(m);
 	c360_integrate *ig;
@@ -231,7 +174,7 @@ TEST(secrets_are_hashed_by_default)
 	REQUIRE(ms);
 	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
 	unsetenv("C360_SECRET_KEY");
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(false);
 	REQUIRE(m);
 	c360_integrate *ig;
@@ -444,7 +387,7 @@ static char *dump_bucket(const char *bucket)
 
 static char *run_changes(const struct changes *c, const size_t *order, int times)
 {
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(false);
 	setenv("C360_SECRET_KEY", "order-independence-test-key", 1);
 	c360_integrate *ig = NULL;
@@ -507,7 +450,7 @@ TEST(order_independence_shuffled_and_replayed_twice)
 
 TEST(one_person_one_profile)
 {
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(true);
 	REQUIRE(m);
 	c360_integrate *ig;
@@ -561,7 +504,7 @@ static int64_t fake_clock(void *ctx)
  * no_timestamp, and it does not replace the timestamped version. */
 TEST(event_without_timestamp_is_counted_and_does_not_undo_a_timestamped_one)
 {
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(true);
 	REQUIRE(m);
 	c360_integrate *ig;
@@ -594,7 +537,7 @@ TEST(event_without_timestamp_is_counted_and_does_not_undo_a_timestamped_one)
 
 TEST(deletes_recompute_and_expiry_keeps)
 {
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(true);
 	REQUIRE(m);
 	c360_integrate *ig;
@@ -659,7 +602,7 @@ TEST(deletes_recompute_and_expiry_keeps)
 
 TEST(email_change_moves_the_record)
 {
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(true);
 	REQUIRE(m);
 	c360_integrate *ig;
@@ -691,7 +634,7 @@ TEST(native_kind_runs_under_eventing)
 	c360_mockstore *ms = groves_store();
 	REQUIRE(ms);
 	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
-	open_store();
+	open_store("staging", NULL);
 	struct c360_fn_def def;
 	c360_fn_def_init(&def);
 	snprintf(def.name, sizeof def.name, "customer360");
@@ -760,7 +703,7 @@ TEST(native_kind_with_workers_equals_batched_run)
 {
 	struct changes c = {0};
 	generate(&c, 300);
-	open_store();
+	open_store("staging", NULL);
 	setenv("C360_SECRET_KEY", "kind-vs-run-test-key", 1);
 	for (size_t i = 0; i < c.n; i++)
 		if (c.v[i].value)
@@ -875,7 +818,7 @@ static c360_rc slow_write(void *ctx, struct c360_write *ops, size_t n)
 static char *run_follow(const struct changes *c, size_t cache_bytes, bool restart,
 			struct c360_integrate_stats *s)
 {
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping_no_cas();
 	setenv("C360_SECRET_KEY", "bounded-cache-test-key", 1);
 	char err[256];
@@ -1009,7 +952,7 @@ TEST(customer_as_text_equals_the_built_document)
 	generate(&c, 300);
 	const char *variants[] = {NULL, "mode: plain", "lineage: false"};
 	for (int v = 0; v < 3; v++) {
-		open_store();
+		open_store("staging", NULL);
 		char *text = slurp("functions/customer360.yaml");
 		REQUIRE(text);
 		struct c360_buf y;
@@ -1101,7 +1044,7 @@ static bool others_see_a_claim(void)
  * an engine frees its buckets. Another process and kill -9: e2e/integrate. */
 TEST(one_engine_per_target)
 {
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(false), *other = mapping_into("c360b", "c360b_meta"),
 		  *same_meta = mapping_into("c360c", "customer360_metadata");
 	REQUIRE(m && other && same_meta);
@@ -1172,7 +1115,7 @@ TEST(one_engine_per_target)
  * verify; a file that holds another key is refused, not overwritten. */
 TEST(old_key_document_moves_to_a_file)
 {
-	open_store();
+	open_store("staging", NULL);
 	unsetenv("C360_SECRET_KEY");
 	char err[256] = "", kpath[512];
 	uint8_t old[32], key[32];

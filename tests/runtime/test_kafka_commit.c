@@ -2,7 +2,7 @@
  * over loopback TCP: a stop whose commit a rebalance refuses (retried) or
  * that cannot commit at all (fails, saying how many records will be read
  * again). The revoke side is in test_kafka_rebalance.c. */
-#include "runtime/kafka_faults.h"
+#include "runtime/kafka_test.h"
 #include "core/banned.h"
 
 /* ---- item: commits refused by a rebalance ---- */
@@ -14,11 +14,9 @@
 TEST(final_commit_refused_by_a_rebalance_is_retried)
 {
 	const char *topic = "rebal1";
-	c360_kafka_mock_topic(mock, topic, 1);
-	produce_n(topic, 0, 1, 50);
-	c360_store *st = new_store();
-	struct c360_kafka_config *cfg = config("\"topics\":\"%s\"", topic);
-	REQUIRE(st && cfg);
+	c360_store *st = NULL;
+	struct c360_kafka_config *cfg = NULL;
+	REQUIRE(topic_of_n(topic, 50, &st, &cfg));
 	REQUIRE(c360_kafka_mock_fail_requests(mock, C360_KAFKA_API_OFFSET_COMMIT, 3, ERR_REBALANCE_IN_PROGRESS) ==
 		C360_OK);
 	struct c360_kafka_metrics m;
@@ -27,8 +25,7 @@ TEST(final_commit_refused_by_a_rebalance_is_retried)
 	c360_kafka_mock_fail_requests(mock, C360_KAFKA_API_OFFSET_COMMIT, 0, 0);
 	CHECK_EQ_INT(m.written, 50);
 	CHECK_EQ_INT(m.uncommitted, 0);
-	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
-	CHECK_EQ_INT(m.records_in, 0);
+	check_restart_reads_nothing(st, cfg);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
 }
@@ -39,11 +36,9 @@ TEST(final_commit_refused_by_a_rebalance_is_retried)
 TEST(final_commit_that_keeps_failing_fails_the_stop_with_the_count)
 {
 	const char *topic = "rebal2";
-	c360_kafka_mock_topic(mock, topic, 1);
-	produce_n(topic, 0, 1, 50);
-	c360_store *st = new_store();
-	struct c360_kafka_config *cfg = config("\"topics\":\"%s\"", topic);
-	REQUIRE(st && cfg);
+	c360_store *st = NULL;
+	struct c360_kafka_config *cfg = NULL;
+	REQUIRE(topic_of_n(topic, 50, &st, &cfg));
 	REQUIRE(c360_kafka_mock_fail_requests(mock, C360_KAFKA_API_OFFSET_COMMIT, 100000,
 					      ERR_REBALANCE_IN_PROGRESS) == C360_OK);
 	struct c360_kafka_metrics m;
@@ -59,20 +54,17 @@ TEST(final_commit_that_keeps_failing_fails_the_stop_with_the_count)
 	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
 	CHECK_EQ_INT(m.records_in, 50);
 	CHECK_EQ_INT(m.uncommitted, 0);
-	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
-	CHECK_EQ_INT(m.records_in, 0);
+	check_restart_reads_nothing(st, cfg);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
 }
 
 int main(void)
 {
-	if (!faults_setup())
+	if (!kafka_test_setup(FAULTS_CONFIG_DEFAULTS, true))
 		return 1;
-	const char *only = getenv("KAFKA_TEST_ONLY"); /* debugging aid: run one test */
-#define RUN_SEL(t) do { if (!only || !strcmp(only, #t)) RUN(t); } while (0)
 	RUN_SEL(final_commit_refused_by_a_rebalance_is_retried);
 	RUN_SEL(final_commit_that_keeps_failing_fails_the_stop_with_the_count);
-	faults_teardown();
+	kafka_test_teardown();
 	return test_summary();
 }

@@ -3,65 +3,8 @@
  * (sent cut, or skipped with their position) and records without a usable
  * key or with a value that is not a JSON object (counted, logged with
  * their position, rate-limited). */
-#include "runtime/kafka_faults.h"
+#include "runtime/kafka_test.h"
 #include "core/banned.h"
-
-/* ---- dead letters read back ---- */
-
-struct dl {
-	char off[32], reason[300], trunc[16], refused[80], vbytes[24];
-	size_t keylen, vallen;
-};
-
-static void hdr(rd_kafka_message_t *m, const char *name, char *buf, size_t len)
-{
-	rd_kafka_headers_t *h = NULL;
-	const void *v;
-	size_t n;
-	buf[0] = 0;
-	if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &n))
-		return;
-	snprintf(buf, len, "%.*s", (int)n, (const char *)v);
-}
-
-static int consume_all(const char *topic, struct dl *out, int max)
-{
-	char e[200];
-	rd_kafka_conf_t *c = rd_kafka_conf_new();
-	rd_kafka_conf_set(c, "bootstrap.servers", c360_kafka_mock_bootstraps(mock), e, sizeof e);
-	rd_kafka_conf_set(c, "group.id", "reader", e, sizeof e);
-	rd_kafka_conf_set(c, "enable.partition.eof", "true", e, sizeof e);
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof e);
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-	rd_kafka_assign(rk, l);
-	rd_kafka_topic_partition_list_destroy(l);
-	int n = 0;
-	for (int tries = 0; tries < 100 && n < max; tries++) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-		if (!m)
-			continue;
-		if (m->err) {
-			bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-			rd_kafka_message_destroy(m);
-			if (eof)
-				break;
-			continue;
-		}
-		struct dl *d = &out[n++];
-		hdr(m, "__connect.errors.offset", d->off, sizeof d->off);
-		hdr(m, "__connect.errors.exception.message", d->reason, sizeof d->reason);
-		hdr(m, "__c360.dlq.truncated", d->trunc, sizeof d->trunc);
-		hdr(m, "__c360.dlq.refused", d->refused, sizeof d->refused);
-		hdr(m, "__c360.dlq.value.bytes", d->vbytes, sizeof d->vbytes);
-		d->keylen = m->key_len;
-		d->vallen = m->len;
-		rd_kafka_message_destroy(m);
-	}
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
-	return n;
-}
 
 /* ---- item: a dead letter too large for its topic ---- */
 
@@ -105,7 +48,7 @@ TEST(dead_letter_too_large_is_sent_cut)
 	CHECK_EQ_INT(m.dlq_truncated, 1);
 	CHECK_EQ_INT(m.dlq_dropped, 0);
 	CHECK_EQ_INT(m.failed, 0);
-	CHECK(has(st, "1") && has(st, "3"));
+	CHECK(has(st, "1", NULL) && has(st, "3", NULL));
 	CHECK(log_count("'poison' [0] offset 1 refused by 'poison.dlq'") == 1);
 
 	/* a bad record the broker refuses: cut too */
@@ -119,7 +62,7 @@ TEST(dead_letter_too_large_is_sent_cut)
 	c360_kafka_mock_fail_requests(mock, C360_KAFKA_API_PRODUCE, 0, 0);
 	CHECK_EQ_INT(m.records_in, 2);
 	CHECK_EQ_INT(m.dlq_truncated, 1);
-	CHECK(has(st, "5"));
+	CHECK(has(st, "5", NULL));
 
 	struct dl d[8];
 	memset(d, 0, sizeof d);
@@ -138,8 +81,7 @@ TEST(dead_letter_too_large_is_sent_cut)
 		}
 	}
 	/* committed past them: a restart reads nothing again */
-	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
-	CHECK_EQ_INT(m.records_in, 0);
+	check_restart_reads_nothing(st, cfg);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
 }
@@ -172,12 +114,11 @@ TEST(dead_letter_refused_even_cut_is_skipped_with_its_position)
 	CHECK_EQ_INT(m.dead_lettered, 0);
 	CHECK_EQ_INT(m.dlq_dropped, 1);
 	CHECK_EQ_INT(m.failed, 1);
-	CHECK(has(st, "2"));
+	CHECK(has(st, "2", NULL));
 	CHECK(log_count("record 'poison2' [0] offset 0 (value is not valid JSON") == 1);
 	CHECK(log_count("skipped: dead-letter topic 'poison2.dlq' refused it whole (Broker: Message size too large)") ==
 	      1);
-	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
-	CHECK_EQ_INT(m.records_in, 0);
+	check_restart_reads_nothing(st, cfg);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
 }
@@ -214,9 +155,9 @@ TEST(keyless_and_non_object_records_are_counted_and_logged)
 	CHECK_EQ_INT(m.non_object, 3);
 	CHECK_EQ_INT(m.written, 19);
 	CHECK_EQ_INT(m.deleted, 1);
-	CHECK(has(st, "odd/0/0") && has(st, "odd/0/14"));
-	CHECK(has(st, "n") && has(st, "s") && has(st, "a"));
-	CHECK(!has(st, "gone"));
+	CHECK(has(st, "odd/0/0", NULL) && has(st, "odd/0/14", NULL));
+	CHECK(has(st, "n", NULL) && has(st, "s", NULL) && has(st, "a", NULL));
+	CHECK(!has(st, "gone", NULL));
 	CHECK_EQ_INT(log_count("has no usable key: stored as 'odd/0/"), 10);
 	CHECK_EQ_INT(log_count("record 'odd' [0] offset 0 has no usable key"), 1);
 	CHECK_EQ_INT(log_count("record 'odd' [0] offset 10 has no usable key"), 0);
@@ -228,13 +169,11 @@ TEST(keyless_and_non_object_records_are_counted_and_logged)
 
 int main(void)
 {
-	if (!faults_setup())
+	if (!kafka_test_setup(FAULTS_CONFIG_DEFAULTS, true))
 		return 1;
-	const char *only = getenv("KAFKA_TEST_ONLY"); /* debugging aid: run one test */
-#define RUN_SEL(t) do { if (!only || !strcmp(only, #t)) RUN(t); } while (0)
 	RUN_SEL(dead_letter_too_large_is_sent_cut);
 	RUN_SEL(dead_letter_refused_even_cut_is_skipped_with_its_position);
 	RUN_SEL(keyless_and_non_object_records_are_counted_and_logged);
-	faults_teardown();
+	kafka_test_teardown();
 	return test_summary();
 }

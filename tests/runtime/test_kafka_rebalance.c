@@ -2,7 +2,7 @@
  * over loopback TCP: a commit on revoke that the rebalance refuses is made
  * with the next assignment, mid-run and when the sink is asked to stop in
  * the middle of the rebalance. */
-#include "runtime/kafka_faults.h"
+#include "runtime/kafka_test.h"
 #include "core/banned.h"
 
 
@@ -30,11 +30,9 @@ static void member_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
  * way the stop ends OK and a restart reads nothing again. */
 static void refused_on_revoke(const char *topic, bool stop_now)
 {
-	c360_kafka_mock_topic(mock, topic, 1);
-	produce_n(topic, 0, 1, 50);
-	c360_store *st = new_store();
-	struct c360_kafka_config *cfg = config("\"topics\":\"%s\"", topic);
-	REQUIRE(st && cfg);
+	c360_store *st = NULL;
+	struct c360_kafka_config *cfg = NULL;
+	REQUIRE(topic_of_n(topic, 50, &st, &cfg));
 	char err[400] = "";
 	log_reset();
 	c360_kafka_sink *s = NULL;
@@ -92,8 +90,7 @@ static void refused_on_revoke(const char *topic, bool stop_now)
 	CHECK_EQ_INT(m.uncommitted, 0);
 	c360_kafka_sink_free(s);
 	/* the restart reads nothing again */
-	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
-	CHECK_EQ_INT(m.records_in, 0);
+	check_restart_reads_nothing(st, cfg);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
 }
@@ -110,12 +107,10 @@ TEST(stop_during_a_rebalance_commits_what_the_revoke_could_not)
 
 int main(void)
 {
-	if (!faults_setup())
+	if (!kafka_test_setup(FAULTS_CONFIG_DEFAULTS, true))
 		return 1;
-	const char *only = getenv("KAFKA_TEST_ONLY"); /* debugging aid: run one test */
-#define RUN_SEL(t) do { if (!only || !strcmp(only, #t)) RUN(t); } while (0)
 	RUN_SEL(commit_refused_on_revoke_is_made_after_the_rebalance);
 	RUN_SEL(stop_during_a_rebalance_commits_what_the_revoke_could_not);
-	faults_teardown();
+	kafka_test_teardown();
 	return test_summary();
 }

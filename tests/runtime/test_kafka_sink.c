@@ -3,59 +3,11 @@
  * seed's sink JSON, templates, dead letters (headers and payload),
  * errors.tolerance=none, restart without loss, a broker down and up, and
  * store write retry until couchbase.retry.timeout. */
-#include <librdkafka/rdkafka.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "core/buf.h"
 #include "core/json.h"
-#include "core/log.h"
 #include "core/metrics.h"
-#include "sources/kafka/dbzgen.h"
-#include "sources/kafka/kconfig.h"
-#include "sources/kafka/sink.h"
-#include "store/store.h"
-#include "test.h"
+#include "runtime/kafka_test.h"
 #include "core/banned.h"
-
-static c360_kafka_mock *mock;
-static char tmpdir[256];
-static int nstore;
-
-static c360_store *new_store(void)
-{
-	char path[400];
-	snprintf(path, sizeof path, "%s/s%d.db", tmpdir, nstore++);
-	struct c360_store_opts o;
-	c360_store_opts_init(&o);
-	o.synchronous = C360_SYNC_NORMAL;
-	c360_store *st = NULL;
-	char err[200];
-	if (c360_store_open(path, &o, &st, err, sizeof err))
-		printf("  cannot open store: %s\n", err);
-	return st;
-}
-
-static rd_kafka_t *producer(void)
-{
-	char e[200];
-	rd_kafka_conf_t *c = rd_kafka_conf_new();
-	rd_kafka_conf_set(c, "bootstrap.servers", c360_kafka_mock_bootstraps(mock), e, sizeof e);
-	rd_kafka_conf_set(c, "linger.ms", "1", e, sizeof e);
-	return rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof e);
-}
-
-/* Produces one record to partition 0 (NULL value = tombstone). */
-static void produce(rd_kafka_t *p, const char *topic, const char *key, const char *val, size_t vlen)
-{
-	rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			  RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)val, val ? vlen : 0),
-			  RD_KAFKA_V_END);
-}
 
 static void produce_dbz(rd_kafka_t *p, const char *topic, int64_t id, int version, enum c360_dbz_op op,
 			bool schema)
@@ -65,7 +17,7 @@ static void produce_dbz(rd_kafka_t *p, const char *topic, int64_t id, int versio
 	c360_buf_init(&v, 0);
 	c360_dbz_key(id, schema, &k);
 	c360_dbz_value(id, version, op, schema, &v);
-	produce(p, topic, k.data, v.data, v.len);
+	produce(p, topic, 0, k.data, v.data, v.len);
 	c360_buf_release(&k);
 	c360_buf_release(&v);
 }
@@ -75,59 +27,8 @@ static void tombstone(rd_kafka_t *p, const char *topic, int64_t id, bool schema)
 	struct c360_buf k;
 	c360_buf_init(&k, 0);
 	c360_dbz_key(id, schema, &k);
-	produce(p, topic, k.data, NULL, 0);
+	produce(p, topic, 0, k.data, NULL, 0);
 	c360_buf_release(&k);
-}
-
-static struct c360_kafka_config *config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static struct c360_kafka_config *config(const char *fmt, ...)
-{
-	char body[4096], full[4600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(body, sizeof body, fmt, ap);
-	va_end(ap);
-	static int group;
-	snprintf(full, sizeof full,
-		 "{\"name\":\"t\",\"config\":{\"bootstrap.servers\":\"%s\",\"group.id\":\"grp%d\","
-		 "\"session.timeout.ms\":\"6000\",%s}}",
-		 c360_kafka_mock_bootstraps(mock), group++, body);
-	struct c360_kafka_config *c = NULL;
-	char err[300] = "";
-	if (c360_kafka_config_parse_text("test", full, strlen(full), NULL, NULL, &c, err, sizeof err))
-		printf("  config error: %s\n", err);
-	return c;
-}
-
-/* Runs the sink with exit_at_end; returns the wait result. */
-static c360_rc run_to_end(c360_store *st, struct c360_kafka_config *cfg, struct c360_kafka_metrics *m, char *err,
-			  size_t errlen)
-{
-	struct c360_kafka_sink_opts o = {.exit_at_end = true};
-	c360_kafka_sink *s = NULL;
-	c360_rc rc = c360_kafka_sink_new(st, cfg, &o, &s, err, errlen);
-	if (rc)
-		return rc;
-	rc = c360_kafka_sink_start(s, err, errlen);
-	if (!rc)
-		rc = c360_kafka_sink_wait(s, 90000);
-	if (rc)
-		c360_kafka_sink_error(s, err, errlen);
-	if (m)
-		c360_kafka_sink_metrics(s, m);
-	c360_kafka_sink_free(s);
-	return rc;
-}
-
-static bool has(c360_store *st, const char *bucket, const char *key, char **value)
-{
-	struct c360_doc d = {0};
-	if (c360_store_get(st, bucket, key, strlen(key), &d))
-		return false;
-	if (value)
-		*value = strdup(d.value);
-	c360_doc_release(&d);
-	return true;
 }
 
 static uint64_t count(c360_store *st, const char *bucket)
@@ -166,13 +67,13 @@ TEST(debezium_ops_without_schema)
 		printf("  %s\n", err);
 	CHECK_EQ_INT(m.records_in, 8);
 	char *v = NULL;
-	CHECK(has(st, "staging", "1", NULL));
-	CHECK(has(st, "staging", "2", &v));
+	CHECK(has(st, "1", NULL));
+	CHECK(has(st, "2", &v));
 	/* stored as it came: the envelope, with the update's after row */
 	CHECK(v && strstr(v, "\"op\":\"u\"") && strstr(v, "Suite 102"));
 	free(v);
-	CHECK(!has(st, "staging", "3", NULL));
-	CHECK(!has(st, "staging", "4", NULL));
+	CHECK(!has(st, "3", NULL));
+	CHECK(!has(st, "4", NULL));
 	CHECK_EQ_INT(count(st, "staging"), 2);
 	CHECK_EQ_INT(m.deleted, 2);
 	CHECK_EQ_INT(m.written, 5);
@@ -216,11 +117,11 @@ TEST(debezium_ops_with_schema_and_struct_keys)
 	char err[300] = "";
 	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
 	char *v = NULL;
-	CHECK(has(st, "staging", "1029", &v));
+	CHECK(has(st, "1029", &v));
 	CHECK(v && !strncmp(v, "{\"schema\":", 10) && strstr(v, "Matthew Groves"));
 	free(v);
-	CHECK(has(st, "staging", "1030", NULL));
-	CHECK(!has(st, "staging", "1031", NULL));
+	CHECK(has(st, "1030", NULL));
+	CHECK(!has(st, "1031", NULL));
 	c360_kafka_config_free(cfg);
 
 	/* schemas.enable=true (JsonConverter's default): only the payload */
@@ -228,10 +129,10 @@ TEST(debezium_ops_with_schema_and_struct_keys)
 	cfg = config("\"topics\":\"%s\",\"connection.bucket\":\"staging\",\"group.id\":\"g2\"", topic);
 	REQUIRE(st2 && cfg);
 	CHECK_EQ_INT(run_to_end(st2, cfg, &m, err, sizeof err), C360_OK);
-	CHECK(has(st2, "staging", "1029", &v));
+	CHECK(has(st2, "1029", &v));
 	CHECK(v && !strncmp(v, "{\"before\":null,\"after\":{\"id\":1029", 33));
 	free(v);
-	CHECK(!has(st2, "staging", "1031", NULL));
+	CHECK(!has(st2, "1031", NULL));
 	c360_kafka_config_free(cfg);
 
 	/* ExtractNewRecordState + a template: the row only, deletes still found */
@@ -241,11 +142,11 @@ TEST(debezium_ops_with_schema_and_struct_keys)
 		     "\"couchbase.document.id\":\"customer::${/id}\"", topic);
 	REQUIRE(st3 && cfg);
 	CHECK_EQ_INT(run_to_end(st3, cfg, &m, err, sizeof err), C360_OK);
-	CHECK(has(st3, "staging", "customer::1029", &v));
+	CHECK(has(st3, "customer::1029", &v));
 	CHECK(v && !strncmp(v, "{\"id\":1029,\"name\":\"Matthew Groves\"", 34));
 	free(v);
-	CHECK(has(st3, "staging", "customer::1030", NULL));
-	CHECK(!has(st3, "staging", "customer::1031", NULL));
+	CHECK(has(st3, "customer::1030", NULL));
+	CHECK(!has(st3, "customer::1031", NULL));
 	CHECK_EQ_INT(count(st3, "staging"), 2);
 	c360_kafka_config_free(cfg);
 
@@ -256,8 +157,8 @@ TEST(debezium_ops_with_schema_and_struct_keys)
 		     "\"couchbase.document.id\":\"c::${/payload/after/id}\"", topic);
 	REQUIRE(st4 && cfg);
 	CHECK_EQ_INT(run_to_end(st4, cfg, &m, err, sizeof err), C360_OK);
-	CHECK(has(st4, "staging", "c::1029", NULL));
-	CHECK(!has(st4, "staging", "c::1031", NULL));
+	CHECK(has(st4, "c::1029", NULL));
+	CHECK(!has(st4, "c::1031", NULL));
 	CHECK_EQ_INT(m.deleted, 1);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
@@ -273,7 +174,7 @@ TEST(remove_id_fields_and_expiry)
 	const char *topic = "rmid";
 	c360_kafka_mock_topic(mock, topic, 1);
 	rd_kafka_t *p = producer();
-	produce(p, topic, NULL, "{\"type\":\"c\",\"id\":7,\"v\":1}", 25);
+	produce(p, topic, 0, NULL, "{\"type\":\"c\",\"id\":7,\"v\":1}", 25);
 	rd_kafka_flush(p, 5000);
 	rd_kafka_destroy(p);
 	c360_store *st = new_store();
@@ -311,7 +212,7 @@ TEST(fixtures_and_seed_json)
 		char buf[8192];
 		size_t n = fread(buf, 1, sizeof buf, f);
 		fclose(f);
-		produce(p, topic, i ? "{\"id\":2}" : "{\"id\":1029}", buf, n);
+		produce(p, topic, 0, i ? "{\"id\":2}" : "{\"id\":1029}", buf, n);
 	}
 	rd_kafka_flush(p, 5000);
 	rd_kafka_destroy(p);
@@ -337,75 +238,14 @@ TEST(fixtures_and_seed_json)
 	struct c360_kafka_metrics m;
 	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
 	char *v = NULL;
-	CHECK(has(st, "staging", "1029", &v));
+	CHECK(has(st, "1029", &v));
 	CHECK(v && strlen(v) == 3344);
 	free(v);
-	CHECK(has(st, "staging", "2", &v));
+	CHECK(has(st, "2", &v));
 	CHECK(v && strlen(v) == 869);
 	free(v);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
-}
-
-/* A dead letter as read back from the topic. */
-struct dl {
-	char off[32], reason[300], topic[64], part[16], stage[64], conn[64];
-	char key[64], val[64];
-	size_t keylen, vallen;
-};
-
-static void hdr(rd_kafka_message_t *m, const char *name, char *buf, size_t len)
-{
-	rd_kafka_headers_t *h = NULL;
-	const void *v;
-	size_t n;
-	buf[0] = 0;
-	if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &n))
-		return;
-	snprintf(buf, len, "%.*s", (int)n, (const char *)v);
-}
-
-/* reads every record of topic partition 0 */
-static int consume_all(const char *topic, struct dl *out, int max)
-{
-	char e[200];
-	rd_kafka_conf_t *c = rd_kafka_conf_new();
-	rd_kafka_conf_set(c, "bootstrap.servers", c360_kafka_mock_bootstraps(mock), e, sizeof e);
-	rd_kafka_conf_set(c, "group.id", "reader", e, sizeof e);
-	rd_kafka_conf_set(c, "enable.partition.eof", "true", e, sizeof e);
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e, sizeof e);
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-	rd_kafka_assign(rk, l);
-	rd_kafka_topic_partition_list_destroy(l);
-	int n = 0;
-	for (int tries = 0; tries < 100 && n < max; tries++) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-		if (!m)
-			continue;
-		if (m->err) {
-			bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-			rd_kafka_message_destroy(m);
-			if (eof)
-				break;
-			continue;
-		}
-		struct dl *d = &out[n++];
-		hdr(m, "__connect.errors.offset", d->off, sizeof d->off);
-		hdr(m, "__connect.errors.exception.message", d->reason, sizeof d->reason);
-		hdr(m, "__connect.errors.topic", d->topic, sizeof d->topic);
-		hdr(m, "__connect.errors.partition", d->part, sizeof d->part);
-		hdr(m, "__connect.errors.stage", d->stage, sizeof d->stage);
-		hdr(m, "__connect.errors.connector.name", d->conn, sizeof d->conn);
-		d->keylen = m->key_len < sizeof d->key ? m->key_len : sizeof d->key;
-		memcpy(d->key, m->key, d->keylen);
-		d->vallen = m->len < sizeof d->val ? m->len : sizeof d->val;
-		memcpy(d->val, m->payload, d->vallen);
-		rd_kafka_message_destroy(m);
-	}
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
-	return n;
 }
 
 TEST(dead_letters_carry_reason_and_origin)
@@ -415,8 +255,8 @@ TEST(dead_letters_carry_reason_and_origin)
 	c360_kafka_mock_topic(mock, dlq, 1);
 	rd_kafka_t *p = producer();
 	produce_dbz(p, topic, 1, 1, C360_DBZ_CREATE, false);             /* offset 0 ok */
-	produce(p, topic, "{\"id\":2}", "{not json", 9);                  /* 1 invalid JSON */
-	produce(p, topic, "{\"id\":3}", "{\"after\":{\"n\":1}}", 17);     /* 2 no id */
+	produce(p, topic, 0, "{\"id\":2}", "{not json", 9);                  /* 1 invalid JSON */
+	produce(p, topic, 0, "{\"id\":3}", "{\"after\":{\"n\":1}}", 17);     /* 2 no id */
 	produce_dbz(p, topic, 4, 1, C360_DBZ_CREATE, false);             /* 3 ok */
 	rd_kafka_flush(p, 5000);
 	rd_kafka_destroy(p);
@@ -433,8 +273,8 @@ TEST(dead_letters_carry_reason_and_origin)
 	CHECK_EQ_INT(m.records_in, 4);
 	CHECK_EQ_INT(m.dead_lettered, 2);
 	CHECK_EQ_INT(m.written, 2);
-	CHECK(has(st, "staging", "1", NULL));
-	CHECK(has(st, "staging", "4", NULL));
+	CHECK(has(st, "1", NULL));
+	CHECK(has(st, "4", NULL));
 	c360_kafka_config_free(cfg);
 
 	struct dl d[10];
@@ -468,7 +308,7 @@ TEST(tolerance_none_stops_before_the_bad_record)
 	c360_kafka_mock_topic(mock, topic, 1);
 	rd_kafka_t *p = producer();
 	produce_dbz(p, topic, 1, 1, C360_DBZ_CREATE, false);
-	produce(p, topic, "{\"id\":2}", "[1,", 3);
+	produce(p, topic, 0, "{\"id\":2}", "[1,", 3);
 	produce_dbz(p, topic, 3, 1, C360_DBZ_CREATE, false);
 	rd_kafka_flush(p, 5000);
 	rd_kafka_destroy(p);
@@ -480,8 +320,8 @@ TEST(tolerance_none_stops_before_the_bad_record)
 	char err[300] = "";
 	CHECK(run_to_end(st, cfg, &m, err, sizeof err) != C360_OK);
 	CHECK(strstr(err, "offset 1") && strstr(err, "errors.tolerance=none"));
-	CHECK(has(st, "staging", "1", NULL));
-	CHECK(!has(st, "staging", "3", NULL));
+	CHECK(has(st, "1", NULL));
+	CHECK(!has(st, "3", NULL));
 	/* the restart starts again at the bad record, not after it */
 	CHECK(run_to_end(st, cfg, &m, err, sizeof err) != C360_OK);
 	CHECK_EQ_INT(m.records_in, 1);
@@ -601,24 +441,15 @@ TEST(store_failure_retries_then_stops_without_offsets)
 	/* nothing was committed: a writable run gets the record */
 	REQUIRE(c360_store_open(path, NULL, &st, err, sizeof err) == C360_OK);
 	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
-	CHECK(has(st, "staging", "1", NULL));
+	CHECK(has(st, "1", NULL));
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
 }
 
 int main(void)
 {
-	c360_log_set_level(getenv("KAFKA_TEST_LOG") ? C360_LOG_INFO : C360_LOG_ERROR);
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/c360-kafka-XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (!kafka_test_setup("", false))
 		return 1;
-	char err[200];
-	if (c360_kafka_mock_new(1, &mock, err, sizeof err)) {
-		printf("mock: %s\n", err);
-		return 1;
-	}
-	const char *only = getenv("KAFKA_TEST_ONLY"); /* debugging aid: run one test */
-#define RUN_SEL(t) do { if (!only || !strcmp(only, #t)) RUN(t); } while (0)
 	RUN_SEL(debezium_ops_without_schema);
 	RUN_SEL(debezium_ops_with_schema_and_struct_keys);
 	RUN_SEL(remove_id_fields_and_expiry);
@@ -628,10 +459,6 @@ int main(void)
 	RUN_SEL(restart_resumes_without_loss);
 	RUN_SEL(broker_down_and_up);
 	RUN_SEL(store_failure_retries_then_stops_without_offsets);
-	c360_kafka_mock_free(mock);
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd)) {
-	}
+	kafka_test_teardown();
 	return test_summary();
 }

@@ -1,4 +1,5 @@
 /* Unit tests of the streaming CSV reader: every RFC 4180 corner, BOM, chunking, caps. */
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -13,21 +14,28 @@ struct out {
 	uint64_t stop_after;
 };
 
+/* Appends rec as "[f1|f2]", or as "N!reason" with at most cut characters
+ * of the reason when it is bad. */
+static void render(struct c360_buf *b, const struct c360_csv_record *rec, int cut)
+{
+	if (rec->bad) {
+		c360_buf_printf(b, "%llu!%.*s", (unsigned long long)rec->number, cut, c360_csv_bad_str(rec->bad));
+		return;
+	}
+	c360_buf_putc(b, '[');
+	for (size_t i = 0; i < rec->n; i++) {
+		if (i)
+			c360_buf_putc(b, '|');
+		c360_buf_append(b, rec->fields[i].p, rec->fields[i].len);
+	}
+	c360_buf_putc(b, ']');
+}
+
 static c360_rc collect(void *ctx, const struct c360_csv_record *rec)
 {
 	struct out *o = ctx;
-	if (rec->bad) {
-		c360_buf_printf(&o->b, "%llu!%s\n", (unsigned long long)rec->number,
-				c360_csv_bad_str(rec->bad));
-	} else {
-		c360_buf_putc(&o->b, '[');
-		for (size_t i = 0; i < rec->n; i++) {
-			if (i)
-				c360_buf_putc(&o->b, '|');
-			c360_buf_append(&o->b, rec->fields[i].p, rec->fields[i].len);
-		}
-		c360_buf_puts(&o->b, "]\n");
-	}
+	render(&o->b, rec, INT_MAX);
+	c360_buf_putc(&o->b, '\n');
 	if (o->stop_after && rec->number >= o->stop_after)
 		return C360_ERR_LIMIT;
 	return C360_OK;
@@ -144,18 +152,7 @@ struct out_lines {
 static c360_rc collect_lines(void *ctx, const struct c360_csv_record *rec)
 {
 	struct out_lines *o = ctx;
-	if (rec->bad) {
-		c360_buf_printf(&o->b, "%llu!%.10s", (unsigned long long)rec->number,
-				c360_csv_bad_str(rec->bad));
-	} else {
-		c360_buf_putc(&o->b, '[');
-		for (size_t i = 0; i < rec->n; i++) {
-			if (i)
-				c360_buf_putc(&o->b, '|');
-			c360_buf_append(&o->b, rec->fields[i].p, rec->fields[i].len);
-		}
-		c360_buf_putc(&o->b, ']');
-	}
+	render(&o->b, rec, 10);
 	c360_buf_printf(&o->b, "@%llu\n", (unsigned long long)rec->line);
 	if (rec->number == 1)
 		c360_csv_reader_expect_fields(o->r, o->expect);
