@@ -148,9 +148,9 @@ TEST(unknown_email_is_not_found_and_product_and_get)
 	memset(&g, 0, sizeof g);
 	c360_poller_customer(p, "nobody@nowhere.example", collect, &g);
 	c360_poller_run(p, 5000);
-	c360_poller_product(p, 200, collect, &g);
+	c360_poller_product(p, "200", 3, collect, &g);
 	c360_poller_run(p, 5000);
-	c360_poller_product(p, 7, collect, &g);
+	c360_poller_product(p, "7", 1, collect, &g);
 	c360_poller_run(p, 5000);
 	c360_poller_get(p, "/stats", collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
@@ -230,7 +230,7 @@ TEST(callbacks_take_the_parsed_documents)
 	REQUIRE(p);
 	struct taken c = {0}, pr = {0};
 	c360_poller_customer(p, "matthew.groves@couchbase.com", take_docs, &c);
-	c360_poller_product(p, 200, take_docs, &pr);
+	c360_poller_product(p, "200", 3, take_docs, &pr);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	c360_poller_free(p);
 	REQUIRE(c.a && c.b && pr.a);
@@ -275,7 +275,7 @@ TEST(absolute_and_base_urls_alternate_on_one_handle)
 		CHECK(c360_poller_run(p, 5000) == C360_OK);
 		c360_poller_customer(p, "a+b@x.com", collect, &g);
 		CHECK(c360_poller_run(p, 5000) == C360_OK);
-		c360_poller_product(p, 200, collect, &g);
+		c360_poller_product(p, "200", 3, collect, &g);
 		CHECK(c360_poller_run(p, 5000) == C360_OK);
 	}
 	REQUIRE(g.n == 6);
@@ -417,13 +417,13 @@ TEST(retry_after_does_not_outlive_its_answer)
 	struct c360_mockstore_faults f = {.error_503 = 1, .first_n = 1, .retry_after_s = 1};
 	c360_mockstore_set_faults(ms, &f);
 	double t0 = now_s();
-	c360_poller_product(p, 200, collect, &g);
+	c360_poller_product(p, "200", 3, collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	CHECK(now_s() - t0 >= 0.95);
 	f = (struct c360_mockstore_faults){.error_500 = 1, .first_n = 1};
 	c360_mockstore_set_faults(ms, &f);
 	t0 = now_s();
-	c360_poller_product(p, 200, collect, &g);
+	c360_poller_product(p, "200", 3, collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	CHECK(now_s() - t0 < 0.5); /* the 10 ms backoff, not the earlier second */
 	REQUIRE(g.n == 2);
@@ -645,8 +645,11 @@ TEST(rate_limit_is_respected_per_second)
 	static struct got g;
 	memset(&g, 0, sizeof g);
 	double t0 = now_s();
-	for (int i = 0; i < 45; i++)
-		c360_poller_product(p, 100 + 10 * (i % 30), collect, &g);
+	for (int i = 0; i < 45; i++) {
+		char pid[16];
+		int pl = snprintf(pid, sizeof pid, "%d", 100 + 10 * (i % 30));
+		c360_poller_product(p, pid, (size_t)pl, collect, &g);
+	}
 	CHECK(c360_poller_run(p, 10000) == C360_OK);
 	double el = now_s() - t0;
 	CHECK_EQ_INT(g.n, 45);
@@ -772,7 +775,7 @@ TEST(mock_store_loads_json_lines)
 	static struct got g;
 	memset(&g, 0, sizeof g);
 	c360_poller_customer(p, "a@b.c", collect, &g);
-	c360_poller_product(p, 5, collect, &g);
+	c360_poller_product(p, "5", 1, collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	REQUIRE(g.n == 2);
 	for (int i = 0; i < 2; i++) {

@@ -45,6 +45,7 @@ struct c360_pollrun_stats {
 	uint64_t orders;      /* order documents written (new or changed) */
 	uint64_t products;    /* product documents written */
 	uint64_t write_errors;
+	uint64_t bad_product_ids; /* order items without a usable ProductId (not fetched) */
 	uint64_t by_status[C360_POLL_STATUS_COUNT]; /* customer and product jobs by outcome */
 	struct c360_poller_stats http;
 	double seconds;
