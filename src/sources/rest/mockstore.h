@@ -52,7 +52,7 @@ struct c360_mockstore_faults {
 enum c360_mockstore_id_style {
 	C360_MOCKSTORE_ID_NUMBER = 0, /* 27 (the seed's) */
 	C360_MOCKSTORE_ID_STRING,     /* "27" */
-	C360_MOCKSTORE_ID_UUID,       /* "1f0b6c2e-8a41-4d07-9c3e-00000000001b" */
+	C360_MOCKSTORE_ID_UUID,       /* "e220a839-7b1d-4daf-a220-000000000001" (customer 1) */
 };
 
 struct c360_mockstore_opts {
