@@ -14,7 +14,8 @@
 // with one xref per system, in the order online_store, home_delivery,
 // loyalty (the seed's order, whatever order the sources arrive in), and one
 // document per order keyed "order::<OrderId>" holding the order as the online
-// store returns it.
+// store returns it. The store's ids (Id, OrderId) may be numbers or strings
+// ("27", a UUID): external_ID keeps the Id as given.
 
 var XREF_ORDER = ['online_store', 'home_delivery', 'loyalty'];
 
@@ -181,10 +182,23 @@ function OnlineStoreGet(curl, path, params, log) {
     }
 }
 
+// An online-store id: a JSON string (1..200 characters, no control
+// characters) or a finite number, as c360 poll and the native mapping take it.
+function IsOnlineStoreId(v) {
+    if (typeof v === 'number')
+        return isFinite(v);
+    return typeof v === 'string' && v.length > 0 && v.length <= 200 && !/[\x00-\x1f]/.test(v);
+}
+
 function UpdateCustomerDocFromOnlineStore(customerDoc, email, cust, curl, log) {
     var details = OnlineStoreGet(curl, 'getCustomerDetailsByEmail', {customerEmail: email}, log);
-    if (!details || typeof details !== 'object' || details.Id === undefined)
+    if (!details || typeof details !== 'object')
         return customerDoc;
+    if (!IsOnlineStoreId(details.Id)) {
+        log('online store answer for', email, 'has no usable "Id" (a string or number):',
+            JSON.stringify(details.Id), '- not merged');
+        return customerDoc;
+    }
     customerDoc = UpdateCustomer(cust, email, function (c) {
         var p = c.profile || {};
         if (!p.name && details.Name)
@@ -198,8 +212,10 @@ function UpdateCustomerDocFromOnlineStore(customerDoc, email, cust, curl, log) {
     if (Array.isArray(orders)) {
         for (var i = 0; i < orders.length; i++) {
             var order = orders[i];
-            if (order && order.OrderId !== undefined)
+            if (order && IsOnlineStoreId(order.OrderId))
                 cust['order::' + order.OrderId] = order;
+            else
+                log('online store order', i, 'of', email, 'has no usable "OrderId" - skipped');
         }
     }
     return customerDoc;

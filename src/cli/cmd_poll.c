@@ -169,6 +169,9 @@ int c360_cmd_poll(int argc, char **argv)
 	printf("poll: documents: %" PRIu64 " customers created, %" PRIu64 " updated, %" PRIu64
 	       " orders, %" PRIu64 " products written; %" PRIu64 " write errors\n",
 	       s.created, s.updated, s.orders, s.products, s.write_errors);
+	if (s.bad_product_ids)
+		printf("poll: %" PRIu64 " order items without a usable \"ProductId\" (their products "
+		       "were not fetched)\n", s.bad_product_ids);
 	printf("poll: errors: %" PRIu64 " (http %" PRIu64 ", timeout %" PRIu64 ", network %" PRIu64
 	       ", malformed %" PRIu64 ", too big %" PRIu64 ", circuit open %" PRIu64 ")\n",
 	       errors, s.by_status[C360_POLL_HTTP], s.by_status[C360_POLL_TIMEOUT],

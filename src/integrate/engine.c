@@ -684,19 +684,19 @@ static void online_answer(const struct c360_poll_result *res, void *ctx)
 	/* orders: one document each, as the store gives them */
 	const char *prefix = c360_imap_order_prefix(ig->m);
 	for (c360_json *o = c360_json_first(res->orders); !rc && o; o = c360_json_next(o)) {
-		c360_json *oid = c360_json_get(o, "OrderId");
 		const char *ot;
 		size_t on;
-		if (c360_json_is_number(oid))
-			ot = c360_json_num_text(oid, &on);
-		else if (c360_json_is_string(oid))
-			ot = c360_json_str(oid, &on);
-		else
-			continue;
+		if (!c360_poll_id(c360_json_get(o, "OrderId"), &ot, &on))
+			continue; /* not reached: the poller refuses such answers */
 		char k[C360_KEY_MAX + 1];
 		int w = snprintf(k, sizeof k, "%s%.*s", prefix, (int)on, ot);
-		if (w <= 0 || (size_t)w >= sizeof k)
+		if (w <= 0 || (size_t)w >= sizeof k) {
+			ig->stats.online_failures++;
+			C360_WARN(ig->who, "online store order '%.*s' of '%s' not written: the key "
+					   "'%s<OrderId>' is longer than %d bytes", (int)on, ot, email,
+				  prefix, C360_KEY_MAX);
 			continue;
+		}
 		char *raw = c360_json_write_str(o, C360_JSON_COMPACT, NULL);
 		if (!raw) {
 			rc = C360_ERR_NOMEM;

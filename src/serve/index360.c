@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/hash.h"
+#include "sources/rest/poller.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/banned.h"
@@ -347,6 +348,24 @@ static char *scalar_text(const c360_json *v)
 	return s ? strndup(s, n) : NULL;
 }
 
+static bool scalar_int(const c360_json *v, int64_t *out);
+
+/* An online-store customer id (an order's CustomerId, the online_store
+ * xref's external_ID) as a map key, matched by value: its whole number when
+ * it has one (27 and "27" are one customer), else a hash of its text (a UUID,
+ * "C-27") with the top bit set. */
+static bool customer_id_key(const c360_json *v, int64_t *out)
+{
+	if (scalar_int(v, out))
+		return true;
+	const char *t;
+	size_t n;
+	if (!c360_poll_id(v, &t, &n))
+		return false;
+	*out = (int64_t)(hash_bytes(t, n) | (1ull << 63));
+	return true;
+}
+
 static bool scalar_int(const c360_json *v, int64_t *out)
 {
 	if (c360_json_int64(v, out))
@@ -584,7 +603,7 @@ static void on_order(c360_index *ix, const char *key, const c360_json *doc,
 	o->json = strndup(ev->value, ev->value_len);
 	o->json_len = o->json ? ev->value_len : 0;
 	o->cas = ev->cas;
-	o->has_cid = scalar_int(c360_json_get(doc, "CustomerId"), &o->cid);
+	o->has_cid = customer_id_key(c360_json_get(doc, "CustomerId"), &o->cid);
 	const char *date = c360_json_str(c360_json_get(doc, "PurchaseDate"), NULL);
 	snprintf(o->date, sizeof o->date, "%s", date ? date : "");
 	o->month = month_get(ix, o->date);
@@ -738,7 +757,8 @@ static void on_customer(c360_index *ix, const char *key, c360_json *doc, uint64_
 				smap_set(&ix->by_ext, k, idx);
 			}
 			if (s == 2)
-				c->has_online = scalar_int(c360_json_get(x, "external_ID"), &c->online_id);
+				c->has_online =
+					customer_id_key(c360_json_get(x, "external_ID"), &c->online_id);
 		}
 	}
 	/* the served form: source-system passwords removed */

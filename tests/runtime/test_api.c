@@ -702,6 +702,39 @@ TEST(dashboard_files)
 	reply_free(&r);
 }
 
+/* Online-store ids that are not whole numbers: orders are matched to the
+ * customer by the value of CustomerId and the online_store xref's
+ * external_ID (a UUID; "42" and 42 are the same id). */
+TEST(orders_by_string_and_uuid_customer_ids)
+{
+	put("uma.uuid@example.com", "{\"type\":\"user\",\"profile\":{\"name\":\"Uma Uuid\"},"
+				    "\"xrefs\":[{\"external_system\":\"online_store\","
+				    "\"external_ID\":\"5b0c1d2e-8a41-4d07-9c3e-00000000002a\"}]}");
+	put("order::a1b2", "{\"OrderId\":\"a1b2\",\"PurchaseDate\":\"2019-06-01T10:00:00\","
+			   "\"CustomerId\":\"5b0c1d2e-8a41-4d07-9c3e-00000000002a\",\"Items\":["
+			   "{\"ProductId\":200,\"Quantity\":1,\"Price\":87.81}]}");
+	put("order::a1b3", "{\"OrderId\":\"a1b3\",\"PurchaseDate\":\"2019-06-02T10:00:00\","
+			   "\"CustomerId\":\"5b0c1d2e-8a41-4d07-9c3e-00000000002b\",\"Items\":[]}");
+	put("sam.string@example.com", "{\"type\":\"user\",\"profile\":{\"name\":\"Sam String\"},"
+				      "\"xrefs\":[{\"external_system\":\"online_store\","
+				      "\"external_ID\":\"42\"}]}");
+	put("order::42-1", "{\"OrderId\":\"42-1\",\"PurchaseDate\":\"2019-06-03T10:00:00\","
+			   "\"CustomerId\":42,\"Items\":[]}");
+	sync_index();
+	c360_json_doc *d = get_json("/api/v1/customers/uma.uuid%40example.com", 200);
+	REQUIRE(d);
+	int64_t n = 0;
+	CHECK(c360_json_int64(c360_json_get(c360_json_doc_root(d), "orders_total"), &n) && n == 1);
+	CHECK_EQ_STR(c360_json_str(c360_json_ptr_get(c360_json_doc_root(d), "/orders/0/key"), NULL),
+		     "order::a1b2");
+	c360_json_doc_free(d);
+	d = get_json("/api/v1/customers/sam.string%40example.com", 200);
+	REQUIRE(d);
+	n = 0;
+	CHECK(c360_json_int64(c360_json_get(c360_json_doc_root(d), "orders_total"), &n) && n == 1);
+	c360_json_doc_free(d);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_ALL);
@@ -719,6 +752,7 @@ int main(void)
 		RUN(query_values_answers_and_schema_bounded);
 		RUN(buckets_docs_pipeline);
 		RUN(dashboard_files);
+		RUN(orders_by_string_and_uuid_customer_ids);
 		RUN(tokens_and_scopes);
 	}
 	c360_http_free(srv);

@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "eventing/eventing.h"
 #include "runtime/eventing_test.h"
+#include "sources/rest/mockstore.h"
 #include "test.h"
 #include "core/banned.h"
 
@@ -205,6 +206,81 @@ TEST(online_store_off_or_failing)
 	MHD_stop_daemon(http);
 }
 
+/* A store whose ids are strings or UUIDs (c360-mock-store's id styles): the
+ * xref's external_ID is the store's Id as given, the orders are asked for
+ * with it and written as order::<OrderId>, each with that CustomerId. */
+static void online_ids(enum c360_mockstore_id_style style)
+{
+	struct c360_mockstore_opts o = {.seed_example = true, .id_style = style, .products = 50};
+	c360_mockstore *ms = NULL;
+	char err[256];
+	REQUIRE(c360_mockstore_new(&o, &ms, err, sizeof err) == C360_OK);
+	REQUIRE(c360_mockstore_start(ms, err, sizeof err) == C360_OK);
+	open_store();
+	REQUIRE(deploy(c360_mockstore_port(ms), 1) == 0);
+	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	struct c360_fn_stats s;
+	REQUIRE(run(&s) == 0);
+	CHECK_EQ_INT(s.failures, 0);
+	CHECK_EQ_INT(count(), 3); /* the customer and its two orders */
+	struct c360_buf dump;
+	c360_buf_init(&dump, 0);
+	REQUIRE(c360_mockstore_dump(ms, &dump) == C360_OK);
+	struct c360_doc d = {0};
+	c360_json_doc *cd = NULL;
+	REQUIRE(c360_store_get(st, "customer360", "matthew.groves@couchbase.com", 28, &d) == 0);
+	REQUIRE(!c360_json_parse(d.value, d.value_len, NULL, &cd, NULL));
+	c360_json *ext = NULL;
+	for (c360_json *x = c360_json_first(c360_json_get(c360_json_doc_root(cd), "xrefs")); x;
+	     x = c360_json_next(x)) {
+		const char *sys = c360_json_str(c360_json_get(x, "external_system"), NULL);
+		if (sys && !strcmp(sys, "online_store"))
+			ext = c360_json_get(x, "external_ID");
+	}
+	size_t elen = 0;
+	CHECK(c360_json_is_string(ext) && c360_json_str(ext, &elen) &&
+	      elen == (style == C360_MOCKSTORE_ID_UUID ? 36u : 1u));
+	int orders = 0;
+	for (char *line = dump.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		c360_json_doc *ld = NULL;
+		if (c360_json_parse(line, nl ? (size_t)(nl - line) : strlen(line), NULL, &ld, NULL))
+			continue;
+		c360_json *r = c360_json_doc_root(ld);
+		c360_json *oid = c360_json_get(r, "OrderId");
+		if (c360_json_is_string(oid) && !c360_json_get(r, "ProductId")) {
+			orders++;
+			CHECK(c360_json_equal(c360_json_get(r, "CustomerId"), ext));
+			char key[128];
+			snprintf(key, sizeof key, "order::%s", c360_json_str(oid, NULL));
+			struct c360_doc od = {0};
+			c360_json_doc *odd = NULL;
+			CHECK(!c360_store_get(st, "customer360", key, strlen(key), &od) &&
+			      !c360_json_parse(od.value, od.value_len, NULL, &odd, NULL) &&
+			      c360_json_equal(c360_json_doc_root(odd), r));
+			c360_json_doc_free(odd);
+			c360_doc_release(&od);
+		}
+		c360_json_doc_free(ld);
+	}
+	CHECK_EQ_INT(orders, 2);
+	c360_json_doc_free(cd);
+	c360_doc_release(&d);
+	c360_buf_release(&dump);
+	close_store();
+	c360_mockstore_free(ms);
+}
+
+TEST(online_store_string_ids)
+{
+	online_ids(C360_MOCKSTORE_ID_STRING);
+}
+
+TEST(online_store_uuid_ids)
+{
+	online_ids(C360_MOCKSTORE_ID_UUID);
+}
+
 TEST(shipped_json_carries_the_shipped_js)
 {
 	char *js = slurp("functions/customer360.js");
@@ -226,6 +302,8 @@ int main(void)
 	RUN(matthew_groves_gives_exactly_the_seed_documents);
 	RUN(arrival_order_and_schemaless_envelope_give_the_same_documents);
 	RUN(online_store_off_or_failing);
+	RUN(online_store_string_ids);
+	RUN(online_store_uuid_ids);
 	RUN(shipped_json_carries_the_shipped_js);
 	return test_summary();
 }

@@ -168,6 +168,92 @@ TEST(matthew_groves_gives_the_seed_documents)
 	c360_mockstore_free(ms);
 }
 
+/* An online store whose ids are strings or UUIDs: the xref's external_ID is
+ * the store's Id as given (its JSON type too), the orders are fetched with it
+ * and written as order::<OrderId>, with CustomerId equal to that Id. */
+static void online_ids(enum c360_mockstore_id_style style)
+{
+	struct c360_mockstore_opts o = {.seed_example = true, .id_style = style, .products = 50};
+	c360_mockstore *ms = NULL;
+	char err[256];
+	REQUIRE(c360_mockstore_new(&o, &ms, err, sizeof err) == C360_OK);
+	REQUIRE(c360_mockstore_start(ms, err, sizeof err) == C360_OK);
+	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
+	open_store();
+	c360_imap *m = mapping(true);
+	REQUIRE(m);
+	c360_integrate *ig;
+	REQUIRE(c360_integrate_new(st, m, NULL, &ig, err, sizeof err) == C360_OK);
+	stage_file("key::1", "functions/tests/matthew_groves/loyalty_member.json");
+	REQUIRE(follow(ig) == 0);
+	struct c360_integrate_stats s;
+	c360_integrate_get_stats(ig, &s);
+	CHECK_EQ_INT(s.online_fetches, 1);
+	CHECK_EQ_INT(s.online_failures, 0);
+	CHECK_EQ_INT(s.orders_written, 2);
+	/* the store's data set: its customer's Id and its orders */
+	struct c360_buf dump;
+	c360_buf_init(&dump, 0);
+	REQUIRE(c360_mockstore_dump(ms, &dump) == C360_OK);
+	char *c = get("customer360", "matthew.groves@couchbase.com");
+	c360_json_doc *cd = NULL;
+	REQUIRE(c && !c360_json_parse(c, strlen(c), NULL, &cd, NULL));
+	c360_json *ext = NULL;
+	for (c360_json *x = c360_json_first(c360_json_get(c360_json_doc_root(cd), "xrefs")); x;
+	     x = c360_json_next(x)) {
+		const char *sys = c360_json_str(c360_json_get(x, "external_system"), NULL);
+		if (sys && !strcmp(sys, "online_store"))
+			ext = c360_json_get(x, "external_ID");
+	}
+	CHECK(c360_json_is_string(ext));
+	size_t elen = 0;
+	const char *etext = c360_json_str(ext, &elen);
+	CHECK(etext && elen == (style == C360_MOCKSTORE_ID_UUID ? 36u : 1u));
+	int orders = 0;
+	for (char *line = dump.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		c360_json_doc *ld = NULL;
+		if (c360_json_parse(line, nl ? (size_t)(nl - line) : strlen(line), NULL, &ld, NULL))
+			continue;
+		c360_json *r = c360_json_doc_root(ld);
+		c360_json *oid = c360_json_get(r, "OrderId");
+		if (c360_json_is_string(oid) && !c360_json_get(r, "ProductId")) {
+			orders++;
+			CHECK(c360_json_equal(c360_json_get(r, "CustomerId"), ext));
+			char key[128];
+			snprintf(key, sizeof key, "order::%s", c360_json_str(oid, NULL));
+			char *od = get("customer360", key);
+			c360_json_doc *odd = NULL;
+			CHECK(od && !c360_json_parse(od, strlen(od), NULL, &odd, NULL) &&
+			      c360_json_equal(c360_json_doc_root(odd), r));
+			if (!od)
+				printf("  no '%s'\n", key);
+			c360_json_doc_free(odd);
+			free(od);
+		}
+		c360_json_doc_free(ld);
+	}
+	CHECK_EQ_INT(orders, 2);
+	c360_json_doc_free(cd);
+	free(c);
+	c360_buf_release(&dump);
+	c360_integrate_free(ig);
+	c360_imap_free(m);
+	close_store();
+	unsetenv("C360_ONLINE_STORE_URL");
+	c360_mockstore_free(ms);
+}
+
+TEST(online_store_string_ids)
+{
+	online_ids(C360_MOCKSTORE_ID_STRING);
+}
+
+TEST(online_store_uuid_ids)
+{
+	online_ids(C360_MOCKSTORE_ID_UUID);
+}
+
 TEST(secrets_are_hashed_by_default)
 {
 	c360_mockstore *ms = groves_store();
@@ -1174,6 +1260,8 @@ int main(void)
 {
 	RUN(matthew_groves_gives_the_seed_documents);
 	RUN(secrets_are_hashed_by_default);
+	RUN(online_store_string_ids);
+	RUN(online_store_uuid_ids);
 	RUN(old_key_document_moves_to_a_file);
 	RUN(order_independence_shuffled_and_replayed_twice);
 	RUN(one_person_one_profile);

@@ -2,6 +2,7 @@
  * the seed's example, URL encoding, each fault mode, the retry budget, the
  * circuit breaker and the rate limit. */
 #include <arpa/inet.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,9 +149,9 @@ TEST(unknown_email_is_not_found_and_product_and_get)
 	memset(&g, 0, sizeof g);
 	c360_poller_customer(p, "nobody@nowhere.example", collect, &g);
 	c360_poller_run(p, 5000);
-	c360_poller_product(p, 200, collect, &g);
+	c360_poller_product(p, "200", 3, collect, &g);
 	c360_poller_run(p, 5000);
-	c360_poller_product(p, 7, collect, &g);
+	c360_poller_product(p, "7", 1, collect, &g);
 	c360_poller_run(p, 5000);
 	c360_poller_get(p, "/stats", collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
@@ -230,7 +231,7 @@ TEST(callbacks_take_the_parsed_documents)
 	REQUIRE(p);
 	struct taken c = {0}, pr = {0};
 	c360_poller_customer(p, "matthew.groves@couchbase.com", take_docs, &c);
-	c360_poller_product(p, 200, take_docs, &pr);
+	c360_poller_product(p, "200", 3, take_docs, &pr);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	c360_poller_free(p);
 	REQUIRE(c.a && c.b && pr.a);
@@ -275,7 +276,7 @@ TEST(absolute_and_base_urls_alternate_on_one_handle)
 		CHECK(c360_poller_run(p, 5000) == C360_OK);
 		c360_poller_customer(p, "a+b@x.com", collect, &g);
 		CHECK(c360_poller_run(p, 5000) == C360_OK);
-		c360_poller_product(p, 200, collect, &g);
+		c360_poller_product(p, "200", 3, collect, &g);
 		CHECK(c360_poller_run(p, 5000) == C360_OK);
 	}
 	REQUIRE(g.n == 6);
@@ -417,13 +418,13 @@ TEST(retry_after_does_not_outlive_its_answer)
 	struct c360_mockstore_faults f = {.error_503 = 1, .first_n = 1, .retry_after_s = 1};
 	c360_mockstore_set_faults(ms, &f);
 	double t0 = now_s();
-	c360_poller_product(p, 200, collect, &g);
+	c360_poller_product(p, "200", 3, collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	CHECK(now_s() - t0 >= 0.95);
 	f = (struct c360_mockstore_faults){.error_500 = 1, .first_n = 1};
 	c360_mockstore_set_faults(ms, &f);
 	t0 = now_s();
-	c360_poller_product(p, 200, collect, &g);
+	c360_poller_product(p, "200", 3, collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	CHECK(now_s() - t0 < 0.5); /* the 10 ms backoff, not the earlier second */
 	REQUIRE(g.n == 2);
@@ -645,8 +646,11 @@ TEST(rate_limit_is_respected_per_second)
 	static struct got g;
 	memset(&g, 0, sizeof g);
 	double t0 = now_s();
-	for (int i = 0; i < 45; i++)
-		c360_poller_product(p, 100 + 10 * (i % 30), collect, &g);
+	for (int i = 0; i < 45; i++) {
+		char pid[16];
+		int pl = snprintf(pid, sizeof pid, "%d", 100 + 10 * (i % 30));
+		c360_poller_product(p, pid, (size_t)pl, collect, &g);
+	}
 	CHECK(c360_poller_run(p, 10000) == C360_OK);
 	double el = now_s() - t0;
 	CHECK_EQ_INT(g.n, 45);
@@ -772,7 +776,7 @@ TEST(mock_store_loads_json_lines)
 	static struct got g;
 	memset(&g, 0, sizeof g);
 	c360_poller_customer(p, "a@b.c", collect, &g);
-	c360_poller_product(p, 5, collect, &g);
+	c360_poller_product(p, "5", 1, collect, &g);
 	CHECK(c360_poller_run(p, 5000) == C360_OK);
 	REQUIRE(g.n == 2);
 	for (int i = 0; i < 2; i++) {
@@ -793,6 +797,120 @@ TEST(mock_store_loads_json_lines)
 	CHECK(strstr(err, "data.jsonl:2:") != NULL);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* ---- ids that are not whole numbers, against a store of our own ---- */
+
+static const char *id_details; /* getCustomerDetailsByEmail's answer */
+static const char *id_orders;  /* getOrdersByCustomerId's answer */
+static char seen_cid[256], seen_pid[256];
+
+static enum MHD_Result id_answer(void *cls, struct MHD_Connection *c, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_len, void **con_cls)
+{
+	(void)cls, (void)method, (void)version, (void)upload, (void)upload_len, (void)con_cls;
+	char buf[512];
+	const char *body = "{}";
+	if (strstr(url, "getCustomerDetailsByEmail")) {
+		body = id_details;
+	} else if (strstr(url, "getOrdersByCustomerId")) {
+		const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "customerId");
+		snprintf(seen_cid, sizeof seen_cid, "%s", v ? v : "");
+		body = id_orders;
+	} else if (strstr(url, "getProductDetailsByProductId")) {
+		const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "productId");
+		snprintf(seen_pid, sizeof seen_pid, "%s", v ? v : "");
+		snprintf(buf, sizeof buf, "{\"ProductId\":\"%s\",\"Name\":\"Thing\"}", seen_pid);
+		body = buf;
+	}
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+TEST(ids_may_be_strings_or_numbers)
+{
+	const char *t;
+	size_t n;
+	c360_json_doc *d = NULL;
+	const char *doc = "[27,\"27\",\"5b0c1d2e-8a41-4d07-9c3e-00000000002a\",1e2,null,\"\",{},"
+			  "\"a\\u0001b\",true]";
+	REQUIRE(!c360_json_parse(doc, strlen(doc), NULL, &d, NULL));
+	c360_json *a = c360_json_doc_root(d);
+	CHECK(c360_poll_id(c360_json_at(a, 0), &t, &n) && n == 2 && !memcmp(t, "27", 2));
+	CHECK(c360_poll_id(c360_json_at(a, 1), &t, &n) && n == 2 && !memcmp(t, "27", 2));
+	CHECK(c360_poll_id(c360_json_at(a, 2), &t, &n) && n == 36);
+	CHECK(c360_poll_id(c360_json_at(a, 3), &t, &n) && n == 3 && !memcmp(t, "1e2", 3));
+	for (size_t i = 4; i < 9; i++)
+		CHECK(!c360_poll_id(c360_json_at(a, i), &t, &n));
+	c360_json_doc_free(d);
+
+	struct MHD_Daemon *http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+						   id_answer, NULL, MHD_OPTION_END);
+	REQUIRE(http);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(http, MHD_DAEMON_INFO_BIND_PORT);
+	char base[64];
+	snprintf(base, sizeof base, "http://127.0.0.1:%u", di ? di->port : 0);
+	struct c360_poller_opts o;
+	c360_poller_opts_init(&o);
+	o.base_url = base;
+	o.max_retries = -1;
+	c360_poller *p = NULL;
+	char err[256];
+	REQUIRE(c360_poller_new(&o, &p, err, sizeof err) == C360_OK);
+	static struct got g;
+
+	/* a string Id with characters that must be encoded: sent as given */
+	memset(&g, 0, sizeof g);
+	id_details = "{\"Id\":\"C 27/\xc3\xbc&x\",\"Name\":\"N\",\"Email\":\"a@b\",\"Password\":\"p\"}";
+	id_orders = "[{\"OrderId\":\"O-1\",\"CustomerId\":\"C 27/\xc3\xbc&x\",\"Items\":[]}]";
+	c360_poller_customer(p, "a@b", collect, &g);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	REQUIRE(g.n == 1);
+	CHECK_EQ_INT(g.status[0], C360_POLL_OK);
+	CHECK_EQ_STR(seen_cid, "C 27/\xc3\xbc&x");
+	CHECK(strstr(g.orders[0], "\"OrderId\":\"O-1\"") != NULL);
+
+	/* a number Id is sent as written */
+	memset(&g, 0, sizeof g);
+	id_details = "{\"Id\":27,\"Email\":\"a@b\"}";
+	id_orders = "[]";
+	c360_poller_customer(p, "a@b", collect, &g);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	CHECK(g.n == 1 && g.status[0] == C360_POLL_OK);
+	CHECK_EQ_STR(seen_cid, "27");
+
+	/* no usable Id or OrderId: malformed, with the reason */
+	const char *bad[] = {"{\"Email\":\"a@b\"}", "{\"Id\":null}", "{\"Id\":\"\"}",
+			     "{\"Id\":{\"x\":1}}", "{\"Id\":true}"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		memset(&g, 0, sizeof g);
+		id_details = bad[i];
+		c360_poller_customer(p, "a@b", collect, &g);
+		CHECK(c360_poller_run(p, 5000) == C360_OK);
+		CHECK(g.n == 1 && g.status[0] == C360_POLL_MALFORMED);
+		CHECK(strstr(g.reason[0], "no \"Id\" (a string or number") != NULL);
+	}
+	memset(&g, 0, sizeof g);
+	id_details = "{\"Id\":\"u-1\"}";
+	id_orders = "[{\"OrderId\":\"O-1\"},{\"OrderId\":null}]";
+	c360_poller_customer(p, "a@b", collect, &g);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	CHECK(g.n == 1 && g.status[0] == C360_POLL_MALFORMED);
+	CHECK(strstr(g.reason[0], "order 1 is not an object with an \"OrderId\"") != NULL);
+
+	/* a product id is text too */
+	memset(&g, 0, sizeof g);
+	c360_poller_product(p, "P 1/\xc3\xbc", 7, collect, &g);
+	CHECK(c360_poller_run(p, 5000) == C360_OK);
+	CHECK(g.n == 1 && g.status[0] == C360_POLL_OK);
+	CHECK_EQ_STR(seen_pid, "P 1/\xc3\xbc");
+	CHECK(c360_poller_product(p, "", 0, collect, &g) == C360_ERR_INVALID);
+	c360_poller_free(p);
+	MHD_stop_daemon(http);
 }
 
 int main(void)
@@ -817,5 +935,6 @@ int main(void)
 	RUN(connections_are_kept_alive);
 	RUN(body_cap_and_refused_connection);
 	RUN(mock_store_loads_json_lines);
+	RUN(ids_may_be_strings_or_numbers);
 	return test_summary();
 }

@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 {
 	int64_t port = 0, threads = 4, customers = 1000, products = 100, max_orders = 3, seed = 1;
 	int64_t latency = 0, jitter = 0, retry_after = 1, slow_ms = 2000;
-	const char *bind = "127.0.0.1", *data = NULL, *port_file = NULL;
+	const char *bind = "127.0.0.1", *data = NULL, *port_file = NULL, *id_style = "number";
 	const char *e500 = NULL, *e503 = NULL, *e429 = NULL, *malformed = NULL, *slow = NULL,
 		   *drop = NULL;
 	bool tpc = false, seed_example = false, dump = false, quiet = false;
@@ -53,6 +53,10 @@ int main(int argc, char **argv)
 		{"seed", 0, C360_OPT_INT, &seed, "N", "seed of the data set and of fault choices", "1"},
 		{"seed-example", 0, C360_OPT_FLAG, &seed_example, NULL,
 		 "add the seed's Matthew Groves (Id 1, orders 1 and 2)", NULL},
+		{"id-style", 0, C360_OPT_STR, &id_style, "STYLE",
+		 "ids of the generated data and the seed example: number (27), string (\"27\") "
+		 "or uuid",
+		 "number"},
 		{"data", 'd', C360_OPT_STR, &data, "FILE",
 		 "load customers, orders and products from JSON lines", NULL},
 		{"dump", 0, C360_OPT_FLAG, &dump, NULL,
@@ -106,6 +110,17 @@ int main(int argc, char **argv)
 	    !parse_rate("malformed", malformed, &mo.faults.malformed) ||
 	    !parse_rate("slow", slow, &mo.faults.slow) || !parse_rate("drop", drop, &mo.faults.drop))
 		return 2;
+	if (!strcmp(id_style, "number")) {
+		mo.id_style = C360_MOCKSTORE_ID_NUMBER;
+	} else if (!strcmp(id_style, "string")) {
+		mo.id_style = C360_MOCKSTORE_ID_STRING;
+	} else if (!strcmp(id_style, "uuid")) {
+		mo.id_style = C360_MOCKSTORE_ID_UUID;
+	} else {
+		fprintf(stderr, "c360-mock-store: --id-style '%s' is not one of number, string, "
+				"uuid\n", id_style);
+		return 2;
+	}
 	mo.bind = bind;
 	mo.port = (int)port;
 	mo.threads = (int)threads;

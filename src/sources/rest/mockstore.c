@@ -85,6 +85,17 @@ c360_rc c360_mockstore_new(const struct c360_mockstore_opts *opts, c360_mockstor
 	c360_rc rc = ms_data_init(&ms->data);
 	if (rc)
 		goto fail;
+	if (ms->opts.id_style > C360_MOCKSTORE_ID_UUID ||
+	    (ms->opts.id_style && opts && opts->data_path)) {
+		snprintf(err, errlen, "%s",
+			 ms->opts.id_style > C360_MOCKSTORE_ID_UUID
+				 ? "unknown id style"
+				 : "an id style other than 'number' applies to generated data only: "
+				   "write the ids in the data file as they should be served");
+		rc = C360_ERR_INVALID;
+		goto fail;
+	}
+	ms->data.id_style = (int)ms->opts.id_style;
 	if (opts && opts->seed_example && (rc = ms_data_seed_example(&ms->data)))
 		goto fail;
 	if (opts && opts->data_path && (rc = ms_data_load(&ms->data, opts->data_path, err, errlen)))
@@ -408,18 +419,6 @@ static enum fault pick_fault(c360_mockstore *ms, struct c360_mockstore_faults *f
 	return F_NONE;
 }
 
-static bool parse_id(const char *s, int64_t *out)
-{
-	if (!s || !*s)
-		return false;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (*end)
-		return false;
-	*out = v;
-	return true;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -505,9 +504,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *name = ep == EP_ORDERS ? "customerId" : "productId";
 		const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 		int64_t id;
-		if (!parse_id(v, &id)) {
+		if (!ms_id_parse(&ms->data, ep == EP_ORDERS ? MS_ID_CUSTOMER : MS_ID_PRODUCT, v,
+				 &id)) {
 			char msg[100];
-			snprintf(msg, sizeof msg, "%s must be a whole number", name);
+			snprintf(msg, sizeof msg, "%s must be %s", name,
+				 ms->data.id_style == C360_MOCKSTORE_ID_UUID ? "one of this store's UUIDs"
+									     : "a whole number");
 			return send_error(ms, c, 400, "bad_request", msg, NULL);
 		}
 		if (ep == EP_ORDERS) {
@@ -525,8 +527,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		if (!body) {
 			char msg[100];
-			snprintf(msg, sizeof msg, "no %s with id %" PRId64,
-				 ep == EP_ORDERS ? "customer" : "product", id);
+			snprintf(msg, sizeof msg, "no %s with id '%s'",
+				 ep == EP_ORDERS ? "customer" : "product", v);
 			return send_error(ms, c, 404, "not_found", msg, NULL);
 		}
 	}

@@ -48,6 +48,13 @@ struct c360_mockstore_faults {
 			      * these faults were set (deterministic tests) */
 };
 
+/* How the store writes customer, order and product ids. */
+enum c360_mockstore_id_style {
+	C360_MOCKSTORE_ID_NUMBER = 0, /* 27 (the seed's) */
+	C360_MOCKSTORE_ID_STRING,     /* "27" */
+	C360_MOCKSTORE_ID_UUID,       /* "e220a839-7b1d-4daf-a220-000000000001" (customer 1) */
+};
+
 struct c360_mockstore_opts {
 	const char *bind;          /* default "127.0.0.1" */
 	int port;                  /* 0 = any free port */
@@ -60,6 +67,8 @@ struct c360_mockstore_opts {
 	int max_orders;            /* generated orders per customer: 0..max (default 3) */
 	uint64_t seed;             /* data and fault seed (default 1) */
 	bool seed_example;         /* Matthew Groves (Id 1, orders 1 and 2) from the seed */
+	enum c360_mockstore_id_style id_style; /* of the seed example and generated data;
+				    * not with data_path (C360_ERR_INVALID) */
 	const char *data_path;     /* JSON lines: customers {"Id","Name","Email","Password"},
 				    * orders {"OrderId","CustomerId",…}, products
 				    * {"ProductId",…} (no "OrderId"); NULL = none */

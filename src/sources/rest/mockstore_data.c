@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "sources/rest/mockstore.h"
 #include "core/banned.h"
 
 
@@ -189,12 +191,72 @@ c360_rc ms_data_add_customer_raw(struct ms_data *d, int64_t id, const char *emai
 	return C360_OK;
 }
 
+static uint64_t id_hash(enum ms_id_kind kind, int64_t id)
+{
+	uint64_t z = (uint64_t)id * 0x9e3779b97f4a7c15ull + (uint64_t)kind * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* A version-4-shaped UUID: 80 bits of hash(kind, id), then the id's low 48
+ * bits, so that the id can be read back. */
+static void uuid_of(enum ms_id_kind kind, int64_t id, char out[37])
+{
+	uint64_t h = id_hash(kind, id);
+	snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012" PRIx64, (unsigned)(h >> 32),
+		 (unsigned)(h >> 16) & 0xffffu, (unsigned)h & 0xfffu,
+		 0x8000u | ((unsigned)(h >> 48) & 0x3fffu), (uint64_t)id & (uint64_t)0xffffffffffff);
+}
+
+void ms_id_json(const struct ms_data *d, enum ms_id_kind kind, int64_t id, char *out)
+{
+	if (d->id_style == C360_MOCKSTORE_ID_UUID) {
+		char u[37];
+		uuid_of(kind, id, u);
+		snprintf(out, MS_ID_TEXT, "\"%s\"", u);
+	} else if (d->id_style == C360_MOCKSTORE_ID_STRING) {
+		snprintf(out, MS_ID_TEXT, "\"%" PRId64 "\"", id);
+	} else {
+		snprintf(out, MS_ID_TEXT, "%" PRId64, id);
+	}
+}
+
+bool ms_id_parse(const struct ms_data *d, enum ms_id_kind kind, const char *s, int64_t *out)
+{
+	if (!s || !*s)
+		return false;
+	if (d->id_style == C360_MOCKSTORE_ID_UUID) {
+		char u[37];
+		if (strlen(s) != 36)
+			return false;
+		char *end;
+		unsigned long long low = strtoull(s + 24, &end, 16);
+		if (*end)
+			return false;
+		uuid_of(kind, (int64_t)low, u);
+		if (strcasecmp(u, s))
+			return false;
+		*out = (int64_t)low;
+		return true;
+	}
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (*end || errno)
+		return false;
+	*out = v;
+	return true;
+}
+
 c360_rc ms_data_add_customer(struct ms_data *d, int64_t id, const char *name, const char *email,
 			     const char *password)
 {
 	struct c360_buf b;
 	c360_buf_init(&b, 1 << 16);
-	c360_rc rc = c360_buf_printf(&b, "{\"Id\":%" PRId64 ",\"Name\":", id);
+	char idj[MS_ID_TEXT];
+	ms_id_json(d, MS_ID_CUSTOMER, id, idj);
+	c360_rc rc = c360_buf_printf(&b, "{\"Id\":%s,\"Name\":", idj);
 	if (!rc)
 		rc = ms_json_str(&b, name);
 	if (!rc)
@@ -282,25 +344,38 @@ c360_rc ms_data_add_product(struct ms_data *d, int64_t id, const char *json, siz
 	return C360_OK;
 }
 
-/* The seed's worked example, byte for byte in the seed's field order. */
+/* The seed's worked example, byte for byte in the seed's field order (with
+ * number ids; another id style writes its ids instead). */
 c360_rc ms_data_seed_example(struct ms_data *d)
 {
-	static const char *o1 =
-		"{\"OrderId\":1,\"PurchaseDate\":\"2019-04-25T15:15:5800838522\",\"CustomerId\":1,"
-		"\"Items\":[{\"OrderId\":1,\"ProductId\":200,\"Quantity\":2,\"Price\":87.81},"
-		"{\"OrderId\":1,\"ProductId\":400,\"Quantity\":4,\"Price\":129.86},"
-		"{\"OrderId\":1,\"ProductId\":410,\"Quantity\":1,\"Price\":78.64},"
-		"{\"OrderId\":1,\"ProductId\":300,\"Quantity\":2,\"Price\":25.03},"
-		"{\"OrderId\":1,\"ProductId\":110,\"Quantity\":2,\"Price\":191.92}]}";
-	static const char *o2 =
-		"{\"OrderId\":2,\"PurchaseDate\":\"2019-04-13T16:15:5801361975\",\"CustomerId\":1,"
-		"\"Items\":[{\"OrderId\":2,\"ProductId\":100,\"Quantity\":2,\"Price\":219.74}]}";
+	char c1[MS_ID_TEXT], o1[MS_ID_TEXT], o2[MS_ID_TEXT], p[6][MS_ID_TEXT];
+	static const int64_t pids[6] = {200, 400, 410, 300, 110, 100};
+	ms_id_json(d, MS_ID_CUSTOMER, 1, c1);
+	ms_id_json(d, MS_ID_ORDER, 1, o1);
+	ms_id_json(d, MS_ID_ORDER, 2, o2);
+	for (int i = 0; i < 6; i++)
+		ms_id_json(d, MS_ID_PRODUCT, pids[i], p[i]);
+	char b1[1024], b2[512];
+	int n1 = snprintf(b1, sizeof b1,
+		"{\"OrderId\":%s,\"PurchaseDate\":\"2019-04-25T15:15:5800838522\",\"CustomerId\":%s,"
+		"\"Items\":[{\"OrderId\":%s,\"ProductId\":%s,\"Quantity\":2,\"Price\":87.81},"
+		"{\"OrderId\":%s,\"ProductId\":%s,\"Quantity\":4,\"Price\":129.86},"
+		"{\"OrderId\":%s,\"ProductId\":%s,\"Quantity\":1,\"Price\":78.64},"
+		"{\"OrderId\":%s,\"ProductId\":%s,\"Quantity\":2,\"Price\":25.03},"
+		"{\"OrderId\":%s,\"ProductId\":%s,\"Quantity\":2,\"Price\":191.92}]}",
+		o1, c1, o1, p[0], o1, p[1], o1, p[2], o1, p[3], o1, p[4]);
+	int n2 = snprintf(b2, sizeof b2,
+		"{\"OrderId\":%s,\"PurchaseDate\":\"2019-04-13T16:15:5801361975\",\"CustomerId\":%s,"
+		"\"Items\":[{\"OrderId\":%s,\"ProductId\":%s,\"Quantity\":2,\"Price\":219.74}]}",
+		o2, c1, o2, p[5]);
+	if (n1 <= 0 || (size_t)n1 >= sizeof b1 || n2 <= 0 || (size_t)n2 >= sizeof b2)
+		return C360_ERR_INTERNAL;
 	c360_rc rc = ms_data_add_customer(d, 1, "Matthew Groves", "matthew.groves@couchbase.com",
 					  "edzchzmatv5");
 	if (!rc)
-		rc = ms_data_add_order(d, 1, o1, strlen(o1));
+		rc = ms_data_add_order(d, 1, b1, (size_t)n1);
 	if (!rc)
-		rc = ms_data_add_order(d, 1, o2, strlen(o2));
+		rc = ms_data_add_order(d, 1, b2, (size_t)n2);
 	if (!rc && d->next_order < 3)
 		d->next_order = 3;
 	return rc;
@@ -352,11 +427,12 @@ c360_rc ms_data_generate(struct ms_data *d, uint64_t customers, uint64_t product
 		uint64_t s = seed ^ ((uint64_t)pid << 20);
 		uint64_t r = next_rand(&s);
 		unsigned cents = 100 + (unsigned)(next_rand(&s) % 25000);
-		char buf[256];
+		char buf[256], pj[MS_ID_TEXT];
+		ms_id_json(d, MS_ID_PRODUCT, pid, pj);
 		int n = snprintf(buf, sizeof buf,
-				 "{\"ProductId\":%" PRId64 ",\"Name\":\"%s %" PRId64
+				 "{\"ProductId\":%s,\"Name\":\"%s %" PRId64
 				 "\",\"Category\":\"%s\",\"Price\":%u.%02u}",
-				 pid, PICK(NOUNS, r), pid, PICK(CATEGORIES, r >> 8), cents / 100,
+				 pj, PICK(NOUNS, r), pid, PICK(CATEGORIES, r >> 8), cents / 100,
 				 cents % 100);
 		rc = ms_data_add_product(d, pid, buf, (size_t)n);
 	}
@@ -385,23 +461,28 @@ c360_rc ms_data_generate(struct ms_data *d, uint64_t customers, uint64_t product
 		for (int o = 0; o < norders && !rc; o++) {
 			int64_t oid = d->next_order++;
 			uint64_t t = next_rand(&s);
+			char oj[MS_ID_TEXT], cj[MS_ID_TEXT];
+			ms_id_json(d, MS_ID_ORDER, oid, oj);
+			ms_id_json(d, MS_ID_CUSTOMER, id, cj);
 			c360_buf_reset(&ob);
 			rc = c360_buf_printf(&ob,
-					     "{\"OrderId\":%" PRId64 ",\"PurchaseDate\":\"2019-%02u-%02uT"
-					     "%02u:%02u:%02u%08u\",\"CustomerId\":%" PRId64 ",\"Items\":[",
-					     oid, (unsigned)(t % 12) + 1, (unsigned)(t >> 8) % 28 + 1,
+					     "{\"OrderId\":%s,\"PurchaseDate\":\"2019-%02u-%02uT"
+					     "%02u:%02u:%02u%08u\",\"CustomerId\":%s,\"Items\":[",
+					     oj, (unsigned)(t % 12) + 1, (unsigned)(t >> 8) % 28 + 1,
 					     (unsigned)(t >> 16) % 24, (unsigned)(t >> 24) % 60,
 					     (unsigned)(t >> 32) % 60, (unsigned)(t >> 40) % 100000000u,
-					     id);
+					     cj);
 			int nitems = 1 + (int)(next_rand(&s) % 5);
 			for (int it = 0; it < nitems && !rc; it++) {
 				uint64_t u = next_rand(&s);
 				int64_t pid = 100 + (int64_t)(u % (products ? products : 1)) * 10;
 				unsigned cents = 100 + (unsigned)((u >> 20) % 25000);
+				char pj[MS_ID_TEXT];
+				ms_id_json(d, MS_ID_PRODUCT, pid, pj);
 				rc = c360_buf_printf(&ob,
-						     "%s{\"OrderId\":%" PRId64 ",\"ProductId\":%" PRId64
+						     "%s{\"OrderId\":%s,\"ProductId\":%s"
 						     ",\"Quantity\":%u,\"Price\":%u.%02u}",
-						     it ? "," : "", oid, pid, (unsigned)(u >> 40) % 5 + 1,
+						     it ? "," : "", oj, pj, (unsigned)(u >> 40) % 5 + 1,
 						     cents / 100, cents % 100);
 			}
 			if (!rc)

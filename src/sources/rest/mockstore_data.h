@@ -4,6 +4,7 @@
 #ifndef C360_SOURCES_REST_MOCKSTORE_DATA_H
 #define C360_SOURCES_REST_MOCKSTORE_DATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +36,18 @@ struct ms_data {
 	size_t pcap;                          /* power of two, for products */
 	int64_t next_order;
 	int finished;
+	int id_style; /* enum c360_mockstore_id_style: how ids are written and read */
 };
+
+/* Ids kinds: a UUID differs per kind for the same number. */
+enum ms_id_kind { MS_ID_CUSTOMER, MS_ID_ORDER, MS_ID_PRODUCT };
+#define MS_ID_TEXT 40
+/* Writes id as JSON in the data's id style into out[MS_ID_TEXT]: 27, "27" or
+ * "c0ffee12-…-00000000001b" (a UUID whose last group is the id in hex). */
+void ms_id_json(const struct ms_data *d, enum ms_id_kind kind, int64_t id, char *out);
+/* Reads a query value in the data's id style (a number style store also
+ * accepts the string style's and the reverse). False when it is not one. */
+bool ms_id_parse(const struct ms_data *d, enum ms_id_kind kind, const char *s, int64_t *out);
 
 c360_rc ms_data_init(struct ms_data *d);
 void ms_data_release(struct ms_data *d);

@@ -37,7 +37,7 @@ enum job_kind { JOB_CUSTOMER, JOB_PRODUCT, JOB_GET };
 struct job {
 	enum job_kind kind;
 	char *email;
-	int64_t product_id;
+	char *product_id;
 	c360_poll_cb cb;
 	void *ctx;
 	int attempts;
@@ -139,6 +139,24 @@ void c360_poller_opts_init(struct c360_poller_opts *o)
 	o->retry_budget_min = 10;
 	o->breaker_failures = 10;
 	o->breaker_open_ms = 5000;
+}
+
+bool c360_poll_id(const c360_json *v, const char **text, size_t *len)
+{
+	const char *t = NULL;
+	size_t n = 0;
+	if (c360_json_is_string(v))
+		t = c360_json_str(v, &n);
+	else if (c360_json_is_number(v))
+		t = c360_json_num_text(v, &n);
+	if (!t || !n || n > C360_POLL_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] < 0x20)
+			return false; /* a control character cannot be part of a key */
+	*text = t;
+	*len = n;
+	return true;
 }
 
 bool c360_rest_urlencode(const char *s, size_t len, char *out, size_t outlen)
@@ -356,6 +374,7 @@ static void job_free(struct job *j)
 {
 	if (j) {
 		free(j->email);
+		free(j->product_id);
 		c360_json_doc_free(j->details);
 		free(j);
 	}
@@ -477,18 +496,25 @@ c360_rc c360_poller_customer(c360_poller *p, const char *email, c360_poll_cb cb,
 			      p->base_url, enc));
 }
 
-c360_rc c360_poller_product(c360_poller *p, int64_t product_id, c360_poll_cb cb, void *ctx)
+c360_rc c360_poller_product(c360_poller *p, const char *id, size_t len, c360_poll_cb cb,
+			    void *ctx)
 {
+	char enc[C360_POLL_ID_MAX * 3 + 1];
+	if (!len || len > C360_POLL_ID_MAX || !c360_rest_urlencode(id, len, enc, sizeof enc))
+		return C360_ERR_INVALID;
 	struct job *j = calloc(1, sizeof *j);
 	if (!j)
 		return C360_ERR_NOMEM;
 	j->kind = JOB_PRODUCT;
 	j->cb = cb;
 	j->ctx = ctx;
-	j->product_id = product_id;
+	if (!(j->product_id = strndup(id, len))) {
+		free(j);
+		return C360_ERR_NOMEM;
+	}
 	return submit(p, j,
-		      new_req(p, j, 0, "%s" API "getProductDetailsByProductId?productId=%" PRId64,
-			      p->base_url, product_id));
+		      new_req(p, j, 0, "%s" API "getProductDetailsByProductId?productId=%s",
+			      p->base_url, enc));
 }
 
 c360_rc c360_poller_get(c360_poller *p, const char *path, c360_poll_cb cb, void *ctx)
@@ -621,12 +647,14 @@ static void on_answer(c360_poller *p, struct req *r, int http, struct c360_buf *
 		if (!doc)
 			return;
 		c360_json *root = c360_json_doc_root(doc);
-		int64_t id;
+		const char *id;
+		size_t idlen;
 		if (!c360_json_is_object(root))
 			malformed(p, r, http, "expected an object, got %s",
 				  c360_json_type_name(c360_json_type(root)));
-		else if (!c360_json_int64(c360_json_get(root, "ProductId"), &id))
-			malformed(p, r, http, "no whole-number \"ProductId\"");
+		else if (!c360_poll_id(c360_json_get(root, "ProductId"), &id, &idlen))
+			malformed(p, r, http, "no \"ProductId\" (a string or number of 1..%d "
+					      "bytes)", C360_POLL_ID_MAX);
 		else
 			finish_owned(p, r, C360_POLL_OK, http, NULL, root, NULL, NULL, 0, &doc, NULL);
 		c360_json_doc_free(doc);
@@ -637,21 +665,25 @@ static void on_answer(c360_poller *p, struct req *r, int http, struct c360_buf *
 		if (!doc)
 			return;
 		c360_json *root = c360_json_doc_root(doc);
-		int64_t id;
+		const char *id;
+		size_t idlen;
+		char enc[C360_POLL_ID_MAX * 3 + 1];
 		if (!c360_json_is_object(root)) {
 			malformed(p, r, http, "expected an object, got %s",
 				  c360_json_type_name(c360_json_type(root)));
 			c360_json_doc_free(doc);
 			return;
 		}
-		if (!c360_json_int64(c360_json_get(root, "Id"), &id)) {
-			malformed(p, r, http, "no whole-number \"Id\"");
+		if (!c360_poll_id(c360_json_get(root, "Id"), &id, &idlen) ||
+		    !c360_rest_urlencode(id, idlen, enc, sizeof enc)) {
+			malformed(p, r, http, "no \"Id\" (a string or number of 1..%d bytes)",
+				  C360_POLL_ID_MAX);
 			c360_json_doc_free(doc);
 			return;
 		}
 		j->details = doc;
-		struct req *n = new_req(p, j, 1, "%s" API "getOrdersByCustomerId?customerId=%" PRId64,
-					p->base_url, id);
+		struct req *n = new_req(p, j, 1, "%s" API "getOrdersByCustomerId?customerId=%s",
+					p->base_url, enc);
 		if (!n) {
 			finish(p, r, C360_POLL_NETWORK, http, "out of memory", NULL, NULL, NULL, 0);
 			return;
@@ -684,11 +716,13 @@ static void on_answer(c360_poller *p, struct req *r, int http, struct c360_buf *
 		}
 		size_t i = 0;
 		for (c360_json *o = c360_json_first(root); o; o = c360_json_next(o), i++) {
-			int64_t oid;
+			const char *oid;
+			size_t oidlen;
 			if (!c360_json_is_object(o) ||
-			    !c360_json_int64(c360_json_get(o, "OrderId"), &oid)) {
-				malformed(p, r, http, "order %zu is not an object with a whole-number "
-						      "\"OrderId\"", i);
+			    !c360_poll_id(c360_json_get(o, "OrderId"), &oid, &oidlen)) {
+				malformed(p, r, http, "order %zu is not an object with an \"OrderId\" "
+						      "(a string or number of 1..%d bytes)", i,
+					  C360_POLL_ID_MAX);
 				c360_json_doc_free(doc);
 				return;
 			}

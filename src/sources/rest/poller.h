@@ -71,10 +71,11 @@ const char *c360_poll_status_str(enum c360_poll_status s);
 struct c360_poll_result {
 	enum c360_poll_status status;
 	const char *email;        /* customer jobs: the email as submitted */
-	int64_t product_id;       /* product jobs */
+	const char *product_id;   /* product jobs: the id as text (c360_poll_id) */
 	const c360_json *details; /* customer, OK: {"Id","Name","Email","Password"} object */
 	const c360_json *orders;  /* customer, OK: array of order objects (each has an
-				   * integer "OrderId"); empty when the store has none */
+				   * "OrderId" that c360_poll_id accepts); empty when
+				   * the store has none */
 	const c360_json *product; /* product, OK: the product object */
 	const char *body;         /* _get jobs (any status with a body) */
 	size_t body_len;
@@ -105,11 +106,17 @@ c360_rc c360_poller_new(const struct c360_poller_opts *opts, c360_poller **out, 
 void c360_poller_free(c360_poller *p);
 
 /* Queues "fetch customer by email": getCustomerDetailsByEmail, then
- * getOrdersByCustomerId with the answer's Id. The email is copied and
- * percent-encoded (RFC 3986 unreserved characters stay). */
+ * getOrdersByCustomerId with the answer's Id (any id c360_poll_id accepts,
+ * percent-encoded). The email is copied and percent-encoded (RFC 3986
+ * unreserved characters stay). An answer whose Id or an order's OrderId is
+ * not an id is C360_POLL_MALFORMED. */
 c360_rc c360_poller_customer(c360_poller *p, const char *email, c360_poll_cb cb, void *ctx);
-/* Queues getProductDetailsByProductId. */
-c360_rc c360_poller_product(c360_poller *p, int64_t product_id, c360_poll_cb cb, void *ctx);
+/* Queues getProductDetailsByProductId for the id id[0..len) (text as
+ * c360_poll_id gives it; copied, percent-encoded). C360_ERR_INVALID for an
+ * empty id or one longer than C360_POLL_ID_MAX. An answer without a
+ * "ProductId" id is C360_POLL_MALFORMED. */
+c360_rc c360_poller_product(c360_poller *p, const char *id, size_t len, c360_poll_cb cb,
+			    void *ctx);
 /* Queues a GET of path (appended to base_url when it starts with '/', else
  * an absolute http(s) URL) with the same limits, retries and breaker; the
  * body is passed raw. */
@@ -133,6 +140,16 @@ struct c360_poller_stats {
 	uint64_t bytes;          /* body bytes received */
 };
 void c360_poller_stats(const c360_poller *p, struct c360_poller_stats *out);
+
+/* The online store's ids (customer Id, OrderId, ProductId) are any JSON
+ * string or number: "27", "5b0c…-…", 27, 27.5. The id's text is the string's
+ * characters or the number as written; documents are keyed by it
+ * (order::<text>, product::<text>) and it is sent percent-encoded. */
+#define C360_POLL_ID_MAX 200
+/* Sets *text and *len to v's id text (borrowed from v). False when v is not a
+ * string or number, or the text is empty, longer than C360_POLL_ID_MAX or holds
+ * a control character (U+0000..U+001F). */
+bool c360_poll_id(const c360_json *v, const char **text, size_t *len);
 
 /* Percent-encodes s[0..len) for a query value into out (capped at outlen,
  * NUL-terminated). Returns false when it does not fit. */

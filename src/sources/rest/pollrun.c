@@ -135,7 +135,7 @@ struct item {
 	enum item_kind kind;
 	char *email;
 	uint64_t seqno;
-	int64_t id;     /* customer Id or ProductId */
+	char *id;       /* product: the ProductId's text (c360_poll_id) */
 	c360_json_doc *dd; /* customer: the details object; product: the product object */
 	c360_json_doc *od; /* customer: the orders array */
 	struct item *next;
@@ -151,9 +151,7 @@ struct run {
 	const struct c360_pollrun_opts *o;
 	int64_t now;
 	struct smap staging;
-	/* product ids seen this pass (open addressing, 0 = empty slot) */
-	int64_t *pset;
-	size_t pcap, pn;
+	struct smap products; /* product ids (text) seen this pass */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv_items, cv_space;
@@ -178,6 +176,7 @@ static void item_free(struct item *it)
 {
 	if (it) {
 		free(it->email);
+		free(it->id);
 		c360_json_doc_free(it->dd);
 		c360_json_doc_free(it->od);
 		free(it);
@@ -498,7 +497,7 @@ static c360_rc upsert_if_changed(struct run *r, struct batch *b, struct item *it
 
 static c360_rc state_op(struct run *r, struct batch *b, struct item *it)
 {
-	char *key = it->kind == IT_PRODUCT ? dupf("poll::product::%" PRId64, it->id)
+	char *key = it->kind == IT_PRODUCT ? dupf("poll::product::%s", it->id)
 					   : dupf("poll::%s", it->email);
 	if (!key)
 		return C360_ERR_NOMEM;
@@ -512,10 +511,16 @@ static c360_rc state_op(struct run *r, struct batch *b, struct item *it)
 	else if (it->kind == IT_NOT_FOUND)
 		val = dupf("{\"polled_at\":%" PRId64 ",\"seqno\":%" PRIu64
 			   ",\"status\":\"not found\"}", r->now, it->seqno);
-	else
-		val = dupf("{\"polled_at\":%" PRId64 ",\"seqno\":%" PRIu64
-			   ",\"status\":\"ok\",\"external_ID\":%" PRId64 "}",
-			   r->now, it->seqno, it->id);
+	else {
+		/* the Id as the store gave it: a number stays a number */
+		char *id = c360_json_write_str(c360_json_get(c360_json_doc_root(it->dd), "Id"),
+					       C360_JSON_COMPACT, NULL);
+		val = id ? dupf("{\"polled_at\":%" PRId64 ",\"seqno\":%" PRIu64
+				",\"status\":\"ok\",\"external_ID\":%s}",
+				r->now, it->seqno, id)
+			 : NULL;
+		free(id);
+	}
 	return put_op(b, it, C360_WRITE_UPSERT, C360_META_BUCKET, key, val, 0);
 }
 
@@ -544,17 +549,18 @@ static void prepare(struct run *r, struct batch *b, struct item *it, const struc
 		uint64_t n = 0;
 		for (c360_json *o = c360_json_first(c360_json_doc_root(it->od)); o && !rc;
 		     o = c360_json_next(o)) {
-			int64_t oid = 0;
-			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
+			const char *oid = "";
+			size_t oidlen = 0; /* the poller checked every OrderId */
+			c360_poll_id(c360_json_get(o, "OrderId"), &oid, &oidlen);
 			bool w;
-			rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("order::%" PRId64, oid), o,
-					       pf, &w);
+			rc = upsert_if_changed(r, b, it, r->o->bucket,
+					       dupf("order::%.*s", (int)oidlen, oid), o, pf, &w);
 			n += w;
 		}
 		count(r, &r->stats.orders, n);
 	} else if (it->kind == IT_PRODUCT) {
 		bool w;
-		rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("product::%" PRId64, it->id),
+		rc = upsert_if_changed(r, b, it, r->o->bucket, dupf("product::%s", it->id),
 				       c360_json_doc_root(it->dd), NULL, &w);
 		if (w)
 			count(r, &r->stats.products, 1);
@@ -702,9 +708,10 @@ static void prefetch(struct run *r, struct item *list, struct prefetch *pf)
 		fail = !keylist_add(&kl, strdup(it->email));
 		for (c360_json *o = c360_json_first(c360_json_doc_root(it->od)); o && !fail;
 		     o = c360_json_next(o)) {
-			int64_t oid = 0;
-			c360_json_int64(c360_json_get(o, "OrderId"), &oid);
-			fail = !keylist_add(&kl, dupf("order::%" PRId64, oid));
+			const char *oid = "";
+			size_t oidlen = 0;
+			c360_poll_id(c360_json_get(o, "OrderId"), &oid, &oidlen);
+			fail = !keylist_add(&kl, dupf("order::%.*s", (int)oidlen, oid));
 		}
 	}
 	char **keys = kl.keys;
@@ -812,33 +819,17 @@ static void *writer_main(void *arg)
 
 /* ---- the polling side ---- */
 
-static bool pset_add(struct run *r, int64_t id)
+/* True when the product id is new this pass (false when seen, or out of
+ * memory: then it is not fetched, as a failed fetch). Call with r->mu held. */
+static bool product_new(struct run *r, const char *id)
 {
-	if ((r->pn + 1) * 2 > r->pcap) {
-		size_t nc = r->pcap ? r->pcap * 2 : 256;
-		int64_t *ns = calloc(nc, sizeof *ns);
-		if (!ns)
-			return false;
-		for (size_t i = 0; i < r->pcap; i++)
-			if (r->pset[i]) {
-				size_t j = ((uint64_t)r->pset[i] * 0x9e3779b97f4a7c15ull >> 20) & (nc - 1);
-				while (ns[j])
-					j = (j + 1) & (nc - 1);
-				ns[j] = r->pset[i];
-			}
-		free(r->pset);
-		r->pset = ns;
-		r->pcap = nc;
+	uint64_t v;
+	if (smap_get(&r->products, id, &v))
+		return false;
+	if (smap_put(&r->products, id, 1)) {
+		C360_WARN(WHO, "product '%s' not fetched: out of memory", id);
+		return false;
 	}
-	int64_t key = id ? id : INT64_MIN; /* 0 marks empty slots */
-	size_t j = ((uint64_t)key * 0x9e3779b97f4a7c15ull >> 20) & (r->pcap - 1);
-	while (r->pset[j]) {
-		if (r->pset[j] == key)
-			return false;
-		j = (j + 1) & (r->pcap - 1);
-	}
-	r->pset[j] = key;
-	r->pn++;
 	return true;
 }
 
@@ -883,9 +874,9 @@ static void on_product(const struct c360_poll_result *res, void *ctx)
 	if (!it)
 		return;
 	it->kind = IT_PRODUCT;
-	it->id = res->product_id;
+	it->id = strdup(res->product_id);
 	c360_poll_result_take(res, &it->dd, NULL);
-	if (!it->dd) {
+	if (!it->dd || !it->id) {
 		item_free(it);
 		return;
 	}
@@ -898,46 +889,65 @@ struct worker {
 	int index;
 };
 
-static void want_product(struct worker *w, int64_t pid)
+static void want_product(struct worker *w, const char *pid, size_t len)
 {
-	char key[64];
-	snprintf(key, sizeof key, "poll::product::%" PRId64, pid);
+	char key[C360_POLL_ID_MAX + 32];
+	snprintf(key, sizeof key, "poll::product::%.*s", (int)len, pid);
 	if (!fresh(w->r, key, 0, true))
-		c360_poller_product(w->p, pid, on_product, w->r);
+		c360_poller_product(w->p, pid, len, on_product, w->r);
 }
 
 /* Fetches the products of orders not seen yet this pass (the set is
- * checked under one lock per customer). */
+ * checked under one lock per customer). An item without a usable ProductId
+ * is counted and logged; its order is written as the store gave it. */
 static void want_products(struct worker *w, const c360_json *orders)
 {
 	struct run *r = w->r;
-	int64_t fresh_ids[64];
+	struct {
+		const char *id;
+		size_t len;
+	} fresh_ids[64];
 	size_t n = 0;
 	bool locked = false;
+	char id[C360_POLL_ID_MAX + 1];
 	for (c360_json *o = c360_json_first(orders); o; o = c360_json_next(o))
 		for (c360_json *i = c360_json_first(c360_json_get(o, "Items")); i;
 		     i = c360_json_next(i)) {
-			int64_t pid;
-			if (!c360_json_int64(c360_json_get(i, "ProductId"), &pid))
+			const char *pid;
+			size_t plen;
+			if (!c360_poll_id(c360_json_get(i, "ProductId"), &pid, &plen)) {
+				if (!locked) {
+					pthread_mutex_lock(&r->mu);
+					locked = true;
+				}
+				if (!r->stats.bad_product_ids++)
+					C360_WARN(WHO, "an order item has no \"ProductId\" (a string or "
+						       "number of 1..%d bytes): its product is not "
+						       "fetched (counted in bad_product_ids)",
+						  C360_POLL_ID_MAX);
 				continue;
+			}
+			memcpy(id, pid, plen);
+			id[plen] = '\0';
 			if (!locked) {
 				pthread_mutex_lock(&r->mu);
 				locked = true;
 			}
-			if (!pset_add(r, pid))
+			if (!product_new(r, id))
 				continue;
 			if (n < sizeof fresh_ids / sizeof *fresh_ids) {
-				fresh_ids[n++] = pid;
+				fresh_ids[n].id = pid;
+				fresh_ids[n++].len = plen;
 				continue;
 			}
 			pthread_mutex_unlock(&r->mu); /* many new products: one at a time */
 			locked = false;
-			want_product(w, pid);
+			want_product(w, pid, plen);
 		}
 	if (locked)
 		pthread_mutex_unlock(&r->mu);
 	for (size_t k = 0; k < n; k++)
-		want_product(w, fresh_ids[k]);
+		want_product(w, fresh_ids[k].id, fresh_ids[k].len);
 }
 
 struct cust_ctx {
@@ -985,7 +995,6 @@ static void on_customer(const struct c360_poll_result *res, void *ctx)
 		it->kind = IT_NOT_FOUND;
 	} else {
 		it->kind = IT_CUSTOMER;
-		c360_json_int64(c360_json_get(res->details, "Id"), &it->id);
 		want_products(w, res->orders);
 		c360_poll_result_take(res, &it->dd, &it->od);
 		if (!it->dd || !it->od) {
@@ -1423,7 +1432,7 @@ out:
 	free(r.cands);
 	pthread_cond_destroy(&r.cv_cands);
 	smap_free(&r.staging);
-	free(r.pset);
+	smap_free(&r.products);
 	for (struct item *it = r.head, *nx; it; it = nx) {
 		nx = it->next;
 		item_free(it);

@@ -10,7 +10,8 @@
  *   "pass":Password} (creating {"type":"user","profile":{"name":…}} when
  *   absent); write order::<OrderId> (the order as the store returns it);
  *   fetch each product once per pass into product::<ProductId> unless
- *   fetched within max_age.
+ *   fetched within max_age. Ids are any JSON string or number
+ *   (c360_poll_id): external_ID keeps the Id's JSON type, keys use its text.
  *
  * Refresh policy, state in C360_META_BUCKET "poll::EMAIL"
  * ({"polled_at":unix,"seqno":S,"status":"ok"|"not found","external_ID":Id}):
@@ -45,6 +46,7 @@ struct c360_pollrun_stats {
 	uint64_t orders;      /* order documents written (new or changed) */
 	uint64_t products;    /* product documents written */
 	uint64_t write_errors;
+	uint64_t bad_product_ids; /* order items without a usable ProductId (not fetched) */
 	uint64_t by_status[C360_POLL_STATUS_COUNT]; /* customer and product jobs by outcome */
 	struct c360_poller_stats http;
 	double seconds;
