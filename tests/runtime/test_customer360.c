@@ -216,11 +216,11 @@ static void online_ids(enum c360_mockstore_id_style style)
 	char err[256];
 	REQUIRE(c360_mockstore_new(&o, &ms, err, sizeof err) == C360_OK);
 	REQUIRE(c360_mockstore_start(ms, err, sizeof err) == C360_OK);
-	open_store();
+	open_store(NULL);
 	REQUIRE(deploy(c360_mockstore_port(ms), 1) == 0);
 	stage("key::1", "functions/tests/matthew_groves/loyalty_member.json");
 	struct c360_fn_stats s;
-	REQUIRE(run(&s) == 0);
+	REQUIRE(run_until_idle("ingestionCustomer360", NULL, &s) == 0);
 	CHECK_EQ_INT(s.failures, 0);
 	CHECK_EQ_INT(count(), 3); /* the customer and its two orders */
 	struct c360_buf dump;

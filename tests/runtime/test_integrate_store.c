@@ -179,7 +179,7 @@ static void online_ids(enum c360_mockstore_id_style style)
 	REQUIRE(c360_mockstore_new(&o, &ms, err, sizeof err) == C360_OK);
 	REQUIRE(c360_mockstore_start(ms, err, sizeof err) == C360_OK);
 	setenv("C360_ONLINE_STORE_URL", c360_mockstore_url(ms), 1);
-	open_store();
+	open_store("staging", NULL);
 	c360_imap *m = mapping(true);
 	REQUIRE(m);
 	c360_integrate *ig;
