@@ -48,7 +48,8 @@ static const struct c360_opt deploy_opts[] = {
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 static const struct c360_cmd_spec deploy_spec = {
-	"c360 function deploy [options] (FILE.json | NAME --code FILE.js --source B --metadata B)",
+	"c360 function deploy [options] (FILE.json | NAME --code FILE.js --source B --metadata B |\n"
+	"       NAME --native FILE.yaml)",
 	"deploy a function so that running c360 processes (and `function run`) process its feed",
 	"FILE.json is Couchbase's exported function definition (appname, appcode, depcfg,\n"
 	"settings), accepted unchanged; --binding and --setting then add to or override it.\n"
