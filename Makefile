@@ -2,14 +2,17 @@
 #   make demo           install what is missing, build, run the demo (DEMO_ARGS="--customers 100000 --exit")
 #   make test           install what is missing, build, run every test
 #   make test-sanitize  the tests again, built with ASan + UBSan
+#   make build-release  compile (not test) a Release build (-O3), as packagers do
 #   make fuzz           the libFuzzer targets for a bounded time (clang)
 #   make bench          the benchmarks (bench/README.md)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 DEMO_ARGS ?=
+# warnings are errors in the project's own builds (CMake's default is OFF, for packagers)
+WERROR ?= ON
 
-.PHONY: all deps build test test-sanitize fuzz demo bench clean format
+.PHONY: all deps build build-release test test-sanitize fuzz demo bench clean format
 
 all: build
 
@@ -17,15 +20,20 @@ deps:
 	@scripts/deps.sh
 
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DC360_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# -O3 finds warnings -O2 does not (maybe-uninitialized): CI compiles it too
+build-release: deps
+	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DC360_WERROR=$(WERROR) >/dev/null
+	@cmake --build build-release -j$(JOBS)
 
 test: build
 	@scripts/deps.sh --browser
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE 'slow|fuzz' $(CTEST_ARGS)
 
 test-sanitize: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DC360_SANITIZE=ON >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DC360_SANITIZE=ON -DC360_WERROR=$(WERROR) >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j$(JOBS) -LE 'slow|fuzz|nosan' $(CTEST_ARGS)
@@ -41,7 +49,7 @@ demo: build
 
 bench: deps
 	@scripts/deps.sh --bench
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DC360_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) --target c360 bench_all
 	@bench/run-all.sh $(BUILD)
 
@@ -49,4 +57,4 @@ format:
 	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tools/*.c' 'tests/*.c' 'tests/*.h' 'bench/*.c')
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-release

@@ -221,6 +221,12 @@ static int do_get(const char *cmd, c360_store *st, const char *bucket, const cha
 	return fflush(stdout) ? C360_EXIT_FAILED : 0;
 }
 
+/* RFC 8259 white space only: strchr(" \t\r\n", c) would also match a NUL. */
+static bool is_json_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static int doc_op(const struct c360_cmd_spec *spec, enum c360_write_type type, bool is_get,
 		  int argc, char **argv)
 {
@@ -273,17 +279,8 @@ static int doc_op(const struct c360_cmd_spec *spec, enum c360_write_type type, b
 			if (!strcmp(source, "-"))
 				source = "stdin";
 		}
-		/* surrounding white space (a file's last newline) is not part of the value */
-		size_t lead = 0;
-		while (lead < value_len && strchr(" \t\r\n", value[lead]))
-			lead++;
-		while (value_len > lead && strchr(" \t\r\n", value[value_len - 1]))
-			value_len--;
-		if (lead) {
-			memmove(value, value + lead, value_len - lead);
-			value_len -= lead;
-		}
-		value[value_len] = '\0';
+		/* checked as read, so the position is the file's and any byte after
+		 * the JSON text (a NUL included) is an error, not an end */
 		struct c360_json_error jerr;
 		memset(&jerr, 0, sizeof jerr);
 		if (c360_json_validate(value, value_len, NULL, &jerr)) {
@@ -293,6 +290,18 @@ static int doc_op(const struct c360_cmd_spec *spec, enum c360_write_type type, b
 			free(value);
 			return C360_EXIT_INVALID;
 		}
+		/* surrounding JSON white space (a file's last newline) is not part
+		 * of the value */
+		size_t lead = 0;
+		while (lead < value_len && is_json_ws(value[lead]))
+			lead++;
+		while (value_len > lead && is_json_ws(value[value_len - 1]))
+			value_len--;
+		if (lead) {
+			memmove(value, value + lead, value_len - lead);
+			value_len -= lead;
+		}
+		value[value_len] = '\0';
 	}
 
 	c360_store *st = NULL;

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "core/json.h"
 #include "eventing/eventing.h"
+#include "integrate/integrate.h"
 #include "core/banned.h"
 
 int c360_cmd_function(int argc, char **argv);
@@ -47,13 +48,15 @@ static const struct c360_opt deploy_opts[] = {
 	{NULL, 0, 0, NULL, NULL, NULL, NULL},
 };
 static const struct c360_cmd_spec deploy_spec = {
-	"c360 function deploy [options] (FILE.json | NAME --code FILE.js --source B --metadata B)",
+	"c360 function deploy [options] (FILE.json | NAME --code FILE.js --source B --metadata B |\n"
+	"       NAME --native FILE.yaml)",
 	"deploy a function so that running c360 processes (and `function run`) process its feed",
 	"FILE.json is Couchbase's exported function definition (appname, appcode, depcfg,\n"
 	"settings), accepted unchanged; --binding and --setting then add to or override it.\n"
-	"With --native FILE.yaml the function is of the native integration kind.\n"
+	"With --native FILE.yaml the function is of the native integration kind; its source\n"
+	"and metadata buckets are the mapping's unless --source / --metadata are given.\n"
 	"Example:\n"
-	"  c360 function deploy functions/customer360.json\n"
+	"  c360 function deploy functions/customer360.json\n"	"  c360 function deploy customer360 --native functions/customer360.yaml\n"
 	"  c360 function deploy ingest --code f.js --source staging --metadata meta \\\n"
 	"      -b bucket:cust=customer360:rw -b url:onlineStore=http://127.0.0.1:8080 -s worker_count=4",
 	deploy_opts, 1, 1,
@@ -104,8 +107,19 @@ static int cmd_deploy(int argc, char **argv)
 		def.code = text;
 		def.code_len = len;
 	}
-	if (d_native)
+	if (d_native) {
+		/* the mapping names its buckets (source_bucket, metadata_bucket),
+		 * as `c360 run` reads them; --source / --metadata override. A bad
+		 * mapping is refused here, with its position, not at run time. */
+		c360_imap *m = NULL;
+		if ((rc = c360_imap_load(d_native, def.code, def.code_len, &m, err, sizeof err)))
+			goto out;
 		snprintf(def.kind, sizeof def.kind, "native");
+		snprintf(def.source_bucket, sizeof def.source_bucket, "%s", c360_imap_source_bucket(m));
+		snprintf(def.metadata_bucket, sizeof def.metadata_bucket, "%s",
+			 c360_imap_metadata_bucket(m));
+		c360_imap_free(m);
+	}
 	if (d_source)
 		snprintf(def.source_bucket, sizeof def.source_bucket, "%s", d_source);
 	if (d_meta)

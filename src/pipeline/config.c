@@ -100,6 +100,9 @@ static c360_rc want_string(struct owned *o, const c360_json *v, const char *what
 {
 	size_t len;
 	const char *s = c360_json_str(v, &len);
+	/* *out is set on every path: the compiler cannot see that FAIL never
+	 * returns C360_OK, and a caller must not read an unset pointer */
+	*out = NULL;
 	if (!s || !len || strlen(s) != len)
 		return FAIL(v, "%s: expected a non-empty string, found %s", what,
 			    c360_json_type_name(c360_json_type(v)));

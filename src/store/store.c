@@ -594,6 +594,7 @@ const char *c360_store_path(const c360_store *st)
 
 c360_rc store_bucket_lookup(struct conn *c, const char *name, struct bucket_row *out)
 {
+	memset(out, 0, sizeof *out); /* set on every path, not only when found */
 	sqlite3_stmt *s = store_stmt(
 		c, "SELECT id, max_ttl, high_seqno, last_cas FROM _c360_buckets WHERE name=?1");
 	if (!s)

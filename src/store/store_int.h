@@ -112,7 +112,8 @@ void store_conn_close(struct conn *c);
 sqlite3_stmt *store_stmt(struct conn *c, const char *sql);
 struct conn *store_reader(c360_store *st, c360_rc *rc);
 void store_reader_put(c360_store *st, struct conn *c);
-/* Looks up a bucket by name on connection c. C360_ERR_NOT_FOUND if absent. */
+/* Looks up a bucket by name on connection c. C360_ERR_NOT_FOUND if absent;
+ * *out is zeroed unless the bucket is found. */
 c360_rc store_bucket_lookup(struct conn *c, const char *name, struct bucket_row *out);
 /* Runs fn(arg) in the writer's shared transaction (group commit). */
 c360_rc store_submit(c360_store *st, c360_rc (*fn)(c360_store *, struct conn *, void *, int64_t),

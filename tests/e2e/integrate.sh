@@ -73,8 +73,9 @@ doc=$("$bin" doc get customer360 matthew.groves@couchbase.com 2>&1)
 sed -e 's/^target_bucket: customer360/target_bucket: c360native/' \
     -e 's/^metadata_bucket: customer360_metadata/metadata_bucket: native_meta/' \
     "$src/functions/customer360.yaml" > "$tmp/native.yaml"
-out=$("$bin" function deploy customer360n --native "$tmp/native.yaml" --source staging --metadata native_meta 2>&1); rc=$?
-if [ $rc -eq 0 ]; then
+# (its buckets are the mapping's: no --source / --metadata, as in the README)
+out=$("$bin" function deploy customer360n --native "$tmp/native.yaml" 2>&1); rc=$?
+if [ $rc -eq 0 ] && [[ "$out" == *"deployed function 'customer360n' (native) on 'staging'"* ]]; then
   "$bin" function run --exit-when-idle customer360n >/dev/null 2>&1
   doc=$("$bin" doc get c360native matthew.groves@couchbase.com 2>&1)
   [[ "$doc" == *'"loyaltyPoints":"47"'* && "$doc" != *home_delivery* ]] &&
@@ -85,6 +86,10 @@ fi
 out=$("$bin" function deploy badn --native "$tmp/bad.yaml" --source staging --metadata native_meta 2>&1); rc=$?
 [[ $rc -ne 0 && "$out" == *":2:17:"* ]] && ok "deploy --native refuses a bad mapping" ||
   bad "deploy bad ($rc): $out"
+# --source / --metadata override the mapping's buckets
+out=$("$bin" function deploy overn --native "$tmp/native.yaml" --source c360native --metadata native_meta 2>&1); rc=$?
+[[ $rc -ne 0 && "$out" == *"the mapping's target_bucket 'c360native' is the function's source bucket"* ]] &&
+  ok "deploy --native: --source overrides the mapping" || bad "deploy --source ($rc): $out"
 
 # one engine per target: while one process follows the feed, a second
 # `integrate run` (exit 4) and a native function on the same buckets are

@@ -116,6 +116,18 @@ printf '{"a":tru}' >"$dir/bad.json"
 expect 5 "$BIN" doc upsert staging bad --file "$dir/bad.json"
 contains "$err" "$dir/bad.json" "file named in error"
 expect 5 "$BIN" doc upsert staging bad ''
+# a NUL after the JSON text is an error with its offset, not an end
+# (JSONTestSuite n_multidigit_number_then_00)
+printf '123\0' >"$dir/nul.json"
+expect 5 "$BIN" doc upsert staging bad --file "$dir/nul.json"
+contains "$err" "(byte 3): unexpected data after the JSON value" "NUL after a number"
+printf '{"a":1}\n\0\n' >"$dir/nul.json"
+expect 5 "$BIN" doc upsert staging bad --file - <"$dir/nul.json"
+contains "$err" "line 2, column 1 (byte 8)" "NUL after a newline"
+printf '\n  {"a":tru}' >"$dir/bad.json"
+expect 5 "$BIN" doc upsert staging bad --file "$dir/bad.json"
+contains "$err" "line 2, column 8 (byte 8)" "position counts leading white space"
+expect 3 "$BIN" doc get staging bad
 # oversized key and value
 longkey=$(head -c 251 /dev/zero | tr '\0' k)
 expect 5 "$BIN" doc upsert staging "$longkey" '{}'

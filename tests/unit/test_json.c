@@ -101,6 +101,8 @@ static const struct pos_case positions[] = {
     {"bad_escape_x.json", 1, 1, 2},
     {"bom.json", 0, 1, 1},
     {"limit_nesting_513.json", 512, 1, 513},
+    {"nul_after_value.json", 3, 1, 4},
+    {"multidigit_number_then_nul.json", 3, 1, 4}, /* JSONTestSuite n_multidigit_number_then_00 */
 };
 
 static int walk(const char *sub, int (*fn)(const char *name, const char *data, size_t len))
