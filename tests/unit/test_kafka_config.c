@@ -263,6 +263,53 @@ TEST(key_ids_agree_with_and_without_schema)
 	CHECK(keyid(longkey) == NULL);
 }
 
+/* The connector's quickstart-couchbase-sink.properties shape: accepted as
+ * it is (it used to fail as "not valid JSON"). */
+TEST(properties_file)
+{
+	static const char props[] =
+		"# Arbitrary unique name for the connector.\n"
+		"name=test-couchbase-sink\n"
+		"connector.class=com.couchbase.connect.kafka.CouchbaseSinkConnector\n"
+		"tasks.max=2\n"
+		"topics=couchbase-sink-example,\\\n"
+		"       other\n"
+		"couchbase.seed.nodes=127.0.0.1\n"
+		"couchbase.bootstrap.timeout=10s\n"
+		"couchbase.bucket=default\n"
+		"couchbase.username=Administrator\n"
+		"couchbase.password=password\n"
+		"! durability\n"
+		"couchbase.durability=NONE\n"
+		"key.converter=org.apache.kafka.connect.storage.StringConverter\n"
+		"value.converter=org.apache.kafka.connect.json.JsonConverter\n"
+		"value.converter.schemas.enable=false\n"
+		"couchbase.document.id=customer::${/id}\n"
+		"couchbase.remove.document.id : true\n";
+	char err[256] = "";
+	struct c360_kafka_config *c = parse(props, err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_STR(c->name, "test-couchbase-sink");
+	CHECK_EQ_INT(c->tasks_max, 2);
+	CHECK_EQ_INT(c->ntopics, 2);
+	CHECK_EQ_STR(c->topics[1], "other");
+	CHECK_EQ_STR(c->bucket, "default");
+	CHECK_EQ_STR(c->doc_id, "customer::${/id}");
+	CHECK(c->remove_doc_id);
+	CHECK(!c->value_schemas_enable);
+	CHECK_EQ_INT(nwarn, 0);
+	c360_kafka_config_free(c);
+
+	/* a bad escape: the file name, line and column */
+	c = parse("name=x\ntopics=t\ncouchbase.bucket=b\\u00zz\n", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "test: not a valid .properties file: line 3, column 19: malformed") != NULL);
+	/* JSON is still JSON, with JSON's errors */
+	c = parse("  {\"name\": }", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "not valid JSON") != NULL);
+}
+
 int main(void)
 {
 	RUN(seed_body_parses_without_warnings);
@@ -271,5 +318,6 @@ int main(void)
 	RUN(bad_values_name_the_key);
 	RUN(templates);
 	RUN(key_ids_agree_with_and_without_schema);
+	RUN(properties_file);
 	return test_summary();
 }

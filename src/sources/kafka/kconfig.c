@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "core/buf.h"
+#include "core/props.h"
 #include "store/store.h"
 #include "core/banned.h"
 
@@ -713,19 +714,79 @@ out:
 	return C360_OK;
 }
 
+struct props_ctx {
+	c360_json_doc *doc;
+	c360_json *obj;
+};
+
+static c360_rc props_entry(const char *key, size_t klen, const char *value, size_t vlen, unsigned line, void *ctx)
+{
+	(void)line;
+	struct props_ctx *p = ctx;
+	c360_json *v = c360_json_new_str(p->doc, value, vlen);
+	if (!v)
+		return C360_ERR_NOMEM;
+	return c360_json_set(p->doc, p->obj, key, klen, v);
+}
+
+/* A Java .properties file (the connector's quickstart files) as the flat
+ * config object, every value a string as Kafka Connect reads them. */
+static c360_rc props_to_json(const char *what, const char *text, size_t len, c360_json_doc **out, char *err,
+			     size_t errlen)
+{
+	struct props_ctx p = {.doc = c360_json_doc_new()};
+	if (!p.doc || !(p.obj = c360_json_new_object(p.doc))) {
+		c360_json_doc_free(p.doc);
+		return C360_ERR_NOMEM;
+	}
+	c360_json_doc_set_root(p.doc, p.obj);
+	struct c360_props_error pe;
+	c360_rc rc = c360_props_parse(text, len, props_entry, &p, &pe);
+	if (rc == C360_ERR_INVALID) {
+		char where[160];
+		c360_props_error_str(&pe, where, sizeof where);
+		seterr(err, errlen, "%s: not a valid .properties file: %s", what, where);
+	}
+	if (rc) {
+		c360_json_doc_free(p.doc);
+		return rc;
+	}
+	*out = p.doc;
+	return C360_OK;
+}
+
 c360_rc c360_kafka_config_parse_text(const char *what, const char *text, size_t len, c360_kafka_warn_fn warn,
 				     void *warn_ctx, struct c360_kafka_config **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	c360_json_doc *doc = NULL;
-	struct c360_json_error je;
-	struct c360_json_parse_opts po = {.max_size = 1u << 20};
-	c360_rc rc = c360_json_parse(text, len, &po, &doc, &je);
-	if (rc) {
-		char where[160];
-		c360_json_error_str(&je, where, sizeof where);
-		seterr(err, errlen, "%s: not valid JSON: %s", what, where);
-		return rc;
+	/* JSON when the text starts (after blanks and a BOM) with '{' or '[',
+	 * else Java .properties */
+	size_t i = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	while (i < len && strchr(" \t\r\n\f", text[i]) && text[i])
+		i++;
+	c360_rc rc;
+	if (i < len && (text[i] == '{' || text[i] == '[')) {
+		struct c360_json_error je;
+		struct c360_json_parse_opts po = {.max_size = 1u << 20};
+		rc = c360_json_parse(text, len, &po, &doc, &je);
+		if (rc) {
+			char where[160];
+			c360_json_error_str(&je, where, sizeof where);
+			seterr(err, errlen, "%s: not valid JSON: %s", what, where);
+			return rc;
+		}
+	} else {
+		if (len > 1u << 20) {
+			seterr(err, errlen, "%s: larger than 1 MiB", what);
+			return C360_ERR_TOO_BIG;
+		}
+		rc = props_to_json(what, text, len, &doc, err, errlen);
+		if (rc) {
+			if (rc == C360_ERR_NOMEM)
+				seterr(err, errlen, "out of memory");
+			return rc;
+		}
 	}
 	rc = c360_kafka_config_parse(c360_json_doc_root(doc), warn, warn_ctx, out, err, errlen);
 	c360_json_doc_free(doc);
