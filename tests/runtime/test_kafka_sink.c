@@ -295,6 +295,37 @@ TEST(remove_id_fields_and_expiry)
 	c360_store_close(st);
 }
 
+/* per-topic ids (couchbase.topic.to.document.id and KEY[TOPIC]): each
+ * topic's records get its own template, others the connector's */
+TEST(per_topic_document_ids)
+{
+	c360_kafka_mock_topic(mock, "ptc", 1);
+	c360_kafka_mock_topic(mock, "pto", 1);
+	c360_kafka_mock_topic(mock, "ptp", 1);
+	rd_kafka_t *p = producer();
+	const char *cv = "{\"cid\":7,\"id\":1}", *ov = "{\"oid\":\"A-1\",\"id\":2}", *pv = "{\"sku\":\"x9\",\"id\":3}";
+	produce(p, "ptc", NULL, cv, strlen(cv));
+	produce(p, "pto", NULL, ov, strlen(ov));
+	produce(p, "ptp", NULL, pv, strlen(pv));
+	rd_kafka_flush(p, 5000);
+	rd_kafka_destroy(p);
+	c360_store *st = new_store();
+	struct c360_kafka_config *cfg = config("\"topics\":\"ptc,pto,ptp\",\"couchbase.bucket\":\"staging\","
+					       "\"value.converter.schemas.enable\":\"false\","
+					       "\"couchbase.document.id\":\"other::${/id}\","
+					       "\"couchbase.topic.to.document.id\":\"ptc=customer::${/cid}\","
+					       "\"couchbase.document.id[pto]\":\"order::${/oid}\"");
+	REQUIRE(st && cfg);
+	char err[300] = "";
+	CHECK_EQ_INT(run_to_end(st, cfg, NULL, err, sizeof err), C360_OK);
+	CHECK(has(st, "staging", "customer::7", NULL));
+	CHECK(has(st, "staging", "order::A-1", NULL));
+	CHECK(has(st, "staging", "other::3", NULL));
+	CHECK_EQ_INT(count(st, "staging"), 3);
+	c360_kafka_config_free(cfg);
+	c360_store_close(st);
+}
+
 /* the fixture files, produced as they are */
 TEST(fixtures_and_seed_json)
 {
@@ -622,6 +653,7 @@ int main(void)
 	RUN_SEL(debezium_ops_without_schema);
 	RUN_SEL(debezium_ops_with_schema_and_struct_keys);
 	RUN_SEL(remove_id_fields_and_expiry);
+	RUN_SEL(per_topic_document_ids);
 	RUN_SEL(fixtures_and_seed_json);
 	RUN_SEL(dead_letters_carry_reason_and_origin);
 	RUN_SEL(tolerance_none_stops_before_the_bad_record);

@@ -77,7 +77,7 @@ TEST(v4_names_and_passthrough)
 		"\"couchbase.retry.timeout\":\"30s\",\"errors.tolerance\":\"all\","
 		"\"errors.deadletterqueue.topic.name\":\"dlq\",\"bootstrap.servers\":\"127.0.0.1:1\","
 		"\"consumer.override.auto.offset.reset\":\"earliest\",\"tasks.max\":3,"
-		"\"couchbase.topic.to.collection\":\"a=other,b=inventory.customers\","
+		"\"couchbase.topic.to.collection\":\"a=_default._default\",\"couchbase.default.collection\":\"_default._default\","
 		"\"transforms\":\"unwrap\",\"transforms.unwrap.type\":\"io.debezium.transforms.ExtractNewRecordState\","
 		"\"sasl.mechanism\":\"PLAIN\"}",
 		err, sizeof err);
@@ -93,9 +93,6 @@ TEST(v4_names_and_passthrough)
 	CHECK(c->extract_new_record_state);
 	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "auto.offset.reset"), "earliest");
 	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "sasl.mechanism"), "PLAIN");
-	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "a"), "other");
-	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "b"), "staging");
-	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "zz"), "staging");
 	CHECK_EQ_INT(nwarn, 0);
 	c360_kafka_config_free(c);
 }
@@ -152,6 +149,8 @@ TEST(bad_values_name_the_key)
 	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"tasks.max\":[1]}", "'tasks.max'");
 	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.topic.to.collection\":\"t\"}",
 		   "'couchbase.topic.to.collection'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.topic.to.document.id\":\"t\"}",
+		   "'couchbase.topic.to.document.id'");
 	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"key.converter\":\"AvroConverter\"}",
 		   "'key.converter'");
 }
@@ -310,6 +309,70 @@ TEST(properties_file)
 	CHECK(strstr(err, "not valid JSON") != NULL);
 }
 
+/* Connector 4.x per-topic ids: couchbase.topic.to.document.id and the
+ * KEY[TOPIC] override form (they used to be ignored with a warning). */
+TEST(per_topic_document_ids)
+{
+	char err[300] = "";
+	struct c360_kafka_config *c = parse(
+		"{\"name\":\"x\",\"topics\":\"a,b,c,d\",\"couchbase.bucket\":\"s\","
+		"\"couchbase.document.id\":\"${/id}\","
+		"\"couchbase.topic.to.document.id\":\"a=customer::${/cid}, b=order::${/oid}\","
+		"\"couchbase.document.id[c]\":\"p::${/sku}\",\"couchbase.document.id[b]\":\"o::${/oid}\","
+		"\"couchbase.document.id[d]\":\"\"}",
+		err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 0);
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "a"), "customer::${/cid}");
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "b"), "o::${/oid}"); /* the later key wins */
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "c"), "p::${/sku}");
+	CHECK(c360_kafka_config_doc_id_for(c, "d") == NULL); /* empty: ids from the key */
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "zz"), "${/id}");
+	c360_kafka_config_free(c);
+
+	/* an override of a topic that is not consumed would never apply */
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.topic.to.document.id\":\"ab=${/id}\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "topic 'ab' is not in 'topics'") != NULL);
+	/* other per-topic keys are refused by name */
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.document.expiration[a]\":\"1d\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.document.expiration[a]': a per-topic 'couchbase.document.expiration' "
+			  "is not supported") != NULL);
+}
+
+/* The store has no collections: a non-default one is refused at start
+ * (it used to be accepted and the documents landed in the bucket). */
+TEST(collections_refused_unless_default)
+{
+	char err[400] = "";
+	struct c360_kafka_config *c = parse(
+		"{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		"\"couchbase.default.collection\":\"_default._default\","
+		"\"couchbase.topic.to.collection\":\"a=_default._default\","
+		"\"couchbase.default.collection[a]\":\"_default._default\"}",
+		err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 0);
+	c360_kafka_config_free(c);
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.default.collection\":\"inventory.customers\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.default.collection': collection 'inventory.customers' is not "
+			  "supported: c360's store has buckets, no scopes or collections; remove the key") != NULL);
+	c = parse("{\"name\":\"x\",\"topics\":\"a,b\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.topic.to.collection\":\"a=_default._default,b=inventory.orders\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.topic.to.collection': topic 'b' to collection 'inventory.orders' "
+			  "is not supported") != NULL);
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.default.collection[a]\":\"s1.c1\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "'couchbase.default.collection[a]': topic 'a' to collection 's1.c1'") != NULL);
+}
+
 int main(void)
 {
 	RUN(seed_body_parses_without_warnings);
@@ -319,5 +382,7 @@ int main(void)
 	RUN(templates);
 	RUN(key_ids_agree_with_and_without_schema);
 	RUN(properties_file);
+	RUN(per_topic_document_ids);
+	RUN(collections_refused_unless_default);
 	return test_summary();
 }

@@ -26,7 +26,9 @@ enum ktype {
 	K_DURATION,    /* int64_t, in the key's unit (seconds or ms) */
 	K_TOLERANCE,   /* enum c360_kafka_tolerance */
 	K_TOPICS,      /* comma list into topics[] */
-	K_TOPICMAP,    /* "t1=bucket,t2=scope.coll" */
+	K_TOPICDOCID,  /* "t1=${/a},t2=${/b}" into topic_doc_id[] */
+	K_COLLECTION,  /* must be _default._default (no collections in the store) */
+	K_TOPICCOLL,   /* "t1=_default._default,...": the same per topic */
 	K_ACCEPT,      /* accepted for compatibility; no effect in c360 */
 	K_ENUM_ACCEPT, /* accepted, value checked against choices, no effect */
 };
@@ -54,11 +56,16 @@ static const struct kopt kopts[] = {
 	{"topics.regex", K_STR, OFF(topics_regex), NULL, NULL, 0, 0, "POSIX regex of topics to consume (instead of topics)"},
 	{"connection.bucket", K_STR, OFF(bucket), NULL, NULL, 0, 0, "target bucket (3.x name)"},
 	{"couchbase.bucket", K_STR, OFF(bucket), NULL, NULL, 0, 0, "target bucket (4.x name)"},
-	{"couchbase.topic.to.collection", K_TOPICMAP, 0, NULL, NULL, 0, 0,
-	 "per-topic target: topic1=bucket,topic2=bucket.scope.coll (c360 uses the first name as the bucket)"},
-	{"couchbase.default.collection", K_ACCEPT, 0, "_default._default", NULL, 0, 0, "accepted; c360 buckets have no collections"},
+	{"couchbase.topic.to.collection", K_TOPICCOLL, 0, NULL, NULL, 0, 0,
+	 "only topic=_default._default entries: c360's store has buckets, no scopes or collections (other "
+	 "values stop the start)"},
+	{"couchbase.default.collection", K_COLLECTION, 0, "_default._default", NULL, 0, 0,
+	 "only _default._default: c360's store has buckets, no scopes or collections (other values stop the start)"},
 	{"couchbase.document.id", K_STR, OFF(doc_id), "", NULL, 0, 0,
-	 "document id template with ${/json/pointer} placeholders, e.g. customer::${/payload/after/id}"},
+	 "document id template with ${/json/pointer} placeholders, e.g. customer::${/payload/after/id}; "
+	 "per topic: couchbase.document.id[TOPIC]"},
+	{"couchbase.topic.to.document.id", K_TOPICDOCID, 0, NULL, NULL, 0, 0,
+	 "per-topic document id templates: topic1=${/id},topic2=order::${/orderId} (override couchbase.document.id)"},
 	{"couchbase.remove.document.id", K_BOOL, OFF(remove_doc_id), "false", NULL, 0, 0, "remove the fields used in the id from the stored value"},
 	{"couchbase.document.expiration", K_DURATION, OFF(expiry_s), "0", "s", 0, 0,
 	 "document expiry: 0 = never, or <n>[ms|s|m|h|d]; 30 days and more are converted to absolute time"},
@@ -304,7 +311,42 @@ static bool valid_bucket(const char *b)
 	return true;
 }
 
-static c360_rc add_topicmap(struct c360_kafka_config *c, const char *key, const char *v, char *err, size_t errlen)
+/* Sets (or replaces) the document id template of one topic. */
+static c360_rc set_topic_doc_id(struct c360_kafka_config *c, const char *key, const char *topic, const char *tmpl,
+				char *err, size_t errlen)
+{
+	if (!*topic || strlen(topic) > 249) {
+		seterr(err, errlen, "config key '%s': '%s' is not a topic name", key, topic);
+		return C360_ERR_INVALID;
+	}
+	int i = 0;
+	while (i < c->ntopic_doc_id && strcmp(c->topic_doc_id[i].key, topic))
+		i++;
+	if (i == C360_KAFKA_MAX_TOPICS) {
+		seterr(err, errlen, "config key '%s': more than %d per-topic document ids", key, C360_KAFKA_MAX_TOPICS);
+		return C360_ERR_INVALID;
+	}
+	char *v = strdup(tmpl);
+	if (!v)
+		return C360_ERR_NOMEM;
+	if (i == c->ntopic_doc_id) {
+		if (!(c->topic_doc_id[i].key = strdup(topic))) {
+			free(v);
+			return C360_ERR_NOMEM;
+		}
+		c->ntopic_doc_id++;
+	}
+	free(c->topic_doc_id[i].value);
+	c->topic_doc_id[i].value = v;
+	return C360_OK;
+}
+
+/* "topic1=VALUE1,topic2=VALUE2": calls fn for each entry (blanks around
+ * items trimmed; the first '=' separates, a value may hold more). */
+static c360_rc each_topic_entry(struct c360_kafka_config *c, const char *key, const char *v,
+				c360_rc (*fn)(struct c360_kafka_config *, const char *, const char *, const char *,
+					      char *, size_t),
+				char *err, size_t errlen)
 {
 	const char *p = v;
 	while (*p) {
@@ -313,51 +355,46 @@ static c360_rc add_topicmap(struct c360_kafka_config *c, const char *key, const 
 		char *item = trim_dup(p, n);
 		if (!item)
 			return C360_ERR_NOMEM;
+		c360_rc rc = C360_OK;
 		if (*item) {
 			char *eq = strchr(item, '=');
 			if (!eq || eq == item || !eq[1]) {
-				seterr(err, errlen, "config key '%s': expected topic=bucket, got '%s'", key, item);
-				free(item);
-				return C360_ERR_INVALID;
+				seterr(err, errlen, "config key '%s': expected topic=value, got '%s'", key, item);
+				rc = C360_ERR_INVALID;
+			} else {
+				*eq = 0;
+				rc = fn(c, key, item, eq + 1, err, errlen);
 			}
-			*eq = 0;
-			/* "bucket.scope.coll" or "scope.coll": c360 takes the bucket
-			 * name when three parts are given, else the whole left part
-			 * before the first dot of a two-part name is a scope: use the
-			 * connector's bucket (empty value here). */
-			char *dest = eq + 1;
-			int dots = 0;
-			for (char *q = dest; *q; q++)
-				dots += *q == '.';
-			char *bucket;
-			if (dots == 2)
-				bucket = strndup(dest, (size_t)(strchr(dest, '.') - dest));
-			else if (dots == 0)
-				bucket = strdup(dest);
-			else
-				bucket = strdup(""); /* scope.collection: the default bucket */
-			if (!bucket || (*bucket && !valid_bucket(bucket))) {
-				seterr(err, errlen, "config key '%s': '%s' is not a valid bucket name", key, dest);
-				free(bucket);
-				free(item);
-				return C360_ERR_INVALID;
-			}
-			if (c->ntopic_bucket >= C360_KAFKA_MAX_TOPICS) {
-				seterr(err, errlen, "config key '%s': too many entries", key);
-				free(bucket);
-				free(item);
-				return C360_ERR_INVALID;
-			}
-			c->topic_bucket[c->ntopic_bucket].key = strdup(item);
-			c->topic_bucket[c->ntopic_bucket].value = bucket;
-			c->ntopic_bucket++;
 		}
 		free(item);
+		if (rc)
+			return rc;
 		if (!comma)
 			break;
 		p = comma + 1;
 	}
 	return C360_OK;
+}
+
+/* c360's store has buckets, no scopes or collections (yet): a collection
+ * other than the default one would put the documents somewhere the user
+ * did not ask for, so it stops the start. */
+static c360_rc check_collection(const char *key, const char *topic, const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "_default._default"))
+		return C360_OK;
+	seterr(err, errlen, "config key '%s': %s%s%scollection '%s' is not supported: c360's store has buckets, no "
+	       "scopes or collections; remove the key (documents go to the bucket of couchbase.bucket) or set it to "
+	       "_default._default, and run one connector per target bucket", key, topic ? "topic '" : "",
+	       topic ? topic : "", topic ? "' to " : "", v);
+	return C360_ERR_INVALID;
+}
+
+static c360_rc topic_collection(struct c360_kafka_config *c, const char *key, const char *topic, const char *v,
+				char *err, size_t errlen)
+{
+	(void)c;
+	return check_collection(key, topic, v, err, errlen);
 }
 
 c360_rc c360_kafka_config_set_rdkafka(struct c360_kafka_config *cfg, const char *key, const char *value)
@@ -394,12 +431,12 @@ const char *c360_kafka_config_rdkafka(const struct c360_kafka_config *cfg, const
 	return NULL;
 }
 
-const char *c360_kafka_config_bucket_for(const struct c360_kafka_config *cfg, const char *topic)
+const char *c360_kafka_config_doc_id_for(const struct c360_kafka_config *cfg, const char *topic)
 {
-	for (int i = 0; i < cfg->ntopic_bucket; i++)
-		if (!strcmp(cfg->topic_bucket[i].key, topic) && cfg->topic_bucket[i].value[0])
-			return cfg->topic_bucket[i].value;
-	return cfg->bucket;
+	for (int i = 0; i < cfg->ntopic_doc_id; i++)
+		if (!strcmp(cfg->topic_doc_id[i].key, topic))
+			return cfg->topic_doc_id[i].value[0] ? cfg->topic_doc_id[i].value : NULL;
+	return cfg->doc_id;
 }
 
 static void set_defaults(struct c360_kafka_config *c)
@@ -468,8 +505,12 @@ static c360_rc apply_opt(struct c360_kafka_config *c, const struct kopt *o, cons
 		return C360_OK;
 	case K_TOPICS:
 		return add_topics(c, key, v, err, errlen);
-	case K_TOPICMAP:
-		return add_topicmap(c, key, v, err, errlen);
+	case K_TOPICDOCID:
+		return each_topic_entry(c, key, v, set_topic_doc_id, err, errlen);
+	case K_COLLECTION:
+		return check_collection(key, NULL, v, err, errlen);
+	case K_TOPICCOLL:
+		return each_topic_entry(c, key, v, topic_collection, err, errlen);
 	case K_ENUM_ACCEPT:
 		if (!in_choices(o->choices, v, true)) {
 			seterr(err, errlen, "config key '%s': expected one of %s, got '%s'", key, o->choices, v);
@@ -480,6 +521,31 @@ static c360_rc apply_opt(struct c360_kafka_config *c, const struct kopt *o, cons
 		return C360_OK;
 	}
 	return C360_ERR_INTERNAL;
+}
+
+/* "KEY[TOPIC]": the connector 4.x form of a per-topic setting. */
+static c360_rc topic_override(struct c360_kafka_config *c, const char *key, size_t klen, const char *v, char *err,
+			      size_t errlen)
+{
+	const char *lb = strchr(key, '[');
+	char base[128], topic[256];
+	size_t bn = (size_t)(lb - key), tn = klen - bn - 2;
+	if (bn >= sizeof base || tn >= sizeof topic || !tn) {
+		seterr(err, errlen, "config key '%s': expected KEY[TOPIC]", key);
+		return C360_ERR_INVALID;
+	}
+	memcpy(base, key, bn);
+	base[bn] = 0;
+	memcpy(topic, lb + 1, tn);
+	topic[tn] = 0;
+	if (!strcmp(base, "couchbase.document.id"))
+		return set_topic_doc_id(c, key, topic, v, err, errlen);
+	if (!strcmp(base, "couchbase.default.collection"))
+		return check_collection(key, topic, v, err, errlen);
+	seterr(err, errlen, "config key '%s': a per-topic '%s' is not supported (c360 takes couchbase.document.id[TOPIC] "
+	       "and couchbase.default.collection[TOPIC]=_default._default); set '%s' for the whole connector or run "
+	       "one connector for topic '%s'", key, base, base, topic);
+	return C360_ERR_INVALID;
 }
 
 /* Checks a librdkafka setting by applying it to a scratch configuration, so
@@ -597,6 +663,12 @@ c360_rc c360_kafka_config_parse(const c360_json *root, c360_kafka_warn_fn warn, 
 		}
 		if (!strncmp(key, "transforms.", 11))
 			continue; /* handled by apply_transforms */
+		if (klen > 2 && key[klen - 1] == ']' && strchr(key, '[')) {
+			rc = topic_override(c, key, klen, v, err, errlen);
+			if (rc)
+				goto out;
+			continue;
+		}
 		const struct kopt *o = kopts;
 		for (; o->name; o++)
 			if (!strcmp(o->name, key))
@@ -671,6 +743,17 @@ c360_rc c360_kafka_config_parse(const c360_json *root, c360_kafka_warn_fn warn, 
 		seterr(err, errlen, "config key 'connection.bucket': '%s' is not a valid bucket name", c->bucket);
 		rc = C360_ERR_INVALID;
 		goto out;
+	}
+	for (int i = 0; c->ntopics && i < c->ntopic_doc_id; i++) {
+		int j = 0;
+		while (j < c->ntopics && strcmp(c->topics[j], c->topic_doc_id[i].key))
+			j++;
+		if (j == c->ntopics) {
+			seterr(err, errlen, "config key 'couchbase.topic.to.document.id': topic '%s' is not in 'topics'; "
+			       "its document id would never be used (check the topic name)", c->topic_doc_id[i].key);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
 	}
 	if (c->doc_id && !*c->doc_id) {
 		free(c->doc_id);
@@ -803,9 +886,9 @@ void c360_kafka_config_free(struct c360_kafka_config *c)
 		free(c->topics[i]);
 	free(c->topics_regex);
 	free(c->bucket);
-	for (int i = 0; i < c->ntopic_bucket; i++) {
-		free(c->topic_bucket[i].key);
-		free(c->topic_bucket[i].value);
+	for (int i = 0; i < c->ntopic_doc_id; i++) {
+		free(c->topic_doc_id[i].key);
+		free(c->topic_doc_id[i].value);
 	}
 	free(c->doc_id);
 	free(c->dlq_topic);

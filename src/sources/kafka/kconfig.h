@@ -40,9 +40,11 @@ struct c360_kafka_config {
 	int ntopics;
 	char *topics_regex;         /* topics.regex, used as "^REGEX" subscription */
 	char *bucket;               /* connection.bucket / couchbase.bucket */
-	struct c360_kafka_kv topic_bucket[C360_KAFKA_MAX_TOPICS]; /* couchbase.topic.to.collection */
-	int ntopic_bucket;
 	char *doc_id;               /* couchbase.document.id template, NULL = none */
+	/* per-topic templates (couchbase.topic.to.document.id, couchbase.document.id[TOPIC]);
+	 * an empty value means "no template" for that topic */
+	struct c360_kafka_kv topic_doc_id[C360_KAFKA_MAX_TOPICS];
+	int ntopic_doc_id;
 	bool remove_doc_id;         /* couchbase.remove.document.id */
 	int64_t expiry_s;           /* couchbase.document.expiration, seconds (0 = never) */
 	int64_t retry_timeout_ms;   /* couchbase.retry.timeout (0 = stop on first failure) */
@@ -85,8 +87,9 @@ c360_rc c360_kafka_config_set_rdkafka(struct c360_kafka_config *cfg, const char 
 				      const char *value);
 /* A librdkafka setting's value, or NULL. */
 const char *c360_kafka_config_rdkafka(const struct c360_kafka_config *cfg, const char *key);
-/* The bucket records of topic go to. */
-const char *c360_kafka_config_bucket_for(const struct c360_kafka_config *cfg, const char *topic);
+/* The document id template of topic's records (its per-topic override, or
+ * couchbase.document.id), NULL when ids come from the record key. */
+const char *c360_kafka_config_doc_id_for(const struct c360_kafka_config *cfg, const char *topic);
 
 /* Prints the option table (name, default, help) as Markdown or text. */
 void c360_kafka_config_help(FILE *out, bool markdown);

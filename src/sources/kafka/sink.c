@@ -99,6 +99,7 @@ struct c360_kafka_sink {
 	const struct c360_kafka_config *cfg;
 	struct c360_kafka_sink_opts opts;
 	c360_kafka_idtmpl *tmpl;
+	c360_kafka_idtmpl *topic_tmpl[C360_KAFKA_MAX_TOPICS]; /* of cfg->topic_doc_id[i], NULL = none */
 	char who[C360_KAFKA_NAME_MAX + 16];
 	struct task tasks[MAX_TASKS];
 	int ntasks;
@@ -309,6 +310,17 @@ static c360_rc add_delete(struct task *t, struct batch *b, struct rec *r, const 
 	return C360_OK;
 }
 
+/* The id template of topic's records: its per-topic override (which may
+ * be "none") or couchbase.document.id. */
+static const c360_kafka_idtmpl *tmpl_for(const struct c360_kafka_sink *s, const char *topic)
+{
+	const struct c360_kafka_config *cfg = s->cfg;
+	for (int i = 0; i < cfg->ntopic_doc_id; i++)
+		if (!strcmp(cfg->topic_doc_id[i].key, topic))
+			return s->topic_tmpl[i];
+	return s->tmpl;
+}
+
 /* Builds the op of one record into batch b (or marks it skipped / bad).
  * Returns an error only for out-of-memory. */
 static c360_rc build(struct task *t, struct batch *b, struct rec *r)
@@ -317,7 +329,8 @@ static c360_rc build(struct task *t, struct batch *b, struct rec *r)
 	const struct c360_kafka_config *cfg = s->cfg;
 	const rd_kafka_message_t *m = r->m;
 	const char *topic = rd_kafka_topic_name(m->rkt);
-	const char *bucket = c360_kafka_config_bucket_for(cfg, topic);
+	const char *bucket = cfg->bucket;
+	const c360_kafka_idtmpl *tmpl = tmpl_for(s, topic);
 	char reason[300];
 	size_t key_start = b->keys.len;
 	c360_rc rc;
@@ -326,12 +339,12 @@ static c360_rc build(struct task *t, struct batch *b, struct rec *r)
 	/* tombstone */
 	if (!m->payload) {
 tombstone:
-		if (s->tmpl) {
+		if (tmpl) {
 			c360_json_doc *kd = NULL;
 			const c360_json *fields = NULL;
 			rc = c360_kafka_key_fields(m->key, m->key_len, &kd, &fields);
 			if (rc == C360_OK)
-				rc = c360_kafka_idtmpl_render(s->tmpl, fields, C360_IDT_LASTSEG, &b->keys, reason,
+				rc = c360_kafka_idtmpl_render(tmpl, fields, C360_IDT_LASTSEG, &b->keys, reason,
 							      sizeof reason);
 			c360_json_doc_free(kd);
 		} else {
@@ -409,12 +422,12 @@ tombstone:
 		goto out;
 	}
 	if (dbz && op[0] == 'd') {
-		if (s->tmpl) {
+		if (tmpl) {
 			if (cfg->extract_new_record_state)
-				rc = c360_kafka_idtmpl_render(s->tmpl, c360_json_get(env, "before"), 0, &b->keys, reason,
+				rc = c360_kafka_idtmpl_render(tmpl, c360_json_get(env, "before"), 0, &b->keys, reason,
 							      sizeof reason);
 			else
-				rc = c360_kafka_idtmpl_render(s->tmpl, root, C360_IDT_BEFORE, &b->keys, reason,
+				rc = c360_kafka_idtmpl_render(tmpl, root, C360_IDT_BEFORE, &b->keys, reason,
 							      sizeof reason);
 			if (rc == C360_ERR_NOMEM)
 				goto out;
@@ -461,8 +474,8 @@ tombstone:
 			goto out;
 		}
 	}
-	if (s->tmpl) {
-		rc = c360_kafka_idtmpl_render(s->tmpl, stored, 0, &b->keys, reason, sizeof reason);
+	if (tmpl) {
+		rc = c360_kafka_idtmpl_render(tmpl, stored, 0, &b->keys, reason, sizeof reason);
 		if (rc == C360_ERR_NOMEM)
 			goto out;
 		if (rc) {
@@ -472,7 +485,7 @@ tombstone:
 			goto out;
 		}
 		if (cfg->remove_doc_id) {
-			c360_kafka_idtmpl_remove(s->tmpl, stored, 0);
+			c360_kafka_idtmpl_remove(tmpl, stored, 0);
 			whole = false;
 		}
 	} else {
@@ -1445,10 +1458,18 @@ c360_rc c360_kafka_sink_new(c360_store *st, const struct c360_kafka_config *cfg,
 			goto out;
 		}
 	}
+	for (int i = 0; i < cfg->ntopic_doc_id; i++) {
+		char e[256];
+		if (!cfg->topic_doc_id[i].value[0])
+			continue;
+		rc = c360_kafka_idtmpl_compile(cfg->topic_doc_id[i].value, &s->topic_tmpl[i], e, sizeof e);
+		if (rc) {
+			seterr(err, errlen, "config key 'couchbase.topic.to.document.id': topic '%s': %s",
+			       cfg->topic_doc_id[i].key, e);
+			goto out;
+		}
+	}
 	rc = c360_store_bucket_ensure(st, cfg->bucket, 0);
-	for (int i = 0; !rc && i < cfg->ntopic_bucket; i++)
-		if (cfg->topic_bucket[i].value[0])
-			rc = c360_store_bucket_ensure(st, cfg->topic_bucket[i].value, 0);
 	if (rc) {
 		seterr(err, errlen, "cannot create bucket '%s': %s", cfg->bucket, c360_rc_str(rc));
 		goto out;
@@ -1684,6 +1705,8 @@ void c360_kafka_sink_free(c360_kafka_sink *s)
 		pthread_cond_destroy(&t->cv);
 	}
 	c360_kafka_idtmpl_free(s->tmpl);
+	for (int i = 0; i < C360_KAFKA_MAX_TOPICS; i++)
+		c360_kafka_idtmpl_free(s->topic_tmpl[i]);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);

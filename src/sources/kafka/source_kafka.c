@@ -131,8 +131,6 @@ static c360_rc ensure_buckets(struct kafka_source *k)
 	c360_rc rc = C360_OK;
 	if (k->cfg->bucket)
 		rc = c360_store_bucket_ensure(k->ctx->st, k->cfg->bucket, 0);
-	for (int i = 0; i < k->cfg->ntopic_bucket && !rc; i++)
-		rc = c360_store_bucket_ensure(k->ctx->st, k->cfg->topic_bucket[i].value, 0);
 	return rc;
 }
 
