@@ -373,6 +373,65 @@ TEST(collections_refused_unless_default)
 	CHECK(strstr(err, "'couchbase.default.collection[a]': topic 'a' to collection 's1.c1'") != NULL);
 }
 
+#define BASE "{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\","
+#define UNWRAP "\"transforms.u.type\":\"io.debezium.transforms.ExtractNewRecordState\""
+
+/* Transforms: the supported ones with their options; any other transform
+ * or option stops the start naming it (they used to be skipped with a
+ * warning, or silently) */
+TEST(transforms)
+{
+	char err[400] = "";
+	struct c360_kafka_config *c = parse(
+		BASE "\"transforms\":\"u,k,e\"," UNWRAP ",\"transforms.u.delete.handling.mode\":\"rewrite\","
+		"\"transforms.u.drop.tombstones\":\"false\",\"transforms.u.add.fields\":\"op, source.ts_ms\","
+		"\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\",\"transforms.k.fields\":\"id,region\","
+		"\"transforms.e.type\":\"org.apache.kafka.connect.transforms.ExtractField$Key\",\"transforms.e.field\":\"id\"}",
+		err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 0);
+	CHECK(c->extract_new_record_state);
+	CHECK(c->unwrap_d == C360_UNWRAP_REWRITE && c->unwrap_rewrite);
+	CHECK(c->unwrap_tombstone == C360_UNWRAP_DELETE);
+	CHECK_EQ_INT(c->add_fields.n, 2);
+	CHECK_EQ_STR(c->add_fields.v[1], "source.ts_ms");
+	CHECK_EQ_INT(c->nsmt, 2);
+	CHECK(c->smt[0].kind == C360_SMT_VALUE_TO_KEY && c->smt[0].fields.n == 2);
+	CHECK(c->smt[1].kind == C360_SMT_EXTRACT_KEY);
+	CHECK_EQ_STR(c->smt[1].field, "id");
+	c360_kafka_config_free(c);
+
+	c = parse(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.delete.tombstone.handling.mode\":\"delete\"}",
+		  err, sizeof err);
+	REQUIRE(c);
+	CHECK(c->unwrap_d == C360_UNWRAP_DELETE && c->unwrap_tombstone == C360_UNWRAP_DROP);
+	c360_kafka_config_free(c);
+
+	expect_bad(BASE "\"transforms\":\"ts\",\"transforms.ts.type\":"
+		   "\"org.apache.kafka.connect.transforms.TimestampConverter$Value\"}",
+		   "config key 'transforms.ts.type': transform 'org.apache.kafka.connect.transforms.TimestampConverter$Value' "
+		   "is not supported by c360");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.route.by.field\":\"x\"}",
+		   "config key 'transforms.u.route.by.field': option 'route.by.field' of "
+		   "io.debezium.transforms.ExtractNewRecordState is not supported");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.delete.handling.mode\":\"keep\"}",
+		   "'transforms.u.delete.handling.mode': expected drop, rewrite or none");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.delete.handling.mode\":\"drop\","
+		   "\"transforms.u.delete.tombstone.handling.mode\":\"drop\"}", "cannot be used together");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.other.field\":\"x\"}",
+		   "config key 'transforms.other.field': no transform of that name is in 'transforms'");
+	expect_bad(BASE "\"transforms\":\"k,u\"," UNWRAP ",\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\","
+		   "\"transforms.k.fields\":\"id\"}", "'u' (ExtractNewRecordState) must come first");
+	expect_bad(BASE "\"transforms\":\"k\",\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\"}",
+		   "config key 'transforms.k.fields': missing");
+	expect_bad(BASE "\"transforms\":\"k\",\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\","
+		   "\"transforms.k.fields\":\"id\",\"transforms.k.predicate\":\"p\"}", "option 'predicate'");
+	expect_bad(BASE "\"transforms\":\"i\",\"transforms.i.type\":\"org.apache.kafka.connect.transforms.InsertField$Value\","
+		   "\"transforms.i.static.field\":\"a\"}", "'transforms.i.static.value': missing");
+	expect_bad(BASE "\"transforms\":\"r\",\"transforms.r.type\":\"org.apache.kafka.connect.transforms.ReplaceField$Value\","
+		   "\"transforms.r.renames\":\"a\"}", "expected old:new pairs");
+}
+
 int main(void)
 {
 	RUN(seed_body_parses_without_warnings);
@@ -384,5 +443,6 @@ int main(void)
 	RUN(properties_file);
 	RUN(per_topic_document_ids);
 	RUN(collections_refused_unless_default);
+	RUN(transforms);
 	return test_summary();
 }

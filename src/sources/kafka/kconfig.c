@@ -120,7 +120,8 @@ static const struct kopt kopts[] = {
 	{"couchbase.log.document.lifecycle", K_ACCEPT, 0, NULL, NULL, 0, 0, "accepted"},
 	{"couchbase.forceIPv4", K_ACCEPT, 0, NULL, NULL, 0, 0, "accepted"},
 	{"transforms", K_ACCEPT, 0, NULL, NULL, 0, 0,
-	 "only Debezium's ExtractNewRecordState is understood (same as c360.extract.new.record.state)"},
+	 "Single Message Transforms: Debezium's ExtractNewRecordState (first) and Kafka's ValueToKey, "
+	 "ExtractField$Key/$Value, InsertField$Value, ReplaceField$Value; any other stops the start"},
 	{NULL, 0, 0, NULL, NULL, 0, 0, NULL},
 };
 
@@ -570,41 +571,332 @@ static c360_rc check_rdkafka(const char *orig_key, const char *key, const char *
 	return C360_OK;
 }
 
-/* "transforms": "unwrap" + "transforms.unwrap.type": ExtractNewRecordState. */
-static c360_rc apply_transforms(struct c360_kafka_config *c, const c360_json *cfg, c360_kafka_warn_fn warn,
-				void *wctx, char *err, size_t errlen)
+/* ---- Single Message Transforms ---- */
+
+/* Splits a comma list into l (blank items dropped). */
+static c360_rc split_list(const char *key, const char *v, struct c360_kafka_list *l, char *err, size_t errlen)
 {
-	const char *list = c360_json_str(c360_json_get(cfg, "transforms"), NULL);
-	if (!list)
-		return C360_OK;
-	const char *p = list;
+	const char *p = v;
 	while (*p) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		char *alias = trim_dup(p, n);
-		if (!alias)
+		char *item = trim_dup(p, n);
+		if (!item)
 			return C360_ERR_NOMEM;
-		if (*alias) {
-			char k[300];
-			snprintf(k, sizeof k, "transforms.%s.type", alias);
-			const char *type = c360_json_str(c360_json_get(cfg, k), NULL);
-			if (!type) {
-				seterr(err, errlen, "config key '%s': missing (transform '%s' has no type)", k, alias);
-				free(alias);
-				return C360_ERR_INVALID;
-			}
-			if (!strcmp(type, "io.debezium.transforms.ExtractNewRecordState") ||
-			    !strcmp(type, "io.debezium.transforms.UnwrapFromEnvelope"))
-				c->extract_new_record_state = true;
-			else
-				warnf(warn, wctx, "config key '%s': transform '%s' is not supported, ignored", k, type);
+		if (!*item) {
+			free(item);
+		} else if (l->n >= C360_KAFKA_MAX_FIELDS) {
+			free(item);
+			seterr(err, errlen, "config key '%s': more than %d fields", key, C360_KAFKA_MAX_FIELDS);
+			return C360_ERR_INVALID;
+		} else {
+			l->v[l->n++] = item;
 		}
-		free(alias);
 		if (!comma)
 			break;
 		p = comma + 1;
 	}
 	return C360_OK;
+}
+
+static void free_list(struct c360_kafka_list *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+}
+
+static c360_rc dup_to(char **dst, const char *v)
+{
+	char *d = strdup(v);
+	if (!d)
+		return C360_ERR_NOMEM;
+	free(*dst);
+	*dst = d;
+	return C360_OK;
+}
+
+/* InsertField names: a trailing '!' (required) or '?' (optional) is
+ * Kafka's marker, not part of the name. */
+static c360_rc insert_name(char **dst, const char *v, bool *required)
+{
+	size_t n = strlen(v);
+	bool req = n && v[n - 1] == '!';
+	if (n && (v[n - 1] == '!' || v[n - 1] == '?'))
+		n--;
+	char *d = strndup(v, n);
+	if (!d)
+		return C360_ERR_NOMEM;
+	free(*dst);
+	*dst = d;
+	if (required)
+		*required = req;
+	return C360_OK;
+}
+
+enum tkind { T_UNWRAP, T_SMT };
+
+struct ttype {
+	const char *name;
+	enum tkind tk;
+	enum c360_kafka_smt_kind kind;
+	const char *options; /* "|opt1|opt2|" accepted besides type */
+	const char *required; /* option that must be set, or NULL */
+};
+
+static const struct ttype ttypes[] = {
+	{"io.debezium.transforms.ExtractNewRecordState", T_UNWRAP, 0,
+	 "|drop.tombstones|delete.handling.mode|delete.tombstone.handling.mode|add.fields|add.fields.prefix|", NULL},
+	{"io.debezium.transforms.UnwrapFromEnvelope", T_UNWRAP, 0,
+	 "|drop.tombstones|delete.handling.mode|delete.tombstone.handling.mode|add.fields|add.fields.prefix|", NULL},
+	{"org.apache.kafka.connect.transforms.ValueToKey", T_SMT, C360_SMT_VALUE_TO_KEY, "|fields|", "fields"},
+	{"org.apache.kafka.connect.transforms.ExtractField$Key", T_SMT, C360_SMT_EXTRACT_KEY, "|field|", "field"},
+	{"org.apache.kafka.connect.transforms.ExtractField$Value", T_SMT, C360_SMT_EXTRACT_VALUE, "|field|", "field"},
+	{"org.apache.kafka.connect.transforms.InsertField$Value", T_SMT, C360_SMT_INSERT_VALUE,
+	 "|static.field|static.value|topic.field|partition.field|offset.field|timestamp.field|", NULL},
+	{"org.apache.kafka.connect.transforms.ReplaceField$Value", T_SMT, C360_SMT_REPLACE_VALUE,
+	 "|exclude|include|renames|blacklist|whitelist|", NULL},
+	{NULL, 0, 0, NULL, NULL},
+};
+
+static c360_rc unwrap_option(struct c360_kafka_config *c, const char *k, const char *opt, const char *v,
+			     bool *legacy, bool *modern, char *err, size_t errlen)
+{
+	if (!strcmp(opt, "drop.tombstones")) {
+		bool b;
+		if (!parse_bool(v, &b)) {
+			seterr(err, errlen, "config key '%s': expected true or false, got '%s'", k, v);
+			return C360_ERR_INVALID;
+		}
+		c->unwrap_tombstone = b ? C360_UNWRAP_DROP : C360_UNWRAP_DELETE;
+		*legacy = true;
+	} else if (!strcmp(opt, "delete.handling.mode")) {
+		if (!strcmp(v, "drop"))
+			c->unwrap_d = C360_UNWRAP_DROP;
+		else if (!strcmp(v, "none"))
+			c->unwrap_d = C360_UNWRAP_DELETE;
+		else if (!strcmp(v, "rewrite"))
+			c->unwrap_d = C360_UNWRAP_REWRITE;
+		else {
+			seterr(err, errlen, "config key '%s': expected drop, rewrite or none, got '%s'", k, v);
+			return C360_ERR_INVALID;
+		}
+		c->unwrap_rewrite = c->unwrap_d == C360_UNWRAP_REWRITE;
+		*legacy = true;
+	} else if (!strcmp(opt, "delete.tombstone.handling.mode")) {
+		static const struct {
+			const char *mode;
+			enum c360_kafka_unwrap_delete d, t;
+		} modes[] = {
+			{"drop", C360_UNWRAP_DROP, C360_UNWRAP_DROP},
+			{"tombstone", C360_UNWRAP_DELETE, C360_UNWRAP_DELETE},
+			{"rewrite", C360_UNWRAP_REWRITE, C360_UNWRAP_DROP},
+			{"rewrite-with-tombstone", C360_UNWRAP_REWRITE, C360_UNWRAP_DELETE},
+			{"delete", C360_UNWRAP_DELETE, C360_UNWRAP_DROP},
+		};
+		size_t i = 0;
+		while (i < sizeof modes / sizeof modes[0] && strcmp(modes[i].mode, v))
+			i++;
+		if (i == sizeof modes / sizeof modes[0]) {
+			seterr(err, errlen, "config key '%s': expected drop, tombstone, rewrite, rewrite-with-tombstone or "
+			       "delete, got '%s'", k, v);
+			return C360_ERR_INVALID;
+		}
+		c->unwrap_d = modes[i].d;
+		c->unwrap_tombstone = modes[i].t;
+		c->unwrap_rewrite = c->unwrap_d == C360_UNWRAP_REWRITE;
+		*modern = true;
+	} else if (!strcmp(opt, "add.fields")) {
+		free_list(&c->add_fields);
+		return split_list(k, v, &c->add_fields, err, errlen);
+	} else if (!strcmp(opt, "add.fields.prefix")) {
+		return dup_to(&c->add_fields_prefix, v);
+	}
+	return C360_OK;
+}
+
+static c360_rc smt_option(struct c360_kafka_smt *t, const char *k, const char *opt, const char *v, char *err,
+			  size_t errlen)
+{
+	if (!strcmp(opt, "fields") || !strcmp(opt, "exclude") || !strcmp(opt, "blacklist")) {
+		free_list(&t->fields);
+		return split_list(k, v, &t->fields, err, errlen);
+	}
+	if (!strcmp(opt, "include") || !strcmp(opt, "whitelist")) {
+		free_list(&t->include);
+		return split_list(k, v, &t->include, err, errlen);
+	}
+	if (!strcmp(opt, "renames")) {
+		free_list(&t->renames);
+		c360_rc rc = split_list(k, v, &t->renames, err, errlen);
+		for (int i = 0; !rc && i < t->renames.n; i++) {
+			const char *colon = strchr(t->renames.v[i], ':');
+			if (!colon || colon == t->renames.v[i] || !colon[1] || strchr(colon + 1, ':')) {
+				seterr(err, errlen, "config key '%s': expected old:new pairs, got '%s'", k, t->renames.v[i]);
+				rc = C360_ERR_INVALID;
+			}
+		}
+		return rc;
+	}
+	if (!strcmp(opt, "field"))
+		return dup_to(&t->field, v);
+	if (!strcmp(opt, "static.field"))
+		return insert_name(&t->static_field, v, NULL);
+	if (!strcmp(opt, "static.value"))
+		return dup_to(&t->static_value, v);
+	if (!strcmp(opt, "topic.field"))
+		return insert_name(&t->topic_field, v, NULL);
+	if (!strcmp(opt, "partition.field"))
+		return insert_name(&t->partition_field, v, NULL);
+	if (!strcmp(opt, "offset.field"))
+		return insert_name(&t->offset_field, v, NULL);
+	if (!strcmp(opt, "timestamp.field"))
+		return insert_name(&t->timestamp_field, v, &t->timestamp_required);
+	return C360_OK;
+}
+
+/* "transforms": "unwrap,key" + "transforms.ALIAS.type" and options. Every
+ * transform c360 does not apply, and every option it does not know, stops
+ * the start naming it: a chain run in part gives other documents or ids
+ * than the connector would. ExtractNewRecordState must come first (c360
+ * unwraps before it applies the others). */
+static c360_rc apply_transforms(struct c360_kafka_config *c, const c360_json *cfg, char *err, size_t errlen)
+{
+	const char *list = c360_json_str(c360_json_get(cfg, "transforms"), NULL);
+	struct c360_kafka_list aliases = {.n = 0};
+	const struct ttype *types[C360_KAFKA_MAX_FIELDS] = {0};
+	c360_rc rc = C360_OK;
+	if (list && (rc = split_list("transforms", list, &aliases, err, errlen)))
+		goto out;
+	for (int i = 0; i < aliases.n; i++) {
+		for (int j = 0; j < i; j++)
+			if (!strcmp(aliases.v[i], aliases.v[j])) {
+				seterr(err, errlen, "config key 'transforms': '%s' is listed twice", aliases.v[i]);
+				rc = C360_ERR_INVALID;
+				goto out;
+			}
+		char k[300];
+		snprintf(k, sizeof k, "transforms.%s.type", aliases.v[i]);
+		const char *type = c360_json_str(c360_json_get(cfg, k), NULL);
+		if (!type) {
+			seterr(err, errlen, "config key '%s': missing (transform '%s' has no type)", k, aliases.v[i]);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		const struct ttype *tt = ttypes;
+		while (tt->name && strcmp(tt->name, type))
+			tt++;
+		if (!tt->name) {
+			seterr(err, errlen, "config key '%s': transform '%s' is not supported by c360 (supported: Debezium's "
+			       "ExtractNewRecordState; Kafka's ValueToKey, ExtractField$Key, ExtractField$Value, "
+			       "InsertField$Value, ReplaceField$Value); remove it from 'transforms' or run it before c360",
+			       k, type);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		if (tt->tk == T_UNWRAP && i > 0) {
+			seterr(err, errlen, "config key 'transforms': '%s' (ExtractNewRecordState) must come first: c360 "
+			       "unwraps the Debezium event before the other transforms", aliases.v[i]);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		if (tt->tk == T_SMT && c->nsmt >= C360_KAFKA_MAX_SMT) {
+			seterr(err, errlen, "config key 'transforms': more than %d transforms", C360_KAFKA_MAX_SMT);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		types[i] = tt;
+		if (tt->tk == T_UNWRAP) {
+			c->extract_new_record_state = true;
+		} else {
+			struct c360_kafka_smt *t = &c->smt[c->nsmt++];
+			t->kind = tt->kind;
+			if (!(t->alias = strdup(aliases.v[i]))) {
+				rc = C360_ERR_NOMEM;
+				goto out;
+			}
+		}
+	}
+	/* every transforms.ALIAS.OPTION, in file order */
+	bool legacy = false, modern = false;
+	int smt_i = 0;
+	for (c360_json *m = c360_json_first(cfg); m; m = c360_json_next(m)) {
+		const char *key = c360_json_key(m, NULL);
+		if (strncmp(key, "transforms.", 11))
+			continue;
+		const char *rest = key + 11;
+		int i = 0;
+		size_t an = 0;
+		for (; i < aliases.n; i++) {
+			an = strlen(aliases.v[i]);
+			if (!strncmp(rest, aliases.v[i], an) && rest[an] == '.')
+				break;
+		}
+		if (i == aliases.n) {
+			seterr(err, errlen, "config key '%s': no transform of that name is in 'transforms' ('%s')", key,
+			       list ? list : "");
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		const char *opt = rest + an + 1;
+		if (!strcmp(opt, "type"))
+			continue;
+		char optbar[200];
+		snprintf(optbar, sizeof optbar, "|%s|", opt);
+		if (!strstr(types[i]->options, optbar)) {
+			seterr(err, errlen, "config key '%s': option '%s' of %s is not supported by c360 (supported: %s)", key,
+			       opt, types[i]->name, types[i]->options);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		char tmp[64];
+		const char *v = value_text(m, tmp, sizeof tmp);
+		if (!v) {
+			seterr(err, errlen, "config key '%s': expected a string", key);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		if (types[i]->tk == T_UNWRAP) {
+			rc = unwrap_option(c, key, opt, v, &legacy, &modern, err, errlen);
+		} else {
+			/* the smt of alias i: aliases after the unwrap map in order */
+			smt_i = i - (types[0] && types[0]->tk == T_UNWRAP ? 1 : 0);
+			rc = smt_option(&c->smt[smt_i], key, opt, v, err, errlen);
+		}
+		if (rc)
+			goto out;
+	}
+	if (legacy && modern) {
+		seterr(err, errlen, "config key 'transforms.%s.delete.tombstone.handling.mode': cannot be used together "
+		       "with drop.tombstones or delete.handling.mode (Debezium 2.x replaced them); keep one form",
+		       aliases.v[0]);
+		rc = C360_ERR_INVALID;
+		goto out;
+	}
+	for (int i = 0; i < aliases.n; i++) {
+		if (!types[i]->required)
+			continue;
+		char k[300];
+		snprintf(k, sizeof k, "transforms.%s.%s", aliases.v[i], types[i]->required);
+		const char *v = c360_json_str(c360_json_get(cfg, k), NULL);
+		if (!v || !*v) {
+			seterr(err, errlen, "config key '%s': missing (%s needs it)", k, types[i]->name);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+	}
+	for (int i = 0; i < c->nsmt; i++) {
+		struct c360_kafka_smt *t = &c->smt[i];
+		if ((t->static_field && !t->static_value) || (!t->static_field && t->static_value)) {
+			seterr(err, errlen, "config key 'transforms.%s.static.%s': missing (static.field and static.value go "
+			       "together)", t->alias, t->static_field ? "value" : "field");
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+	}
+out:
+	free_list(&aliases);
+	return rc;
 }
 
 c360_rc c360_kafka_config_parse(const c360_json *root, c360_kafka_warn_fn warn, void *warn_ctx,
@@ -692,7 +984,7 @@ c360_rc c360_kafka_config_parse(const c360_json *root, c360_kafka_warn_fn warn, 
 		}
 		warnf(warn, warn_ctx, "unknown config key '%s' ignored", key);
 	}
-	rc = apply_transforms(c, cfg, warn, warn_ctx, err, errlen);
+	rc = apply_transforms(c, cfg, err, errlen);
 	if (rc)
 		goto out;
 
@@ -892,6 +1184,22 @@ void c360_kafka_config_free(struct c360_kafka_config *c)
 	}
 	free(c->doc_id);
 	free(c->dlq_topic);
+	free_list(&c->add_fields);
+	free(c->add_fields_prefix);
+	for (int i = 0; i < c->nsmt; i++) {
+		struct c360_kafka_smt *t = &c->smt[i];
+		free(t->alias);
+		free_list(&t->fields);
+		free_list(&t->include);
+		free_list(&t->renames);
+		free(t->field);
+		free(t->static_field);
+		free(t->static_value);
+		free(t->topic_field);
+		free(t->partition_field);
+		free(t->offset_field);
+		free(t->timestamp_field);
+	}
 	free(c->key_converter);
 	free(c->value_converter);
 	for (int i = 0; i < c->nrdkafka; i++) {

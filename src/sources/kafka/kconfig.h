@@ -32,6 +32,44 @@ struct c360_kafka_kv {
 	char *value;
 };
 
+#define C360_KAFKA_MAX_SMT 16
+#define C360_KAFKA_MAX_FIELDS 32
+
+struct c360_kafka_list {
+	char *v[C360_KAFKA_MAX_FIELDS];
+	int n;
+};
+
+/* Single Message Transforms c360 applies after ExtractNewRecordState (which
+ * has its own fields below), in the order of `transforms`. */
+enum c360_kafka_smt_kind {
+	C360_SMT_VALUE_TO_KEY,     /* org.apache.kafka.connect.transforms.ValueToKey: fields */
+	C360_SMT_EXTRACT_KEY,      /* ExtractField$Key: field */
+	C360_SMT_EXTRACT_VALUE,    /* ExtractField$Value: field */
+	C360_SMT_INSERT_VALUE,     /* InsertField$Value: static/topic/partition/offset/timestamp fields */
+	C360_SMT_REPLACE_VALUE,    /* ReplaceField$Value: exclude, include, renames */
+};
+
+struct c360_kafka_smt {
+	enum c360_kafka_smt_kind kind;
+	char *alias;
+	struct c360_kafka_list fields;  /* ValueToKey fields; ReplaceField exclude */
+	struct c360_kafka_list include; /* ReplaceField include (empty = all) */
+	struct c360_kafka_list renames; /* ReplaceField renames, "old:new" each */
+	char *field;                    /* ExtractField */
+	/* InsertField: names (a trailing '!' or '?' removed) and the static value */
+	char *static_field, *static_value, *topic_field, *partition_field, *offset_field, *timestamp_field;
+	bool timestamp_required;        /* "timestamp.field" ended in '!' */
+};
+
+/* What ExtractNewRecordState makes of a Debezium `d` event / a tombstone. */
+enum c360_kafka_unwrap_delete {
+	C360_UNWRAP_C360 = 0, /* no delete option set: c360's rule, the document is deleted */
+	C360_UNWRAP_DROP,     /* dropped (skipped): the document stays */
+	C360_UNWRAP_DELETE,   /* deleted */
+	C360_UNWRAP_REWRITE,  /* d only: the `before` row stored with __deleted "true" */
+};
+
 struct c360_kafka_config {
 	char *name;                 /* connector name ("home-delivery-sink") */
 	char *connector_class;
@@ -58,6 +96,13 @@ struct c360_kafka_config {
 	char *key_converter;
 	char *value_converter;
 	bool extract_new_record_state; /* c360.extract.new.record.state or the Debezium unwrap SMT */
+	enum c360_kafka_unwrap_delete unwrap_d;         /* delete.handling.mode / delete.tombstone.handling.mode */
+	enum c360_kafka_unwrap_delete unwrap_tombstone; /* drop.tombstones / delete.tombstone.handling.mode */
+	bool unwrap_rewrite;        /* rewrite modes: every row gets __deleted ("true" for d events) */
+	struct c360_kafka_list add_fields; /* ExtractNewRecordState add.fields */
+	char *add_fields_prefix;    /* add.fields.prefix (default "__") */
+	struct c360_kafka_smt smt[C360_KAFKA_MAX_SMT];
+	int nsmt;
 	int64_t batch_size;         /* c360.batch.size: records per store transaction */
 	int64_t batch_wait_ms;      /* c360.batch.wait.ms */
 	bool paused;                /* c360.paused (REST pause state) */

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "sources/kafka/docid.h"
+#include "sources/kafka/smt.h"
 #include "core/banned.h"
 
 #define MAX_TASKS 64
@@ -335,20 +336,45 @@ static c360_rc build(struct task *t, struct batch *b, struct rec *r)
 	size_t key_start = b->keys.len;
 	c360_rc rc;
 	c360_json_doc *doc = NULL;
+	/* the record key after the transforms (cfg->smt) */
+	const char *kp = m->key;
+	size_t kl = m->key_len;
+	struct c360_buf kbuf;
+	c360_buf_init(&kbuf, 1u << 20);
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+	struct c360_kafka_rec_meta meta = {topic, m->partition, m->offset, ts};
+	bool deleted_row = false; /* a d event rewritten as its before row */
 
 	/* tombstone */
 	if (!m->payload) {
 tombstone:
+		if (cfg->extract_new_record_state && cfg->unwrap_tombstone == C360_UNWRAP_DROP) {
+			r->kind = R_SKIP; /* drop.tombstones / delete.tombstone.handling.mode */
+			rc = C360_OK;
+			goto out;
+		}
+		if (cfg->nsmt) {
+			c360_json *none = NULL;
+			rc = c360_kafka_smt_apply(cfg, NULL, &none, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
+			if (rc == C360_ERR_NOMEM)
+				goto out;
+			if (rc) {
+				bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
+				rc = C360_OK;
+				goto out;
+			}
+		}
 		if (tmpl) {
 			c360_json_doc *kd = NULL;
 			const c360_json *fields = NULL;
-			rc = c360_kafka_key_fields(m->key, m->key_len, &kd, &fields);
+			rc = c360_kafka_key_fields(kp, kl, &kd, &fields);
 			if (rc == C360_OK)
 				rc = c360_kafka_idtmpl_render(tmpl, fields, C360_IDT_LASTSEG, &b->keys, reason,
 							      sizeof reason);
 			c360_json_doc_free(kd);
 		} else {
-			rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+			rc = c360_kafka_key_id(kp, kl, &b->keys, reason, sizeof reason);
 		}
 		if (rc == C360_ERR_NOMEM)
 			goto out;
@@ -421,13 +447,31 @@ tombstone:
 		rc = C360_OK;
 		goto out;
 	}
-	if (dbz && op[0] == 'd') {
+	if (dbz && op[0] == 'd' && cfg->extract_new_record_state && cfg->unwrap_d == C360_UNWRAP_DROP) {
+		r->kind = R_SKIP; /* delete.handling.mode=drop: the document stays */
+		rc = C360_OK;
+		goto out;
+	}
+	if (dbz && op[0] == 'd' && cfg->extract_new_record_state && cfg->unwrap_d == C360_UNWRAP_REWRITE) {
+		deleted_row = true; /* stored below as its before row with __deleted "true" */
+	} else if (dbz && op[0] == 'd') {
+		/* the row the transforms and the template read */
+		c360_json *row = cfg->extract_new_record_state ? c360_json_get(env, "before") : root;
+		if (cfg->nsmt) {
+			rc = c360_kafka_smt_apply(cfg, doc, &row, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
+			if (rc == C360_ERR_NOMEM)
+				goto out;
+			if (rc) {
+				bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
+				rc = C360_OK;
+				goto out;
+			}
+		}
 		if (tmpl) {
 			if (cfg->extract_new_record_state)
-				rc = c360_kafka_idtmpl_render(tmpl, c360_json_get(env, "before"), 0, &b->keys, reason,
-							      sizeof reason);
+				rc = c360_kafka_idtmpl_render(tmpl, row, 0, &b->keys, reason, sizeof reason);
 			else
-				rc = c360_kafka_idtmpl_render(tmpl, root, C360_IDT_BEFORE, &b->keys, reason,
+				rc = c360_kafka_idtmpl_render(tmpl, row, C360_IDT_BEFORE, &b->keys, reason,
 							      sizeof reason);
 			if (rc == C360_ERR_NOMEM)
 				goto out;
@@ -438,7 +482,7 @@ tombstone:
 				goto out;
 			}
 		} else {
-			rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+			rc = c360_kafka_key_id(kp, kl, &b->keys, reason, sizeof reason);
 			if (rc == C360_ERR_NOMEM)
 				goto out;
 			if (rc == C360_ERR_NOT_FOUND) {
@@ -466,10 +510,24 @@ tombstone:
 	/* upsert: choose the stored value */
 	c360_json *stored = root;
 	if (dbz && cfg->extract_new_record_state) {
-		stored = c360_json_get(env, "after");
+		stored = c360_json_get(env, deleted_row ? "before" : "after");
 		whole = false;
 		if (!c360_json_is_object(stored)) {
 			r->kind = R_SKIP;
+			rc = C360_OK;
+			goto out;
+		}
+		rc = c360_kafka_unwrap_fields(cfg, doc, stored, env, deleted_row);
+		if (rc)
+			goto out;
+	}
+	if (cfg->nsmt) {
+		whole = false;
+		rc = c360_kafka_smt_apply(cfg, doc, &stored, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
+		if (rc == C360_ERR_NOMEM)
+			goto out;
+		if (rc) {
+			bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
 			rc = C360_OK;
 			goto out;
 		}
@@ -489,7 +547,7 @@ tombstone:
 			whole = false;
 		}
 	} else {
-		rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+		rc = c360_kafka_key_id(kp, kl, &b->keys, reason, sizeof reason);
 		if (rc == C360_ERR_NOT_FOUND) {
 			rc = tpo_id(m, &b->keys);
 			uint64_t n = ADD1(s, key_fallback);
@@ -547,6 +605,7 @@ tombstone:
 	r->op = idx;
 	rc = C360_OK;
 out:
+	c360_buf_release(&kbuf);
 	c360_json_doc_free(doc);
 	if (!rc && r->kind == R_WRITE) {
 		/* a delete's key was appended before add_delete recorded key_off */
