@@ -108,6 +108,36 @@ TEST(unknown_key_warns)
 	c360_kafka_config_free(c);
 }
 
+/* Kafka Connect's own keys are accepted (said to have no effect); an
+ * unknown couchbase.* or c360.* key stops the start naming it (it used to
+ * be warned about and ignored) */
+TEST(unknown_couchbase_keys_refused)
+{
+	char err[256] = "";
+	struct c360_kafka_config *c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\","
+					    "\"header.converter\":\"org.apache.kafka.connect.storage.SimpleHeaderConverter\"}",
+					    err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 1);
+	CHECK(strstr(lastwarn, "config key 'header.converter': a Kafka Connect framework setting, accepted") != NULL);
+	c360_kafka_config_free(c);
+	c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"errors.deadletterqueue.topic.partitions\":\"1\","
+		  "\"consumer.override.max.poll.records\":\"500\",\"value.converter.schema.registry.url\":\"http://r\"}",
+		  err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 3);
+	c360_kafka_config_free(c);
+	c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.document.ttl\":\"1d\"}", err,
+		  sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.document.ttl': not a Couchbase sink option c360 knows; remove it") !=
+	      NULL);
+	c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"c360.batch.sise\":\"10\"}", err,
+		  sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "'c360.batch.sise'") != NULL);
+}
+
 static void expect_bad(const char *text, const char *key)
 {
 	char err[256] = "";
@@ -444,5 +474,6 @@ int main(void)
 	RUN(per_topic_document_ids);
 	RUN(collections_refused_unless_default);
 	RUN(transforms);
+	RUN(unknown_couchbase_keys_refused);
 	return test_summary();
 }

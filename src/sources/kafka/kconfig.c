@@ -138,6 +138,25 @@ static const char *const passthrough[] = {
 	NULL,
 };
 
+/* Keys Kafka Connect itself defines for a connector (the worker acts on
+ * them, not the connector): accepted with a warning that they have no
+ * effect in c360 (prefixes end in '.'). */
+static const char *const framework[] = {
+	"header.converter", "header.converter.", "key.converter.", "value.converter.", "config.action.reload",
+	"predicates", "predicates.", "errors.", "consumer.override.", "producer.override.", "admin.override.",
+	"topic.creation.", "exactly.once.support", "transaction.boundary", "offsets.storage.topic", NULL,
+};
+
+static bool framework_key(const char *key)
+{
+	for (const char *const *p = framework; *p; p++) {
+		size_t n = strlen(*p);
+		if ((*p)[n - 1] == '.' ? !strncmp(key, *p, n) : !strcmp(key, *p))
+			return true;
+	}
+	return false;
+}
+
 static const char *passthrough_name(const char *key)
 {
 	const char *k = key;
@@ -982,7 +1001,19 @@ c360_rc c360_kafka_config_parse(const c360_json *root, c360_kafka_warn_fn warn, 
 				goto out;
 			continue;
 		}
-		warnf(warn, warn_ctx, "unknown config key '%s' ignored", key);
+		if (!strncmp(key, "couchbase.", 10) || !strncmp(key, "c360.", 5)) {
+			seterr(err, errlen, "config key '%s': not a Couchbase sink option c360 knows; remove it or check its "
+			       "spelling (c360 kafka-sink --config-help lists them)", key);
+			rc = C360_ERR_INVALID;
+			goto out;
+		}
+		if (framework_key(key)) {
+			warnf(warn, warn_ctx, "config key '%s': a Kafka Connect framework setting, accepted; it has no "
+			      "effect in c360", key);
+			continue;
+		}
+		warnf(warn, warn_ctx, "unknown config key '%s' ignored (not a Couchbase sink, Kafka Connect or "
+		      "librdkafka setting c360 knows: check its spelling)", key);
 	}
 	rc = apply_transforms(c, cfg, err, errlen);
 	if (rc)
@@ -1130,39 +1161,44 @@ static c360_rc props_to_json(const char *what, const char *text, size_t len, c36
 	return C360_OK;
 }
 
+c360_rc c360_kafka_config_read(const char *what, const char *text, size_t len, c360_json_doc **out, char *err,
+			       size_t errlen)
+{
+	*out = NULL;
+	/* JSON when the text starts (after blanks and a BOM) with '{' or '[',
+	 * else Java .properties */
+	size_t i = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	while (i < len && text[i] && strchr(" \t\r\n\f", text[i]))
+		i++;
+	if (i < len && (text[i] == '{' || text[i] == '[')) {
+		struct c360_json_error je;
+		struct c360_json_parse_opts po = {.max_size = 1u << 20};
+		c360_rc rc = c360_json_parse(text, len, &po, out, &je);
+		if (rc) {
+			char where[160];
+			c360_json_error_str(&je, where, sizeof where);
+			seterr(err, errlen, "%s: not valid JSON: %s", what, where);
+		}
+		return rc;
+	}
+	if (len > 1u << 20) {
+		seterr(err, errlen, "%s: larger than 1 MiB", what);
+		return C360_ERR_TOO_BIG;
+	}
+	c360_rc rc = props_to_json(what, text, len, out, err, errlen);
+	if (rc == C360_ERR_NOMEM)
+		seterr(err, errlen, "out of memory");
+	return rc;
+}
+
 c360_rc c360_kafka_config_parse_text(const char *what, const char *text, size_t len, c360_kafka_warn_fn warn,
 				     void *warn_ctx, struct c360_kafka_config **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	c360_json_doc *doc = NULL;
-	/* JSON when the text starts (after blanks and a BOM) with '{' or '[',
-	 * else Java .properties */
-	size_t i = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
-	while (i < len && strchr(" \t\r\n\f", text[i]) && text[i])
-		i++;
-	c360_rc rc;
-	if (i < len && (text[i] == '{' || text[i] == '[')) {
-		struct c360_json_error je;
-		struct c360_json_parse_opts po = {.max_size = 1u << 20};
-		rc = c360_json_parse(text, len, &po, &doc, &je);
-		if (rc) {
-			char where[160];
-			c360_json_error_str(&je, where, sizeof where);
-			seterr(err, errlen, "%s: not valid JSON: %s", what, where);
-			return rc;
-		}
-	} else {
-		if (len > 1u << 20) {
-			seterr(err, errlen, "%s: larger than 1 MiB", what);
-			return C360_ERR_TOO_BIG;
-		}
-		rc = props_to_json(what, text, len, &doc, err, errlen);
-		if (rc) {
-			if (rc == C360_ERR_NOMEM)
-				seterr(err, errlen, "out of memory");
-			return rc;
-		}
-	}
+	c360_rc rc = c360_kafka_config_read(what, text, len, &doc, err, errlen);
+	if (rc)
+		return rc;
 	rc = c360_kafka_config_parse(c360_json_doc_root(doc), warn, warn_ctx, out, err, errlen);
 	c360_json_doc_free(doc);
 	return rc;

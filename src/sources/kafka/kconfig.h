@@ -1,4 +1,5 @@
 /* Kafka sink connector configuration: the Couchbase sink's connector JSON
+ * (or its .properties file)
  * (3.x and 4.x key names, Kafka Connect's errors.* keys) plus librdkafka
  * settings passed through, read into one struct from one option table.
  *
@@ -120,8 +121,15 @@ typedef void (*c360_kafka_warn_fn)(const char *msg, void *ctx);
  * "config key 'K': reason" in err. warn may be NULL. */
 c360_rc c360_kafka_config_parse(const c360_json *root, c360_kafka_warn_fn warn, void *warn_ctx,
 				struct c360_kafka_config **out, char *err, size_t errlen);
-/* The same from JSON text (`what` names the source in messages, e.g. a
- * file name). */
+/* Reads a connector file's text into a JSON doc (*out, free it): JSON when
+ * its first non-blank character is '{' or '[', else a Java .properties
+ * file (core/props.h) read as a flat object of strings. On bad text
+ * C360_ERR_INVALID with "WHAT: not valid JSON: …" or "WHAT: not a valid
+ * .properties file: line L, column C: …" in err. */
+c360_rc c360_kafka_config_read(const char *what, const char *text, size_t len, c360_json_doc **out, char *err,
+			       size_t errlen);
+/* The same from JSON or .properties text (`what` names the source in
+ * messages, e.g. a file name). */
 c360_rc c360_kafka_config_parse_text(const char *what, const char *text, size_t len,
 				     c360_kafka_warn_fn warn, void *warn_ctx,
 				     struct c360_kafka_config **out, char *err, size_t errlen);
