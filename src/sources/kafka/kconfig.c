@@ -844,12 +844,15 @@ static c360_rc apply_transforms(struct c360_kafka_config *c, const c360_json *cf
 		if (strncmp(key, "transforms.", 11))
 			continue;
 		const char *rest = key + 11;
-		int i = 0;
+		/* the longest alias that prefixes the key (aliases may hold dots) */
+		int i = aliases.n;
 		size_t an = 0;
-		for (; i < aliases.n; i++) {
-			an = strlen(aliases.v[i]);
-			if (!strncmp(rest, aliases.v[i], an) && rest[an] == '.')
-				break;
+		for (int j = 0; j < aliases.n; j++) {
+			size_t n = strlen(aliases.v[j]);
+			if (n > an && !strncmp(rest, aliases.v[j], n) && rest[n] == '.') {
+				i = j;
+				an = n;
+			}
 		}
 		if (i == aliases.n) {
 			seterr(err, errlen, "config key '%s': no transform of that name is in 'transforms' ('%s')", key,
@@ -862,7 +865,7 @@ static c360_rc apply_transforms(struct c360_kafka_config *c, const c360_json *cf
 			continue;
 		char optbar[200];
 		snprintf(optbar, sizeof optbar, "|%s|", opt);
-		if (!strstr(types[i]->options, optbar)) {
+		if (strchr(opt, '|') || !strstr(types[i]->options, optbar)) {
 			seterr(err, errlen, "config key '%s': option '%s' of %s is not supported by c360 (supported: %s)", key,
 			       opt, types[i]->name, types[i]->options);
 			rc = C360_ERR_INVALID;
