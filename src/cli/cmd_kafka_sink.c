@@ -23,7 +23,7 @@ static const char *o_sync = "full";
 static bool o_config_help;
 
 static const struct c360_opt opts[] = {
-	{"config", 'c', C360_OPT_STR, &o_config, "FILE", "the connector JSON (Kafka Connect body or bare config)", NULL},
+	{"config", 'c', C360_OPT_STR, &o_config, "FILE", "the connector config: JSON (Kafka Connect body or bare config) or .properties", NULL},
 	{"exit-at-end", 'e', C360_OPT_FLAG, &o_exit_at_end, NULL,
 	 "stop once every assigned partition reached its end and everything before it is durable", NULL},
 	C360_CLI_STORE_OPT,
@@ -39,7 +39,8 @@ static const struct c360_cmd_spec spec = {
 	"c360 kafka-sink --config FILE [--exit-at-end] [--store PATH] [--brokers B]",
 	"consume Debezium change events (or any JSON) from Kafka into a bucket, at least once",
 	"The config is the Couchbase sink connector JSON as Kafka Connect takes it (the seed's\n"
-	"body works unchanged): 3.x names (connection.bucket, ...) and 4.x names (couchbase.bucket,\n"
+	"body works unchanged) or its Java .properties file (the connector's quickstart files):\n"
+	"3.x names (connection.bucket, ...) and 4.x names (couchbase.bucket,\n"
 	"couchbase.document.id, couchbase.retry.timeout, errors.tolerance,\n"
 	"errors.deadletterqueue.topic.name, ...) plus librdkafka settings (bootstrap.servers,\n"
 	"group.id, security.protocol, sasl.*, ssl.*). Unknown keys are warned about; a bad value\n"

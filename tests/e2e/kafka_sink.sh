@@ -3,7 +3,8 @@
 # mock cluster over loopback TCP): the seed's connector JSON, bad config
 # values naming the key, unknown-key warnings, kill -9 mid-consume then
 # restart (every produced record ends in staging or in the dead-letter
-# topic), SIGTERM drains, kcat reading what kafka-produce wrote.
+# topic), SIGTERM drains, kcat reading what kafka-produce wrote, the
+# connector's .properties form with a per-topic id and transforms.
 set -uo pipefail
 BIN=${C360_BIN:?}
 tmp=$(mktemp -d)
@@ -120,6 +121,43 @@ kill -TERM $sink_pid; wait $sink_pid; rc=$?; sink_pid=
 timeout 60 "$BIN" kafka-sink --config "$tmp/term.json" --brokers "$BS" --exit-at-end > /dev/null 2> "$tmp/term2.err"
 in2=$(sed -n "s/.*'home-delivery-sink': \([0-9]*\) records in.*/\1/p" "$tmp/term2.err")
 [ "${in2:-x}" = 0 ] && ok "after SIGTERM the offsets were committed (0 records re-read)" || fail "re-read ${in2:-?} records after SIGTERM: $(tail -2 "$tmp/term2.err")"
+
+# the connector's own .properties form (quickstart-couchbase-sink.properties
+# shape): comments, a continuation line, the three separators, a per-topic
+# id, and the Debezium unwrap with a 2.x delete option
+export C360_STORE="$tmp/props.db"
+cat > "$tmp/sink.properties" <<EOF
+# Arbitrary unique name for the connector.
+name=quickstart-sink
+connector.class=com.couchbase.connect.kafka.CouchbaseSinkConnector
+! the topics
+topics=$TOPIC
+couchbase.bucket : qs
+couchbase.seed.nodes 127.0.0.1
+group.id=g-props
+session.timeout.ms=6000
+value.converter.schemas.enable=true
+couchbase.document.id[$TOPIC]=customer::\\
+    \${/id}
+transforms=unwrap
+transforms.unwrap.type=io.debezium.transforms.ExtractNewRecordState
+transforms.unwrap.delete.tombstone.handling.mode=rewrite
+errors.tolerance=all
+errors.deadletterqueue.topic.name=dlq
+EOF
+timeout 120 "$BIN" kafka-sink --config "$tmp/sink.properties" --brokers "$BS" --exit-at-end > /dev/null 2> "$tmp/props.err"
+rc=$?
+c=$(count qs)
+del=$("$BIN" query "select count(*) from qs where key = 'customer::1001' and json_extract(doc, '\$.__deleted') = 'true'" | sed -n 's/.*"rows":\[\[\([0-9]*\)\]\].*/\1/p')
+[ $rc -eq 0 ] && [ "$c" = 3000 ] && [ "$del" = 1 ] && ok ".properties config: 3000 rows by per-topic id, deletes rewritten" || fail ".properties: rc=$rc count=$c deleted-rows=$del $(tail -3 "$tmp/props.err")"
+printf 'name=x\ntopics=t\ncouchbase.bucket=b\\u00zz\n' > "$tmp/bad.properties"
+"$BIN" kafka-sink --config "$tmp/bad.properties" > /dev/null 2> "$tmp/err"
+rc=$?
+[ $rc -eq 5 ] && grep -q "bad.properties: not a valid .properties file: line 3, column 19" "$tmp/err" && ok "bad .properties: exit 5 with line and column" || fail "bad .properties: rc=$rc $(cat "$tmp/err")"
+printf 'name=x\ntopics=t\ncouchbase.bucket=b\ncouchbase.default.collection=inventory.customers\n' > "$tmp/coll.properties"
+"$BIN" kafka-sink --config "$tmp/coll.properties" > /dev/null 2> "$tmp/err"
+rc=$?
+[ $rc -eq 5 ] && grep -q "config key 'couchbase.default.collection': collection 'inventory.customers' is not supported" "$tmp/err" && ok "a collection is refused at start" || fail "collection: rc=$rc $(cat "$tmp/err")"
 
 [ $fails -eq 0 ] && echo "all passed" || echo "$fails failed"
 exit $fails

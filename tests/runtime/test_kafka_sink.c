@@ -196,6 +196,142 @@ TEST(remove_id_fields_and_expiry)
 	c360_store_close(st);
 }
 
+/* per-topic ids (couchbase.topic.to.document.id and KEY[TOPIC]): each
+ * topic's records get its own template, others the connector's */
+TEST(per_topic_document_ids)
+{
+	c360_kafka_mock_topic(mock, "ptc", 1);
+	c360_kafka_mock_topic(mock, "pto", 1);
+	c360_kafka_mock_topic(mock, "ptp", 1);
+	rd_kafka_t *p = producer();
+	const char *cv = "{\"cid\":7,\"id\":1}", *ov = "{\"oid\":\"A-1\",\"id\":2}", *pv = "{\"sku\":\"x9\",\"id\":3}";
+	produce(p, "ptc", NULL, cv, strlen(cv));
+	produce(p, "pto", NULL, ov, strlen(ov));
+	produce(p, "ptp", NULL, pv, strlen(pv));
+	rd_kafka_flush(p, 5000);
+	rd_kafka_destroy(p);
+	c360_store *st = new_store();
+	struct c360_kafka_config *cfg = config("\"topics\":\"ptc,pto,ptp\",\"couchbase.bucket\":\"staging\","
+					       "\"value.converter.schemas.enable\":\"false\","
+					       "\"couchbase.document.id\":\"other::${/id}\","
+					       "\"couchbase.topic.to.document.id\":\"ptc=customer::${/cid}\","
+					       "\"couchbase.document.id[pto]\":\"order::${/oid}\"");
+	REQUIRE(st && cfg);
+	char err[300] = "";
+	CHECK_EQ_INT(run_to_end(st, cfg, NULL, err, sizeof err), C360_OK);
+	CHECK(has(st, "staging", "customer::7", NULL));
+	CHECK(has(st, "staging", "order::A-1", NULL));
+	CHECK(has(st, "staging", "other::3", NULL));
+	CHECK_EQ_INT(count(st, "staging"), 3);
+	c360_kafka_config_free(cfg);
+	c360_store_close(st);
+}
+
+/* the email of the dbzgen row id (as c360_dbz_value makes it) */
+static char *email_of(int64_t id)
+{
+	struct c360_buf v;
+	c360_buf_init(&v, 0);
+	c360_dbz_value(id, 1, C360_DBZ_CREATE, false, &v);
+	c360_json_doc *d = NULL;
+	char *e = NULL;
+	if (!c360_json_parse(v.data, v.len, NULL, &d, NULL))
+		e = strdup(c360_json_str(c360_json_ptr_get(c360_json_doc_root(d), "/after/email"), NULL));
+	c360_json_doc_free(d);
+	c360_buf_release(&v);
+	return e;
+}
+
+/* Debezium 1.x unwrap options and Kafka's key transforms, as a Debezium
+ * tutorial chains them: ids from the value's email, deletes rewritten as
+ * rows with __deleted, tombstones dropped, source fields added (all were
+ * ignored before: ids were the key's, the row was deleted) */
+TEST(smt_debezium_chain_rewrite)
+{
+	const char *topic = "smt1";
+	c360_kafka_mock_topic(mock, topic, 1);
+	rd_kafka_t *p = producer();
+	produce_dbz(p, topic, 1, 1, C360_DBZ_CREATE, false);
+	produce_dbz(p, topic, 2, 1, C360_DBZ_CREATE, false);
+	produce_dbz(p, topic, 2, 1, C360_DBZ_DELETE, false);
+	tombstone(p, topic, 2, false);
+	rd_kafka_flush(p, 5000);
+	rd_kafka_destroy(p);
+	c360_store *st = new_store();
+	struct c360_kafka_config *cfg = config(
+		"\"topics\":\"%s\",\"couchbase.bucket\":\"staging\",\"value.converter.schemas.enable\":\"false\","
+		"\"transforms\":\"unwrap,tokey,extract\","
+		"\"transforms.unwrap.type\":\"io.debezium.transforms.ExtractNewRecordState\","
+		"\"transforms.unwrap.delete.handling.mode\":\"rewrite\",\"transforms.unwrap.drop.tombstones\":\"true\","
+		"\"transforms.unwrap.add.fields\":\"op,table,source.ts_ms\","
+		"\"transforms.tokey.type\":\"org.apache.kafka.connect.transforms.ValueToKey\","
+		"\"transforms.tokey.fields\":\"email\","
+		"\"transforms.extract.type\":\"org.apache.kafka.connect.transforms.ExtractField$Key\","
+		"\"transforms.extract.field\":\"email\"", topic);
+	REQUIRE(st && cfg);
+	struct c360_kafka_metrics m;
+	char err[300] = "";
+	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
+	char *e1 = email_of(1), *e2 = email_of(2), *v = NULL;
+	REQUIRE(e1 && e2);
+	CHECK(has(st, "staging", e1, &v));
+	CHECK(v && strstr(v, "\"__deleted\":\"false\"") && strstr(v, "\"__op\":\"c\"") &&
+	      strstr(v, "\"__table\":\"customers\"") && strstr(v, "\"__source_ts_ms\":") && !strstr(v, "\"after\""));
+	free(v);
+	v = NULL;
+	CHECK(has(st, "staging", e2, &v)); /* rewritten, not deleted */
+	CHECK(v && strstr(v, "\"__deleted\":\"true\"") && strstr(v, "\"__op\":\"d\""));
+	free(v);
+	CHECK_EQ_INT(count(st, "staging"), 2);
+	CHECK_EQ_INT(m.deleted, 0);
+	CHECK_EQ_INT(m.skipped, 1); /* the tombstone */
+	free(e1);
+	free(e2);
+	c360_kafka_config_free(cfg);
+	c360_store_close(st);
+}
+
+/* Debezium 2.x delete.tombstone.handling.mode=drop, InsertField$Value and
+ * ReplaceField$Value */
+TEST(smt_drop_insert_replace)
+{
+	const char *topic = "smt2";
+	c360_kafka_mock_topic(mock, topic, 1);
+	rd_kafka_t *p = producer();
+	produce_dbz(p, topic, 1, 1, C360_DBZ_CREATE, false);
+	produce_dbz(p, topic, 2, 1, C360_DBZ_CREATE, false);
+	produce_dbz(p, topic, 2, 1, C360_DBZ_DELETE, false);
+	tombstone(p, topic, 2, false);
+	rd_kafka_flush(p, 5000);
+	rd_kafka_destroy(p);
+	c360_store *st = new_store();
+	struct c360_kafka_config *cfg = config(
+		"\"topics\":\"%s\",\"couchbase.bucket\":\"staging\",\"value.converter.schemas.enable\":\"false\","
+		"\"transforms\":\"unwrap,ins,rep\","
+		"\"transforms.unwrap.type\":\"io.debezium.transforms.ExtractNewRecordState\","
+		"\"transforms.unwrap.delete.tombstone.handling.mode\":\"drop\","
+		"\"transforms.ins.type\":\"org.apache.kafka.connect.transforms.InsertField$Value\","
+		"\"transforms.ins.topic.field\":\"src_topic!\",\"transforms.ins.offset.field\":\"src_offset\","
+		"\"transforms.ins.static.field\":\"origin\",\"transforms.ins.static.value\":\"mysql\","
+		"\"transforms.rep.type\":\"org.apache.kafka.connect.transforms.ReplaceField$Value\","
+		"\"transforms.rep.exclude\":\"password\",\"transforms.rep.renames\":\"name:full_name\"", topic);
+	REQUIRE(st && cfg);
+	struct c360_kafka_metrics m;
+	char err[300] = "";
+	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
+	char *v = NULL;
+	CHECK(has(st, "staging", "1", &v));
+	CHECK(v && strstr(v, "\"src_topic\":\"smt2\"") && strstr(v, "\"src_offset\":0") &&
+	      strstr(v, "\"origin\":\"mysql\"") && strstr(v, "\"full_name\":") && !strstr(v, "\"name\":") &&
+	      !strstr(v, "\"password\""));
+	free(v);
+	CHECK(has(st, "staging", "2", NULL)); /* the d event and its tombstone dropped */
+	CHECK_EQ_INT(m.deleted, 0);
+	CHECK_EQ_INT(m.skipped, 2);
+	c360_kafka_config_free(cfg);
+	c360_store_close(st);
+}
+
 /* the fixture files, produced as they are */
 TEST(fixtures_and_seed_json)
 {
@@ -453,6 +589,9 @@ int main(void)
 	RUN_SEL(debezium_ops_without_schema);
 	RUN_SEL(debezium_ops_with_schema_and_struct_keys);
 	RUN_SEL(remove_id_fields_and_expiry);
+	RUN_SEL(per_topic_document_ids);
+	RUN_SEL(smt_debezium_chain_rewrite);
+	RUN_SEL(smt_drop_insert_replace);
 	RUN_SEL(fixtures_and_seed_json);
 	RUN_SEL(dead_letters_carry_reason_and_origin);
 	RUN_SEL(tolerance_none_stops_before_the_bad_record);

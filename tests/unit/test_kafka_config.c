@@ -77,7 +77,7 @@ TEST(v4_names_and_passthrough)
 		"\"couchbase.retry.timeout\":\"30s\",\"errors.tolerance\":\"all\","
 		"\"errors.deadletterqueue.topic.name\":\"dlq\",\"bootstrap.servers\":\"127.0.0.1:1\","
 		"\"consumer.override.auto.offset.reset\":\"earliest\",\"tasks.max\":3,"
-		"\"couchbase.topic.to.collection\":\"a=other,b=inventory.customers\","
+		"\"couchbase.topic.to.collection\":\"a=_default._default\",\"couchbase.default.collection\":\"_default._default\","
 		"\"transforms\":\"unwrap\",\"transforms.unwrap.type\":\"io.debezium.transforms.ExtractNewRecordState\","
 		"\"sasl.mechanism\":\"PLAIN\"}",
 		err, sizeof err);
@@ -93,9 +93,6 @@ TEST(v4_names_and_passthrough)
 	CHECK(c->extract_new_record_state);
 	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "auto.offset.reset"), "earliest");
 	CHECK_EQ_STR(c360_kafka_config_rdkafka(c, "sasl.mechanism"), "PLAIN");
-	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "a"), "other");
-	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "b"), "staging");
-	CHECK_EQ_STR(c360_kafka_config_bucket_for(c, "zz"), "staging");
 	CHECK_EQ_INT(nwarn, 0);
 	c360_kafka_config_free(c);
 }
@@ -109,6 +106,36 @@ TEST(unknown_key_warns)
 	CHECK_EQ_INT(nwarn, 1);
 	CHECK(strstr(lastwarn, "'bogus.key'") != NULL);
 	c360_kafka_config_free(c);
+}
+
+/* Kafka Connect's own keys are accepted (said to have no effect); an
+ * unknown couchbase.* or c360.* key stops the start naming it (it used to
+ * be warned about and ignored) */
+TEST(unknown_couchbase_keys_refused)
+{
+	char err[256] = "";
+	struct c360_kafka_config *c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\","
+					    "\"header.converter\":\"org.apache.kafka.connect.storage.SimpleHeaderConverter\"}",
+					    err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 1);
+	CHECK(strstr(lastwarn, "config key 'header.converter': a Kafka Connect framework setting, accepted") != NULL);
+	c360_kafka_config_free(c);
+	c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"errors.deadletterqueue.topic.partitions\":\"1\","
+		  "\"consumer.override.max.poll.records\":\"500\",\"value.converter.schema.registry.url\":\"http://r\"}",
+		  err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 3);
+	c360_kafka_config_free(c);
+	c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.document.ttl\":\"1d\"}", err,
+		  sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.document.ttl': not a Couchbase sink option c360 knows; remove it") !=
+	      NULL);
+	c = parse("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"c360.batch.sise\":\"10\"}", err,
+		  sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "'c360.batch.sise'") != NULL);
 }
 
 static void expect_bad(const char *text, const char *key)
@@ -152,6 +179,8 @@ TEST(bad_values_name_the_key)
 	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"tasks.max\":[1]}", "'tasks.max'");
 	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.topic.to.collection\":\"t\"}",
 		   "'couchbase.topic.to.collection'");
+	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"couchbase.topic.to.document.id\":\"t\"}",
+		   "'couchbase.topic.to.document.id'");
 	expect_bad("{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\",\"key.converter\":\"AvroConverter\"}",
 		   "'key.converter'");
 }
@@ -263,6 +292,176 @@ TEST(key_ids_agree_with_and_without_schema)
 	CHECK(keyid(longkey) == NULL);
 }
 
+/* The connector's quickstart-couchbase-sink.properties shape: accepted as
+ * it is (it used to fail as "not valid JSON"). */
+TEST(properties_file)
+{
+	static const char props[] =
+		"# Arbitrary unique name for the connector.\n"
+		"name=test-couchbase-sink\n"
+		"connector.class=com.couchbase.connect.kafka.CouchbaseSinkConnector\n"
+		"tasks.max=2\n"
+		"topics=couchbase-sink-example,\\\n"
+		"       other\n"
+		"couchbase.seed.nodes=127.0.0.1\n"
+		"couchbase.bootstrap.timeout=10s\n"
+		"couchbase.bucket=default\n"
+		"couchbase.username=Administrator\n"
+		"couchbase.password=password\n"
+		"! durability\n"
+		"couchbase.durability=NONE\n"
+		"key.converter=org.apache.kafka.connect.storage.StringConverter\n"
+		"value.converter=org.apache.kafka.connect.json.JsonConverter\n"
+		"value.converter.schemas.enable=false\n"
+		"couchbase.document.id=customer::${/id}\n"
+		"couchbase.remove.document.id : true\n";
+	char err[256] = "";
+	struct c360_kafka_config *c = parse(props, err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_STR(c->name, "test-couchbase-sink");
+	CHECK_EQ_INT(c->tasks_max, 2);
+	CHECK_EQ_INT(c->ntopics, 2);
+	CHECK_EQ_STR(c->topics[1], "other");
+	CHECK_EQ_STR(c->bucket, "default");
+	CHECK_EQ_STR(c->doc_id, "customer::${/id}");
+	CHECK(c->remove_doc_id);
+	CHECK(!c->value_schemas_enable);
+	CHECK_EQ_INT(nwarn, 0);
+	c360_kafka_config_free(c);
+
+	/* a bad escape: the file name, line and column */
+	c = parse("name=x\ntopics=t\ncouchbase.bucket=b\\u00zz\n", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "test: not a valid .properties file: line 3, column 19: malformed") != NULL);
+	/* JSON is still JSON, with JSON's errors */
+	c = parse("  {\"name\": }", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "not valid JSON") != NULL);
+}
+
+/* Connector 4.x per-topic ids: couchbase.topic.to.document.id and the
+ * KEY[TOPIC] override form (they used to be ignored with a warning). */
+TEST(per_topic_document_ids)
+{
+	char err[300] = "";
+	struct c360_kafka_config *c = parse(
+		"{\"name\":\"x\",\"topics\":\"a,b,c,d\",\"couchbase.bucket\":\"s\","
+		"\"couchbase.document.id\":\"${/id}\","
+		"\"couchbase.topic.to.document.id\":\"a=customer::${/cid}, b=order::${/oid}\","
+		"\"couchbase.document.id[c]\":\"p::${/sku}\",\"couchbase.document.id[b]\":\"o::${/oid}\","
+		"\"couchbase.document.id[d]\":\"\"}",
+		err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 0);
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "a"), "customer::${/cid}");
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "b"), "o::${/oid}"); /* the later key wins */
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "c"), "p::${/sku}");
+	CHECK(c360_kafka_config_doc_id_for(c, "d") == NULL); /* empty: ids from the key */
+	CHECK_EQ_STR(c360_kafka_config_doc_id_for(c, "zz"), "${/id}");
+	c360_kafka_config_free(c);
+
+	/* an override of a topic that is not consumed would never apply */
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.topic.to.document.id\":\"ab=${/id}\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "topic 'ab' is not in 'topics'") != NULL);
+	/* other per-topic keys are refused by name */
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.document.expiration[a]\":\"1d\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.document.expiration[a]': a per-topic 'couchbase.document.expiration' "
+			  "is not supported") != NULL);
+}
+
+/* The store has no collections: a non-default one is refused at start
+ * (it used to be accepted and the documents landed in the bucket). */
+TEST(collections_refused_unless_default)
+{
+	char err[400] = "";
+	struct c360_kafka_config *c = parse(
+		"{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		"\"couchbase.default.collection\":\"_default._default\","
+		"\"couchbase.topic.to.collection\":\"a=_default._default\","
+		"\"couchbase.default.collection[a]\":\"_default._default\"}",
+		err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 0);
+	c360_kafka_config_free(c);
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.default.collection\":\"inventory.customers\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.default.collection': collection 'inventory.customers' is not "
+			  "supported: c360's store has buckets, no scopes or collections; remove the key") != NULL);
+	c = parse("{\"name\":\"x\",\"topics\":\"a,b\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.topic.to.collection\":\"a=_default._default,b=inventory.orders\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "config key 'couchbase.topic.to.collection': topic 'b' to collection 'inventory.orders' "
+			  "is not supported") != NULL);
+	c = parse("{\"name\":\"x\",\"topics\":\"a\",\"couchbase.bucket\":\"s\","
+		  "\"couchbase.default.collection[a]\":\"s1.c1\"}", err, sizeof err);
+	CHECK(c == NULL);
+	CHECK(strstr(err, "'couchbase.default.collection[a]': topic 'a' to collection 's1.c1'") != NULL);
+}
+
+#define BASE "{\"name\":\"x\",\"topics\":\"t\",\"connection.bucket\":\"s\","
+#define UNWRAP "\"transforms.u.type\":\"io.debezium.transforms.ExtractNewRecordState\""
+
+/* Transforms: the supported ones with their options; any other transform
+ * or option stops the start naming it (they used to be skipped with a
+ * warning, or silently) */
+TEST(transforms)
+{
+	char err[400] = "";
+	struct c360_kafka_config *c = parse(
+		BASE "\"transforms\":\"u,k,e\"," UNWRAP ",\"transforms.u.delete.handling.mode\":\"rewrite\","
+		"\"transforms.u.drop.tombstones\":\"false\",\"transforms.u.add.fields\":\"op, source.ts_ms\","
+		"\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\",\"transforms.k.fields\":\"id,region\","
+		"\"transforms.e.type\":\"org.apache.kafka.connect.transforms.ExtractField$Key\",\"transforms.e.field\":\"id\"}",
+		err, sizeof err);
+	REQUIRE(c);
+	CHECK_EQ_INT(nwarn, 0);
+	CHECK(c->extract_new_record_state);
+	CHECK(c->unwrap_d == C360_UNWRAP_REWRITE && c->unwrap_rewrite);
+	CHECK(c->unwrap_tombstone == C360_UNWRAP_DELETE);
+	CHECK_EQ_INT(c->add_fields.n, 2);
+	CHECK_EQ_STR(c->add_fields.v[1], "source.ts_ms");
+	CHECK_EQ_INT(c->nsmt, 2);
+	CHECK(c->smt[0].kind == C360_SMT_VALUE_TO_KEY && c->smt[0].fields.n == 2);
+	CHECK(c->smt[1].kind == C360_SMT_EXTRACT_KEY);
+	CHECK_EQ_STR(c->smt[1].field, "id");
+	c360_kafka_config_free(c);
+
+	c = parse(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.delete.tombstone.handling.mode\":\"delete\"}",
+		  err, sizeof err);
+	REQUIRE(c);
+	CHECK(c->unwrap_d == C360_UNWRAP_DELETE && c->unwrap_tombstone == C360_UNWRAP_DROP);
+	c360_kafka_config_free(c);
+
+	expect_bad(BASE "\"transforms\":\"ts\",\"transforms.ts.type\":"
+		   "\"org.apache.kafka.connect.transforms.TimestampConverter$Value\"}",
+		   "config key 'transforms.ts.type': transform 'org.apache.kafka.connect.transforms.TimestampConverter$Value' "
+		   "is not supported by c360");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.route.by.field\":\"x\"}",
+		   "config key 'transforms.u.route.by.field': option 'route.by.field' of "
+		   "io.debezium.transforms.ExtractNewRecordState is not supported");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.delete.handling.mode\":\"keep\"}",
+		   "'transforms.u.delete.handling.mode': expected drop, rewrite or none");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.u.delete.handling.mode\":\"drop\","
+		   "\"transforms.u.delete.tombstone.handling.mode\":\"drop\"}", "cannot be used together");
+	expect_bad(BASE "\"transforms\":\"u\"," UNWRAP ",\"transforms.other.field\":\"x\"}",
+		   "config key 'transforms.other.field': no transform of that name is in 'transforms'");
+	expect_bad(BASE "\"transforms\":\"k,u\"," UNWRAP ",\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\","
+		   "\"transforms.k.fields\":\"id\"}", "'u' (ExtractNewRecordState) must come first");
+	expect_bad(BASE "\"transforms\":\"k\",\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\"}",
+		   "config key 'transforms.k.fields': missing");
+	expect_bad(BASE "\"transforms\":\"k\",\"transforms.k.type\":\"org.apache.kafka.connect.transforms.ValueToKey\","
+		   "\"transforms.k.fields\":\"id\",\"transforms.k.predicate\":\"p\"}", "option 'predicate'");
+	expect_bad(BASE "\"transforms\":\"i\",\"transforms.i.type\":\"org.apache.kafka.connect.transforms.InsertField$Value\","
+		   "\"transforms.i.static.field\":\"a\"}", "'transforms.i.static.value': missing");
+	expect_bad(BASE "\"transforms\":\"r\",\"transforms.r.type\":\"org.apache.kafka.connect.transforms.ReplaceField$Value\","
+		   "\"transforms.r.renames\":\"a\"}", "expected old:new pairs");
+}
+
 int main(void)
 {
 	RUN(seed_body_parses_without_warnings);
@@ -271,5 +470,10 @@ int main(void)
 	RUN(bad_values_name_the_key);
 	RUN(templates);
 	RUN(key_ids_agree_with_and_without_schema);
+	RUN(properties_file);
+	RUN(per_topic_document_ids);
+	RUN(collections_refused_unless_default);
+	RUN(transforms);
+	RUN(unknown_couchbase_keys_refused);
 	return test_summary();
 }

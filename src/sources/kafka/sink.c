@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "sources/kafka/docid.h"
+#include "sources/kafka/smt.h"
 #include "core/banned.h"
 
 #define MAX_TASKS 64
@@ -99,6 +100,7 @@ struct c360_kafka_sink {
 	const struct c360_kafka_config *cfg;
 	struct c360_kafka_sink_opts opts;
 	c360_kafka_idtmpl *tmpl;
+	c360_kafka_idtmpl *topic_tmpl[C360_KAFKA_MAX_TOPICS]; /* of cfg->topic_doc_id[i], NULL = none */
 	char who[C360_KAFKA_NAME_MAX + 16];
 	struct task tasks[MAX_TASKS];
 	int ntasks;
@@ -309,6 +311,17 @@ static c360_rc add_delete(struct task *t, struct batch *b, struct rec *r, const 
 	return C360_OK;
 }
 
+/* The id template of topic's records: its per-topic override (which may
+ * be "none") or couchbase.document.id. */
+static const c360_kafka_idtmpl *tmpl_for(const struct c360_kafka_sink *s, const char *topic)
+{
+	const struct c360_kafka_config *cfg = s->cfg;
+	for (int i = 0; i < cfg->ntopic_doc_id; i++)
+		if (!strcmp(cfg->topic_doc_id[i].key, topic))
+			return s->topic_tmpl[i];
+	return s->tmpl;
+}
+
 /* Builds the op of one record into batch b (or marks it skipped / bad).
  * Returns an error only for out-of-memory. */
 static c360_rc build(struct task *t, struct batch *b, struct rec *r)
@@ -317,25 +330,51 @@ static c360_rc build(struct task *t, struct batch *b, struct rec *r)
 	const struct c360_kafka_config *cfg = s->cfg;
 	const rd_kafka_message_t *m = r->m;
 	const char *topic = rd_kafka_topic_name(m->rkt);
-	const char *bucket = c360_kafka_config_bucket_for(cfg, topic);
+	const char *bucket = cfg->bucket;
+	const c360_kafka_idtmpl *tmpl = tmpl_for(s, topic);
 	char reason[300];
 	size_t key_start = b->keys.len;
 	c360_rc rc;
 	c360_json_doc *doc = NULL;
+	/* the record key after the transforms (cfg->smt) */
+	const char *kp = m->key;
+	size_t kl = m->key_len;
+	struct c360_buf kbuf;
+	c360_buf_init(&kbuf, 1u << 20);
+	rd_kafka_timestamp_type_t tstype;
+	int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+	struct c360_kafka_rec_meta meta = {topic, m->partition, m->offset, ts};
+	bool deleted_row = false; /* a d event rewritten as its before row */
 
 	/* tombstone */
 	if (!m->payload) {
 tombstone:
-		if (s->tmpl) {
+		if (cfg->extract_new_record_state && cfg->unwrap_tombstone == C360_UNWRAP_DROP) {
+			r->kind = R_SKIP; /* drop.tombstones / delete.tombstone.handling.mode */
+			rc = C360_OK;
+			goto out;
+		}
+		if (cfg->nsmt) {
+			c360_json *none = NULL;
+			rc = c360_kafka_smt_apply(cfg, NULL, &none, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
+			if (rc == C360_ERR_NOMEM)
+				goto out;
+			if (rc) {
+				bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
+				rc = C360_OK;
+				goto out;
+			}
+		}
+		if (tmpl) {
 			c360_json_doc *kd = NULL;
 			const c360_json *fields = NULL;
-			rc = c360_kafka_key_fields(m->key, m->key_len, &kd, &fields);
+			rc = c360_kafka_key_fields(kp, kl, &kd, &fields);
 			if (rc == C360_OK)
-				rc = c360_kafka_idtmpl_render(s->tmpl, fields, C360_IDT_LASTSEG, &b->keys, reason,
+				rc = c360_kafka_idtmpl_render(tmpl, fields, C360_IDT_LASTSEG, &b->keys, reason,
 							      sizeof reason);
 			c360_json_doc_free(kd);
 		} else {
-			rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+			rc = c360_kafka_key_id(kp, kl, &b->keys, reason, sizeof reason);
 		}
 		if (rc == C360_ERR_NOMEM)
 			goto out;
@@ -408,13 +447,31 @@ tombstone:
 		rc = C360_OK;
 		goto out;
 	}
-	if (dbz && op[0] == 'd') {
-		if (s->tmpl) {
+	if (dbz && op[0] == 'd' && cfg->extract_new_record_state && cfg->unwrap_d == C360_UNWRAP_DROP) {
+		r->kind = R_SKIP; /* delete.handling.mode=drop: the document stays */
+		rc = C360_OK;
+		goto out;
+	}
+	if (dbz && op[0] == 'd' && cfg->extract_new_record_state && cfg->unwrap_d == C360_UNWRAP_REWRITE) {
+		deleted_row = true; /* stored below as its before row with __deleted "true" */
+	} else if (dbz && op[0] == 'd') {
+		/* the row the transforms and the template read */
+		c360_json *row = cfg->extract_new_record_state ? c360_json_get(env, "before") : root;
+		if (cfg->nsmt) {
+			rc = c360_kafka_smt_apply(cfg, doc, &row, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
+			if (rc == C360_ERR_NOMEM)
+				goto out;
+			if (rc) {
+				bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
+				rc = C360_OK;
+				goto out;
+			}
+		}
+		if (tmpl) {
 			if (cfg->extract_new_record_state)
-				rc = c360_kafka_idtmpl_render(s->tmpl, c360_json_get(env, "before"), 0, &b->keys, reason,
-							      sizeof reason);
+				rc = c360_kafka_idtmpl_render(tmpl, row, 0, &b->keys, reason, sizeof reason);
 			else
-				rc = c360_kafka_idtmpl_render(s->tmpl, root, C360_IDT_BEFORE, &b->keys, reason,
+				rc = c360_kafka_idtmpl_render(tmpl, row, C360_IDT_BEFORE, &b->keys, reason,
 							      sizeof reason);
 			if (rc == C360_ERR_NOMEM)
 				goto out;
@@ -425,7 +482,7 @@ tombstone:
 				goto out;
 			}
 		} else {
-			rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+			rc = c360_kafka_key_id(kp, kl, &b->keys, reason, sizeof reason);
 			if (rc == C360_ERR_NOMEM)
 				goto out;
 			if (rc == C360_ERR_NOT_FOUND) {
@@ -453,16 +510,30 @@ tombstone:
 	/* upsert: choose the stored value */
 	c360_json *stored = root;
 	if (dbz && cfg->extract_new_record_state) {
-		stored = c360_json_get(env, "after");
+		stored = c360_json_get(env, deleted_row ? "before" : "after");
 		whole = false;
 		if (!c360_json_is_object(stored)) {
 			r->kind = R_SKIP;
 			rc = C360_OK;
 			goto out;
 		}
+		rc = c360_kafka_unwrap_fields(cfg, doc, stored, env, deleted_row);
+		if (rc)
+			goto out;
 	}
-	if (s->tmpl) {
-		rc = c360_kafka_idtmpl_render(s->tmpl, stored, 0, &b->keys, reason, sizeof reason);
+	if (cfg->nsmt) {
+		whole = false;
+		rc = c360_kafka_smt_apply(cfg, doc, &stored, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
+		if (rc == C360_ERR_NOMEM)
+			goto out;
+		if (rc) {
+			bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
+			rc = C360_OK;
+			goto out;
+		}
+	}
+	if (tmpl) {
+		rc = c360_kafka_idtmpl_render(tmpl, stored, 0, &b->keys, reason, sizeof reason);
 		if (rc == C360_ERR_NOMEM)
 			goto out;
 		if (rc) {
@@ -472,11 +543,11 @@ tombstone:
 			goto out;
 		}
 		if (cfg->remove_doc_id) {
-			c360_kafka_idtmpl_remove(s->tmpl, stored, 0);
+			c360_kafka_idtmpl_remove(tmpl, stored, 0);
 			whole = false;
 		}
 	} else {
-		rc = c360_kafka_key_id(m->key, m->key_len, &b->keys, reason, sizeof reason);
+		rc = c360_kafka_key_id(kp, kl, &b->keys, reason, sizeof reason);
 		if (rc == C360_ERR_NOT_FOUND) {
 			rc = tpo_id(m, &b->keys);
 			uint64_t n = ADD1(s, key_fallback);
@@ -534,6 +605,7 @@ tombstone:
 	r->op = idx;
 	rc = C360_OK;
 out:
+	c360_buf_release(&kbuf);
 	c360_json_doc_free(doc);
 	if (!rc && r->kind == R_WRITE) {
 		/* a delete's key was appended before add_delete recorded key_off */
@@ -1445,10 +1517,18 @@ c360_rc c360_kafka_sink_new(c360_store *st, const struct c360_kafka_config *cfg,
 			goto out;
 		}
 	}
+	for (int i = 0; i < cfg->ntopic_doc_id; i++) {
+		char e[256];
+		if (!cfg->topic_doc_id[i].value[0])
+			continue;
+		rc = c360_kafka_idtmpl_compile(cfg->topic_doc_id[i].value, &s->topic_tmpl[i], e, sizeof e);
+		if (rc) {
+			seterr(err, errlen, "config key 'couchbase.topic.to.document.id': topic '%s': %s",
+			       cfg->topic_doc_id[i].key, e);
+			goto out;
+		}
+	}
 	rc = c360_store_bucket_ensure(st, cfg->bucket, 0);
-	for (int i = 0; !rc && i < cfg->ntopic_bucket; i++)
-		if (cfg->topic_bucket[i].value[0])
-			rc = c360_store_bucket_ensure(st, cfg->topic_bucket[i].value, 0);
 	if (rc) {
 		seterr(err, errlen, "cannot create bucket '%s': %s", cfg->bucket, c360_rc_str(rc));
 		goto out;
@@ -1684,6 +1764,8 @@ void c360_kafka_sink_free(c360_kafka_sink *s)
 		pthread_cond_destroy(&t->cv);
 	}
 	c360_kafka_idtmpl_free(s->tmpl);
+	for (int i = 0; i < C360_KAFKA_MAX_TOPICS; i++)
+		c360_kafka_idtmpl_free(s->topic_tmpl[i]);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);

@@ -59,14 +59,10 @@ static c360_rc build_config(struct kafka_source *k, char *err, size_t errlen)
 		if (c360_buf_read_file(&b, path))
 			rc = c360_pipeline_fail(ctx->cfg, c360_json_get(settings, "connector"), err,
 						errlen, "cannot read connector file '%s'", path);
-		struct c360_json_error je;
-		if (!rc && c360_json_parse(c360_buf_cstr(&b), b.len, NULL, &file, &je)) {
-			char where[160];
-			c360_json_error_str(&je, where, sizeof where);
+		char rerr[400];
+		if (!rc && c360_kafka_config_read(path, c360_buf_cstr(&b), b.len, &file, rerr, sizeof rerr))
 			rc = c360_pipeline_fail(ctx->cfg, c360_json_get(settings, "connector"), err,
-						errlen, "connector file '%s' is not JSON: %s", path,
-						where);
-		}
+						errlen, "connector file %s", rerr);
 		c360_buf_release(&b);
 		if (!rc) {
 			const c360_json *froot = c360_json_doc_root(file);
@@ -131,8 +127,6 @@ static c360_rc ensure_buckets(struct kafka_source *k)
 	c360_rc rc = C360_OK;
 	if (k->cfg->bucket)
 		rc = c360_store_bucket_ensure(k->ctx->st, k->cfg->bucket, 0);
-	for (int i = 0; i < k->cfg->ntopic_bucket && !rc; i++)
-		rc = c360_store_bucket_ensure(k->ctx->st, k->cfg->topic_bucket[i].value, 0);
 	return rc;
 }
 
