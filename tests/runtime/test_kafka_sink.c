@@ -205,9 +205,9 @@ TEST(per_topic_document_ids)
 	c360_kafka_mock_topic(mock, "ptp", 1);
 	rd_kafka_t *p = producer();
 	const char *cv = "{\"cid\":7,\"id\":1}", *ov = "{\"oid\":\"A-1\",\"id\":2}", *pv = "{\"sku\":\"x9\",\"id\":3}";
-	produce(p, "ptc", NULL, cv, strlen(cv));
-	produce(p, "pto", NULL, ov, strlen(ov));
-	produce(p, "ptp", NULL, pv, strlen(pv));
+	produce(p, "ptc", 0, NULL, cv, strlen(cv));
+	produce(p, "pto", 0, NULL, ov, strlen(ov));
+	produce(p, "ptp", 0, NULL, pv, strlen(pv));
 	rd_kafka_flush(p, 5000);
 	rd_kafka_destroy(p);
 	c360_store *st = new_store();
@@ -219,9 +219,9 @@ TEST(per_topic_document_ids)
 	REQUIRE(st && cfg);
 	char err[300] = "";
 	CHECK_EQ_INT(run_to_end(st, cfg, NULL, err, sizeof err), C360_OK);
-	CHECK(has(st, "staging", "customer::7", NULL));
-	CHECK(has(st, "staging", "order::A-1", NULL));
-	CHECK(has(st, "staging", "other::3", NULL));
+	CHECK(has(st, "customer::7", NULL));
+	CHECK(has(st, "order::A-1", NULL));
+	CHECK(has(st, "other::3", NULL));
 	CHECK_EQ_INT(count(st, "staging"), 3);
 	c360_kafka_config_free(cfg);
 	c360_store_close(st);
@@ -274,12 +274,12 @@ TEST(smt_debezium_chain_rewrite)
 	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
 	char *e1 = email_of(1), *e2 = email_of(2), *v = NULL;
 	REQUIRE(e1 && e2);
-	CHECK(has(st, "staging", e1, &v));
+	CHECK(has(st, e1, &v));
 	CHECK(v && strstr(v, "\"__deleted\":\"false\"") && strstr(v, "\"__op\":\"c\"") &&
 	      strstr(v, "\"__table\":\"customers\"") && strstr(v, "\"__source_ts_ms\":") && !strstr(v, "\"after\""));
 	free(v);
 	v = NULL;
-	CHECK(has(st, "staging", e2, &v)); /* rewritten, not deleted */
+	CHECK(has(st, e2, &v)); /* rewritten, not deleted */
 	CHECK(v && strstr(v, "\"__deleted\":\"true\"") && strstr(v, "\"__op\":\"d\""));
 	free(v);
 	CHECK_EQ_INT(count(st, "staging"), 2);
@@ -320,12 +320,12 @@ TEST(smt_drop_insert_replace)
 	char err[300] = "";
 	CHECK_EQ_INT(run_to_end(st, cfg, &m, err, sizeof err), C360_OK);
 	char *v = NULL;
-	CHECK(has(st, "staging", "1", &v));
+	CHECK(has(st, "1", &v));
 	CHECK(v && strstr(v, "\"src_topic\":\"smt2\"") && strstr(v, "\"src_offset\":0") &&
 	      strstr(v, "\"origin\":\"mysql\"") && strstr(v, "\"full_name\":") && !strstr(v, "\"name\":") &&
 	      !strstr(v, "\"password\""));
 	free(v);
-	CHECK(has(st, "staging", "2", NULL)); /* the d event and its tombstone dropped */
+	CHECK(has(st, "2", NULL)); /* the d event and its tombstone dropped */
 	CHECK_EQ_INT(m.deleted, 0);
 	CHECK_EQ_INT(m.skipped, 2);
 	c360_kafka_config_free(cfg);
