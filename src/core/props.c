@@ -156,7 +156,7 @@ static c360_rc read_part(struct rd *r, bool key, struct c360_buf *out)
 		case 'r': rc = c360_buf_putc(out, '\r'); break;
 		case 'f': rc = c360_buf_putc(out, '\f'); break;
 		case 'u': {
-			unsigned cu, lo;
+			unsigned cu = 0, lo = 0; /* set by read_u on success (gcc -O3 cannot tell) */
 			if ((rc = read_u(r, esc_at, &cu)))
 				return rc;
 			uint32_t cp = cu;
