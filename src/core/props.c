@@ -58,23 +58,12 @@ static void next_line(struct rd *r)
 	r->line_start = r->i;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Reads the 4 hex digits of a \u escape at r->i (just after 'u'). */
 static c360_rc read_u(struct rd *r, size_t esc_at, unsigned *cu)
 {
 	unsigned v = 0;
 	for (int k = 0; k < 4; k++) {
-		int h = r->i < r->n ? hexval(r->s[r->i]) : -1;
+		int h = r->i < r->n ? c360_hexval(r->s[r->i]) : -1;
 		if (h < 0)
 			return fail(r, esc_at, "malformed \\uXXXX escape (4 hex digits expected)");
 		v = v * 16 + (unsigned)h;

@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/utf8.h"
 #include "core/banned.h"
 
 #define MAX_SEGMENTS 32
@@ -137,17 +138,6 @@ static void json_escape(struct c360_buf *b, const char *s)
 	c360_buf_putc(b, '"');
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
@@ -194,7 +184,7 @@ int c360_http_pct_decode(const char *in, size_t n, char *out, size_t *outlen, bo
 		if (c == '%') {
 			if (i + 2 >= n)
 				return -1;
-			int a = hexval((unsigned char)in[i + 1]), b = hexval((unsigned char)in[i + 2]);
+			int a = c360_hexval((unsigned char)in[i + 1]), b = c360_hexval((unsigned char)in[i + 2]);
 			if (a < 0 || b < 0)
 				return -1;
 			char v = (char)(a * 16 + b);
