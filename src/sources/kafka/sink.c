@@ -1072,20 +1072,22 @@ static void commit_lost(struct task *t, const char *when, rd_kafka_resp_err_t e,
  * partition that moved to another member this can at worst move its
  * committed offset back to what this sink wrote: records read again,
  * never skipped. */
-static void commit_on_revoke(struct task *t, const rd_kafka_topic_partition_list_t *parts)
+static bool commit_on_revoke(struct task *t, const rd_kafka_topic_partition_list_t *parts)
 {
 	/* after the final commit the shutdown has spoken: one try, no count */
 	rd_kafka_resp_err_t e = commit_sync(t, false, t->final_done ? 0 : 300);
-	if (!e || t->final_done)
-		return;
+	if (!e)
+		return true;
+	if (t->final_done)
+		return false;
 	uint64_t n = uncommitted(t, parts);
 	if (!commit_retriable(e) || !n) {
 		commit_lost(t, "commit on revoke", e, n);
-		return;
+		return false;
 	}
 	if (!t->pending && !(t->pending = rd_kafka_topic_partition_list_new(parts->cnt))) {
 		commit_lost(t, "commit on revoke", e, n);
-		return;
+		return false;
 	}
 	pthread_mutex_lock(&t->s->mu);
 	for (int i = 0; i < t->nparts; i++) {
@@ -1102,6 +1104,7 @@ static void commit_on_revoke(struct task *t, const rd_kafka_topic_partition_list
 	t->pending_n += n;
 	C360_INFO(t->who, "commit on revoke refused: %s; the offsets of %" PRIu64 " record(s) are committed after "
 		  "the rebalance", rd_kafka_err2str(e), n);
+	return false;
 }
 
 /* Commits the offsets kept by commit_on_revoke (retrying up to 2 s what a
@@ -1176,8 +1179,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		/* write what was consumed from these partitions and commit it
 		 * before they go to another member */
 		drain(t);
-		if (!__atomic_load_n(&t->s->failed, __ATOMIC_SEQ_CST))
-			commit_on_revoke(t, parts);
+		bool committed = !__atomic_load_n(&t->s->failed, __ATOMIC_SEQ_CST) && commit_on_revoke(t, parts);
 		pthread_mutex_lock(&t->s->mu);
 		if (coop) {
 			for (int i = 0; i < parts->cnt; i++) {
@@ -1189,7 +1191,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			t->nparts = 0;
 		}
 		pthread_mutex_unlock(&t->s->mu);
-		C360_INFO(t->who, "revoked %d partition(s)", parts->cnt);
+		C360_INFO(t->who, "revoked %d partition(s)%s", parts->cnt,
+			  committed ? " after committing the offsets of what was written" : "");
 		if (coop)
 			rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
 		else
