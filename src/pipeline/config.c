@@ -494,10 +494,8 @@ static c360_rc load_connect(struct owned *o, const c360_json *v, char *err, size
 	if (!rc)
 		rc = known_keys(o, v, "connect", keys, err, errlen);
 	const c360_json *b;
-	if (!rc && (b = c360_json_get(v, "bootstrap.servers")) &&
-	    !(rc = want_string(o, b, "connect.bootstrap.servers", &o->cfg.connect_brokers, err, errlen)) &&
-	    !*o->cfg.connect_brokers)
-		return FAIL(b, "connect.bootstrap.servers: expected a broker list such as 'kafka:9092'");
+	if (!rc && (b = c360_json_get(v, "bootstrap.servers")))
+		rc = want_string(o, b, "connect.bootstrap.servers", &o->cfg.connect_brokers, err, errlen);
 	return rc;
 }
 
