@@ -568,10 +568,10 @@ static void h_put_config(const struct c360_http_req *req, struct c360_http_resp 
 	const c360_json *cfgj = c360_json_doc_root(doc);
 	const char *inner = c360_json_str(c360_json_get(cfgj, "name"), NULL);
 	if (!c360_json_is_object(cfgj) || (inner && strcmp(inner, name))) {
-		c360_json_doc_free(doc);
 		kc_error(resp, 400, inner ? "Connector name configuration (%s) doesn't match connector name in the URL (%s)"
 					  : "the body must be the connector's config object%s%s",
 			 inner ? inner : "", inner ? name : "");
+		c360_json_doc_free(doc); /* after kc_error: inner points into it */
 		return;
 	}
 	c360_json_doc_free(doc);
