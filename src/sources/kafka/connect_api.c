@@ -174,7 +174,7 @@ static c360_rc conn_start(c360_kafka_connect *kc, struct conn *c)
 	c360_rc rc = probe(kc, c->cfg, err, sizeof err);
 	if (rc) {
 		snprintf(c->error, sizeof c->error, "%s", err);
-		C360_ERROR("kafka-connect", "connector '%s' FAILED: %s", c->name, err);
+		C360_ERROR("kafka-connect", "connector '%s' not started (FAILED): %s", c->name, err);
 		return rc;
 	}
 	rc = c360_kafka_sink_new(kc->st, c->cfg, NULL, &c->sink, err, sizeof err);
