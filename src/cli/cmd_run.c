@@ -251,7 +251,7 @@ int c360_cmd_run(int argc, char **argv)
 		goto fail;
 	/* connectors created over the Kafka Connect API (kept in the store) run
 	 * whether or not this pipeline serves HTTP */
-	if ((rc = c360_kafka_connect_new(st, NULL, &kc)) ||
+	if ((rc = c360_kafka_connect_new(st, cfg->connect_brokers, &kc)) ||
 	    (rc = c360_kafka_connect_restore(kc, NULL))) {
 		snprintf(err, sizeof err, "cannot restart the stored Kafka connectors: %s",
 			 c360_rc_str(rc));
@@ -268,7 +268,7 @@ int c360_cmd_run(int argc, char **argv)
 			rc = C360_ERR_NOMEM;
 			goto fail;
 		}
-		struct c360_api_opts ao = {.require_auth = cfg->auth,
+		struct c360_api_opts ao = {.root_taken = true, .require_auth = cfg->auth,
 					   .max_queries = cfg->query_concurrency,
 					   .max_query_ms = cfg->query_timeout_s * 1000,
 					   .max_query_bytes = (size_t)cfg->query_max_mib << 20};
@@ -285,7 +285,7 @@ int c360_cmd_run(int argc, char **argv)
 			goto fail;
 		if ((rc = c360_http_start(http, err, sizeof err)))
 			goto fail;
-		C360_INFO("run", "serving on http://%s:%d (API /api/v1, dashboard /, /metrics, /health)",
+		C360_INFO("run", "serving on http://%s:%d (API /api/v1, dashboard /ui/, Kafka Connect /, /connectors, /metrics, /health)",
 			  cfg->bind, c360_http_port(http));
 	}
 	C360_INFO("run", "pipeline '%s' running: %d sources, %d functions; SIGTERM or Ctrl-C stops it",

@@ -182,7 +182,7 @@ int c360_cmd_serve(int argc, char **argv)
 	char hostbuf[80];
 	snprintf(hostbuf, sizeof hostbuf, host, o_bind);
 	printf("c360 serve: listening on http://%s:%d/ (API /api/v1, %s, store '%s', %s)\n", hostbuf,
-	       port, o_no_web ? "no dashboard" : "dashboard /", c360_store_path(st),
+	       port, o_no_web ? "no dashboard" : "dashboard /ui/", c360_store_path(st),
 	       ntok || o_auth || !loopback ? "token auth" : "open: no token");
 	fflush(stdout);
 	int sig = 0;

@@ -485,16 +485,30 @@ static c360_rc load_serve(struct owned *o, const c360_json *v, char *err, size_t
 	return C360_OK;
 }
 
+/* connect: the Kafka Connect worker's settings for connectors POSTed to
+ * /connectors (Kafka Connect keeps bootstrap.servers in the worker config). */
+static c360_rc load_connect(struct owned *o, const c360_json *v, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"bootstrap.servers", NULL};
+	c360_rc rc = want_object(o, v, "connect", err, errlen);
+	if (!rc)
+		rc = known_keys(o, v, "connect", keys, err, errlen);
+	const c360_json *b;
+	if (!rc && (b = c360_json_get(v, "bootstrap.servers")))
+		rc = want_string(o, b, "connect.bootstrap.servers", &o->cfg.connect_brokers, err, errlen);
+	return rc;
+}
+
 static c360_rc load_root(struct owned *o, char *err, size_t errlen)
 {
 	const c360_json *root = c360_yaml_root(o->cfg.yaml);
 	if (!root || !c360_json_is_object(root)) {
 		snprintf(err, errlen, "%s: expected a mapping with store:, buckets:, sources:, "
-				      "functions: and serve:", c360_yaml_name(o->cfg.yaml));
+				      "functions:, serve: and connect:", c360_yaml_name(o->cfg.yaml));
 		return C360_ERR_INVALID;
 	}
 	static const char *const keys[] = {"store", "log", "buckets", "sources", "functions",
-					   "serve", NULL};
+					   "serve", "connect", NULL};
 	c360_rc rc = known_keys(o, root, "the pipeline", keys, err, errlen);
 	const c360_json *v;
 	if (!rc && (v = c360_json_get(root, "store")))
@@ -509,6 +523,8 @@ static c360_rc load_root(struct owned *o, char *err, size_t errlen)
 		rc = load_functions(o, v, err, errlen);
 	if (!rc && (v = c360_json_get(root, "serve")))
 		rc = load_serve(o, v, err, errlen);
+	if (!rc && (v = c360_json_get(root, "connect")))
+		rc = load_connect(o, v, err, errlen);
 	return rc;
 }
 

@@ -91,6 +91,8 @@ struct c360_pipeline_config {
 	int query_concurrency;   /* serve.query_concurrency, 0 = the API's default (2) */
 	int query_timeout_s;     /* serve.query_timeout, 0 = the API's default (10 s) */
 	int query_max_mib;       /* serve.query_max_mib, 0 = the API's default (32) */
+	const char *connect_brokers; /* connect.bootstrap.servers: the brokers of connectors
+				      * POSTed to /connectors without their own; NULL = none */
 };
 
 /* Loads and checks a pipeline file; relative paths in it are resolved

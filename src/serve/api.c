@@ -795,7 +795,7 @@ c360_rc c360_api_routes(c360_http *h, c360_store *st, const struct c360_api_opts
 			goto fail;
 		}
 	}
-	if (!api->o.no_web && (rc = c360_web_routes(h))) {
+	if (!api->o.no_web && (rc = c360_web_routes(h, api->o.root_taken))) {
 		snprintf(err, errlen, "cannot register the dashboard routes");
 		goto fail;
 	}

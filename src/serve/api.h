@@ -35,7 +35,9 @@ struct c360_api_opts {
 	bool no_auth;           /* do not install the token auth hook (loopback only) */
 	bool require_auth;      /* deny API calls while no token exists (instead of open);
 				 * always so when the server binds beyond loopback */
-	bool no_web;            /* do not serve the dashboard at / and /ui/ */
+	bool no_web;            /* do not serve the dashboard at /ui/ (and / redirecting there) */
+	bool root_taken;        /* GET / is someone else's (Kafka Connect's in `c360 run`):
+				 * the dashboard is at /ui/ only */
 };
 
 /* Registers every route on h (before it starts). st is borrowed and must
@@ -55,7 +57,9 @@ size_t c360_api_token_count(c360_api *api);
 c360_rc c360_api_check_exposure(c360_store *st, const char *bind, bool require_auth, char *err,
 				size_t errlen);
 
-/* Registers GET / and GET /ui/{file...} serving the embedded dashboard. */
-c360_rc c360_web_routes(c360_http *h);
+/* Registers GET /ui (and /ui/) serving the dashboard's index.html, GET
+ * /ui/{file...} its other files and, unless root_taken, GET / redirecting to
+ * /ui/ (302). */
+c360_rc c360_web_routes(c360_http *h, bool root_taken);
 
 #endif

@@ -244,6 +244,17 @@ const char *c360_http_query(const struct c360_http_req *req, const char *name)
 	return NULL;
 }
 
+bool c360_http_query_has(const struct c360_http_req *req, const char *name, const char *value)
+{
+	const struct reqstate *rs = req ? req->conn : NULL;
+	if (!rs || !name || !value)
+		return false;
+	for (int i = 0; i < rs->nargs; i++)
+		if (!strcmp(rs->anames[i], name) && rs->avalues[i] && !strcmp(rs->avalues[i], value))
+			return true;
+	return false;
+}
+
 const char *c360_http_header(const struct c360_http_req *req, const char *name)
 {
 	const struct reqstate *rs = req ? req->conn : NULL;

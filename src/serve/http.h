@@ -39,6 +39,8 @@ struct c360_http_req {
 
 /* Query-string argument (decoded) or NULL. */
 const char *c360_http_query(const struct c360_http_req *req, const char *name);
+/* Whether the query string has name=value (of several name= arguments, any). */
+bool c360_http_query_has(const struct c360_http_req *req, const char *name, const char *value);
 /* Request header or NULL (case-insensitive name). */
 const char *c360_http_header(const struct c360_http_req *req, const char *name);
 /* Path capture by name, or NULL. */

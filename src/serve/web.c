@@ -1,5 +1,5 @@
-/* Serves the embedded dashboard: GET / is web/index.html, GET /ui/FILE any
- * other file of web/ (see cmake/embed.cmake). */
+/* Serves the embedded dashboard: GET /ui/ is web/index.html, GET /ui/FILE any
+ * other file of web/ (see cmake/embed.cmake), GET / redirects to /ui/. */
 #include "serve/api.h"
 
 #include <string.h>
@@ -34,6 +34,14 @@ static void h_root(const struct c360_http_req *req, struct c360_http_resp *resp,
 	send_asset(a, resp);
 }
 
+static void h_redirect(const struct c360_http_req *req, struct c360_http_resp *resp, void *ctx)
+{
+	resp->status = 302;
+	resp->content_type = "text/plain";
+	c360_http_add_header(resp, "Location", "/ui/");
+	c360_buf_puts(&resp->body, "the dashboard is at /ui/\n");
+}
+
 static void h_file(const struct c360_http_req *req, struct c360_http_resp *resp, void *ctx)
 {
 	const char *f = c360_http_param(req, "file");
@@ -45,9 +53,11 @@ static void h_file(const struct c360_http_req *req, struct c360_http_resp *resp,
 	send_asset(a, resp);
 }
 
-c360_rc c360_web_routes(c360_http *h)
+c360_rc c360_web_routes(c360_http *h, bool root_taken)
 {
-	c360_rc rc = c360_http_route(h, "GET", "/", C360_HTTP_OPEN, h_root, NULL);
+	c360_rc rc = c360_http_route(h, "GET", "/ui", C360_HTTP_OPEN, h_root, NULL);
+	if (!rc && !root_taken)
+		rc = c360_http_route(h, "GET", "/", C360_HTTP_OPEN, h_redirect, NULL);
 	if (!rc)
 		rc = c360_http_route(h, "GET", "/ui/{file...}", C360_HTTP_OPEN, h_file, NULL);
 	return rc;

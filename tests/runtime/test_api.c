@@ -646,7 +646,7 @@ TEST(tokens_and_scopes)
 	REQUIRE(!req("GET", "/health", NULL, &r));
 	CHECK_EQ_INT(r.status, 200);
 	reply_free(&r);
-	REQUIRE(!req("GET", "/", NULL, &r)); /* the dashboard's files are open */
+	REQUIRE(!req("GET", "/ui/", NULL, &r)); /* the dashboard's files are open */
 	CHECK_EQ_INT(r.status, 200);
 	reply_free(&r);
 
@@ -692,7 +692,13 @@ TEST(tokens_and_scopes)
 TEST(dashboard_files)
 {
 	struct reply r;
+	/* / sends the browser to the dashboard's own path (/ is Kafka Connect's
+	 * in `c360 run`) */
 	REQUIRE(!req("GET", "/", NULL, &r));
+	CHECK_EQ_INT(r.status, 302);
+	CHECK(strstr(r.headers.data, "Location: /ui/"));
+	reply_free(&r);
+	REQUIRE(!req("GET", "/ui/", NULL, &r));
 	CHECK_EQ_INT(r.status, 200);
 	CHECK(strstr(r.headers.data, "text/html"));
 	CHECK(strstr(r.body.data, "<html") || strstr(r.body.data, "<!doctype"));

@@ -1,7 +1,9 @@
 /* The Kafka-Connect-compatible /connectors API through a real c360 HTTP
  * server and the mock Kafka cluster: the seed's POST body, list, status,
  * pause/resume, delete, errors (bad value naming the key, duplicate,
- * unknown), and restart from the system bucket. */
+ * unknown), and restart from the system bucket; the rest of Kafka Connect's
+ * API deploy scripts use (GET /, plugins, config, tasks, restart, stop,
+ * expand) and a connector whose brokers do not answer (FAILED, not RUNNING). */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +196,97 @@ TEST(connectors_api)
 	c360_store_close(st);
 }
 
+/* What deploy scripts call besides POST, with Kafka Connect's shapes. */
+TEST(connect_endpoints)
+{
+	char path[400], err[300] = "";
+	snprintf(path, sizeof path, "%s/e.db", tmpdir);
+	struct c360_store_opts so;
+	c360_store_opts_init(&so);
+	so.synchronous = C360_SYNC_NORMAL;
+	c360_store *st = NULL;
+	REQUIRE(c360_store_open(path, &so, &st, err, sizeof err) == C360_OK);
+	const char *bs = c360_kafka_mock_bootstraps(mock);
+	c360_kafka_mock_topic(mock, "e1", 1);
+	struct c360_dbzgen_opts go = {.brokers = bs, .topic = "e1", .customers = 20};
+	REQUIRE(c360_dbzgen_produce(&go, NULL, err, sizeof err) == C360_OK);
+	c360_kafka_connect *kc = NULL;
+	REQUIRE(c360_kafka_connect_new(st, bs, &kc) == C360_OK);
+	c360_http *h = server(kc);
+	REQUIRE(h);
+	int port = c360_http_port(h);
+	struct c360_buf b;
+	c360_buf_init(&b, 0);
+
+	CHECK_EQ_INT(http(port, "GET", "/connector-plugins", NULL, &b), 200);
+	CHECK(strstr(b.data, "\"class\":\"com.couchbase.connect.kafka.CouchbaseSinkConnector\",\"type\":\"sink\""));
+	/* PUT .../config creates (201), then updates (200) */
+	static const char cfg1[] = "{\"topics\":\"e1\",\"couchbase.bucket\":\"e1\",\"session.timeout.ms\":\"6000\","
+				   "\"value.converter.schemas.enable\":\"false\"}";
+	CHECK_EQ_INT(http(port, "PUT", "/connectors/e1/config", cfg1, &b), 201);
+	CHECK(strstr(b.data, "\"name\":\"e1\"") && strstr(b.data, "\"type\":\"sink\""));
+	CHECK(wait_count_in(st, "e1", 20, 20000));
+	CHECK_EQ_INT(http(port, "GET", "/", NULL, &b), 200);
+	CHECK(strstr(b.data, "\"version\":\"") && strstr(b.data, "\"commit\":\"") &&
+	      strstr(b.data, "\"kafka_cluster_id\":\""));
+	CHECK_EQ_INT(http(port, "PUT", "/connectors/e1/config",
+			  "{\"name\":\"other\",\"topics\":\"e1\",\"couchbase.bucket\":\"e1\"}", &b), 400);
+	CHECK(strstr(b.data, "\"error_code\":400") != NULL);
+	static const char cfg2[] = "{\"topics\":\"e1\",\"couchbase.bucket\":\"e1\",\"session.timeout.ms\":\"6000\","
+				   "\"tasks.max\":\"2\",\"value.converter.schemas.enable\":\"false\"}";
+	CHECK_EQ_INT(http(port, "PUT", "/connectors/e1/config", cfg2, &b), 200);
+	CHECK_EQ_INT(http(port, "GET", "/connectors/e1/config", NULL, &b), 200);
+	CHECK(strstr(b.data, "\"tasks.max\":\"2\"") && strstr(b.data, "\"name\":\"e1\""));
+	CHECK_EQ_INT(http(port, "GET", "/connectors/e1/tasks", NULL, &b), 200);
+	CHECK(strstr(b.data, "[{\"id\":{\"connector\":\"e1\",\"task\":0},\"config\":{") &&
+	      strstr(b.data, "\"task\":1}"));
+	CHECK_EQ_INT(http(port, "GET", "/connectors/e1/tasks/1/status", NULL, &b), 200);
+	CHECK_EQ_STR(b.data, "{\"id\":1,\"state\":\"RUNNING\",\"worker_id\":\"c360\"}\n");
+	CHECK_EQ_INT(http(port, "GET", "/connectors/e1/tasks/2/status", NULL, &b), 404);
+	CHECK(strstr(b.data, "\"error_code\":404") != NULL);
+	CHECK_EQ_INT(http(port, "GET", "/connectors/nope/config", NULL, &b), 404);
+	CHECK_EQ_STR(b.data, "{\"error_code\":404,\"message\":\"Connector nope not found\"}\n");
+
+	/* restart: 204; with includeTasks 202 and the status */
+	CHECK_EQ_INT(http(port, "POST", "/connectors/e1/restart", NULL, &b), 204);
+	CHECK_EQ_INT(http(port, "POST", "/connectors/e1/restart?includeTasks=true&onlyFailed=false", NULL, &b), 202);
+	CHECK(strstr(b.data, "\"connector\":{\"state\":\"RUNNING\"") != NULL);
+	CHECK_EQ_INT(http(port, "POST", "/connectors/e1/tasks/0/restart", NULL, &b), 204);
+	/* stop: no tasks, records wait; resume: they arrive */
+	CHECK_EQ_INT(http(port, "PUT", "/connectors/e1/stop", NULL, &b), 202);
+	CHECK_EQ_INT(http(port, "GET", "/connectors/e1/status", NULL, &b), 200);
+	CHECK(strstr(b.data, "\"connector\":{\"state\":\"STOPPED\"") && strstr(b.data, "\"tasks\":[]"));
+	go.first_id = 9001;
+	go.customers = 5;
+	REQUIRE(c360_dbzgen_produce(&go, NULL, err, sizeof err) == C360_OK);
+	CHECK_EQ_INT(http(port, "PUT", "/connectors/e1/resume", NULL, &b), 202);
+	CHECK(wait_count_in(st, "e1", 25, 30000));
+
+	/* brokers that do not answer: FAILED with the reason, not RUNNING */
+	CHECK_EQ_INT(http(port, "POST", "/connectors",
+			  "{\"name\":\"lost\",\"config\":{\"topics\":\"e1\",\"couchbase.bucket\":\"lost\","
+			  "\"bootstrap.servers\":\"127.0.0.1:1\"}}", &b), 201);
+	CHECK_EQ_INT(http(port, "GET", "/connectors/lost/status", NULL, &b), 200);
+	CHECK(strstr(b.data, "\"connector\":{\"state\":\"FAILED\"") && !strstr(b.data, "RUNNING") &&
+	      strstr(b.data, "cannot reach the kafka brokers '127.0.0.1:1'"));
+	CHECK_EQ_INT(http(port, "POST", "/connectors/lost/restart?onlyFailed=true", NULL, &b), 202);
+	CHECK(strstr(b.data, "\"state\":\"FAILED\"") != NULL);
+
+	/* ?expand=status&expand=info */
+	CHECK_EQ_INT(http(port, "GET", "/connectors?expand=status&expand=info", NULL, &b), 200);
+	CHECK(strstr(b.data, "\"e1\":{\"status\":{\"name\":\"e1\",\"connector\":{\"state\":\"RUNNING\"") &&
+	      strstr(b.data, "\"info\":{\"name\":\"e1\",\"config\":{") &&
+	      strstr(b.data, "\"lost\":{\"status\":{\"name\":\"lost\",\"connector\":{\"state\":\"FAILED\""));
+	CHECK_EQ_INT(http(port, "GET", "/connectors?expand=info", NULL, &b), 200);
+	CHECK(strstr(b.data, "{\"e1\":{\"info\":{") || strstr(b.data, "\"e1\":{\"info\":{"));
+	CHECK(!strstr(b.data, "\"status\":"));
+
+	c360_buf_release(&b);
+	c360_http_free(h);
+	c360_kafka_connect_free(kc);
+	c360_store_close(st);
+}
+
 int main(void)
 {
 	c360_log_set_level(getenv("KAFKA_TEST_LOG") ? C360_LOG_INFO : C360_LOG_ERROR);
@@ -205,6 +298,7 @@ int main(void)
 	if (c360_kafka_mock_new(1, &mock, err, sizeof err))
 		return 1;
 	RUN(connectors_api);
+	RUN(connect_endpoints);
 	c360_kafka_mock_free(mock);
 	char cmd[400];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

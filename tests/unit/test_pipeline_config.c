@@ -158,6 +158,24 @@ TEST(serve_auth_and_limits)
 	expect_error("serve: {header_timeout: soon}\n", "pipe.yaml:1:25: serve.header_timeout: expected a duration");
 }
 
+/* connect: is Kafka Connect's worker config (its broker list) */
+TEST(connect_brokers)
+{
+	char err[512] = "";
+	struct c360_pipeline_config *c = NULL;
+	REQUIRE(c360_pipeline_load_string("pipe.yaml", "connect:\n  bootstrap.servers: k1:9092,k2:9092\n", &c, err,
+					  sizeof err) == C360_OK);
+	CHECK_EQ_STR(c->connect_brokers, "k1:9092,k2:9092");
+	c360_pipeline_free(c);
+	c = NULL;
+	REQUIRE(c360_pipeline_load_string("pipe.yaml", "serve: {}\n", &c, err, sizeof err) == C360_OK);
+	CHECK(c->connect_brokers == NULL);
+	c360_pipeline_free(c);
+	expect_error("connect:\n  bootstrap.server: k\n", "pipe.yaml:2:3: unknown key 'bootstrap.server' in connect");
+	expect_error("connect:\n  bootstrap.servers: ''\n", "pipe.yaml:2:23: connect.bootstrap.servers: expected a non-empty string");
+	expect_error("connect: k:9092\n", "connect: expected a mapping");
+}
+
 TEST(schedules)
 {
 	struct c360_schedule s;
@@ -180,6 +198,7 @@ int main(void)
 	RUN(full_file_loads);
 	RUN(serve_auth_and_limits);
 	RUN(serve_query_limits);
+	RUN(connect_brokers);
 	RUN(mistakes_are_located);
 	RUN(schedules);
 	return test_summary();
