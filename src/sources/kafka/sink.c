@@ -281,6 +281,22 @@ static void bad(struct rec *r, const char *stage, const char *exc, const char *f
 	r->reason = strdup(msg);
 }
 
+/* Runs the connector's transforms (Single Message Transforms) over *value
+ * and the key. A record the chain cannot apply to is marked bad at stage
+ * TRANSFORMATION and C360_ERR_INVALID returned; else C360_OK or NOMEM. */
+static c360_rc transform(struct rec *r, const struct c360_kafka_config *cfg, c360_json_doc *doc,
+			 c360_json **value, const struct c360_kafka_rec_meta *meta, const char **kp,
+			 size_t *kl, struct c360_buf *kbuf)
+{
+	char reason[300];
+	c360_rc rc = c360_kafka_smt_apply(cfg, doc, value, meta, kp, kl, kbuf, reason, sizeof reason);
+	if (rc && rc != C360_ERR_NOMEM) {
+		bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
+		rc = C360_ERR_INVALID;
+	}
+	return rc;
+}
+
 static uint32_t expiry_for(const struct c360_kafka_config *cfg)
 {
 	if (cfg->expiry_s <= 0)
@@ -356,12 +372,10 @@ tombstone:
 		}
 		if (cfg->nsmt) {
 			c360_json *none = NULL;
-			rc = c360_kafka_smt_apply(cfg, NULL, &none, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
-			if (rc == C360_ERR_NOMEM)
-				goto out;
+			rc = transform(r, cfg, NULL, &none, &meta, &kp, &kl, &kbuf);
 			if (rc) {
-				bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
-				rc = C360_OK;
+				if (rc == C360_ERR_INVALID)
+					rc = C360_OK; /* marked bad: dead-lettered or skipped */
 				goto out;
 			}
 		}
@@ -458,12 +472,10 @@ tombstone:
 		/* the row the transforms and the template read */
 		c360_json *row = cfg->extract_new_record_state ? c360_json_get(env, "before") : root;
 		if (cfg->nsmt) {
-			rc = c360_kafka_smt_apply(cfg, doc, &row, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
-			if (rc == C360_ERR_NOMEM)
-				goto out;
+			rc = transform(r, cfg, doc, &row, &meta, &kp, &kl, &kbuf);
 			if (rc) {
-				bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
-				rc = C360_OK;
+				if (rc == C360_ERR_INVALID)
+					rc = C360_OK; /* marked bad: dead-lettered or skipped */
 				goto out;
 			}
 		}
@@ -523,12 +535,10 @@ tombstone:
 	}
 	if (cfg->nsmt) {
 		whole = false;
-		rc = c360_kafka_smt_apply(cfg, doc, &stored, &meta, &kp, &kl, &kbuf, reason, sizeof reason);
-		if (rc == C360_ERR_NOMEM)
-			goto out;
+		rc = transform(r, cfg, doc, &stored, &meta, &kp, &kl, &kbuf);
 		if (rc) {
-			bad(r, "TRANSFORMATION", "org.apache.kafka.connect.errors.DataException", "%s", reason);
-			rc = C360_OK;
+			if (rc == C360_ERR_INVALID)
+				rc = C360_OK; /* marked bad: dead-lettered or skipped */
 			goto out;
 		}
 	}
